@@ -1,0 +1,4 @@
+libjobmon_la_SOURCES += \
+	src/common/error.c \
+	src/common/log.c \
+	src/common/jmtime.c

@@ -1,0 +1,1 @@
+libjobmon_la_SOURCES +=

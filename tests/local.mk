@@ -1,0 +1,13 @@
+# Unit tests: one check runner (TAP), optionally under valgrind.
+check_PROGRAMS += tests/check_jobmon
+tests_check_jobmon_SOURCES = tests/check_main.c tests/check_common.c
+tests_check_jobmon_CFLAGS = $(AM_CFLAGS) $(CHECK_CFLAGS) -DJM_TEST_DATADIR='"$(abs_top_srcdir)/tests/data"'
+tests_check_jobmon_LDADD = libjobmon.la $(CHECK_LIBS) $(JM_DEP_LIBS)
+EXTRA_DIST += tests/suites.def
+TESTS += tests/check_jobmon
+
+LOG_DRIVER = env AM_TAP_AWK='$(AWK)' $(SHELL) $(top_srcdir)/build-aux/tap-driver.sh
+if ENABLE_VALGRIND
+LOG_COMPILER = env CK_FORK=no $(VALGRIND) --quiet --error-exitcode=99 --leak-check=full \
+	--errors-for-leak-kinds=definite,indirect --track-origins=yes
+endif
