@@ -1,6 +1,12 @@
 # Unit tests: one check runner (TAP), optionally under valgrind.
 check_PROGRAMS += tests/check_jobmon
 tests_check_jobmon_SOURCES = tests/check_main.c tests/check_common.c
+tests_check_jobmon_SOURCES += tests/check_config.c tests/check_pg.c tests/check_redis.c
+tests_check_jobmon_SOURCES += tests/check_event.c
+tests_check_jobmon_SOURCES += tests/check_producer.c
+tests_check_jobmon_SOURCES += tests/check_hash.c tests/check_fsm.c tests/check_resources.c
+tests_check_jobmon_SOURCES += tests/check_consumer.c
+tests_check_jobmon_SOURCES += tests/check_worker.c
 tests_check_jobmon_CFLAGS = $(AM_CFLAGS) $(CHECK_CFLAGS) -DJM_TEST_DATADIR='"$(abs_top_srcdir)/tests/data"'
 tests_check_jobmon_LDADD = libjobmon.la $(CHECK_LIBS) $(JM_DEP_LIBS)
 EXTRA_DIST += tests/suites.def

@@ -2,3 +2,4 @@ libjobmon_la_SOURCES += \
 	src/common/error.c \
 	src/common/log.c \
 	src/common/jmtime.c
+libjobmon_la_SOURCES += src/common/config.c src/common/pg.c src/common/redis.c

@@ -1,1 +1,2 @@
-libjobmon_la_SOURCES +=
+libjobmon_la_SOURCES += src/fsm/hash.c src/fsm/status.c src/fsm/transition.c src/fsm/effect.c \
+	src/fsm/resources.c

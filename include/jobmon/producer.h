@@ -1,0 +1,66 @@
+/*
+ * jobmon/producer.h — the idempotent Kafka producer every publisher uses (librdkafka wrapper).
+ *
+ * Events are keyed by workflow_id (decimal) so one partition owns a workflow; the producer is
+ * idempotent with acks=all and no compression (librdkafka 2.0.2 vs Kafka 4.x: compressed produce
+ * is not proven; pass "compression.codec","lz4" in extra_props to turn it on).  Delivery reports
+ * are counted; jm_producer_flush() tells whether everything sent was acknowledged.
+ *
+ * Threading: one producer per thread.  Delivery reports run inside send/flush/poll on the
+ * calling thread.  librdkafka's log lines go to jm_log (subsystem "kafka").
+ */
+#ifndef JOBMON_PRODUCER_H
+#define JOBMON_PRODUCER_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "jobmon/common.h"
+#include "jobmon/event.h"
+
+typedef struct jm_producer_s jm_producer_t;
+
+/* Counters since jm_producer_new. */
+typedef struct {
+    uint64_t sent;   /* accepted by jm_producer_send / _send_raw */
+    uint64_t acked;  /* delivery report without error */
+    uint64_t failed; /* delivery report with an error (the message is lost) */
+} jm_producer_stats_t;
+
+/* A new producer for `brokers` (bootstrap.servers; may be NULL when extra_props sets it, e.g.
+ * with test.mock.num.brokers).  `extra_props` are librdkafka properties as NULL-terminated
+ * key, value pairs (may be NULL); they override jobmon's defaults.  Returns a new producer,
+ * caller destroys; NULL with JM_ERR_INVALID in `err` for a bad property. */
+jm_producer_t *jm_producer_new(const char *brokers, const char *const *extra_props, jm_err_t *err);
+
+/* Topic jm_producer_send writes to (default JM_EVENT_TOPIC).  Copies `topic`. */
+void jm_producer_set_topic(jm_producer_t *p, const char *topic);
+
+/* Validate, encode and enqueue `ev` (borrowed) on the events topic with key = workflow_id.
+ * A full local queue is drained by polling and retried for up to 30 s.
+ * JM_ERR_INVALID: the event breaks the catalogue rules (nothing sent);
+ * JM_ERR_RETRY: the queue stayed full; JM_ERR_UNAVAILABLE: the producer hit a fatal error. */
+jm_rc_t jm_producer_send(jm_producer_t *p, const jm_event_t *ev, jm_err_t *err) JM_WUR;
+
+/* Enqueue raw bytes (copied) on `topic` with `key` (may be NULL) and `headers`: NULL-terminated
+ * name, value string pairs (may be NULL), e.g. {"reason", "payload.ti_id: missing", NULL} for
+ * the DLQ.  Errors as jm_producer_send (without validation). */
+jm_rc_t jm_producer_send_raw(jm_producer_t *p, const char *topic, const char *key, const void *buf,
+                             size_t len, const char *const *headers, jm_err_t *err) JM_WUR;
+
+/* Serve delivery reports without blocking longer than timeout_ms. */
+void jm_producer_poll(jm_producer_t *p, int timeout_ms);
+
+/* Wait up to timeout_ms until every message sent so far has its delivery report.  JM_OK only
+ * when all of them were acknowledged and none failed since the previous call to flush.
+ * JM_ERR_UNAVAILABLE on timeout (messages still in flight) or failed deliveries; the counts
+ * are in the message.  Failures are reported by one flush, then forgotten. */
+jm_rc_t jm_producer_flush(jm_producer_t *p, int timeout_ms, jm_err_t *err) JM_WUR;
+
+/* Copy the counters into *out. */
+void jm_producer_stats(const jm_producer_t *p, jm_producer_stats_t *out);
+
+/* Destroy without flushing (call jm_producer_flush first to keep messages).  Accepts NULL. */
+void jm_producer_destroy(jm_producer_t *p);
+
+#endif

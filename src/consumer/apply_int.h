@@ -1,0 +1,182 @@
+/*
+ * apply_int.h — private interfaces between the event handlers behind apply.h:
+ *   apply.c           dispatch, prepared statements, outcome bookkeeping, touched sets, and the
+ *                     ONE status-change function (jm_ap_transition) every entity goes through
+ *   apply_bind.c      workflow.bind / bind_tasks / bound
+ *   apply_run.c       run.start / status / heartbeat / stop, reaper run events, completion
+ *   apply_ti.c        ti.* and reaper.overdue
+ *   apply_operator.c  workflow.resume / reset / concurrency, task.set_status
+ *   sched.c           queueing ready tasks under the workflow and array limits
+ * Not a public API; the consume loop only sees apply.h.
+ */
+#ifndef JOBMON_CONSUMER_APPLY_INT_H
+#define JOBMON_CONSUMER_APPLY_INT_H
+
+#include <libpq-fe.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "consumer/apply.h"
+#include "consumer/consumer_int.h"
+#include "jobmon/fsm.h"
+
+/* Prepared statements (SQL text in apply_sql.c, prepared as "jm_ap_<n>"). */
+typedef enum {
+    AP_TR_TI = 0, /* generic transitions: $1 ids, $2 from, $3 to, $4 ts, $5 event id, ... */
+    AP_TR_TASK,
+    AP_TR_RUN,
+    AP_TR_WF,
+    AP_STATUS_TI, /* re-read after a conflict: $1 ids -> id, status */
+    AP_STATUS_TASK,
+    AP_STATUS_RUN,
+    AP_STATUS_WF,
+    AP_WF_GET,
+    AP_RUN_GET,
+    AP_RUN_ALIVE,
+    AP_TI_LOAD,
+    AP_TOOL_INS,
+    AP_TTV_INS,
+    AP_WF_INS,
+    AP_WF_REBIND,
+    AP_ARRAY_UPSERT,
+    AP_TASKS_UPSERT,
+    AP_TASKS_RESET_REBIND,
+    AP_EDGES_INS,
+    AP_WF_CHUNK,
+    AP_WF_BOUND,
+    AP_PENDING_RECOMPUTE,
+    AP_RUN_INS,
+    AP_RUN_HEARTBEAT,
+    AP_SCHED_PICK,
+    AP_SCHED_INSERT,
+    AP_TI_SET_LAUNCHED,
+    AP_TI_SET_REPORT_BY,
+    AP_TI_SET_RUNNING,
+    AP_TI_SET_RESULT,
+    AP_TI_SET_MESSAGE,
+    AP_DOWNSTREAM_DONE,
+    AP_RUN_TIS_STATUS,
+    AP_WF_TASKS_STATUS,
+    AP_WF_COUNTS,
+    AP_WF_SCHEDULABLE,
+    AP_RUN_LIVE_TIS,
+    AP_TASK_SCALE_LOAD,
+    AP_TASK_SET_RESOURCES,
+    AP_WF_SET_LIMIT,
+    AP_ARRAY_SET_LIMIT,
+    AP_TASK_DOWNSTREAM_CLOSURE,
+    AP_TASKS_ACTIVE_TIS,
+    AP_WF_COUNTS_INIT,
+    AP_SQL__CNT
+} jm_ap_sql_t;
+
+extern const char *const jm_ap_sql[AP_SQL__CNT];
+
+/* Per-item result of a transition. */
+enum { AP_ITEM_APPLIED = 0, AP_ITEM_IGNORED, AP_ITEM_REJECTED, AP_ITEM_SKIPPED };
+
+/* Task attempt counter handling in a task transition. */
+enum { AP_ATT_KEEP = 0, AP_ATT_QUEUE = 1 /* num_attempts+1, ti_seq+1 */, AP_ATT_RESET = 2 };
+
+typedef struct {
+    int64_t *v;
+    size_t n, cap;
+} jm_ap_ids_t;
+
+struct jm_apply_s {
+    jm_pg_t *pg;
+    PGconn *conn;
+    const jm_event_t *ev; /* the event being applied (borrowed) */
+    char ts[40];          /* ev->ts_ms as a timestamptz literal */
+    char evid[40];
+    char wfid[24];
+    int n_applied, n_ignored, n_rejected;
+    char reject_reason[256];
+    char ignore_reason[256];
+    jm_ap_ids_t touched_wf, touched_runs;
+    jm_pgarr_t arr[8]; /* scratch array literals */
+};
+
+/* Execute prepared statement `s`; *res (may be NULL) receives the result (caller PQclear).
+ * Classifies failures: 40001/40P01 → JM_ERR_RETRY, lost connection → JM_ERR_UNAVAILABLE, else
+ * JM_ERR_INTERNAL. */
+jm_rc_t jm_ap_exec(jm_apply_t *ap, jm_ap_sql_t s, int n, const char *const *params,
+                   PGresult **res, jm_err_t *err) JM_WUR;
+
+/* Bookkeeping of the event's outcome. */
+void jm_ap_applied(jm_apply_t *ap);
+void jm_ap_ignored(jm_apply_t *ap, const char *fmt, ...) JM_PRINTF(2, 3);
+void jm_ap_rejected(jm_apply_t *ap, const char *fmt, ...) JM_PRINTF(2, 3);
+void jm_ap_touch_wf(jm_apply_t *ap, int64_t wf);
+void jm_ap_touch_run(jm_apply_t *ap, int64_t run);
+
+void jm_ap_ids_add(jm_ap_ids_t *ids, int64_t v);
+void jm_ap_ids_free(jm_ap_ids_t *ids);
+
+/* Small text helpers for parameters. */
+void jm_ap_i64(char *buf, size_t n, int64_t v);
+/* ts_ms as "YYYY-MM-DD HH:MM:SS.mmm+00". */
+void jm_ap_ts(char *buf, size_t n, int64_t ts_ms);
+
+/*
+ * THE status-change function.  For n entities of `entity` moving from[i] -> to[i] (letters):
+ * validates each with jm_fsm_check (unless `bypass`, for the documented bulk bypasses), updates
+ * the rows whose status is still from[i] (one statement), writes transition_log, and for tasks
+ * maintains workflow_task_count and applies `att` (AP_ATT_*).  Rows whose status moved under us
+ * are re-read and re-checked.  Illegal → the event records "task_instance 123: illegal R -> Q";
+ * untimely → ignored.  item[i] (may be NULL) receives AP_ITEM_*.  *n_applied (may be NULL) is
+ * the number of rows changed.
+ */
+jm_rc_t jm_ap_transition(jm_apply_t *ap, jm_entity_t entity, size_t n, const int64_t *ids,
+                         const char *from, const char *to, int bypass, int att, int *item,
+                         size_t *n_applied, jm_err_t *err) JM_WUR;
+/* One-entity convenience: returns AP_ITEM_* in *item. */
+jm_rc_t jm_ap_transition1(jm_apply_t *ap, jm_entity_t entity, int64_t id, char from, char to,
+                          int bypass, int *item, jm_err_t *err) JM_WUR;
+
+/* ---- handlers ------------------------------------------------------------------------------ */
+jm_rc_t jm_ap_workflow_bind(jm_apply_t *ap, jm_err_t *err) JM_WUR;
+jm_rc_t jm_ap_workflow_bind_tasks(jm_apply_t *ap, jm_err_t *err) JM_WUR;
+jm_rc_t jm_ap_workflow_bound(jm_apply_t *ap, jm_err_t *err) JM_WUR;
+jm_rc_t jm_ap_run_start(jm_apply_t *ap, jm_err_t *err) JM_WUR;
+jm_rc_t jm_ap_run_status(jm_apply_t *ap, jm_err_t *err) JM_WUR;
+jm_rc_t jm_ap_run_heartbeat(jm_apply_t *ap, jm_err_t *err) JM_WUR;
+jm_rc_t jm_ap_run_stop(jm_apply_t *ap, jm_err_t *err) JM_WUR;
+jm_rc_t jm_ap_reaper_run_lost(jm_apply_t *ap, jm_err_t *err) JM_WUR;
+jm_rc_t jm_ap_reaper_run_timeout(jm_apply_t *ap, jm_err_t *err) JM_WUR;
+jm_rc_t jm_ap_ti_event(jm_apply_t *ap, jm_err_t *err) JM_WUR;
+jm_rc_t jm_ap_workflow_resume(jm_apply_t *ap, jm_err_t *err) JM_WUR;
+jm_rc_t jm_ap_workflow_reset(jm_apply_t *ap, jm_err_t *err) JM_WUR;
+jm_rc_t jm_ap_workflow_concurrency(jm_apply_t *ap, jm_err_t *err) JM_WUR;
+jm_rc_t jm_ap_task_set_status(jm_apply_t *ap, jm_err_t *err) JM_WUR;
+
+/* ---- shared run logic (apply_run.c) --------------------------------------------------------- */
+
+/* The workflow's alive run: *run_id 0 when none. */
+jm_rc_t jm_ap_alive_run(jm_apply_t *ap, int64_t wf, int64_t *run_id, char *status, int *fail_fast,
+                        jm_err_t *err) JM_WUR;
+/* Move run `run_id` from -> to and the workflow to jm_wf_status_for_run(to) (validated). */
+jm_rc_t jm_ap_run_move(jm_apply_t *ap, int64_t wf, int64_t run_id, char from, char to, int bypass,
+                       int *item, jm_err_t *err) JM_WUR;
+/* Move the workflow to `to` if it is not there yet (validated; bypass for documented bypasses). */
+jm_rc_t jm_ap_wf_move(jm_apply_t *ap, int64_t wf, char to, int bypass, jm_err_t *err) JM_WUR;
+/* Hand-over of an alive run (resume): run → C/H, its Q/I instances → F, O → K, R → K when cold;
+ * tasks of F/K'd instances → G (attempts kept).  Then, if `terminate`, C/H → T (workflow H). */
+jm_rc_t jm_ap_run_handover(jm_apply_t *ap, int64_t wf, int64_t run_id, char status, int cold,
+                           int terminate, jm_err_t *err) JM_WUR;
+/* After any change: completion of the alive run (D / E / fail-fast / C,H → T), else schedule. */
+jm_rc_t jm_ap_progress(jm_apply_t *ap, int64_t wf, jm_err_t *err) JM_WUR;
+
+/* ---- sched.c --------------------------------------------------------------------------------- */
+
+/* Queue ready tasks of workflow `wf` for run `run_id` up to capacity.  *queued (may be NULL)
+ * receives the number of new task instances. */
+jm_rc_t jm_sched_workflow(jm_apply_t *ap, int64_t wf, int64_t run_id, size_t *queued,
+                          jm_err_t *err) JM_WUR;
+
+/* Pure helpers (unit-tested). */
+#define JM_SCHED_BATCH_MAX 500
+/* Capacity left under `limit` with `active` running: max(0, limit - active). */
+int64_t jm_sched_capacity(int64_t limit, int64_t active);
+
+#endif

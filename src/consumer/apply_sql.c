@@ -1,0 +1,296 @@
+/*
+ * apply_sql.c — the SQL of every statement the handlers run, prepared once per connection
+ * (jm_apply_new / jm_apply_reset).  Lists travel as one array or jsonb parameter so that a whole
+ * batch item list is one statement (unnest / jsonb_to_recordset), never one statement per item.
+ * Times are always parameters taken from the event ($ts), never now().
+ */
+#include "consumer/apply_int.h"
+
+#define ALIVE_RUN "('L','B','I','O','R','C','H')"
+
+/* Generic conditional transition: $1 ids, $2 from letters, $3 to letters, $4 ts, $5 event id. */
+#define TR_SQL(table, entity, wfcol)                                                               \
+    "WITH x AS (SELECT * FROM unnest($1::bigint[], $2::text[], $3::text[]) AS x(id, f, t)),"     \
+    " u AS (UPDATE " table " e SET status = x.t, status_at = $4::timestamptz FROM x"               \
+    "       WHERE e.id = x.id AND e.status = x.f RETURNING e.id, e." wfcol " AS wf, x.f, x.t),"    \
+    " l AS (INSERT INTO transition_log (entity, entity_id, workflow_id, from_status, to_status,"   \
+    "       event_id, at) SELECT '" entity "', id, wf, f, t, $5::uuid, $4::timestamptz FROM u"     \
+    "       ORDER BY id)"                                                                          \
+    " SELECT id FROM u"
+
+#define STATUS_SQL(table) "SELECT id, status FROM " table " WHERE id = ANY($1::bigint[])"
+
+const char *const jm_ap_sql[AP_SQL__CNT] = {
+    [AP_TR_TI] = TR_SQL("task_instance", "task_instance", "workflow_id"),
+    /* Task: also $6 attempt mode (0 keep, 1 queue: +1, 2 reset) and the per-status counters. */
+    [AP_TR_TASK] =
+        "WITH x AS (SELECT * FROM unnest($1::bigint[], $2::text[], $3::text[]) AS x(id, f, t)),"
+        " u AS (UPDATE task e SET status = x.t, status_at = $4::timestamptz,"
+        "         num_attempts = CASE $6::int WHEN 1 THEN e.num_attempts + 1 WHEN 2 THEN 0"
+        "                        ELSE e.num_attempts END,"
+        "         ti_seq = CASE $6::int WHEN 1 THEN e.ti_seq + 1 ELSE e.ti_seq END"
+        "       FROM x WHERE e.id = x.id AND e.status = x.f"
+        "       RETURNING e.id, e.workflow_id AS wf, x.f, x.t),"
+        " l AS (INSERT INTO transition_log (entity, entity_id, workflow_id, from_status, to_status,"
+        "       event_id, at) SELECT 'task', id, wf, f, t, $5::uuid, $4::timestamptz FROM u"
+        "       ORDER BY id),"
+        " c AS (INSERT INTO workflow_task_count AS c (workflow_id, status, n)"
+        "       SELECT wf, s, sum(d)::int FROM (SELECT wf, f AS s, -1 AS d FROM u"
+        "         UNION ALL SELECT wf, t, 1 FROM u) z GROUP BY wf, s HAVING sum(d) <> 0"
+        "       ON CONFLICT (workflow_id, status) DO UPDATE SET n = c.n + EXCLUDED.n)"
+        " SELECT id FROM u",
+    [AP_TR_RUN] = TR_SQL("workflow_run", "workflow_run", "workflow_id"),
+    [AP_TR_WF] = TR_SQL("workflow", "workflow", "id"),
+    [AP_STATUS_TI] = STATUS_SQL("task_instance"),
+    [AP_STATUS_TASK] = STATUS_SQL("task"),
+    [AP_STATUS_RUN] = STATUS_SQL("workflow_run"),
+    [AP_STATUS_WF] = STATUS_SQL("workflow"),
+
+    /* $1 wf */
+    [AP_WF_GET] = "SELECT status, max_concurrently_running, bound_at IS NOT NULL, total_tasks"
+                  " FROM workflow WHERE id = $1::bigint",
+    /* $1 run, $2 ts */
+    [AP_RUN_GET] = "SELECT workflow_id, status, fail_fast, resume_mode,"
+                   " heartbeat_by < $2::timestamptz,"
+                   " COALESCE(timeout_at <= $2::timestamptz, false)"
+                   " FROM workflow_run WHERE id = $1::bigint",
+    /* $1 wf */
+    [AP_RUN_ALIVE] = "SELECT id, status, fail_fast FROM workflow_run"
+                     " WHERE workflow_id = $1::bigint AND status IN " ALIVE_RUN,
+    /* $1 ti ids, $2 wf, $3 ts */
+    [AP_TI_LOAD] = "SELECT ti.id, ti.status, ti.task_id, ti.run_id, ti.attempt,"
+                   " COALESCE(ti.report_by < $3::timestamptz, false),"
+                   " t.status, t.num_attempts, t.max_attempts, t.ti_seq"
+                   " FROM task_instance ti JOIN task t ON t.id = ti.task_id"
+                   " WHERE ti.id = ANY($1::bigint[]) AND ti.workflow_id = $2::bigint",
+
+    /* ---- bind ---- */
+    /* $1 name, $2 ts */
+    [AP_TOOL_INS] = "INSERT INTO tool (name, created_at) VALUES ($1, $2::timestamptz)"
+                    " ON CONFLICT DO NOTHING",
+    /* $1 templates jsonb, $2 ts */
+    [AP_TTV_INS] =
+        "INSERT INTO task_template_version (hash, template_name, command_template, node_args,"
+        " task_args, op_args, created_at)"
+        " SELECT t->>'hash', t->>'name', t->>'command_template',"
+        "  ARRAY(SELECT jsonb_array_elements_text(t->'node_args')),"
+        "  ARRAY(SELECT jsonb_array_elements_text(t->'task_args')),"
+        "  ARRAY(SELECT jsonb_array_elements_text(t->'op_args')), $2::timestamptz"
+        " FROM jsonb_array_elements($1::jsonb) t ON CONFLICT DO NOTHING",
+    /* $1 wf, $2 tool, $3 args hash, $4 task hash, $5 dag hash, $6 name, $7 limit, $8 total,
+     * $9 user, $10 attributes, $11 ts, $12 event id.  Re-bind: mutable fields overwritten,
+     * attributes merged, binding progress restarted. */
+    [AP_WF_INS] =
+        "WITH w AS (INSERT INTO workflow AS w (id, tool, workflow_args_hash, task_hash, dag_hash,"
+        "   name, status, max_concurrently_running, total_tasks, user_name, attributes,"
+        "   created_at, status_at)"
+        "  VALUES ($1::bigint, $2, $3, $4, $5, $6, 'G', $7::int, $8::int, $9, $10::jsonb,"
+        "   $11::timestamptz, $11::timestamptz)"
+        "  ON CONFLICT (id) DO UPDATE SET name = EXCLUDED.name,"
+        "   max_concurrently_running = EXCLUDED.max_concurrently_running,"
+        "   total_tasks = EXCLUDED.total_tasks, attributes = w.attributes || EXCLUDED.attributes,"
+        "   chunks_expected = NULL, bound_at = NULL"
+        "  RETURNING id, (xmax = 0) AS ins, status),"
+        " l AS (INSERT INTO transition_log (entity, entity_id, workflow_id, from_status, to_status,"
+        "   event_id, at) SELECT 'workflow', id, id, NULL, 'G', $12::uuid, $11::timestamptz"
+        "   FROM w WHERE ins)"
+        " SELECT ins, status FROM w",
+    [AP_WF_REBIND] = "SELECT 1", /* unused */
+    /* $1 templates jsonb, $2 wf */
+    [AP_ARRAY_UPSERT] =
+        "INSERT INTO task_array AS a (id, workflow_id, template_name, ttv_hash,"
+        " max_concurrently_running)"
+        " SELECT (t->>'array_id')::bigint, $2::bigint, t->>'name', t->>'hash',"
+        "  (t->>'max_concurrently_running')::int FROM jsonb_array_elements($1::jsonb) t"
+        " ON CONFLICT (id) DO UPDATE SET"
+        "  max_concurrently_running = EXCLUDED.max_concurrently_running",
+    /* $1 tasks jsonb, $2 wf, $3 ts, $4 event id.  Inserts new tasks in G (+ counts, log) and
+     * edges; existing tasks get their mutable fields; returns (id, status) of existing ones. */
+    [AP_TASKS_UPSERT] =
+        "WITH x AS (SELECT * FROM jsonb_to_recordset($1::jsonb) AS x(task_id bigint, name text,"
+        "   command text, template text, array_id bigint, node_hash text, max_attempts int,"
+        "   resources jsonb, resource_scales jsonb, fallback_queues jsonb, cluster text,"
+        "   upstream jsonb)),"
+        " i AS (INSERT INTO task AS t (id, workflow_id, name, command, template, array_id,"
+        "   node_hash, status, max_attempts, resources, resource_scales, fallback_queues,"
+        "   cluster, status_at)"
+        "  SELECT task_id, $2::bigint, name, command, template, array_id, node_hash, 'G',"
+        "   max_attempts, resources, resource_scales,"
+        "   ARRAY(SELECT jsonb_array_elements_text(fallback_queues)), cluster, $3::timestamptz"
+        "  FROM x ORDER BY task_id"
+        "  ON CONFLICT (id) DO UPDATE SET name = EXCLUDED.name, command = EXCLUDED.command,"
+        "   template = EXCLUDED.template, array_id = EXCLUDED.array_id,"
+        "   max_attempts = EXCLUDED.max_attempts, resources = EXCLUDED.resources,"
+        "   resource_scales = EXCLUDED.resource_scales,"
+        "   fallback_queues = EXCLUDED.fallback_queues, cluster = EXCLUDED.cluster"
+        "   WHERE t.workflow_id = EXCLUDED.workflow_id"
+        "  RETURNING id, (xmax = 0) AS ins, status),"
+        " l AS (INSERT INTO transition_log (entity, entity_id, workflow_id, from_status, to_status,"
+        "   event_id, at) SELECT 'task', id, $2::bigint, NULL, 'G', $4::uuid, $3::timestamptz"
+        "   FROM i WHERE ins ORDER BY id),"
+        " c AS (INSERT INTO workflow_task_count AS c (workflow_id, status, n)"
+        "   SELECT $2::bigint, 'G', count(*) FROM i WHERE ins HAVING count(*) > 0"
+        "   ON CONFLICT (workflow_id, status) DO UPDATE SET n = c.n + EXCLUDED.n),"
+        " e AS (INSERT INTO task_edge (workflow_id, upstream_id, downstream_id)"
+        "   SELECT $2::bigint, u::bigint, x.task_id FROM x,"
+        "   jsonb_array_elements_text(x.upstream) u ON CONFLICT DO NOTHING)"
+        " SELECT id, status FROM i WHERE NOT ins ORDER BY id",
+    [AP_TASKS_RESET_REBIND] = "SELECT 1", /* unused */
+    [AP_EDGES_INS] = "SELECT 1",          /* unused: edges go with AP_TASKS_UPSERT */
+    /* $1 wf: binding progress */
+    [AP_WF_CHUNK] = "SELECT chunks_expected IS NOT NULL, bound_at IS NOT NULL, total_tasks,"
+                    " (SELECT count(*) FROM task t WHERE t.workflow_id = w.id)"
+                    " FROM workflow w WHERE id = $1::bigint",
+    /* $1 wf, $2 chunks */
+    [AP_WF_BOUND] = "UPDATE workflow SET chunks_expected = $2::int WHERE id = $1::bigint"
+                    " RETURNING id",
+    /* $1 wf, $2 task ids (NULL = all tasks of the workflow), $3 ts or NULL (sets bound_at). */
+    [AP_PENDING_RECOMPUTE] =
+        "WITH p AS (SELECT t.id, (SELECT count(*) FROM task_edge e JOIN task u"
+        "    ON u.id = e.upstream_id WHERE e.downstream_id = t.id AND u.status <> 'D')::int AS n"
+        "   FROM task t WHERE t.workflow_id = $1::bigint"
+        "   AND ($2::bigint[] IS NULL OR t.id = ANY($2::bigint[]))),"
+        " u AS (UPDATE task t SET pending_upstreams = p.n FROM p"
+        "   WHERE t.id = p.id AND t.pending_upstreams <> p.n RETURNING t.id)"
+        " UPDATE workflow SET bound_at = COALESCE($3::timestamptz, bound_at)"
+        " WHERE id = $1::bigint RETURNING (SELECT count(*) FROM u)",
+
+    /* ---- runs ---- */
+    /* $1 run, $2 wf, $3 cluster, $4 user, $5 host, $6 fail_fast, $7 timeout_s, $8 resume,
+     * $9 ts, $10 event id, $11 heartbeat seconds */
+    [AP_RUN_INS] =
+        "WITH r AS (INSERT INTO workflow_run (id, workflow_id, status, cluster, user_name, host,"
+        "   fail_fast, timeout_at, heartbeat_by, resume_mode, created_at, status_at)"
+        "  VALUES ($1::bigint, $2::bigint, 'B', $3, $4, $5, $6::boolean,"
+        "   CASE WHEN $7::int > 0 THEN $9::timestamptz + make_interval(secs => $7::int) END,"
+        "   $9::timestamptz + make_interval(secs => $11::int), $8, $9::timestamptz,"
+        "   $9::timestamptz)"
+        "  ON CONFLICT (id) DO NOTHING RETURNING id)"
+        " INSERT INTO transition_log (entity, entity_id, workflow_id, from_status, to_status,"
+        "  event_id, at) SELECT 'workflow_run', id, $2::bigint, NULL, 'B', $10::uuid,"
+        "  $9::timestamptz FROM r RETURNING entity_id",
+    /* $1 run, $2 ts, $3 seconds: only alive, not draining (reference: C/H do not extend) */
+    [AP_RUN_HEARTBEAT] =
+        "UPDATE workflow_run SET heartbeat_by = GREATEST(heartbeat_by,"
+        " $2::timestamptz + make_interval(secs => $3::int))"
+        " WHERE id = $1::bigint AND status IN ('L','B','I','O','R') RETURNING id",
+
+    /* ---- scheduler ---- */
+    /* $1 wf: ready tasks under the workflow and array limits, grouped into batches of equal
+     * (array, resources) of at most 500, numbered after workflow.batches by first task id;
+     * step = 0-based rank by task id inside the batch.  A (resource retry) first, then by id. */
+    [AP_SCHED_PICK] =
+        "WITH w AS (SELECT GREATEST(0, w.max_concurrently_running - COALESCE((SELECT sum(c.n)"
+        "   FROM workflow_task_count c WHERE c.workflow_id = w.id"
+        "   AND c.status IN ('Q','I','O','R')), 0)) AS cap, w.batches FROM workflow w"
+        "   WHERE w.id = $1::bigint),"
+        " act AS (SELECT array_id, count(*) AS n FROM task WHERE workflow_id = $1::bigint"
+        "   AND status IN ('Q','I','O','R') AND array_id IS NOT NULL GROUP BY array_id),"
+        " ready AS (SELECT t.id, t.array_id, t.resources, t.status, t.ti_seq,"
+        "   row_number() OVER (PARTITION BY t.array_id ORDER BY (t.status = 'A') DESC, t.id)"
+        "   AS arank FROM task t WHERE t.workflow_id = $1::bigint AND t.status IN ('G','A')"
+        "   AND t.pending_upstreams = 0 AND (SELECT cap FROM w) > 0),"
+        " ok AS (SELECT r.* FROM ready r LEFT JOIN task_array a ON a.id = r.array_id"
+        "   LEFT JOIN act ON act.array_id = r.array_id WHERE r.array_id IS NULL"
+        "   OR r.arank <= COALESCE(a.max_concurrently_running, 2147483647) - COALESCE(act.n, 0)),"
+        " picked AS (SELECT * FROM ok ORDER BY (status = 'A') DESC, id LIMIT (SELECT cap FROM w)),"
+        " g AS (SELECT p.*, row_number() OVER (PARTITION BY array_id, resources ORDER BY id) - 1"
+        "   AS rn FROM picked p),"
+        " g2 AS (SELECT g.*, min(id) OVER (PARTITION BY array_id, resources, rn / 500)"
+        "   AS first_id FROM g)"
+        " SELECT id, status, ti_seq + 1, (SELECT batches FROM w) + dense_rank() OVER"
+        "   (ORDER BY first_id), rn % 500 FROM g2 ORDER BY id",
+    /* $1 ti ids, $2 task ids, $3 attempts, $4 batch nums, $5 steps, $6 wf, $7 run, $8 ts,
+     * $9 event id */
+    [AP_SCHED_INSERT] =
+        "WITH x AS (SELECT * FROM unnest($1::bigint[], $2::bigint[], $3::int[], $4::int[],"
+        "   $5::int[]) AS x(id, task_id, attempt, batch_num, step)),"
+        " i AS (INSERT INTO task_instance (id, task_id, workflow_id, run_id, attempt, status,"
+        "   array_id, batch_num, step, resources, created_at, status_at)"
+        "  SELECT x.id, x.task_id, $6::bigint, $7::bigint, x.attempt, 'Q', t.array_id,"
+        "   x.batch_num, x.step, t.resources, $8::timestamptz, $8::timestamptz"
+        "  FROM x JOIN task t ON t.id = x.task_id ORDER BY x.id RETURNING id),"
+        " l AS (INSERT INTO transition_log (entity, entity_id, workflow_id, from_status, to_status,"
+        "   event_id, at) SELECT 'task_instance', id, $6::bigint, NULL, 'Q', $9::uuid,"
+        "   $8::timestamptz FROM i ORDER BY id),"
+        " b AS (UPDATE workflow SET batches = GREATEST(batches, (SELECT max(batch_num) FROM x))"
+        "   WHERE id = $6::bigint)"
+        " SELECT count(*) FROM i",
+
+    /* ---- task instance fields ---- */
+    /* $1 ids, $2 distributor ids, $3 ts, $4 seconds */
+    [AP_TI_SET_LAUNCHED] =
+        "UPDATE task_instance ti SET distributor_id = x.d,"
+        " report_by = $3::timestamptz + make_interval(secs => $4::int)"
+        " FROM unnest($1::bigint[], $2::text[]) AS x(id, d) WHERE ti.id = x.id",
+    /* $1 ids, $2 ts, $3 seconds, $4 status the rows must still be in */
+    [AP_TI_SET_REPORT_BY] =
+        "UPDATE task_instance SET report_by = $2::timestamptz + make_interval(secs => $3::int)"
+        " WHERE id = ANY($1::bigint[]) AND status = $4 RETURNING id",
+    /* $1 id, $2 host, $3 pid, $4 distributor id, $5 ts, $6 seconds, $7 stdout, $8 stderr */
+    [AP_TI_SET_RUNNING] =
+        "UPDATE task_instance SET host = $2, pid = $3::int,"
+        " distributor_id = COALESCE(NULLIF($4, ''), distributor_id),"
+        " report_by = $5::timestamptz + make_interval(secs => $6::int),"
+        " stdout_path = $7, stderr_path = $8 WHERE id = $1::bigint",
+    /* $1 id, $2 exit code, $3 message, $4 stdout tail, $5 stderr tail, $6 wall, $7 cpu, $8 rss */
+    [AP_TI_SET_RESULT] =
+        "UPDATE task_instance SET exit_code = $2::int, message = COALESCE($3, message),"
+        " stdout_tail = $4, stderr_tail = $5, wall_ms = $6::bigint, cpu_ms = $7::bigint,"
+        " maxrss_kb = $8::bigint WHERE id = $1::bigint",
+    /* $1 ids, $2 messages */
+    [AP_TI_SET_MESSAGE] =
+        "UPDATE task_instance ti SET message = x.m FROM unnest($1::bigint[], $2::text[])"
+        " AS x(id, m) WHERE ti.id = x.id",
+
+    /* $1 task ids that became D: decrement their downstreams */
+    [AP_DOWNSTREAM_DONE] =
+        "UPDATE task t SET pending_upstreams = t.pending_upstreams - x.n"
+        " FROM (SELECT downstream_id AS id, count(*)::int AS n FROM task_edge"
+        "   WHERE upstream_id = ANY($1::bigint[]) GROUP BY downstream_id) x"
+        " WHERE t.id = x.id AND t.pending_upstreams > 0 RETURNING t.id",
+    /* $1 run, $2 statuses: the run's instances in those statuses with their task */
+    [AP_RUN_TIS_STATUS] =
+        "SELECT ti.id, ti.status, ti.task_id, t.status, ti.attempt, t.ti_seq"
+        " FROM task_instance ti JOIN task t ON t.id = ti.task_id"
+        " WHERE ti.run_id = $1::bigint AND ti.status = ANY($2::text[]) ORDER BY ti.id",
+    /* $1 wf, $2 statuses */
+    [AP_WF_TASKS_STATUS] = "SELECT id, status FROM task WHERE workflow_id = $1::bigint"
+                           " AND status = ANY($2::text[]) ORDER BY id",
+    /* $1 wf */
+    [AP_WF_COUNTS] = "SELECT status, n FROM workflow_task_count WHERE workflow_id = $1::bigint",
+    /* $1 wf: any ready task (capacity aside) */
+    [AP_WF_SCHEDULABLE] = "SELECT EXISTS (SELECT 1 FROM task WHERE workflow_id = $1::bigint"
+                          " AND status IN ('G','A') AND pending_upstreams = 0)",
+    /* $1 run: instances not finished */
+    [AP_RUN_LIVE_TIS] = "SELECT count(*) FROM task_instance WHERE run_id = $1::bigint"
+                        " AND status IN ('Q','I','O','R','T','X','K')",
+    /* $1 task ids: what scaling needs */
+    [AP_TASK_SCALE_LOAD] =
+        "SELECT t.id, t.resources, t.resource_scales, t.fallback_queues, t.num_attempts,"
+        " (SELECT COALESCE(jsonb_object_agg(q.name, q.limits), '{}') FROM queue q"
+        "  WHERE q.cluster = t.cluster)"
+        " FROM task t WHERE t.id = ANY($1::bigint[]) ORDER BY t.id",
+    /* $1 ids, $2 resources (json text) */
+    [AP_TASK_SET_RESOURCES] =
+        "UPDATE task t SET resources = x.r::jsonb FROM unnest($1::bigint[], $2::text[])"
+        " AS x(id, r) WHERE t.id = x.id",
+    /* $1 wf, $2 limit */
+    [AP_WF_SET_LIMIT] = "UPDATE workflow SET max_concurrently_running = $2::int"
+                        " WHERE id = $1::bigint RETURNING id",
+    /* $1 wf, $2 template name, $3 limit */
+    [AP_ARRAY_SET_LIMIT] = "UPDATE task_array SET max_concurrently_running = $3::int"
+                           " WHERE workflow_id = $1::bigint AND template_name = $2 RETURNING id",
+    /* $1 wf, $2 task ids, $3 recursive: the tasks and (if recursive) all their descendants */
+    [AP_TASK_DOWNSTREAM_CLOSURE] =
+        "WITH RECURSIVE d(id) AS (SELECT unnest($2::bigint[])"
+        "  UNION SELECT e.downstream_id FROM task_edge e JOIN d ON e.upstream_id = d.id"
+        "  WHERE $3::boolean)"
+        " SELECT t.id, t.status FROM task t JOIN d ON d.id = t.id"
+        " WHERE t.workflow_id = $1::bigint ORDER BY t.id",
+    /* $1 task ids: their unfinished instances */
+    [AP_TASKS_ACTIVE_TIS] =
+        "SELECT id, status FROM task_instance WHERE task_id = ANY($1::bigint[])"
+        " AND status IN ('Q','I','O','R','T','X') ORDER BY id",
+    [AP_WF_COUNTS_INIT] = "SELECT 1", /* unused */
+};

@@ -1,0 +1,304 @@
+/*
+ * cache.c — the Redis read model written after each commit (layout in docs/redis.md):
+ * jm:wf:<id> hashes with workflow/run status and task counts, written by a Lua compare-and-set on
+ * `version` (the Kafka offset of the workflow's latest event), and notifications on
+ * jm:notify:wf:<id> / jm:notify:run:<id> published by the same script.
+ *
+ * Redis is a cache: when it is down this module logs once, remembers what it could not write and
+ * keeps returning; once Redis answers again it rebuilds every non-terminal workflow plus those
+ * touched meanwhile.  It reads PostgreSQL (committed state, one query per chunk of workflows) and
+ * never writes it.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "consumer/consumer_int.h"
+#include "jobmon/jmtime.h"
+#include "jobmon/log.h"
+#include "jobmon/redis.h"
+
+#define SUB "cache"
+#define REDIS_TIMEOUT_MS 500
+#define RECONNECT_EVERY_MS 1000
+#define CHUNK 500
+#define DIRTY_MAX 100000
+
+/* KEYS[1] hash; ARGV[1] version, ARGV[2] n channels, ARGV[3..] channels, then field/value pairs */
+static const char script[] =
+    "local cur = redis.call('HGET', KEYS[1], 'version')\n"
+    "local v = tonumber(ARGV[1])\n"
+    "if cur and tonumber(cur) >= v then return 0 end\n"
+    "local n = tonumber(ARGV[2])\n"
+    "redis.call('HSET', KEYS[1], 'version', ARGV[1], unpack(ARGV, 3 + n))\n"
+    "for i = 3, 2 + n do redis.call('PUBLISH', ARGV[i], ARGV[1]) end\n"
+    "return 1\n";
+
+static const char read_sql[] =
+    "WITH ids AS (SELECT unnest($1::bigint[]) AS id"
+    "  UNION SELECT workflow_id FROM workflow_run WHERE id = ANY($2::bigint[]))"
+    " SELECT w.id, w.status, r.id, r.status, w.total_tasks,"
+    "  coalesce(k.g, 0), coalesce(k.q, 0), coalesce(k.i, 0), coalesce(k.o, 0), coalesce(k.r, 0),"
+    "  coalesce(k.d, 0), coalesce(k.e, 0), coalesce(k.a, 0), coalesce(k.f, 0),"
+    "  coalesce((SELECT e.kafka_offset FROM event_log e WHERE e.workflow_id = w.id"
+    "            ORDER BY e.applied_seq DESC LIMIT 1), 0),"
+    "  (SELECT string_agg(x.id::text, ',') FROM workflow_run x"
+    "    WHERE x.workflow_id = w.id AND x.id = ANY($2::bigint[]))"
+    " FROM ids JOIN workflow w ON w.id = ids.id"
+    " LEFT JOIN LATERAL (SELECT wr.id, wr.status FROM workflow_run wr WHERE wr.workflow_id = w.id"
+    "   ORDER BY wr.status IN ('L','B','I','O','R','C','H') DESC, wr.created_at DESC, wr.id DESC"
+    "   LIMIT 1) r ON true"
+    " LEFT JOIN LATERAL (SELECT sum(n) FILTER (WHERE status = 'G') AS g,"
+    "   sum(n) FILTER (WHERE status = 'Q') AS q, sum(n) FILTER (WHERE status = 'I') AS i,"
+    "   sum(n) FILTER (WHERE status = 'O') AS o, sum(n) FILTER (WHERE status = 'R') AS r,"
+    "   sum(n) FILTER (WHERE status = 'D') AS d, sum(n) FILTER (WHERE status = 'E') AS e,"
+    "   sum(n) FILTER (WHERE status = 'A') AS a, sum(n) FILTER (WHERE status = 'F') AS f"
+    "   FROM workflow_task_count c WHERE c.workflow_id = w.id) k ON true";
+
+static const char open_sql[] = "SELECT id FROM workflow WHERE status NOT IN ('D', 'F', 'H', 'A')"
+                               " AND id > $1 ORDER BY id LIMIT 500";
+
+static const char *const count_fields[] = {"n_G", "n_Q", "n_I", "n_O", "n_R",
+                                           "n_D", "n_E", "n_A", "n_F"};
+
+struct jm_cache_s {
+    char *host;
+    int port;
+    jm_redis_t *r;
+    char sha[48]; /* of the loaded script, "" = not loaded */
+    int down;     /* Redis failed: log once, rebuild when back */
+    int64_t retry_at;
+    int64_t *dirty; /* workflows whose write was lost while down */
+    size_t n_dirty, cap_dirty;
+    int overflow; /* too many to remember: rebuild everything */
+    jm_pgarr_t a_wf, a_run;
+};
+
+jm_cache_t *jm_cache_new(const char *host, int port)
+{
+    jm_cache_t *c = jm_calloc(1, sizeof(*c));
+    c->host = jm_strdup(host ? host : "127.0.0.1");
+    c->port = port;
+    c->down = port > 0; /* connect lazily, then rebuild once: the cache may be stale */
+    return c;
+}
+
+void jm_cache_destroy(jm_cache_t *c)
+{
+    if (!c)
+        return;
+    jm_redis_destroy(c->r);
+    jm_pgarr_free(&c->a_wf);
+    jm_pgarr_free(&c->a_run);
+    free(c->dirty);
+    free(c->host);
+    free(c);
+}
+
+int jm_cache_dirty(const jm_cache_t *c)
+{
+    return c->port > 0 && c->down;
+}
+
+static void mark_down(jm_cache_t *c, const char *why)
+{
+    if (!c->down)
+        jm_log(JM_LOG_WARN, SUB, "Redis %s:%d unavailable, applying continues without the cache: "
+                                 "%s", c->host, c->port, why);
+    c->down = 1;
+    c->retry_at = jm_time_mono_ms() + RECONNECT_EVERY_MS;
+    c->sha[0] = '\0';
+    jm_redis_destroy(c->r);
+    c->r = NULL;
+}
+
+static void remember(jm_cache_t *c, const int64_t *ids, size_t n)
+{
+    for (size_t i = 0; i < n && !c->overflow; i++) {
+        if (c->n_dirty == DIRTY_MAX) {
+            c->overflow = 1;
+            break;
+        }
+        if (c->n_dirty == c->cap_dirty) {
+            c->cap_dirty = c->cap_dirty ? c->cap_dirty * 2 : 256;
+            c->dirty = jm_realloc(c->dirty, c->cap_dirty * sizeof(*c->dirty));
+        }
+        c->dirty[c->n_dirty++] = ids[i];
+    }
+}
+
+static jm_rc_t script_load(jm_cache_t *c, jm_err_t *err)
+{
+    redisReply *rep = NULL;
+    const char *argv[] = {"SCRIPT", "LOAD", script};
+    jm_rc_t rc = jm_redis_command_argv(c->r, 3, argv, NULL, &rep, err);
+    if (rc == JM_OK && rep->type == REDIS_REPLY_STRING && rep->len < sizeof(c->sha))
+        memcpy(c->sha, rep->str, rep->len + 1);
+    else if (rc == JM_OK)
+        rc = jm_err_set(err, JM_ERR_INTERNAL, "SCRIPT LOAD: unexpected reply");
+    jm_redis_reply_free(rep);
+    return rc;
+}
+
+/* EVALSHA the script with argv[3..] = key, args; load it first when Redis does not know it. */
+static jm_rc_t script_run(jm_cache_t *c, int argc, const char **argv, jm_err_t *err)
+{
+    jm_rc_t rc = JM_ERR_NOT_FOUND;
+    argv[0] = "EVALSHA";
+    argv[1] = c->sha;
+    argv[2] = "1";
+    if (c->sha[0])
+        rc = jm_redis_command_argv(c->r, argc, argv, NULL, NULL, err);
+    if (rc == JM_ERR_NOT_FOUND) {
+        rc = script_load(c, err);
+        if (rc == JM_OK)
+            rc = jm_redis_command_argv(c->r, argc, argv, NULL, NULL, err);
+    }
+    return rc;
+}
+
+/* Write one row of read_sql's result. */
+static jm_rc_t write_row(jm_cache_t *c, PGresult *res, int row, jm_err_t *err)
+{
+    char key[48], chan_wf[64], nchan[16], run_chans[64][48];
+    const char *argv[64 + 40];
+    int argc = 3, n_runs = 0;
+    snprintf(key, sizeof(key), "jm:wf:%s", PQgetvalue(res, row, 0));
+    snprintf(chan_wf, sizeof(chan_wf), "jm:notify:wf:%s", PQgetvalue(res, row, 0));
+    argv[argc++] = key;
+    argv[argc++] = PQgetvalue(res, row, 14); /* version */
+    argv[argc++] = nchan;
+    argv[argc++] = chan_wf;
+    char *runs = PQgetisnull(res, row, 15) ? NULL : jm_strdup(PQgetvalue(res, row, 15));
+    for (char *save = NULL, *t = runs ? strtok_r(runs, ",", &save) : NULL; t && n_runs < 64;
+         t = strtok_r(NULL, ",", &save)) {
+        snprintf(run_chans[n_runs], sizeof(run_chans[0]), "jm:notify:run:%s", t);
+        argv[argc++] = run_chans[n_runs++];
+    }
+    snprintf(nchan, sizeof(nchan), "%d", 1 + n_runs);
+    argv[argc++] = "workflow_status";
+    argv[argc++] = PQgetvalue(res, row, 1);
+    argv[argc++] = "run_id";
+    argv[argc++] = PQgetvalue(res, row, 2); /* "" when the workflow has no run */
+    argv[argc++] = "run_status";
+    argv[argc++] = PQgetvalue(res, row, 3);
+    argv[argc++] = "total";
+    argv[argc++] = PQgetvalue(res, row, 4);
+    for (int k = 0; k < 9; k++) {
+        argv[argc++] = count_fields[k];
+        argv[argc++] = PQgetvalue(res, row, 5 + k);
+    }
+    jm_rc_t rc = script_run(c, argc, argv, err);
+    free(runs);
+    return rc;
+}
+
+/* Read the workflows (and the workflows of the runs) from PostgreSQL and write them. */
+static jm_rc_t refresh(jm_cache_t *c, jm_pg_t *pg, const int64_t *wf, size_t n_wf,
+                       const int64_t *runs, size_t n_runs, jm_err_t *err)
+{
+    PGresult *res = NULL;
+    jm_pgarr_reset(&c->a_wf);
+    jm_pgarr_reset(&c->a_run);
+    for (size_t i = 0; i < n_wf; i++)
+        jm_pgarr_add_int(&c->a_wf, wf[i]);
+    for (size_t i = 0; i < n_runs; i++)
+        jm_pgarr_add_int(&c->a_run, runs[i]);
+    const char *params[2] = {jm_pgarr_finish(&c->a_wf), jm_pgarr_finish(&c->a_run)};
+    jm_rc_t rc = jm_pg_exec(pg, read_sql, 2, params, &res, err);
+    if (rc != JM_OK)
+        return rc;
+    for (int row = 0; row < PQntuples(res) && !c->down; row++) {
+        jm_err_t rerr;
+        jm_rc_t r = write_row(c, res, row, &rerr);
+        if (r == JM_ERR_UNAVAILABLE || r == JM_ERR_RETRY) {
+            mark_down(c, rerr.msg);
+        } else if (r != JM_OK) {
+            jm_log(JM_LOG_ERROR, SUB, "writing jm:wf:%s: %s", PQgetvalue(res, row, 0), rerr.msg);
+        }
+    }
+    PQclear(res);
+    return JM_OK;
+}
+
+/* Redis is back: rewrite every non-terminal workflow and everything touched while down. */
+static jm_rc_t rebuild(jm_cache_t *c, jm_pg_t *pg, jm_err_t *err)
+{
+    char last[24] = "0";
+    size_t n = 0;
+    jm_rc_t rc = JM_OK;
+    jm_log(JM_LOG_INFO, SUB, "Redis %s:%d answers: rebuilding the cache", c->host, c->port);
+    for (;;) {
+        PGresult *res = NULL;
+        const char *params[1] = {last};
+        int64_t ids[CHUNK];
+        rc = jm_pg_exec(pg, open_sql, 1, params, &res, err);
+        if (rc != JM_OK)
+            return rc;
+        int rows = PQntuples(res);
+        for (int i = 0; i < rows; i++)
+            ids[i] = strtoll(PQgetvalue(res, i, 0), NULL, 10);
+        if (rows > 0)
+            snprintf(last, sizeof(last), "%s", PQgetvalue(res, rows - 1, 0));
+        PQclear(res);
+        if (rows == 0)
+            break;
+        if ((rc = refresh(c, pg, ids, (size_t)rows, NULL, 0, err)) != JM_OK || c->down)
+            return rc;
+        n += (size_t)rows;
+    }
+    for (size_t off = 0; off < c->n_dirty; off += CHUNK) {
+        size_t k = c->n_dirty - off < CHUNK ? c->n_dirty - off : CHUNK;
+        if ((rc = refresh(c, pg, c->dirty + off, k, NULL, 0, err)) != JM_OK || c->down)
+            return rc;
+    }
+    if (c->overflow)
+        jm_log(JM_LOG_WARN, SUB, "more than %d workflows changed while Redis was down; terminal "
+                                 "ones among them may show a stale status until they change",
+               DIRTY_MAX);
+    jm_log(JM_LOG_INFO, SUB, "cache rebuilt: %zu open + %zu touched workflows", n, c->n_dirty);
+    c->n_dirty = 0;
+    c->overflow = 0;
+    return JM_OK;
+}
+
+/* Connect when down and due; rebuild after connecting.  0 while Redis stays unavailable. */
+static int ensure_up(jm_cache_t *c, jm_pg_t *pg, jm_err_t *err, jm_rc_t *rc)
+{
+    jm_err_t cerr;
+    *rc = JM_OK;
+    if (!c->down)
+        return 1;
+    if (jm_time_mono_ms() < c->retry_at)
+        return 0;
+    c->r = jm_redis_connect(c->host, c->port, REDIS_TIMEOUT_MS, &cerr);
+    if (!c->r) {
+        mark_down(c, cerr.msg);
+        return 0;
+    }
+    c->down = 0;
+    *rc = rebuild(c, pg, err);
+    return !c->down && *rc == JM_OK;
+}
+
+jm_rc_t jm_cache_update(jm_cache_t *c, jm_pg_t *pg, const int64_t *wf_ids, size_t n_wf,
+                        const int64_t *run_ids, size_t n_runs, jm_err_t *err)
+{
+    jm_rc_t rc = JM_OK;
+    if (c->port <= 0)
+        return JM_OK;
+    if (ensure_up(c, pg, err, &rc)) {
+        for (size_t off = 0; off < n_wf || (off == 0 && n_runs > 0); off += CHUNK) {
+            size_t k = n_wf - off < CHUNK ? n_wf - off : CHUNK;
+            rc = refresh(c, pg, wf_ids + off, k, off == 0 ? run_ids : NULL, off == 0 ? n_runs : 0,
+                         err);
+            if (rc != JM_OK || c->down)
+                break;
+        }
+    }
+    if (c->down || rc != JM_OK)
+        remember(c, wf_ids, n_wf); /* run-only touches: their workflow is open, rebuild has it */
+    if (rc != JM_OK)
+        c->down = 1, c->retry_at = 0; /* PostgreSQL read failed: retry (with rebuild) next time */
+    return rc;
+}

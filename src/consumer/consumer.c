@@ -1,0 +1,691 @@
+/*
+ * consumer.c — jobmon-fsm's consume loop: one Kafka consumer in the group, one PostgreSQL
+ * connection, one transaction per polled batch.
+ *
+ *   poll ≤ batch_size messages → keep those of owned partitions at/after next_offset → decode
+ *   → BEGIN → claim in event_log (dedup) → dead letters to the DLQ → handlers (apply.h) → record
+ *   outcomes → advance consumer_offset (fenced by epoch) → flush DLQ → COMMIT
+ *   → Redis cache + notifications → async offset commit to Kafka (lag monitoring only)
+ *
+ * Retriable failures (40001, 40P01, lost connection, DLQ not acknowledged) roll back and re-apply
+ * the same in-memory batch after a jittered back-off; a fenced partition is dropped and the
+ * consumer rejoins the group.  It does not know what events mean (apply_*.c do), and the only
+ * clock it reads is for back-off and statistics.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <librdkafka/rdkafka.h>
+
+#include "consumer/consumer_int.h"
+#include "jobmon/jmtime.h"
+#include "jobmon/log.h"
+
+#define SUB "fsm"
+#define POLL_FIRST_MS 100
+#define DLQ_FLUSH_MS 30000
+#define RETRY_BASE_MS 20
+#define RETRY_CAP_MS 5000
+#define BATCH_MIN 16
+#define STATS_EVERY_MS 10000
+
+/* A batch transaction outcome the retry loop acts on, besides jm_rc_t values. */
+enum { TXN_REDO = 1 }; /* an item was turned into a dead letter: run the batch again now */
+
+struct jm_fsm_consumer_s {
+    jm_fsm_opts_t o;
+    volatile int *stop;
+    rd_kafka_t *rk;
+    jm_pg_t *pg;
+    jm_apply_t *ap;
+    jm_producer_t *dlq;
+    jm_evlog_t *el;
+    jm_cache_t *cache;
+    jm_owned_t *owned; /* partitions assigned to us, with epoch and next_offset */
+    size_t n_owned, cap_owned;
+    jm_item_t *items; /* the batch in flight */
+    size_t n_items, cap_items;
+    int64_t *next; /* scratch: next_offset per owned partition */
+    size_t batch_size;
+    unsigned txn_count;
+    int need_rejoin;
+    jm_rc_t fatal; /* set by the rebalance callback when PostgreSQL failed for good */
+    jm_err_t fatal_err;
+    struct {
+        uint64_t applied, ignored, rejected, dup, dead, batches, retries;
+    } st;
+    int64_t stats_at;
+};
+
+/* ---- PostgreSQL connection ---------------------------------------------------------------- */
+
+/* Reconnect (and re-prepare the handlers) until it works or we are asked to stop. */
+static jm_rc_t pg_recover(jm_fsm_consumer_t *c)
+{
+    jm_err_t err;
+    for (unsigned attempt = 0; !*c->stop; attempt++) {
+        jm_rc_t rc = jm_pg_reconnect(c->pg, jm_time_mono_ms() + 5000, &err);
+        if (rc == JM_OK)
+            rc = jm_apply_reset(c->ap, c->pg, &err);
+        if (rc == JM_OK) {
+            jm_log(JM_LOG_INFO, SUB, "%s: reconnected to PostgreSQL", c->o.name);
+            return JM_OK;
+        }
+        jm_log(JM_LOG_WARN, SUB, "%s: PostgreSQL reconnect failed (%s): %s", c->o.name,
+               jm_rc_name(rc), err.msg);
+        if (!jm_rc_is_retriable(rc))
+            return rc;
+        jm_time_sleep_ms(jm_backoff_ms(attempt, 200, RETRY_CAP_MS), c->stop);
+    }
+    return JM_ERR_UNAVAILABLE;
+}
+
+static int pg_is_bad(jm_fsm_consumer_t *c)
+{
+    return PQstatus(jm_pg_conn(c->pg)) != CONNECTION_OK;
+}
+
+static void pg_rollback_quietly(jm_fsm_consumer_t *c)
+{
+    jm_err_t err;
+    if (!pg_is_bad(c) && jm_pg_rollback(c->pg, &err) != JM_OK)
+        jm_log(JM_LOG_DEBUG, SUB, "%s: rollback: %s", c->o.name, err.msg);
+}
+
+/* ---- partitions (rebalance) --------------------------------------------------------------- */
+
+static jm_owned_t *owned_find(jm_fsm_consumer_t *c, int32_t partition)
+{
+    for (size_t i = 0; i < c->n_owned; i++)
+        if (c->owned[i].partition == partition)
+            return &c->owned[i];
+    return NULL;
+}
+
+/* rd_kafka_assign() the owned partitions at their next_offset (NULL list when none). */
+static void kafka_assign_owned(jm_fsm_consumer_t *c)
+{
+    rd_kafka_topic_partition_list_t *l = NULL;
+    if (c->n_owned > 0) {
+        l = rd_kafka_topic_partition_list_new((int)c->n_owned);
+        for (size_t i = 0; i < c->n_owned; i++)
+            rd_kafka_topic_partition_list_add(l, c->o.topic, c->owned[i].partition)->offset =
+                c->owned[i].next_offset;
+    }
+    rd_kafka_resp_err_t e = rd_kafka_assign(c->rk, l);
+    if (e)
+        jm_log(JM_LOG_ERROR, SUB, "%s: rd_kafka_assign: %s", c->o.name, rd_kafka_err2str(e));
+    if (l)
+        rd_kafka_topic_partition_list_destroy(l);
+}
+
+static void on_assign(jm_fsm_consumer_t *c, const rd_kafka_topic_partition_list_t *parts)
+{
+    jm_err_t err;
+    jm_rc_t rc;
+    c->n_owned = 0;
+    for (int i = 0; i < parts->cnt; i++) {
+        if (strcmp(parts->elems[i].topic, c->o.topic) != 0)
+            continue;
+        if (c->n_owned == c->cap_owned) {
+            c->cap_owned = c->cap_owned ? c->cap_owned * 2 : 16;
+            c->owned = jm_realloc(c->owned, c->cap_owned * sizeof(*c->owned));
+            c->next = jm_realloc(c->next, c->cap_owned * sizeof(*c->next));
+        }
+        c->owned[c->n_owned++] = (jm_owned_t){.partition = parts->elems[i].partition};
+    }
+    for (unsigned attempt = 0;; attempt++) {
+        rc = c->n_owned ? jm_offsets_claim(c->pg, c->o.topic, c->owned, c->n_owned, &err) : JM_OK;
+        if (rc == JM_OK || !jm_rc_is_retriable(rc) || *c->stop)
+            break;
+        jm_log(JM_LOG_WARN, SUB, "%s: claiming partitions failed, retrying: %s", c->o.name,
+               err.msg);
+        jm_time_sleep_ms(jm_backoff_ms(attempt, RETRY_BASE_MS, RETRY_CAP_MS), c->stop);
+        if ((rc == JM_ERR_UNAVAILABLE || pg_is_bad(c)) && pg_recover(c) != JM_OK)
+            continue;
+    }
+    if (rc != JM_OK) {
+        if (!*c->stop) {
+            c->fatal = rc;
+            c->fatal_err = err;
+            jm_log(JM_LOG_ERROR, SUB, "%s: cannot claim partitions: %s", c->o.name, err.msg);
+        }
+        c->n_owned = 0;
+    }
+    for (size_t i = 0; i < c->n_owned; i++)
+        jm_log(JM_LOG_INFO, SUB, "%s: assigned %s[%d] epoch %lld at offset %lld", c->o.name,
+               c->o.topic, c->owned[i].partition, (long long)c->owned[i].epoch,
+               (long long)c->owned[i].next_offset);
+    kafka_assign_owned(c);
+}
+
+static void on_rebalance(rd_kafka_t *rk, rd_kafka_resp_err_t e,
+                         rd_kafka_topic_partition_list_t *parts, void *opaque)
+{
+    jm_fsm_consumer_t *c = opaque;
+    (void)rk;
+    if (e == RD_KAFKA_RESP_ERR__ASSIGN_PARTITIONS) {
+        on_assign(c, parts);
+        return;
+    }
+    /* Revoke: no transaction is open here (callbacks run inside poll, between batches). */
+    jm_log(JM_LOG_INFO, SUB, "%s: %d partition(s) revoked", c->o.name, parts->cnt);
+    c->n_owned = 0;
+    kafka_assign_owned(c);
+}
+
+static void on_log(const rd_kafka_t *rk, int level, const char *fac, const char *buf)
+{
+    jm_log_level_t l = level <= 3 ? JM_LOG_ERROR : level == 4 ? JM_LOG_WARN : JM_LOG_DEBUG;
+    jm_log(l, "kafka", "%s %s: %s", rk ? rd_kafka_name(rk) : "-", fac, buf);
+}
+
+/* ---- the batch -------------------------------------------------------------------------- */
+
+static void item_free(jm_item_t *it)
+{
+    jm_event_destroy(it->ev);
+    rd_kafka_message_destroy(it->msg);
+    memset(it, 0, sizeof(*it));
+}
+
+static void batch_clear(jm_fsm_consumer_t *c)
+{
+    for (size_t i = 0; i < c->n_items; i++)
+        item_free(&c->items[i]);
+    c->n_items = 0;
+}
+
+/* Printable ASCII only: reasons go to a Kafka header, a log line and a text column. */
+static void set_reason(jm_item_t *it, const char *fmt, const char *a, const char *b)
+{
+    snprintf(it->reason, sizeof(it->reason), fmt, a, b);
+    for (char *p = it->reason; *p; p++)
+        if ((unsigned char)*p < 0x20 || (unsigned char)*p > 0x7e)
+            *p = '?';
+}
+
+static int key_matches(const jm_item_t *it)
+{
+    char buf[24];
+    int n = snprintf(buf, sizeof(buf), "%lld", (long long)it->ev->workflow_id);
+    return it->key && it->key_len == (size_t)n && memcmp(it->key, buf, (size_t)n) == 0;
+}
+
+static void item_decode(jm_fsm_consumer_t *c, jm_item_t *it)
+{
+    jm_err_t err;
+    jm_event_error_t kind = JM_EVE_NONE;
+    if (it->raw_len == 0) {
+        set_reason(it, "%s%s", "empty message", "");
+    } else if (jm_event_decode_ex(it->raw, it->raw_len, &it->ev, &kind, &err) != JM_OK) {
+        set_reason(it, "%s: %s", jm_event_error_name(kind), err.msg);
+    } else if (!key_matches(it)) {
+        set_reason(it, "%s%s", "message key is not the event's workflow_id", "");
+    } else {
+        memcpy(it->id, it->ev->id, sizeof(it->id));
+        it->workflow_id = it->ev->workflow_id;
+        it->ts_ms = it->ev->ts_ms;
+        snprintf(it->type, sizeof(it->type), "%s", jm_event_type_name(it->ev->type));
+        return;
+    }
+    it->dead = 1;
+    jm_event_destroy(it->ev);
+    it->ev = NULL;
+    jm_evlog_inspect_dead(it, c->o.topic);
+}
+
+/* Take a polled message into the batch, or drop it (not ours, or already applied). */
+static void batch_take(jm_fsm_consumer_t *c, rd_kafka_message_t *m)
+{
+    if (m->err) {
+        if (m->err != RD_KAFKA_RESP_ERR__PARTITION_EOF)
+            jm_log(JM_LOG_WARN, SUB, "%s: consume: %s", c->o.name, rd_kafka_message_errstr(m));
+        rd_kafka_message_destroy(m);
+        return;
+    }
+    jm_owned_t *o = owned_find(c, m->partition);
+    size_t i = c->n_items;
+    /* c->next[] tracks, per owned partition, the next offset this batch expects */
+    if (!o || strcmp(rd_kafka_topic_name(m->rkt), c->o.topic) != 0 ||
+        m->offset < c->next[o - c->owned]) {
+        rd_kafka_message_destroy(m);
+        return;
+    }
+    c->next[o - c->owned] = m->offset + 1;
+    if (i == c->cap_items) {
+        c->cap_items = c->cap_items ? c->cap_items * 2 : 256;
+        c->items = jm_realloc(c->items, c->cap_items * sizeof(*c->items));
+    }
+    jm_item_t *it = &c->items[c->n_items++];
+    memset(it, 0, sizeof(*it));
+    it->msg = m;
+    it->partition = m->partition;
+    it->offset = m->offset;
+    it->raw = m->payload;
+    it->raw_len = m->payload ? m->len : 0;
+    it->key = m->key;
+    it->key_len = m->key_len;
+    item_decode(c, it);
+}
+
+static void batch_poll(jm_fsm_consumer_t *c)
+{
+    for (size_t i = 0; i < c->n_owned; i++)
+        c->next[i] = c->owned[i].next_offset;
+    rd_kafka_message_t *m = rd_kafka_consumer_poll(c->rk, POLL_FIRST_MS);
+    while (m) {
+        batch_take(c, m);
+        if (c->n_items >= c->batch_size || *c->stop)
+            break;
+        m = rd_kafka_consumer_poll(c->rk, 0);
+    }
+    /* a rebalance inside poll may have taken partitions away: keep only what we still own */
+    size_t k = 0;
+    for (size_t i = 0; i < c->n_items; i++) {
+        const jm_owned_t *o = owned_find(c, c->items[i].partition);
+        if (o && c->items[i].offset >= o->next_offset)
+            c->items[k++] = c->items[i];
+        else
+            item_free(&c->items[i]);
+    }
+    c->n_items = k;
+}
+
+/* Remove the items of fenced partitions, forget those partitions, and ask to rejoin. */
+static void drop_fenced(jm_fsm_consumer_t *c)
+{
+    size_t k = 0;
+    for (size_t i = 0; i < c->n_items; i++) {
+        const jm_owned_t *o = owned_find(c, c->items[i].partition);
+        if (o && !o->fenced)
+            c->items[k++] = c->items[i];
+        else
+            item_free(&c->items[i]);
+    }
+    c->n_items = k;
+    k = 0;
+    for (size_t i = 0; i < c->n_owned; i++) {
+        if (c->owned[i].fenced)
+            jm_log(JM_LOG_ERROR, SUB,
+                   "%s: ZOMBIE: %s[%d] was claimed by a newer owner (our epoch %lld); batch "
+                   "rolled back, partition dropped, rejoining the group",
+                   c->o.name, c->o.topic, c->owned[i].partition, (long long)c->owned[i].epoch);
+        else
+            c->owned[k++] = c->owned[i];
+    }
+    c->n_owned = k;
+    kafka_assign_owned(c);
+    c->need_rejoin = 1;
+}
+
+/* ---- one transaction ---------------------------------------------------------------------- */
+
+static jm_rc_t txn_inject(jm_fsm_consumer_t *c, jm_err_t *err)
+{
+    if (c->o.inject_40001 == 0 || c->txn_count != c->o.inject_40001)
+        return JM_OK;
+    jm_log(JM_LOG_WARN, SUB, "%s: injecting a serialization failure into batch transaction %u",
+           c->o.name, c->txn_count);
+    return jm_pg_exec(c->pg,
+                      "DO $$BEGIN RAISE EXCEPTION 'jobmon-fsm: injected serialization failure'"
+                      " USING ERRCODE = '40001'; END$$",
+                      0, NULL, NULL, err);
+}
+
+static jm_rc_t txn_dead_letters(jm_fsm_consumer_t *c, size_t *n_dead, jm_err_t *err)
+{
+    *n_dead = 0;
+    for (size_t i = 0; i < c->n_items; i++) {
+        const jm_item_t *it = &c->items[i];
+        if (!it->is_new || !it->dead)
+            continue;
+        jm_rc_t rc = jm_dlq_send(c->dlq, c->o.dlq_topic, c->o.topic, it, err);
+        if (rc != JM_OK)
+            return rc == JM_ERR_INVALID ? JM_ERR_INTERNAL : JM_ERR_RETRY;
+        (*n_dead)++;
+    }
+    return JM_OK;
+}
+
+static void log_outcome(jm_fsm_consumer_t *c, const jm_item_t *it)
+{
+    if (it->res.outcome == JM_OUTCOME_APPLIED)
+        return;
+    jm_log(it->res.outcome == JM_OUTCOME_REJECTED ? JM_LOG_WARN : JM_LOG_INFO, SUB,
+           "%s: event %s (%s, workflow %lld, %s[%d]@%lld) %s: %s", c->o.name, it->id, it->type,
+           (long long)it->workflow_id, c->o.topic, it->partition, (long long)it->offset,
+           jm_outcome_name(it->res.outcome), it->res.reason);
+}
+
+static jm_rc_t txn_apply(jm_fsm_consumer_t *c, jm_err_t *err)
+{
+    for (size_t i = 0; i < c->n_items; i++) {
+        jm_item_t *it = &c->items[i];
+        if (!it->is_new || it->dead)
+            continue;
+        jm_rc_t rc = jm_apply_event(c->ap, it->ev, it->offset, &it->res, err);
+        if (rc == JM_ERR_INVALID || rc == JM_ERR_CONFLICT) {
+            /* the handler's statement failed on this event's data: dead-letter it, redo */
+            jm_log(JM_LOG_ERROR, SUB, "%s: event %s (%s) failed to apply (%s): %s", c->o.name,
+                   it->id, it->type, jm_rc_name(rc), err->msg);
+            set_reason(it, "apply failed: %s: %s", jm_rc_name(rc), err->msg);
+            it->dead = 1;
+            return (jm_rc_t)TXN_REDO;
+        }
+        if (rc != JM_OK)
+            return rc;
+    }
+    return JM_OK;
+}
+
+/* Next offsets of the partitions present in the batch, in c->owned order (0 = absent). */
+static size_t txn_next_offsets(jm_fsm_consumer_t *c, jm_owned_t *parts)
+{
+    size_t n = 0;
+    for (size_t p = 0; p < c->n_owned; p++) {
+        int64_t last = -1;
+        for (size_t i = 0; i < c->n_items; i++)
+            if (c->items[i].partition == c->owned[p].partition && c->items[i].offset > last)
+                last = c->items[i].offset;
+        if (last < 0)
+            continue;
+        parts[n] = c->owned[p];
+        c->next[n++] = last + 1;
+    }
+    return n;
+}
+
+static jm_rc_t txn_run(jm_fsm_consumer_t *c, jm_owned_t *parts, size_t *n_parts, jm_err_t *err)
+{
+    size_t n_dead = 0;
+    *n_parts = 0;
+    jm_rc_t rc = jm_pg_begin(c->pg, err);
+    if (rc == JM_OK)
+        rc = txn_inject(c, err);
+    if (rc == JM_OK)
+        rc = jm_evlog_claim(c->el, c->pg, c->o.topic, c->items, c->n_items, err);
+    if (rc == JM_OK)
+        rc = txn_dead_letters(c, &n_dead, err);
+    if (rc == JM_OK)
+        rc = txn_apply(c, err);
+    if (rc == JM_OK)
+        rc = jm_evlog_record(c->el, c->pg, c->items, c->n_items, err);
+    if (rc == JM_OK) {
+        *n_parts = txn_next_offsets(c, parts);
+        rc = jm_offsets_advance(c->pg, c->o.topic, parts, c->next, *n_parts, err);
+    }
+    if (rc == JM_OK && n_dead > 0 && jm_producer_flush(c->dlq, DLQ_FLUSH_MS, err) != JM_OK)
+        rc = JM_ERR_RETRY; /* not acknowledged: the offsets must not pass them */
+    if (rc == JM_OK)
+        rc = jm_pg_commit(c->pg, err);
+    return rc;
+}
+
+/* ---- after commit --------------------------------------------------------------------------- */
+
+static void after_commit(jm_fsm_consumer_t *c, const jm_owned_t *parts, size_t n_parts)
+{
+    jm_err_t err;
+    rd_kafka_topic_partition_list_t *l = rd_kafka_topic_partition_list_new((int)n_parts);
+    for (size_t i = 0; i < n_parts; i++) {
+        jm_owned_t *o = owned_find(c, parts[i].partition);
+        o->next_offset = c->next[i];
+        rd_kafka_topic_partition_list_add(l, c->o.topic, o->partition)->offset = o->next_offset;
+    }
+    if (n_parts > 0)
+        rd_kafka_commit(c->rk, l, 1); /* async, for lag monitoring only */
+    rd_kafka_topic_partition_list_destroy(l);
+    for (size_t i = 0; i < c->n_items; i++) {
+        const jm_item_t *it = &c->items[i];
+        if (!it->is_new) {
+            c->st.dup++;
+            jm_log(JM_LOG_DEBUG, SUB, "%s: event %s seen before, skipped", c->o.name, it->id);
+        } else if (it->dead) {
+            c->st.dead++;
+            jm_log(JM_LOG_WARN, SUB, "%s: event %s (%s[%d]@%lld) dead-lettered: %s", c->o.name,
+                   it->id, c->o.topic, it->partition, (long long)it->offset, it->reason);
+        } else {
+            c->st.applied += it->res.outcome == JM_OUTCOME_APPLIED;
+            c->st.ignored += it->res.outcome == JM_OUTCOME_IGNORED;
+            c->st.rejected += it->res.outcome == JM_OUTCOME_REJECTED;
+            log_outcome(c, it);
+        }
+    }
+    const int64_t *wfs, *runs;
+    size_t n_wf = jm_apply_touched(c->ap, &wfs), n_runs = jm_apply_touched_runs(c->ap, &runs);
+    if ((n_wf || n_runs || jm_cache_dirty(c->cache)) &&
+        jm_cache_update(c->cache, c->pg, wfs, n_wf, runs, n_runs, &err) != JM_OK)
+        jm_log(JM_LOG_WARN, SUB, "%s: cache refresh skipped: %s", c->o.name, err.msg);
+    jm_apply_clear_touched(c->ap);
+    c->st.batches++;
+}
+
+/* ---- the retry loop ------------------------------------------------------------------------ */
+
+/* Copy the fenced flags of a failed advance to the owned partitions; 1 if any is fenced. */
+static int any_fenced(jm_fsm_consumer_t *c, const jm_owned_t *parts, size_t n_parts)
+{
+    int any = 0;
+    for (size_t i = 0; i < n_parts; i++) {
+        owned_find(c, parts[i].partition)->fenced = parts[i].fenced;
+        any |= parts[i].fenced;
+    }
+    return any;
+}
+
+static jm_rc_t batch_apply(jm_fsm_consumer_t *c, jm_err_t *err)
+{
+    jm_owned_t *parts = jm_malloc((c->n_owned ? c->n_owned : 1) * sizeof(*parts));
+    size_t n_parts = 0;
+    int retried = 0;
+    jm_rc_t rc = JM_OK;
+    for (unsigned attempt = 0; c->n_items > 0; attempt++) {
+        jm_apply_clear_touched(c->ap);
+        c->txn_count++;
+        rc = txn_run(c, parts, &n_parts, err);
+        if (rc == JM_OK) {
+            after_commit(c, parts, n_parts);
+            break;
+        }
+        pg_rollback_quietly(c);
+        if (rc == (jm_rc_t)TXN_REDO)
+            continue;
+        if (rc == JM_ERR_CONFLICT && any_fenced(c, parts, n_parts)) {
+            drop_fenced(c);
+            continue;
+        }
+        if (!jm_rc_is_retriable(rc)) {
+            jm_log(JM_LOG_ERROR, SUB, "%s: batch of %zu failed (%s): %s", c->o.name, c->n_items,
+                   jm_rc_name(rc), err->msg);
+            break;
+        }
+        retried = 1;
+        c->st.retries++;
+        jm_log(JM_LOG_WARN, SUB, "%s: batch of %zu rolled back (%s: %s), retry %u", c->o.name,
+               c->n_items, jm_rc_name(rc), err->msg, attempt + 1);
+        jm_time_sleep_ms(jm_backoff_ms(attempt, RETRY_BASE_MS, RETRY_CAP_MS), c->stop);
+        if (*c->stop) {
+            jm_log(JM_LOG_INFO, SUB, "%s: stopping: batch rolled back, not applied", c->o.name);
+            rc = JM_OK;
+            break;
+        }
+        if ((rc == JM_ERR_UNAVAILABLE || pg_is_bad(c)) && pg_recover(c) != JM_OK && *c->stop)
+            break;
+        rc = JM_OK;
+    }
+    size_t got = c->n_items;
+    batch_clear(c);
+    c->batch_size = jm_batch_next_size(c->batch_size, got, retried, BATCH_MIN, c->o.batch_max);
+    free(parts);
+    return rc;
+}
+
+static void stats_log(jm_fsm_consumer_t *c)
+{
+    int64_t now = jm_time_mono_ms();
+    if (now - c->stats_at < STATS_EVERY_MS)
+        return;
+    c->stats_at = now;
+    jm_log(JM_LOG_INFO, SUB,
+           "%s: %zu partition(s); applied %llu ignored %llu rejected %llu duplicate %llu "
+           "dead %llu; %llu batches, %llu retries, batch size %zu",
+           c->o.name, c->n_owned, (unsigned long long)c->st.applied,
+           (unsigned long long)c->st.ignored, (unsigned long long)c->st.rejected,
+           (unsigned long long)c->st.dup, (unsigned long long)c->st.dead,
+           (unsigned long long)c->st.batches, (unsigned long long)c->st.retries, c->batch_size);
+}
+
+static void rejoin(jm_fsm_consumer_t *c)
+{
+    rd_kafka_topic_partition_list_t *t = rd_kafka_topic_partition_list_new(1);
+    rd_kafka_topic_partition_list_add(t, c->o.topic, RD_KAFKA_PARTITION_UA);
+    rd_kafka_resp_err_t e = rd_kafka_unsubscribe(c->rk);
+    if (!e)
+        e = rd_kafka_subscribe(c->rk, t);
+    if (e)
+        jm_log(JM_LOG_ERROR, SUB, "%s: rejoin: %s", c->o.name, rd_kafka_err2str(e));
+    rd_kafka_topic_partition_list_destroy(t);
+    c->need_rejoin = 0;
+}
+
+jm_rc_t jm_fsm_consumer_run(jm_fsm_consumer_t *c, jm_err_t *err)
+{
+    jm_rc_t rc = JM_OK;
+    while (!*c->stop && rc == JM_OK) {
+        batch_poll(c);
+        if (c->fatal != JM_OK) {
+            *err = c->fatal_err;
+            rc = c->fatal;
+            break;
+        }
+        if (*c->stop)
+            break;
+        rc = batch_apply(c, err);
+        if (c->need_rejoin)
+            rejoin(c);
+        stats_log(c);
+    }
+    batch_clear(c);
+    return rc;
+}
+
+/* ---- construction ---------------------------------------------------------------------------- */
+
+static rd_kafka_t *kafka_new(jm_fsm_consumer_t *c, jm_err_t *err)
+{
+    char errstr[512];
+    rd_kafka_conf_t *conf = rd_kafka_conf_new();
+    const char *defaults[] = {
+        "bootstrap.servers", c->o.brokers, "group.id", c->o.group_id, "client.id", c->o.name,
+        "enable.auto.commit", "false", "enable.auto.offset.store", "false",
+        "auto.offset.reset", "earliest", "partition.assignment.strategy", "range",
+        "session.timeout.ms", "10000", "heartbeat.interval.ms", "1000",
+        "fetch.wait.max.ms", "50", "queued.max.messages.kbytes", "16384", NULL};
+    for (int pass = 0; pass < 2; pass++) {
+        const char *const *kv = pass == 0 ? defaults : c->o.kafka_props;
+        for (; kv && kv[0] && kv[1]; kv += 2) {
+            if (rd_kafka_conf_set(conf, kv[0], kv[1], errstr, sizeof(errstr)) !=
+                RD_KAFKA_CONF_OK) {
+                rd_kafka_conf_destroy(conf);
+                jm_err_set(err, JM_ERR_INVALID, "kafka property %s: %s", kv[0], errstr);
+                return NULL;
+            }
+        }
+    }
+    rd_kafka_conf_set_opaque(conf, c);
+    rd_kafka_conf_set_rebalance_cb(conf, on_rebalance);
+    rd_kafka_conf_set_log_cb(conf, on_log);
+    rd_kafka_t *rk = rd_kafka_new(RD_KAFKA_CONSUMER, conf, errstr, sizeof(errstr));
+    if (!rk) {
+        rd_kafka_conf_destroy(conf); /* rd_kafka_new takes it only on success */
+        jm_err_set(err, JM_ERR_INVALID, "rd_kafka_new: %s", errstr);
+        return NULL;
+    }
+    rd_kafka_poll_set_consumer(rk);
+    return rk;
+}
+
+/* Wait until the broker answers a metadata request for our topic (start-up check). */
+static jm_rc_t kafka_wait(jm_fsm_consumer_t *c, jm_err_t *err)
+{
+    rd_kafka_resp_err_t e = RD_KAFKA_RESP_ERR__TRANSPORT;
+    for (unsigned attempt = 0; !*c->stop; attempt++) {
+        const struct rd_kafka_metadata *md = NULL;
+        e = rd_kafka_metadata(c->rk, 0, NULL, &md, 2000);
+        if (md)
+            rd_kafka_metadata_destroy(md);
+        if (!e)
+            return JM_OK;
+        if (jm_time_mono_ms() >= c->o.start_deadline_ms)
+            break;
+        jm_time_sleep_ms(jm_backoff_ms(attempt, 200, 2000), c->stop);
+    }
+    return jm_err_set(err, JM_ERR_UNAVAILABLE, "Kafka %s unreachable: %s", c->o.brokers,
+                      rd_kafka_err2str(e));
+}
+
+static jm_rc_t kafka_subscribe(jm_fsm_consumer_t *c, jm_err_t *err)
+{
+    rd_kafka_topic_partition_list_t *t = rd_kafka_topic_partition_list_new(1);
+    rd_kafka_topic_partition_list_add(t, c->o.topic, RD_KAFKA_PARTITION_UA);
+    rd_kafka_resp_err_t e = rd_kafka_subscribe(c->rk, t);
+    rd_kafka_topic_partition_list_destroy(t);
+    if (e)
+        return jm_err_set(err, JM_ERR_UNAVAILABLE, "subscribe %s: %s", c->o.topic,
+                          rd_kafka_err2str(e));
+    return JM_OK;
+}
+
+jm_fsm_consumer_t *jm_fsm_consumer_new(const jm_fsm_opts_t *o, volatile int *stop, jm_err_t *err)
+{
+    jm_fsm_consumer_t *c = jm_calloc(1, sizeof(*c));
+    c->o = *o;
+    c->stop = stop;
+    c->batch_size = o->batch_max < 256 ? o->batch_max : 256;
+    c->stats_at = jm_time_mono_ms();
+    c->el = jm_evlog_new();
+    c->pg = jm_pg_connect(o->conninfo, o->start_deadline_ms, err);
+    if (!c->pg)
+        goto fail;
+    c->ap = jm_apply_new(c->pg, err);
+    if (!c->ap)
+        goto fail;
+    c->dlq = jm_producer_new(o->brokers, o->kafka_props, err);
+    if (!c->dlq)
+        goto fail;
+    c->rk = kafka_new(c, err);
+    if (!c->rk || kafka_wait(c, err) != JM_OK || kafka_subscribe(c, err) != JM_OK)
+        goto fail;
+    c->cache = jm_cache_new(o->redis_host, o->redis_port);
+    return c;
+fail:
+    jm_fsm_consumer_destroy(c);
+    return NULL;
+}
+
+void jm_fsm_consumer_destroy(jm_fsm_consumer_t *c)
+{
+    jm_err_t err;
+    if (!c)
+        return;
+    batch_clear(c);
+    if (c->rk) {
+        rd_kafka_resp_err_t e = rd_kafka_consumer_close(c->rk); /* revokes: leaves the group */
+        if (e)
+            jm_log(JM_LOG_WARN, SUB, "%s: consumer close: %s", c->o.name, rd_kafka_err2str(e));
+        rd_kafka_destroy(c->rk);
+    }
+    if (c->dlq && jm_producer_flush(c->dlq, 10000, &err) != JM_OK)
+        jm_log(JM_LOG_WARN, SUB, "%s: DLQ flush at exit: %s", c->o.name, err.msg);
+    jm_producer_destroy(c->dlq);
+    jm_cache_destroy(c->cache);
+    jm_apply_destroy(c->ap);
+    jm_pg_destroy(c->pg);
+    jm_evlog_destroy(c->el);
+    free(c->owned);
+    free(c->next);
+    free(c->items);
+    free(c);
+}

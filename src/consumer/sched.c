@@ -1,0 +1,94 @@
+/*
+ * sched.c — the scheduler that moved from Jobmon's client into the FSM: queue the ready tasks of
+ * a workflow (G or A with no pending upstream) for its alive run, up to the workflow limit minus
+ * its active (Q I O R) tasks and each array's limit minus that array's active tasks (0 pauses).
+ * Resource retries (A) go first, then ascending task id: deterministic.  Each queued task goes
+ * G/A → Q with num_attempts + 1 and gets a new task instance in Q, id jm_hash_ti_id(task,
+ * ti_seq), grouped into batches of equal (array, resources) of at most 500 with 0-based steps by
+ * task id.  Three statements per call whatever the number of tasks: pick (with the batch layout),
+ * the task transitions, the instance inserts.
+ * It does not decide when to run (callers: jm_ap_progress) nor read any clock.
+ */
+#include <stdlib.h>
+#include <string.h>
+
+#include "consumer/apply_int.h"
+#include "jobmon/hash.h"
+
+int64_t jm_sched_capacity(int64_t limit, int64_t active)
+{
+    return limit > active ? limit - active : 0;
+}
+
+jm_rc_t jm_sched_workflow(jm_apply_t *ap, int64_t wf, int64_t run_id, size_t *queued,
+                          jm_err_t *err)
+{
+    char w[24], rid[24];
+    jm_ap_i64(w, sizeof(w), wf);
+    jm_ap_i64(rid, sizeof(rid), run_id);
+    const char *p[1] = {w};
+    PGresult *r = NULL;
+    jm_rc_t rc;
+    int64_t *tids = NULL, *ok_ids = NULL;
+    char *from = NULL, *to = NULL;
+    int *item = NULL;
+    if (queued)
+        *queued = 0;
+    if ((rc = jm_ap_exec(ap, AP_SCHED_PICK, 1, p, &r, err)) != JM_OK)
+        return rc;
+    size_t n = (size_t)PQntuples(r);
+    if (n == 0)
+        goto out;
+    tids = jm_malloc(n * sizeof(*tids));
+    from = jm_malloc(n);
+    to = jm_malloc(n);
+    item = jm_malloc(n * sizeof(*item));
+    for (size_t i = 0; i < n; i++) {
+        tids[i] = strtoll(PQgetvalue(r, (int)i, 0), NULL, 10);
+        from[i] = PQgetvalue(r, (int)i, 1)[0];
+        to[i] = 'Q';
+    }
+    rc = jm_ap_transition(ap, JM_ENTITY_TASK, n, tids, from, to, 0, AP_ATT_QUEUE, item, NULL, err);
+    if (rc != JM_OK)
+        goto out;
+    jm_pgarr_t *a_ti = &ap->arr[0], *a_task = &ap->arr[1], *a_att = &ap->arr[2],
+               *a_b = &ap->arr[3], *a_s = &ap->arr[4];
+    jm_pgarr_reset(a_ti);
+    jm_pgarr_reset(a_task);
+    jm_pgarr_reset(a_att);
+    jm_pgarr_reset(a_b);
+    jm_pgarr_reset(a_s);
+    size_t m = 0;
+    for (size_t i = 0; i < n; i++) {
+        if (item[i] != AP_ITEM_APPLIED)
+            continue;
+        int attempt = atoi(PQgetvalue(r, (int)i, 2));
+        jm_pgarr_add_int(a_ti, jm_hash_ti_id(tids[i], attempt));
+        jm_pgarr_add_int(a_task, tids[i]);
+        jm_pgarr_add_int(a_att, attempt);
+        jm_pgarr_add_int(a_b, strtoll(PQgetvalue(r, (int)i, 3), NULL, 10));
+        jm_pgarr_add_int(a_s, strtoll(PQgetvalue(r, (int)i, 4), NULL, 10));
+        m++;
+    }
+    PQclear(r);
+    r = NULL;
+    if (m == 0)
+        goto out;
+    const char *q[9] = {jm_pgarr_finish(a_ti), jm_pgarr_finish(a_task), jm_pgarr_finish(a_att),
+                        jm_pgarr_finish(a_b),  jm_pgarr_finish(a_s),    w,
+                        rid,                   ap->ts,                  ap->evid};
+    if ((rc = jm_ap_exec(ap, AP_SCHED_INSERT, 9, q, NULL, err)) != JM_OK)
+        goto out;
+    jm_ap_touch_run(ap, run_id);
+    jm_ap_touch_wf(ap, wf);
+    if (queued)
+        *queued = m;
+out:
+    PQclear(r);
+    free(tids);
+    free(ok_ids);
+    free(from);
+    free(to);
+    free(item);
+    return rc;
+}

@@ -1,0 +1,252 @@
+/*
+ * util.c — pure helpers of the consume loop: adaptive batch sizing, the deterministic id of a
+ * dead letter, PostgreSQL array literals for unnest() parameters, and the "recently published"
+ * set of the reaper.  No I/O, no clock (callers pass "now"), so all of it is unit-tested.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <xxhash.h>
+
+#include "consumer/consumer_int.h"
+
+/* ---- batch sizing ------------------------------------------------------------------------ */
+
+size_t jm_batch_next_size(size_t cur, size_t got, int retried, size_t min, size_t max)
+{
+    JM_ASSERT(min >= 1 && min <= max);
+    if (retried)
+        cur /= 2; /* contention: smaller transactions conflict less */
+    else if (got >= cur)
+        cur *= 2; /* the batch filled up: there is lag, amortise more per commit */
+    if (cur < min)
+        cur = min;
+    if (cur > max)
+        cur = max;
+    return cur;
+}
+
+/* ---- dead-letter id ---------------------------------------------------------------------- */
+
+static void put_le(uint8_t *p, uint64_t v, int n)
+{
+    for (int i = 0; i < n; i++)
+        p[i] = (uint8_t)(v >> (8 * i));
+}
+
+void jm_dead_letter_uuid(const char *topic, int32_t partition, int64_t offset,
+                         char out[JM_UUID_STR_LEN + 1])
+{
+    size_t tl = strlen(topic);
+    size_t n = 1 + 8 + tl + 4 + 8;
+    uint8_t *buf = jm_malloc(n), d[16];
+    buf[0] = 'D'; /* tag: a dead letter's position */
+    put_le(buf + 1, tl, 8);
+    memcpy(buf + 9, topic, tl);
+    put_le(buf + 9 + tl, (uint32_t)partition, 4);
+    put_le(buf + 13 + tl, (uint64_t)offset, 8);
+    XXH128_hash_t h = XXH3_128bits(buf, n);
+    free(buf);
+    for (int i = 0; i < 8; i++) {
+        d[i] = (uint8_t)(h.high64 >> (56 - 8 * i));
+        d[8 + i] = (uint8_t)(h.low64 >> (56 - 8 * i));
+    }
+    d[6] = (uint8_t)((d[6] & 0x0f) | 0x80); /* version 8: custom (RFC 9562) */
+    d[8] = (uint8_t)((d[8] & 0x3f) | 0x80); /* variant 10 */
+    snprintf(out, JM_UUID_STR_LEN + 1,
+             "%02x%02x%02x%02x-%02x%02x-%02x%02x-%02x%02x-%02x%02x%02x%02x%02x%02x", d[0], d[1],
+             d[2], d[3], d[4], d[5], d[6], d[7], d[8], d[9], d[10], d[11], d[12], d[13], d[14],
+             d[15]);
+}
+
+int jm_uuid_is_valid(const char *s, size_t len)
+{
+    if (len != JM_UUID_STR_LEN)
+        return 0;
+    for (size_t i = 0; i < len; i++) {
+        char c = s[i];
+        if (i == 8 || i == 13 || i == 18 || i == 23) {
+            if (c != '-')
+                return 0;
+        } else if (!((c >= '0' && c <= '9') || (c >= 'a' && c <= 'f'))) {
+            return 0;
+        }
+    }
+    return 1;
+}
+
+/* ---- PostgreSQL array literals ----------------------------------------------------------- */
+
+static void arr_reserve(jm_pgarr_t *a, size_t more)
+{
+    if (a->len + more + 2 <= a->cap)
+        return;
+    size_t cap = a->cap ? a->cap : 256;
+    while (cap < a->len + more + 2)
+        cap *= 2;
+    a->buf = jm_realloc(a->buf, cap);
+    a->cap = cap;
+}
+
+void jm_pgarr_reset(jm_pgarr_t *a)
+{
+    arr_reserve(a, 1);
+    a->buf[0] = '{';
+    a->len = 1;
+    a->n = 0;
+    a->buf[a->len] = '\0';
+}
+
+static void arr_sep(jm_pgarr_t *a)
+{
+    if (a->n++ > 0)
+        a->buf[a->len++] = ',';
+}
+
+void jm_pgarr_add_int(jm_pgarr_t *a, int64_t v)
+{
+    arr_reserve(a, 24);
+    arr_sep(a);
+    a->len += (size_t)snprintf(a->buf + a->len, 24, "%lld", (long long)v);
+}
+
+void jm_pgarr_add_null(jm_pgarr_t *a)
+{
+    arr_reserve(a, 6);
+    arr_sep(a);
+    memcpy(a->buf + a->len, "NULL", 4);
+    a->len += 4;
+}
+
+void jm_pgarr_add_text(jm_pgarr_t *a, const char *s, size_t n)
+{
+    if (!s) {
+        jm_pgarr_add_null(a);
+        return;
+    }
+    arr_reserve(a, 2 * n + 3);
+    arr_sep(a);
+    a->buf[a->len++] = '"';
+    for (size_t i = 0; i < n; i++) {
+        if (s[i] == '"' || s[i] == '\\')
+            a->buf[a->len++] = '\\';
+        a->buf[a->len++] = s[i];
+    }
+    a->buf[a->len++] = '"';
+}
+
+void jm_pgarr_add_bytea(jm_pgarr_t *a, const void *p, size_t n)
+{
+    static const char hex[] = "0123456789abcdef";
+    const uint8_t *b = p;
+    arr_reserve(a, 2 * n + 6);
+    arr_sep(a);
+    /* "\\x..." : the array parser turns \\ into \, bytea's input reads \x + hex */
+    memcpy(a->buf + a->len, "\"\\\\x", 4);
+    a->len += 4;
+    for (size_t i = 0; i < n; i++) {
+        a->buf[a->len++] = hex[b[i] >> 4];
+        a->buf[a->len++] = hex[b[i] & 15];
+    }
+    a->buf[a->len++] = '"';
+}
+
+const char *jm_pgarr_finish(jm_pgarr_t *a)
+{
+    arr_reserve(a, 1);
+    a->buf[a->len++] = '}';
+    a->buf[a->len] = '\0';
+    return a->buf;
+}
+
+void jm_pgarr_free(jm_pgarr_t *a)
+{
+    free(a->buf);
+    memset(a, 0, sizeof(*a));
+}
+
+/* ---- recently published claims ----------------------------------------------------------- */
+
+struct jm_recent_s {
+    struct recent_slot {
+        int64_t key; /* 0 = empty */
+        int64_t expires_ms;
+    } *slots;
+    size_t cap, used; /* used counts live + tombstoned slots */
+};
+
+static size_t recent_hash(int64_t key, size_t cap)
+{
+    return (size_t)(XXH3_64bits(&key, sizeof(key)) & (cap - 1));
+}
+
+jm_recent_t *jm_recent_new(void)
+{
+    jm_recent_t *r = jm_calloc(1, sizeof(*r));
+    r->cap = 1024;
+    r->slots = jm_calloc(r->cap, sizeof(*r->slots));
+    return r;
+}
+
+void jm_recent_destroy(jm_recent_t *r)
+{
+    if (!r)
+        return;
+    free(r->slots);
+    free(r);
+}
+
+static void recent_insert(jm_recent_t *r, int64_t key, int64_t expires_ms)
+{
+    size_t i = recent_hash(key, r->cap);
+    while (r->slots[i].key != 0 && r->slots[i].key != key)
+        i = (i + 1) & (r->cap - 1);
+    if (r->slots[i].key == 0)
+        r->used++;
+    r->slots[i].key = key;
+    r->slots[i].expires_ms = expires_ms;
+}
+
+/* Rebuild without expired entries; double the table if it stays more than half full. */
+static void recent_rehash(jm_recent_t *r, int64_t now_ms)
+{
+    struct recent_slot *old = r->slots;
+    size_t old_cap = r->cap, live = 0;
+    for (size_t i = 0; i < old_cap; i++)
+        live += old[i].key != 0 && old[i].expires_ms > now_ms;
+    while (live * 2 >= r->cap)
+        r->cap *= 2;
+    r->slots = jm_calloc(r->cap, sizeof(*r->slots));
+    r->used = 0;
+    for (size_t i = 0; i < old_cap; i++)
+        if (old[i].key != 0 && old[i].expires_ms > now_ms)
+            recent_insert(r, old[i].key, old[i].expires_ms);
+    free(old);
+}
+
+int jm_recent_check_add(jm_recent_t *r, int64_t key, int64_t now_ms, int64_t ttl_ms)
+{
+    JM_ASSERT(key != 0);
+    size_t i = recent_hash(key, r->cap);
+    while (r->slots[i].key != 0) {
+        if (r->slots[i].key == key) {
+            if (r->slots[i].expires_ms > now_ms)
+                return 1;
+            r->slots[i].expires_ms = now_ms + ttl_ms;
+            return 0;
+        }
+        i = (i + 1) & (r->cap - 1);
+    }
+    if ((r->used + 1) * 4 >= r->cap * 3)
+        recent_rehash(r, now_ms);
+    recent_insert(r, key, now_ms + ttl_ms);
+    return 0;
+}
+
+size_t jm_recent_count(const jm_recent_t *r, int64_t now_ms)
+{
+    size_t n = 0;
+    for (size_t i = 0; i < r->cap; i++)
+        n += r->slots[i].key != 0 && r->slots[i].expires_ms > now_ms;
+    return n;
+}

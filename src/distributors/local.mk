@@ -1,0 +1,1 @@
+# src/distributors: jobmon-distributor and its plugins

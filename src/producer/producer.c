@@ -1,0 +1,223 @@
+/*
+ * producer.c — the idempotent librdkafka producer behind every jobmon publisher.
+ *
+ * Owns the rd_kafka_t and counts delivery reports so callers can tell when everything they sent
+ * is durable.  It does not retry failed deliveries itself (librdkafka does, up to
+ * message.timeout.ms) and does not decide what to do about them: callers do.
+ */
+#include <inttypes.h>
+#include <librdkafka/rdkafka.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "jobmon/jmtime.h"
+#include "jobmon/log.h"
+#include "jobmon/producer.h"
+
+#define QUEUE_FULL_WAIT_MS 30000
+
+struct jm_producer_s {
+    rd_kafka_t *rk;
+    char *topic;
+    jm_producer_stats_t stats;
+    uint64_t failed_reported; /* stats.failed already reported by a flush */
+    char last_error[256];     /* of the last failed delivery */
+    int closing;              /* destroy purges: do not log each dropped message */
+};
+
+static const char *const default_props[] = {
+    "enable.idempotence", "true",   "acks", "all", "compression.codec", "none", "linger.ms", "5",
+    "client.id",          "jobmon", NULL,
+};
+
+static void on_delivery(rd_kafka_t *rk, const rd_kafka_message_t *m, void *opaque)
+{
+    jm_producer_t *p = opaque;
+    (void)rk;
+    if (m->err == RD_KAFKA_RESP_ERR_NO_ERROR) {
+        p->stats.acked++;
+        return;
+    }
+    p->stats.failed++;
+    snprintf(p->last_error, sizeof(p->last_error), "%s", rd_kafka_err2str(m->err));
+    if (!p->closing)
+        jm_log(JM_LOG_WARN, "kafka", "delivery to %s failed: %s", rd_kafka_topic_name(m->rkt),
+               p->last_error);
+}
+
+static void on_log(const rd_kafka_t *rk, int level, const char *fac, const char *buf)
+{
+    /* syslog levels; librdkafka logs connection failures at 3, which callers handle: WARN */
+    jm_log_level_t l = level <= 2   ? JM_LOG_ERROR
+                       : level <= 4 ? JM_LOG_WARN
+                       : level <= 6 ? JM_LOG_INFO
+                                    : JM_LOG_DEBUG;
+    jm_log(l, "kafka", "%s %s: %s", rk ? rd_kafka_name(rk) : "-", fac, buf);
+}
+
+static void on_error(rd_kafka_t *rk, int code, const char *reason, void *opaque)
+{
+    char fatal[256];
+    (void)opaque;
+    if (code == RD_KAFKA_RESP_ERR__FATAL) {
+        rd_kafka_fatal_error(rk, fatal, sizeof(fatal));
+        jm_log(JM_LOG_ERROR, "kafka", "fatal producer error: %s", fatal);
+        return;
+    }
+    /* Transport errors were already logged by on_log; keep the summary ones. */
+    jm_log(code == RD_KAFKA_RESP_ERR__ALL_BROKERS_DOWN ? JM_LOG_WARN : JM_LOG_DEBUG, "kafka",
+           "%s: %s", rd_kafka_err2name(code), reason);
+}
+
+static jm_rc_t conf_set_pairs(rd_kafka_conf_t *conf, const char *const *kv, jm_err_t *err)
+{
+    char errstr[512];
+    for (; kv && kv[0]; kv += 2) {
+        if (!kv[1])
+            return jm_err_set(err, JM_ERR_INVALID, "kafka property %s: no value", kv[0]);
+        if (rd_kafka_conf_set(conf, kv[0], kv[1], errstr, sizeof(errstr)) != RD_KAFKA_CONF_OK)
+            return jm_err_set(err, JM_ERR_INVALID, "kafka property %s: %s", kv[0], errstr);
+    }
+    return JM_OK;
+}
+
+jm_producer_t *jm_producer_new(const char *brokers, const char *const *extra_props, jm_err_t *err)
+{
+    char errstr[512];
+    jm_producer_t *p = jm_calloc(1, sizeof(*p));
+    rd_kafka_conf_t *conf = rd_kafka_conf_new();
+    const char *const boot[] = {"bootstrap.servers", brokers, NULL};
+
+    p->topic = jm_strdup(JM_EVENT_TOPIC);
+    if (conf_set_pairs(conf, default_props, err) != JM_OK ||
+        (brokers && conf_set_pairs(conf, boot, err) != JM_OK) ||
+        conf_set_pairs(conf, extra_props, err) != JM_OK)
+        goto fail;
+    rd_kafka_conf_set_opaque(conf, p);
+    rd_kafka_conf_set_dr_msg_cb(conf, on_delivery);
+    rd_kafka_conf_set_log_cb(conf, on_log);
+    rd_kafka_conf_set_error_cb(conf, on_error);
+    p->rk = rd_kafka_new(RD_KAFKA_PRODUCER, conf, errstr, sizeof(errstr));
+    if (!p->rk) {
+        jm_err_set(err, JM_ERR_INVALID, "kafka producer: %s", errstr);
+        goto fail;
+    }
+    return p; /* rd_kafka_new took conf */
+fail:
+    rd_kafka_conf_destroy(conf);
+    jm_producer_destroy(p);
+    return NULL;
+}
+
+void jm_producer_set_topic(jm_producer_t *p, const char *topic)
+{
+    free(p->topic);
+    p->topic = jm_strdup(topic);
+}
+
+static rd_kafka_headers_t *make_headers(const char *const *kv)
+{
+    if (!kv || !kv[0])
+        return NULL;
+    rd_kafka_headers_t *hdrs = rd_kafka_headers_new(4);
+    for (; kv[0] && kv[1]; kv += 2)
+        rd_kafka_header_add(hdrs, kv[0], -1, kv[1], -1);
+    return hdrs;
+}
+
+static jm_rc_t produce_once(jm_producer_t *p, const char *topic, const char *key, const void *buf,
+                            size_t len, const char *const *headers, rd_kafka_resp_err_t *kerr)
+{
+    rd_kafka_headers_t *hdrs = make_headers(headers);
+    *kerr = rd_kafka_producev(
+        p->rk, RD_KAFKA_V_TOPIC(topic), RD_KAFKA_V_KEY(key, key ? strlen(key) : 0),
+        RD_KAFKA_V_VALUE((void *)buf, len), RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY),
+        RD_KAFKA_V_HEADERS(hdrs), RD_KAFKA_V_END);
+    if (*kerr == RD_KAFKA_RESP_ERR_NO_ERROR)
+        return JM_OK; /* librdkafka owns hdrs now */
+    if (hdrs)
+        rd_kafka_headers_destroy(hdrs);
+    return JM_ERR_RETRY;
+}
+
+jm_rc_t jm_producer_send_raw(jm_producer_t *p, const char *topic, const char *key, const void *buf,
+                             size_t len, const char *const *headers, jm_err_t *err)
+{
+    rd_kafka_resp_err_t kerr;
+    int64_t deadline = jm_time_mono_ms() + QUEUE_FULL_WAIT_MS;
+    while (produce_once(p, topic, key, buf, len, headers, &kerr) != JM_OK) {
+        if (kerr != RD_KAFKA_RESP_ERR__QUEUE_FULL) {
+            jm_rc_t rc = kerr == RD_KAFKA_RESP_ERR__FATAL ? JM_ERR_UNAVAILABLE : JM_ERR_INVALID;
+            return jm_err_set(err, rc, "produce to %s: %s", topic, rd_kafka_err2str(kerr));
+        }
+        if (jm_time_mono_ms() > deadline)
+            return jm_err_set(err, JM_ERR_RETRY, "produce to %s: local queue full for %d ms", topic,
+                              QUEUE_FULL_WAIT_MS);
+        rd_kafka_poll(p->rk, 100);
+    }
+    p->stats.sent++;
+    rd_kafka_poll(p->rk, 0);
+    return JM_OK;
+}
+
+jm_rc_t jm_producer_send(jm_producer_t *p, const jm_event_t *ev, jm_err_t *err)
+{
+    char key[24];
+    size_t len;
+    jm_rc_t rc = jm_event_validate(ev, NULL, err);
+    if (rc != JM_OK)
+        return rc;
+    char *buf = jm_event_encode(ev, &len);
+    snprintf(key, sizeof(key), "%" PRId64, ev->workflow_id);
+    rc = jm_producer_send_raw(p, p->topic, key, buf, len, NULL, err);
+    free(buf);
+    return rc;
+}
+
+void jm_producer_poll(jm_producer_t *p, int timeout_ms)
+{
+    rd_kafka_poll(p->rk, timeout_ms);
+}
+
+jm_rc_t jm_producer_flush(jm_producer_t *p, int timeout_ms, jm_err_t *err)
+{
+    rd_kafka_flush(p->rk, timeout_ms);
+    int in_flight = rd_kafka_outq_len(p->rk);
+    uint64_t new_failed = p->stats.failed - p->failed_reported;
+    p->failed_reported = p->stats.failed;
+    if (in_flight > 0)
+        return jm_err_set(err, JM_ERR_UNAVAILABLE,
+                          "kafka: %d message(s) not delivered after %d ms (%" PRIu64
+                          " sent, %" PRIu64 " acked, %" PRIu64 " failed)",
+                          in_flight, timeout_ms, p->stats.sent, p->stats.acked, p->stats.failed);
+    if (new_failed > 0)
+        return jm_err_set(err, JM_ERR_UNAVAILABLE,
+                          "kafka: %" PRIu64 " message(s) failed (last: %s; %" PRIu64
+                          " sent, %" PRIu64 " acked)",
+                          new_failed, p->last_error, p->stats.sent, p->stats.acked);
+    return JM_OK;
+}
+
+void jm_producer_stats(const jm_producer_t *p, jm_producer_stats_t *out)
+{
+    *out = p->stats;
+}
+
+void jm_producer_destroy(jm_producer_t *p)
+{
+    if (!p)
+        return;
+    if (p->rk) {
+        /* Drop what is still queued so destroy does not wait on an unreachable broker. */
+        int left = rd_kafka_outq_len(p->rk);
+        if (left > 0)
+            jm_log(JM_LOG_WARN, "kafka", "producer closed with %d undelivered message(s)", left);
+        p->closing = 1;
+        rd_kafka_purge(p->rk, RD_KAFKA_PURGE_F_QUEUE | RD_KAFKA_PURGE_F_INFLIGHT);
+        rd_kafka_poll(p->rk, 0);
+        rd_kafka_destroy(p->rk);
+    }
+    free(p->topic);
+    free(p);
+}

@@ -1,0 +1,443 @@
+/*
+ * worker.c — run one task instance's command under supervision and report the outcome.
+ *
+ * One thread, one poll() loop over a signalfd (SIGCHLD, SIGTERM, SIGINT, SIGHUP) and the two
+ * output pipes; timers (heartbeat, memory poll, runtime, kill escalation) are the poll
+ * timeout.  The worker is a child subreaper so descendants that daemonise stay countable.
+ * It does not parse options, read configuration or decide where events go.
+ *
+ * Classification: exit 0 → ti.done; killed by us for memory or runtime → Z; KILL_SELF → F
+ * ("got KILL_SELF"); SIGTERM/SIGHUP/SIGINT to the worker (scancel, node shutdown) → U; a
+ * SIGKILL we did not send (the kernel OOM killer, the cluster's memory enforcement) → Z;
+ * anything else non-zero → E.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <math.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/prctl.h>
+#include <sys/resource.h>
+#include <sys/signalfd.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "jobmon/jmtime.h"
+#include "jobmon/log.h"
+#include "worker/proctree.h"
+#include "worker/tail.h"
+#include "worker/worker.h"
+
+#define MEM_POLL_MS      100
+#define MEM_POLL_NEAR_MS 25
+
+char *jm_worker_distributor_id_from_env(void)
+{
+    const char *v = getenv("JOBMON_DISTRIBUTOR_ID");
+    if (v && *v)
+        return jm_strdup(v);
+    const char *aj = getenv("SLURM_ARRAY_JOB_ID"), *at = getenv("SLURM_ARRAY_TASK_ID");
+    if (aj && *aj && at && *at)
+        return jm_asprintf("%s_%s", aj, at);
+    v = getenv("SLURM_JOB_ID");
+    if (v && *v)
+        return jm_strdup(v);
+    return jm_asprintf("local-%d", (int)getpid());
+}
+
+int64_t jm_worker_array_step(int64_t cli_step)
+{
+    if (cli_step >= 0)
+        return cli_step;
+    const char *names[] = {"SLURM_ARRAY_TASK_ID", "JOBMON_ARRAY_STEP_ID"};
+    for (size_t i = 0; i < JM_ARRAY_LEN(names); i++) {
+        const char *v = getenv(names[i]);
+        if (!v || !*v)
+            continue;
+        char *end = NULL;
+        long long s = strtoll(v, &end, 10);
+        return (*end == '\0' && s >= 0) ? s : -1;
+    }
+    return -1;
+}
+
+static void mkdirs(const char *dir)
+{
+    char *p = jm_strdup(dir);
+    for (char *s = p + 1; *s; s++) {
+        if (*s != '/')
+            continue;
+        *s = '\0';
+        (void)mkdir(p, 0777);
+        *s = '/';
+    }
+    (void)mkdir(p, 0777);
+    free(p);
+}
+
+typedef struct {
+    int fd;     /* read end, -1 once closed */
+    int logfd;  /* log file */
+    jm_tail_t tail;
+} stream_t;
+
+/* Read what is available; 1 while open, 0 at EOF. */
+static int stream_read(stream_t *s)
+{
+    char buf[65536];
+    for (;;) {
+        ssize_t n = read(s->fd, buf, sizeof(buf));
+        if (n > 0) {
+            jm_tail_append(&s->tail, buf, (size_t)n);
+            for (ssize_t off = 0; off < n && s->logfd >= 0;) {
+                ssize_t w = write(s->logfd, buf + off, (size_t)(n - off));
+                if (w < 0 && errno == EINTR)
+                    continue;
+                if (w <= 0) {
+                    jm_log(JM_LOG_WARN, "worker", "log write failed: %s", strerror(errno));
+                    close(s->logfd);
+                    s->logfd = -1;
+                    break;
+                }
+                off += w;
+            }
+            continue;
+        }
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n < 0 && errno == EAGAIN)
+            return 1;
+        close(s->fd);
+        s->fd = -1;
+        return 0;
+    }
+}
+
+static json_t *usage_json(const jm_worker_result_t *res)
+{
+    return json_pack("{sI sI sI}", "wall_ms", (json_int_t)res->wall_ms, "cpu_ms",
+                     (json_int_t)res->cpu_ms, "maxrss_kb", (json_int_t)res->maxrss_kb);
+}
+
+static int next_report_s(const jm_worker_opts_t *o)
+{
+    double v = ceil(o->hb_interval_s * o->report_by_buffer);
+    return v < 1 ? 1 : (int)v;
+}
+
+static void classify(const jm_worker_opts_t *o, int wstatus, int we_killed, jm_worker_result_t *res)
+{
+    if (WIFEXITED(wstatus)) {
+        res->exit_code = WEXITSTATUS(wstatus);
+        res->event_exit_code = res->exit_code;
+    } else {
+        int sig = WIFSIGNALED(wstatus) ? WTERMSIG(wstatus) : SIGKILL;
+        res->exit_code = 128 + sig;
+        res->event_exit_code = -sig;
+    }
+    switch (res->why) {
+    case JM_WKILL_MEMORY:
+        res->status = 'Z';
+        snprintf(res->message, sizeof(res->message),
+                 "killed: memory limit exceeded (%lld kB used > %lld MB requested)",
+                 (long long)res->maxrss_kb, (long long)o->memory_mb);
+        return;
+    case JM_WKILL_RUNTIME:
+        res->status = 'Z';
+        snprintf(res->message, sizeof(res->message),
+                 "killed: runtime limit exceeded (%lld s requested)", (long long)o->runtime_s);
+        return;
+    case JM_WKILL_SELF:
+        res->status = 'F';
+        snprintf(res->message, sizeof(res->message), "got KILL_SELF");
+        return;
+    case JM_WKILL_SIGNAL:
+        res->status = 'U';
+        snprintf(res->message, sizeof(res->message),
+                 "worker terminated by a signal (job cancelled or node shutting down)");
+        return;
+    case JM_WKILL_NONE: break;
+    }
+    if (WIFEXITED(wstatus) && res->exit_code == 0) {
+        res->status = 'D';
+        res->message[0] = '\0';
+    } else if (WIFSIGNALED(wstatus) && WTERMSIG(wstatus) == SIGKILL && !we_killed) {
+        res->status = 'Z';
+        snprintf(res->message, sizeof(res->message),
+                 "killed by SIGKILL from outside the worker (likely the OOM killer or the "
+                 "cluster's memory enforcement)");
+    } else if (WIFSIGNALED(wstatus)) {
+        res->status = 'E';
+        snprintf(res->message, sizeof(res->message), "command killed by signal %d (%s)",
+                 WTERMSIG(wstatus), strsignal(WTERMSIG(wstatus)));
+    } else {
+        res->status = 'E';
+        snprintf(res->message, sizeof(res->message), "command exited with code %d",
+                 res->exit_code);
+    }
+}
+
+static void child_exec(const jm_worker_opts_t *o, const sigset_t *mask, int outfd, int errfd)
+{
+    char buf[32];
+    setpgid(0, 0);
+    /* the command gets default dispositions (a worker started with `&` inherits SIGINT
+     * ignored, which would defeat the interrupt) and no blocked signals of ours */
+    int sigs[] = {SIGPIPE, SIGINT, SIGTERM, SIGHUP, SIGCHLD};
+    for (size_t i = 0; i < JM_ARRAY_LEN(sigs); i++)
+        signal(sigs[i], SIG_DFL);
+    sigprocmask(SIG_UNBLOCK, mask, NULL);
+    if (dup2(outfd, 1) < 0 || dup2(errfd, 2) < 0)
+        _exit(127);
+    snprintf(buf, sizeof(buf), "%lld", (long long)o->workflow_id);
+    setenv("JOBMON_WORKFLOW_ID", buf, 1);
+    snprintf(buf, sizeof(buf), "%lld", (long long)o->run_id);
+    setenv("JOBMON_WORKFLOW_RUN_ID", buf, 1);
+    snprintf(buf, sizeof(buf), "%lld", (long long)o->task_id);
+    setenv("JOBMON_TASK_ID", buf, 1);
+    snprintf(buf, sizeof(buf), "%lld", (long long)o->ti_id);
+    setenv("JOBMON_TASK_INSTANCE_ID", buf, 1);
+    execl("/bin/sh", "sh", "-c", o->command, (char *)NULL);
+    _exit(127);
+}
+
+jm_rc_t jm_worker_run(const jm_worker_opts_t *o, jm_report_t *r, jm_worker_result_t *res,
+                      jm_err_t *err)
+{
+    jm_rc_t rc = JM_OK;
+    int sfd = -1, outp[2] = {-1, -1}, errp[2] = {-1, -1};
+    stream_t st[2] = {{.fd = -1, .logfd = -1}, {.fd = -1, .logfd = -1}};
+    char *outpath = NULL, *errpath = NULL, *did = NULL;
+    sigset_t mask, oldmask;
+    memset(res, 0, sizeof(*res));
+
+    const char *logs = o->logs_dir ? o->logs_dir : getenv("JOBMON_LOGS_DIR");
+    if (!logs || !*logs)
+        logs = "/tmp/jobmon-logs";
+    outpath = o->stdout_path ? jm_strdup(o->stdout_path)
+                             : jm_asprintf("%s/%lld.stdout", logs, (long long)o->ti_id);
+    errpath = o->stderr_path ? jm_strdup(o->stderr_path)
+                             : jm_asprintf("%s/%lld.stderr", logs, (long long)o->ti_id);
+    did = o->distributor_id ? jm_strdup(o->distributor_id) : jm_worker_distributor_id_from_env();
+    for (int i = 0; i < 2; i++) {
+        const char *p = i ? errpath : outpath;
+        char *slash = strrchr(p, '/');
+        if (slash && slash != p) {
+            char *dir = jm_strndup(p, (size_t)(slash - p));
+            mkdirs(dir);
+            free(dir);
+        }
+        jm_tail_init(&st[i].tail);
+        st[i].logfd = open(p, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
+        if (st[i].logfd < 0) {
+            rc = jm_err_set(err, JM_ERR_IO, "%s: %s", p, strerror(errno));
+            goto out;
+        }
+    }
+
+    sigemptyset(&mask);
+    sigaddset(&mask, SIGCHLD);
+    sigaddset(&mask, SIGTERM);
+    sigaddset(&mask, SIGINT);
+    sigaddset(&mask, SIGHUP);
+    sigprocmask(SIG_BLOCK, &mask, &oldmask);
+    sfd = signalfd(-1, &mask, SFD_CLOEXEC | SFD_NONBLOCK);
+    if (sfd < 0 || pipe2(outp, O_CLOEXEC) != 0 || pipe2(errp, O_CLOEXEC) != 0) {
+        rc = jm_err_set(err, JM_ERR_IO, "signalfd/pipe: %s", strerror(errno));
+        goto out;
+    }
+    (void)prctl(PR_SET_CHILD_SUBREAPER, 1);
+    signal(SIGPIPE, SIG_IGN);
+
+    int64_t t0 = jm_time_mono_ms();
+    pid_t pid = fork();
+    if (pid < 0) {
+        rc = jm_err_set(err, JM_ERR_IO, "fork: %s", strerror(errno));
+        goto out;
+    }
+    if (pid == 0)
+        child_exec(o, &mask, outp[1], errp[1]);
+    setpgid(pid, pid); /* also done by the child: whoever runs first wins, no race */
+    res->pid = pid;
+    close(outp[1]);
+    close(errp[1]);
+    outp[1] = errp[1] = -1;
+    st[0].fd = outp[0];
+    st[1].fd = errp[0];
+    outp[0] = errp[0] = -1;
+    fcntl(st[0].fd, F_SETFL, O_NONBLOCK);
+    fcntl(st[1].fd, F_SETFL, O_NONBLOCK);
+
+    char host[256] = "";
+    gethostname(host, sizeof(host) - 1);
+    json_t *pl = json_pack("{sI ss si ss si ss ss}", "ti_id", (json_int_t)o->ti_id, "host", host,
+                           "pid", (int)pid, "distributor_id", did, "next_report_s",
+                           next_report_s(o), "stdout_path", outpath, "stderr_path", errpath);
+    rc = jm_report_send(r, jm_event_new(JM_EV_TI_RUNNING, o->workflow_id, pl), 1, err);
+    if (rc != JM_OK)
+        jm_log(JM_LOG_ERROR, "worker", "ti %lld: ti.running not sent: %s", (long long)o->ti_id,
+               err ? err->msg : "");
+    rc = JM_OK; /* the command runs anyway: its result is what matters */
+    jm_log(JM_LOG_DEBUG, "worker", "ti %lld: started pid %d", (long long)o->ti_id, (int)pid);
+
+    int done = 0, wstatus = 0, we_killed = 0;
+    int64_t next_hb = o->hb_interval_s > 0 ? t0 + (int64_t)o->hb_interval_s * 1000 : INT64_MAX;
+    int64_t next_mem = o->memory_mb > 0 ? t0 + 10 : INT64_MAX;
+    int64_t deadline = o->runtime_s > 0 ? t0 + o->runtime_s * 1000 : INT64_MAX;
+    int64_t kill_at = INT64_MAX;
+    int64_t limit_kb = o->memory_mb * 1024;
+    while (!done) {
+        int64_t now = jm_time_mono_ms();
+        int64_t next = next_hb;
+        if (next_mem < next)
+            next = next_mem;
+        if (deadline < next)
+            next = deadline;
+        if (kill_at < next)
+            next = kill_at;
+        int timeout = next == INT64_MAX ? -1 : (int)(next > now ? next - now : 0);
+        struct pollfd pfd[3] = {{.fd = sfd, .events = POLLIN},
+                                {.fd = st[0].fd, .events = POLLIN},
+                                {.fd = st[1].fd, .events = POLLIN}};
+        int pn = poll(pfd, 3, timeout);
+        if (pn < 0 && errno != EINTR) {
+            jm_log(JM_LOG_ERROR, "worker", "poll: %s", strerror(errno));
+            break;
+        }
+        for (int i = 0; i < 2; i++)
+            if (st[i].fd >= 0 && (pfd[i + 1].revents & (POLLIN | POLLHUP | POLLERR)))
+                stream_read(&st[i]);
+        if (pfd[0].revents & POLLIN) {
+            struct signalfd_siginfo si;
+            while (read(sfd, &si, sizeof(si)) == sizeof(si)) {
+                if (si.ssi_signo == SIGCHLD)
+                    continue;
+                if (res->why == JM_WKILL_NONE) {
+                    res->why = JM_WKILL_SIGNAL;
+                    kill(-pid, SIGINT);
+                    kill_at = jm_time_mono_ms() + (int64_t)o->interrupt_timeout_s * 1000;
+                } else {
+                    kill(-pid, SIGKILL); /* a second signal: at once */
+                    we_killed = 1;
+                }
+            }
+            /* reap the command and any orphan the subreaper inherited */
+            for (;;) {
+                int ws;
+                pid_t w = waitpid(-1, &ws, WNOHANG);
+                if (w <= 0)
+                    break;
+                if (w == pid) {
+                    wstatus = ws;
+                    done = 1;
+                }
+            }
+        }
+        now = jm_time_mono_ms();
+        if (done)
+            break;
+        if (now >= next_mem) {
+            long kb = jm_proc_tree_rss_kb("/proc", pid, NULL);
+            if (kb > res->maxrss_kb)
+                res->maxrss_kb = kb;
+            if (kb > limit_kb && res->why != JM_WKILL_MEMORY) {
+                jm_log(JM_LOG_WARN, "worker", "ti %lld: %ld kB > %lld MB: killing",
+                       (long long)o->ti_id, kb, (long long)o->memory_mb);
+                res->why = JM_WKILL_MEMORY;
+                kill(-pid, SIGKILL);
+                we_killed = 1;
+                kill_at = INT64_MAX;
+            }
+            next_mem = now + (kb > limit_kb * 3 / 4 ? MEM_POLL_NEAR_MS : MEM_POLL_MS);
+        }
+        if (now >= deadline) {
+            deadline = INT64_MAX;
+            if (res->why == JM_WKILL_NONE) {
+                jm_log(JM_LOG_WARN, "worker", "ti %lld: runtime %lld s exceeded: interrupting",
+                       (long long)o->ti_id, (long long)o->runtime_s);
+                res->why = JM_WKILL_RUNTIME;
+                kill(-pid, SIGINT);
+                kill_at = now + (int64_t)o->interrupt_timeout_s * 1000;
+            }
+        }
+        if (now >= kill_at) {
+            kill(-pid, SIGKILL);
+            we_killed = 1;
+            kill_at = INT64_MAX;
+        }
+        if (now >= next_hb) {
+            next_hb = now + (int64_t)o->hb_interval_s * 1000;
+            pl = json_pack("{sI si}", "ti_id", (json_int_t)o->ti_id, "next_report_s",
+                           next_report_s(o));
+            jm_err_t e2;
+            if (jm_report_send(r, jm_event_new(JM_EV_TI_HEARTBEAT, o->workflow_id, pl), 0, &e2) !=
+                JM_OK)
+                jm_log(JM_LOG_WARN, "worker", "ti %lld: heartbeat: %s", (long long)o->ti_id,
+                       e2.msg);
+            char s = o->status_fn ? o->status_fn(o->status_arg, o->ti_id) : 0;
+            if (s == 'K' && res->why == JM_WKILL_NONE) {
+                jm_log(JM_LOG_WARN, "worker", "ti %lld: KILL_SELF: interrupting",
+                       (long long)o->ti_id);
+                res->why = JM_WKILL_SELF;
+                kill(-pid, SIGINT);
+                kill_at = now + (int64_t)o->interrupt_timeout_s * 1000;
+            }
+        }
+        jm_report_poll(r, 0);
+    }
+    /* what the command wrote before exiting is in the pipes: take it (do not wait for
+     * descendants that still hold them open) */
+    for (int i = 0; i < 2; i++)
+        if (st[i].fd >= 0)
+            stream_read(&st[i]);
+    res->wall_ms = jm_time_mono_ms() - t0;
+    struct rusage ru;
+    if (getrusage(RUSAGE_CHILDREN, &ru) == 0) {
+        res->cpu_ms = (int64_t)ru.ru_utime.tv_sec * 1000 + ru.ru_utime.tv_usec / 1000 +
+                      (int64_t)ru.ru_stime.tv_sec * 1000 + ru.ru_stime.tv_usec / 1000;
+        if (ru.ru_maxrss > res->maxrss_kb)
+            res->maxrss_kb = ru.ru_maxrss;
+    }
+    classify(o, wstatus, we_killed, res);
+
+    char *otail = jm_tail_text(&st[0].tail, NULL), *etail = jm_tail_text(&st[1].tail, NULL);
+    if (res->status == 'D') {
+        pl = json_pack("{sI ss ss so}", "ti_id", (json_int_t)o->ti_id, "stdout_tail", otail,
+                       "stderr_tail", etail, "usage", usage_json(res));
+        rc = jm_report_send(r, jm_event_new(JM_EV_TI_DONE, o->workflow_id, pl), 1, err);
+    } else {
+        char st_s[2] = {res->status, '\0'};
+        pl = json_pack("{sI ss si ss ss ss so}", "ti_id", (json_int_t)o->ti_id, "status", st_s,
+                       "exit_code", res->event_exit_code, "message", res->message, "stdout_tail",
+                       otail, "stderr_tail", etail, "usage", usage_json(res));
+        rc = jm_report_send(r, jm_event_new(JM_EV_TI_ERROR, o->workflow_id, pl), 1, err);
+    }
+    free(otail);
+    free(etail);
+    jm_log(JM_LOG_INFO, "worker", "ti %lld: %c exit %d wall %lld ms cpu %lld ms maxrss %lld kB%s%s",
+           (long long)o->ti_id, res->status, res->exit_code, (long long)res->wall_ms,
+           (long long)res->cpu_ms, (long long)res->maxrss_kb, res->message[0] ? ": " : "",
+           res->message);
+out:
+    for (int i = 0; i < 2; i++) {
+        if (st[i].fd >= 0)
+            close(st[i].fd);
+        if (st[i].logfd >= 0)
+            close(st[i].logfd);
+        if (outp[i] >= 0)
+            close(outp[i]);
+        if (errp[i] >= 0)
+            close(errp[i]);
+    }
+    if (sfd >= 0)
+        close(sfd); /* signals stay blocked: the worker is ending; a SIGTERM now must not cut
+                     * the delivery of the result short */
+    free(outpath);
+    free(errpath);
+    free(did);
+    return rc;
+}

@@ -1,0 +1,198 @@
+/*
+ * worker_main.c — jobmon-worker: options, configuration and wiring around jm_worker_run().
+ *
+ * KILL_SELF is learned by reading the instance's status from PostgreSQL (reader role,
+ * postgres.reader_conninfo) at each heartbeat, with a connection opened for that query only:
+ * short commands never touch PostgreSQL (latency goal), long ones cost one query per
+ * heartbeat interval, and a database outage only delays the kill (the distributor also
+ * terminates K instances through the cluster).  Redis is not used by the worker.
+ */
+#include <getopt.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "jobmon/config.h"
+#include "jobmon/event.h"
+#include "jobmon/jmtime.h"
+#include "jobmon/log.h"
+#include "jobmon/pg.h"
+#include "worker/batchfile.h"
+#include "worker/report.h"
+#include "worker/worker.h"
+
+static void usage(FILE *f)
+{
+    fprintf(f,
+            "usage: jobmon-worker --ti-id N --workflow-id W --run-id R --task-id T --command CMD\n"
+            "       jobmon-worker --array-batch FILE [--step S]   (step from SLURM_ARRAY_TASK_ID\n"
+            "                                                      or JOBMON_ARRAY_STEP_ID)\n"
+            "options: --memory-mb M  --runtime-s S  --stdout PATH  --stderr PATH  --logs-dir DIR\n"
+            "         --distributor-id ID  --config FILE  --set key=value  --events-file FILE\n"
+            "         --no-kill-check\n"
+            "Exits with the command's exit code (128+signal when it was killed).\n");
+}
+
+static char status_from_pg(void *arg, int64_t ti_id)
+{
+    const char *conninfo = arg;
+    jm_err_t err;
+    char id[32], s = 0;
+    PGresult *res = NULL;
+    jm_pg_t *pg = jm_pg_connect(conninfo, jm_time_mono_ms() + 5000, &err);
+    if (!pg) {
+        jm_log(JM_LOG_WARN, "worker", "ti %lld: status check: %s", (long long)ti_id, err.msg);
+        return 0;
+    }
+    snprintf(id, sizeof(id), "%lld", (long long)ti_id);
+    const char *params[] = {id};
+    if (jm_pg_exec(pg, "SELECT status FROM task_instance WHERE id = $1", 1, params, &res, &err) ==
+        JM_OK) {
+        if (PQntuples(res) == 1)
+            s = PQgetvalue(res, 0, 0)[0];
+    } else {
+        jm_log(JM_LOG_WARN, "worker", "ti %lld: status check: %s", (long long)ti_id, err.msg);
+    }
+    PQclear(res);
+    jm_pg_destroy(pg);
+    return s;
+}
+
+static int parse_id(const char *s, int64_t *out)
+{
+    char *end = NULL;
+    long long v = strtoll(s, &end, 10);
+    if (!*s || *end || v < 0)
+        return -1;
+    *out = v;
+    return 0;
+}
+
+int main(int argc, char **argv)
+{
+    enum { O_TI = 256, O_WF, O_RUN, O_TASK, O_CMD, O_BATCH, O_STEP, O_MEM, O_RT, O_OUT, O_ERR,
+           O_LOGS, O_DID, O_CONF, O_SET, O_EVFILE, O_NOKILL, O_HELP };
+    static const struct option longopts[] = {
+        {"ti-id", 1, 0, O_TI},          {"workflow-id", 1, 0, O_WF},
+        {"run-id", 1, 0, O_RUN},        {"task-id", 1, 0, O_TASK},
+        {"command", 1, 0, O_CMD},       {"array-batch", 1, 0, O_BATCH},
+        {"step", 1, 0, O_STEP},         {"memory-mb", 1, 0, O_MEM},
+        {"runtime-s", 1, 0, O_RT},      {"stdout", 1, 0, O_OUT},
+        {"stderr", 1, 0, O_ERR},        {"logs-dir", 1, 0, O_LOGS},
+        {"distributor-id", 1, 0, O_DID}, {"config", 1, 0, O_CONF},
+        {"set", 1, 0, O_SET},           {"events-file", 1, 0, O_EVFILE},
+        {"no-kill-check", 0, 0, O_NOKILL}, {"help", 0, 0, O_HELP},
+        {0, 0, 0, 0}};
+    jm_worker_opts_t o = {0};
+    jm_worker_result_t res;
+    jm_batch_item_t item = {0};
+    jm_err_t err;
+    const char *batch = NULL, *config_path = NULL, *events_file = NULL;
+    int64_t step = -1;
+    int nokill = 0, exit_code = JM_EXIT_USAGE, c;
+    jm_config_t *cfg = jm_config_new();
+    jm_report_t *r = NULL;
+
+    while ((c = getopt_long(argc, argv, "h", longopts, NULL)) != -1) {
+        int bad = 0;
+        switch (c) {
+        case O_TI: bad = parse_id(optarg, &o.ti_id); break;
+        case O_WF: bad = parse_id(optarg, &o.workflow_id); break;
+        case O_RUN: bad = parse_id(optarg, &o.run_id); break;
+        case O_TASK: bad = parse_id(optarg, &o.task_id); break;
+        case O_CMD: o.command = optarg; break;
+        case O_BATCH: batch = optarg; break;
+        case O_STEP: bad = parse_id(optarg, &step); break;
+        case O_MEM: bad = parse_id(optarg, &o.memory_mb); break;
+        case O_RT: bad = parse_id(optarg, &o.runtime_s); break;
+        case O_OUT: o.stdout_path = optarg; break;
+        case O_ERR: o.stderr_path = optarg; break;
+        case O_LOGS: o.logs_dir = optarg; break;
+        case O_DID: o.distributor_id = optarg; break;
+        case O_CONF: config_path = optarg; break;
+        case O_SET:
+            if (jm_config_set_assignment(cfg, optarg, &err) != JM_OK) {
+                fprintf(stderr, "jobmon-worker: %s\n", err.msg);
+                goto out;
+            }
+            break;
+        case O_EVFILE: events_file = optarg; break;
+        case O_NOKILL: nokill = 1; break;
+        case O_HELP: case 'h': usage(stdout); exit_code = JM_EXIT_OK; goto out;
+        default: usage(stderr); goto out;
+        }
+        if (bad) {
+            fprintf(stderr, "jobmon-worker: bad number '%s'\n", optarg);
+            goto out;
+        }
+    }
+    if (jm_config_load(cfg, config_path, &err) != JM_OK) {
+        fprintf(stderr, "jobmon-worker: config: %s\n", err.msg);
+        goto out;
+    }
+    jm_log_level_t lvl;
+    if (jm_log_level_parse(jm_config_str(cfg, "log.level"), &lvl) == JM_OK)
+        jm_log_set_level(lvl);
+    if (batch) {
+        int64_t s = jm_worker_array_step(step);
+        if (s < 0) {
+            fprintf(stderr, "jobmon-worker: --array-batch needs --step, SLURM_ARRAY_TASK_ID or "
+                            "JOBMON_ARRAY_STEP_ID\n");
+            goto out;
+        }
+        if (jm_batchfile_read_step(batch, s, &o.workflow_id, &o.run_id, &item, &err) != JM_OK) {
+            fprintf(stderr, "jobmon-worker: %s\n", err.msg);
+            exit_code = JM_EXIT_FAILED;
+            goto out;
+        }
+        o.ti_id = item.ti_id;
+        o.task_id = item.task_id;
+        o.command = item.command;
+        if (!o.stdout_path)
+            o.stdout_path = item.stdout_path;
+        if (!o.stderr_path)
+            o.stderr_path = item.stderr_path;
+        if (!o.memory_mb)
+            o.memory_mb = item.memory_mb;
+        if (!o.runtime_s)
+            o.runtime_s = item.runtime_s;
+    }
+    if (!o.ti_id || !o.workflow_id || !o.run_id || !o.command) {
+        usage(stderr);
+        goto out;
+    }
+    o.hb_interval_s = (int)jm_config_int(cfg, "heartbeat.task_instance_interval");
+    o.report_by_buffer = jm_config_float(cfg, "heartbeat.report_by_buffer");
+    o.interrupt_timeout_s = (int)jm_config_int(cfg, "worker.command_interrupt_timeout");
+    if (!nokill && !events_file) {
+        o.status_fn = status_from_pg;
+        o.status_arg = (void *)jm_config_str(cfg, "postgres.reader_conninfo");
+    }
+    int retry_s = (int)jm_config_int(cfg, "worker.kafka_retry_timeout");
+    jm_event_set_producer(JM_PRODUCER_WORKER);
+    r = jm_report_new(cfg, events_file, retry_s, &err);
+    if (!r) {
+        fprintf(stderr, "jobmon-worker: %s\n", err.msg);
+        exit_code = JM_EXIT_UNAVAILABLE;
+        goto out;
+    }
+    if (jm_worker_run(&o, r, &res, &err) != JM_OK) {
+        jm_log(JM_LOG_ERROR, "worker", "ti %lld: %s", (long long)o.ti_id, err.msg);
+        exit_code = JM_EXIT_FAILED;
+        /* still deliver ti.running if it went out, so the instance does not hang in R */
+        if (jm_report_finish(r, retry_s, jm_config_str(cfg, "worker.spool_dir"), o.workflow_id,
+                             o.ti_id, &err) == JM_ERR_IO)
+            jm_log(JM_LOG_ERROR, "worker", "ti %lld: %s", (long long)o.ti_id, err.msg);
+        goto out;
+    }
+    exit_code = res.exit_code;
+    jm_rc_t rc = jm_report_finish(r, retry_s, jm_config_str(cfg, "worker.spool_dir"),
+                                  o.workflow_id, o.ti_id, &err);
+    if (rc == JM_ERR_IO)
+        jm_log(JM_LOG_ERROR, "worker", "ti %lld: RESULT LOST: %s", (long long)o.ti_id, err.msg);
+out:
+    jm_report_destroy(r);
+    jm_batch_item_clear(&item);
+    jm_config_destroy(cfg);
+    return exit_code;
+}

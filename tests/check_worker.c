@@ -1,0 +1,387 @@
+/* Unit tests for src/worker: tail ring + UTF-8 repair, /proc parsing and process-tree RSS on a
+ * fake proc tree, batch files, and whole runs of jm_worker_run with the events-file sink. */
+#include <check.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "jobmon/config.h"
+#include "jobmon/event.h"
+#include "worker/batchfile.h"
+#include "worker/proctree.h"
+#include "worker/report.h"
+#include "worker/tail.h"
+#include "worker/worker.h"
+
+START_TEST(test_tail_small)
+{
+    jm_tail_t t;
+    jm_tail_init(&t);
+    jm_tail_append(&t, "hello ", 6);
+    jm_tail_append(&t, "world", 5);
+    size_t n;
+    char *s = jm_tail_text(&t, &n);
+    ck_assert_str_eq(s, "hello world");
+    ck_assert_uint_eq(n, 11);
+    free(s);
+}
+END_TEST
+
+START_TEST(test_tail_wraps_keeps_newest)
+{
+    jm_tail_t t;
+    jm_tail_init(&t);
+    char buf[3000];
+    for (int i = 0; i < 10; i++) {
+        memset(buf, 'a' + i, sizeof(buf));
+        jm_tail_append(&t, buf, sizeof(buf));
+    }
+    size_t n;
+    char *s = jm_tail_text(&t, &n);
+    ck_assert_uint_eq(n, JM_TAIL_MAX);
+    ck_assert_int_eq(s[n - 1], 'j');
+    ck_assert_int_eq(s[0], 'g'); /* 30000 - 10000 = 20000 → inside the 7th chunk */
+    free(s);
+    /* one append larger than the ring */
+    char *big = malloc(25000);
+    memset(big, 'x', 25000);
+    big[24999] = 'y';
+    jm_tail_append(&t, big, 25000);
+    s = jm_tail_text(&t, &n);
+    ck_assert_uint_eq(n, JM_TAIL_MAX);
+    ck_assert_int_eq(s[n - 1], 'y');
+    free(s);
+    free(big);
+}
+END_TEST
+
+START_TEST(test_tail_does_not_split_utf8_at_start)
+{
+    jm_tail_t t;
+    jm_tail_init(&t);
+    /* 'λ' is CE BB: make the ring start on its second byte */
+    jm_tail_append(&t, "\xce\xbb", 2);
+    char buf[JM_TAIL_MAX - 1];
+    memset(buf, 'z', sizeof(buf));
+    jm_tail_append(&t, buf, sizeof(buf));
+    size_t n;
+    char *s = jm_tail_text(&t, &n);
+    ck_assert_int_eq(s[0], 'z'); /* the orphan continuation byte is dropped, not replaced */
+    ck_assert_uint_eq(n, JM_TAIL_MAX - 1);
+    free(s);
+}
+END_TEST
+
+START_TEST(test_utf8_sanitize)
+{
+    size_t n;
+    char *s = jm_utf8_sanitize((const unsigned char *)"a\xffz", 3, 0, &n);
+    ck_assert_str_eq(s, "a\xEF\xBF\xBDz");
+    free(s);
+    /* NUL and an overlong / surrogate / truncated sequence */
+    s = jm_utf8_sanitize((const unsigned char *)"\x00\xc0\xaf\xed\xa0\x80\xe2\x82", 8, 0, &n);
+    /* NUL→1, C0→1, AF→1, ED (A0 not allowed)→1, A0→1, 80→1, E2 82 truncated→1 */
+    ck_assert_uint_eq(n, 7 * 3);
+    free(s);
+    /* a leading continuation byte is replaced unless drop_leading */
+    s = jm_utf8_sanitize((const unsigned char *)"\xbbok", 3, 0, &n);
+    ck_assert_str_eq(s, "\xEF\xBF\xBDok");
+    free(s);
+    s = jm_utf8_sanitize((const unsigned char *)"\xbbok", 3, 1, &n);
+    ck_assert_str_eq(s, "ok");
+    free(s);
+    /* valid 4-byte emoji passes */
+    s = jm_utf8_sanitize((const unsigned char *)"\xf0\x9f\x98\x80", 4, 0, &n);
+    ck_assert_str_eq(s, "\xf0\x9f\x98\x80");
+    free(s);
+}
+END_TEST
+
+START_TEST(test_tail_replacements_stay_within_limit)
+{
+    jm_tail_t t;
+    jm_tail_init(&t);
+    char buf[JM_TAIL_MAX];
+    memset(buf, 0xff, sizeof(buf));
+    jm_tail_append(&t, buf, sizeof(buf));
+    size_t n;
+    char *s = jm_tail_text(&t, &n);
+    ck_assert_uint_le(n, JM_TAIL_MAX);
+    ck_assert_uint_eq(n % 3, 0); /* whole U+FFFD characters only */
+    free(s);
+}
+END_TEST
+
+START_TEST(test_proc_parse)
+{
+    ck_assert_int_eq(jm_proc_parse_vmrss("Name:\tsh\nVmPeak:\t 100 kB\nVmRSS:\t    1234 kB\n"), 1234);
+    ck_assert_int_eq(jm_proc_parse_vmrss("Name:\tkthreadd\nState:\tS\n"), -1);
+    pid_t pp, pg;
+    ck_assert_int_eq(jm_proc_parse_stat("42 (a b) c) S 7 42 42 0", &pp, &pg), 0);
+    ck_assert_int_eq(pp, 7);
+    ck_assert_int_eq(pg, 42);
+    ck_assert_int_eq(jm_proc_parse_stat("garbage", &pp, &pg), -1);
+}
+END_TEST
+
+static void fake_proc(const char *root, int pid, int ppid, long rss)
+{
+    char path[512];
+    snprintf(path, sizeof(path), "%s/%d", root, pid);
+    mkdir(path, 0755);
+    snprintf(path, sizeof(path), "%s/%d/stat", root, pid);
+    FILE *f = fopen(path, "w");
+    fprintf(f, "%d (proc %d) S %d %d 0 0\n", pid, pid, ppid, pid);
+    fclose(f);
+    snprintf(path, sizeof(path), "%s/%d/status", root, pid);
+    f = fopen(path, "w");
+    if (rss >= 0)
+        fprintf(f, "Name:\tx\nVmRSS:\t%ld kB\n", rss);
+    else
+        fprintf(f, "Name:\tx\n");
+    fclose(f);
+}
+
+START_TEST(test_proc_tree_rss)
+{
+    char root[] = "/tmp/jm-fakeproc-XXXXXX";
+    ck_assert_ptr_nonnull(mkdtemp(root));
+    fake_proc(root, 1, 0, 100);      /* init: not in the tree */
+    fake_proc(root, 10, 1, 1000);    /* the command */
+    fake_proc(root, 11, 10, 200);    /* child */
+    fake_proc(root, 12, 11, 30);     /* grandchild */
+    fake_proc(root, 13, 12, -1);     /* zombie: no VmRSS */
+    fake_proc(root, 20, 1, 5000);    /* unrelated */
+    fake_proc(root, 21, 20, 5000);   /* unrelated child */
+    int n = 0;
+    ck_assert_int_eq(jm_proc_tree_rss_kb(root, 10, &n), 1230);
+    ck_assert_int_eq(n, 4);
+    ck_assert_int_eq(jm_proc_tree_rss_kb(root, 12, &n), 30);
+    ck_assert_int_eq(jm_proc_tree_rss_kb(root, 99, &n), -1);
+    char cmd[600];
+    snprintf(cmd, sizeof(cmd), "rm -rf %s", root);
+    ck_assert_int_eq(system(cmd), 0);
+    /* the real /proc: our own process has a positive RSS */
+    ck_assert_int_gt(jm_proc_tree_rss_kb("/proc", getpid(), NULL), 0);
+}
+END_TEST
+
+START_TEST(test_batchfile_round_trip)
+{
+    char path[] = "/tmp/jm-batch-XXXXXX";
+    int fd = mkstemp(path);
+    close(fd);
+    jm_batch_item_t items[2] = {
+        {.step = 1, .ti_id = 100, .task_id = 10, .name = "a", .command = "echo 'a b'",
+         .memory_mb = 512, .runtime_s = 60},
+        {.step = 2, .ti_id = 200, .task_id = 20, .name = "b", .command = "true",
+         .stdout_path = "/tmp/o"},
+    };
+    jm_err_t err;
+    ck_assert_int_eq(jm_batchfile_write(path, 7, 9, items, 2, &err), JM_OK);
+    jm_batch_item_t it;
+    int64_t wf = 0, run = 0;
+    ck_assert_int_eq(jm_batchfile_read_step(path, 2, &wf, &run, &it, &err), JM_OK);
+    ck_assert_int_eq(wf, 7);
+    ck_assert_int_eq(run, 9);
+    ck_assert_int_eq(it.ti_id, 200);
+    ck_assert_str_eq(it.command, "true");
+    ck_assert_str_eq(it.stdout_path, "/tmp/o");
+    ck_assert_ptr_null(it.stderr_path);
+    jm_batch_item_clear(&it);
+    ck_assert_int_eq(jm_batchfile_read_step(path, 1, &wf, &run, &it, &err), JM_OK);
+    ck_assert_str_eq(it.command, "echo 'a b'");
+    ck_assert_int_eq(it.memory_mb, 512);
+    jm_batch_item_clear(&it);
+    ck_assert_int_eq(jm_batchfile_read_step(path, 3, &wf, &run, &it, &err), JM_ERR_NOT_FOUND);
+    unlink(path);
+}
+END_TEST
+
+START_TEST(test_array_step_env)
+{
+    unsetenv("SLURM_ARRAY_TASK_ID");
+    unsetenv("JOBMON_ARRAY_STEP_ID");
+    ck_assert_int_eq(jm_worker_array_step(-1), -1);
+    setenv("JOBMON_ARRAY_STEP_ID", "4", 1);
+    ck_assert_int_eq(jm_worker_array_step(-1), 4);
+    setenv("SLURM_ARRAY_TASK_ID", "7", 1);
+    ck_assert_int_eq(jm_worker_array_step(-1), 7);
+    ck_assert_int_eq(jm_worker_array_step(2), 2);
+    setenv("SLURM_ARRAY_TASK_ID", "x", 1);
+    ck_assert_int_eq(jm_worker_array_step(-1), -1);
+    unsetenv("JOBMON_DISTRIBUTOR_ID");
+    unsetenv("SLURM_JOB_ID");
+    setenv("SLURM_ARRAY_JOB_ID", "55", 1);
+    setenv("SLURM_ARRAY_TASK_ID", "3", 1);
+    char *d = jm_worker_distributor_id_from_env();
+    ck_assert_str_eq(d, "55_3");
+    free(d);
+    setenv("JOBMON_DISTRIBUTOR_ID", "abc", 1);
+    d = jm_worker_distributor_id_from_env();
+    ck_assert_str_eq(d, "abc");
+    free(d);
+}
+END_TEST
+
+/* Run a command through jm_worker_run with the events-file sink; return the events file's
+ * lines decoded (caller destroys each) and the result. */
+static size_t run_cmd(const char *cmd, int64_t mem_mb, jm_worker_result_t *res, jm_event_t **evs,
+                      size_t max)
+{
+    char evpath[] = "/tmp/jm-wev-XXXXXX", logs[] = "/tmp/jm-wlog-XXXXXX";
+    int fd = mkstemp(evpath);
+    close(fd);
+    ck_assert_ptr_nonnull(mkdtemp(logs));
+    jm_config_t *cfg = jm_config_new();
+    jm_err_t err;
+    jm_event_set_producer(JM_PRODUCER_WORKER);
+    jm_report_t *r = jm_report_new(cfg, evpath, 0, &err);
+    ck_assert_ptr_nonnull(r);
+    jm_worker_opts_t o = {.ti_id = 5, .workflow_id = 7, .run_id = 9, .task_id = 11,
+                          .command = cmd, .logs_dir = logs, .memory_mb = mem_mb,
+                          .hb_interval_s = 90, .report_by_buffer = 3.1,
+                          .interrupt_timeout_s = 1, .distributor_id = "d-1"};
+    ck_assert_int_eq(jm_worker_run(&o, r, res, &err), JM_OK);
+    jm_report_destroy(r);
+    jm_config_destroy(cfg);
+    FILE *f = fopen(evpath, "r");
+    char *line = NULL;
+    size_t cap = 0, n = 0;
+    ssize_t len;
+    while (n < max && (len = getline(&line, &cap, f)) > 0) {
+        ck_assert_int_eq(jm_event_decode(line, (size_t)len - 1, &evs[n], &err), JM_OK);
+        n++;
+    }
+    free(line);
+    fclose(f);
+    unlink(evpath);
+    char rm[128];
+    snprintf(rm, sizeof(rm), "rm -rf %s", logs);
+    ck_assert_int_eq(system(rm), 0);
+    return n;
+}
+
+START_TEST(test_worker_done_env_and_tails)
+{
+    jm_worker_result_t res;
+    jm_event_t *evs[4];
+    size_t n = run_cmd("echo $JOBMON_WORKFLOW_ID $JOBMON_WORKFLOW_RUN_ID $JOBMON_TASK_ID "
+                       "$JOBMON_TASK_INSTANCE_ID; echo oops >&2",
+                       0, &res, evs, 4);
+    ck_assert_uint_eq(n, 2);
+    ck_assert_int_eq(res.exit_code, 0);
+    ck_assert_int_eq(res.status, 'D');
+    ck_assert_int_eq(evs[0]->type, JM_EV_TI_RUNNING);
+    ck_assert_str_eq(jm_ev_str(evs[0]->payload, "distributor_id"), "d-1");
+    ck_assert_int_eq(jm_ev_int(evs[0]->payload, "next_report_s"), 279);
+    ck_assert_int_eq(evs[1]->type, JM_EV_TI_DONE);
+    ck_assert_str_eq(jm_ev_str(evs[1]->payload, "stdout_tail"), "7 9 11 5\n");
+    ck_assert_str_eq(jm_ev_str(evs[1]->payload, "stderr_tail"), "oops\n");
+    for (size_t i = 0; i < n; i++)
+        jm_event_destroy(evs[i]);
+}
+END_TEST
+
+START_TEST(test_worker_error_and_signal)
+{
+    jm_worker_result_t res;
+    jm_event_t *evs[4];
+    size_t n = run_cmd("exit 7", 0, &res, evs, 4);
+    ck_assert_uint_eq(n, 2);
+    ck_assert_int_eq(res.exit_code, 7);
+    ck_assert_int_eq(evs[1]->type, JM_EV_TI_ERROR);
+    ck_assert_str_eq(jm_ev_str(evs[1]->payload, "status"), "E");
+    ck_assert_int_eq(jm_ev_int(evs[1]->payload, "exit_code"), 7);
+    for (size_t i = 0; i < n; i++)
+        jm_event_destroy(evs[i]);
+    n = run_cmd("kill -TERM $$", 0, &res, evs, 4);
+    ck_assert_int_eq(res.exit_code, 128 + 15);
+    ck_assert_str_eq(jm_ev_str(evs[1]->payload, "status"), "E");
+    ck_assert_int_eq(jm_ev_int(evs[1]->payload, "exit_code"), -15);
+    for (size_t i = 0; i < n; i++)
+        jm_event_destroy(evs[i]);
+}
+END_TEST
+
+START_TEST(test_worker_memory_kill)
+{
+    jm_worker_result_t res;
+    jm_event_t *evs[4];
+    /* a tree: sh → sh → the hog; allocates 200 MB and touches it, limit 40 MB */
+    size_t n = run_cmd("sh -c 'head -c 200000000 /dev/zero | tail -c 1000000000 >/dev/null'", 40,
+                       &res, evs, 4);
+    ck_assert_uint_eq(n, 2);
+    ck_assert_int_eq(res.why, JM_WKILL_MEMORY);
+    ck_assert_str_eq(jm_ev_str(evs[1]->payload, "status"), "Z");
+    ck_assert_ptr_nonnull(strstr(jm_ev_str(evs[1]->payload, "message"), "memory"));
+    ck_assert_int_gt(jm_ev_int(jm_ev_get(evs[1]->payload, "usage"), "maxrss_kb"), 40 * 1024);
+    for (size_t i = 0; i < n; i++)
+        jm_event_destroy(evs[i]);
+}
+END_TEST
+
+START_TEST(test_spool_write_and_replay_to_file)
+{
+    char dir[] = "/tmp/jm-spool-XXXXXX", evpath[] = "/tmp/jm-spev-XXXXXX";
+    ck_assert_ptr_nonnull(mkdtemp(dir));
+    int fd = mkstemp(evpath);
+    close(fd);
+    jm_event_set_producer(JM_PRODUCER_WORKER);
+    jm_event_t *ev = jm_event_new(JM_EV_TI_HEARTBEAT, 7,
+                                  json_pack("{sI si}", "ti_id", (json_int_t)5, "next_report_s", 3));
+    char *lines[1] = {jm_event_encode(ev, NULL)};
+    jm_err_t err;
+    char *path = NULL;
+    ck_assert_int_eq(jm_spool_write(dir, 7, 5, lines, 1, &path, &err), JM_OK);
+    ck_assert_int_eq(access(path, F_OK), 0);
+    jm_config_t *cfg = jm_config_new();
+    jm_report_t *r = jm_report_new(cfg, evpath, 0, &err);
+    int files = 0;
+    ck_assert_int_eq(jm_spool_replay(r, dir, 8, &files, &err), JM_OK); /* other workflow */
+    ck_assert_int_eq(files, 0);
+    ck_assert_int_eq(jm_spool_replay(r, dir, 7, &files, &err), JM_OK);
+    ck_assert_int_eq(files, 1);
+    ck_assert_int_ne(access(path, F_OK), 0); /* deleted after delivery */
+    jm_report_destroy(r);
+    jm_config_destroy(cfg);
+    FILE *f = fopen(evpath, "r");
+    char buf[4096] = "";
+    ck_assert_ptr_nonnull(fgets(buf, sizeof(buf), f));
+    fclose(f);
+    ck_assert_ptr_nonnull(strstr(buf, ev->id));
+    free(lines[0]);
+    free(path);
+    jm_event_destroy(ev);
+    unlink(evpath);
+    rmdir(dir);
+}
+END_TEST
+
+Suite *jm_worker_suite(void);
+Suite *jm_worker_suite(void)
+{
+    Suite *s = suite_create("worker");
+    TCase *tc = tcase_create("pure");
+    tcase_add_test(tc, test_tail_small);
+    tcase_add_test(tc, test_tail_wraps_keeps_newest);
+    tcase_add_test(tc, test_tail_does_not_split_utf8_at_start);
+    tcase_add_test(tc, test_utf8_sanitize);
+    tcase_add_test(tc, test_tail_replacements_stay_within_limit);
+    tcase_add_test(tc, test_proc_parse);
+    tcase_add_test(tc, test_proc_tree_rss);
+    tcase_add_test(tc, test_batchfile_round_trip);
+    tcase_add_test(tc, test_array_step_env);
+    suite_add_tcase(s, tc);
+    tc = tcase_create("run");
+    tcase_set_timeout(tc, 30);
+    tcase_add_test(tc, test_worker_done_env_and_tails);
+    tcase_add_test(tc, test_worker_error_and_signal);
+    tcase_add_test(tc, test_worker_memory_kill);
+    tcase_add_test(tc, test_spool_write_and_replay_to_file);
+    suite_add_tcase(s, tc);
+    return s;
+}

@@ -1,0 +1,22 @@
+/*
+ * it.h — shared helpers of the integration tests (tests/integration/), which talk to the real
+ * Kafka, PostgreSQL and Redis of `scripts/stack up`.  Settings come from the environment that
+ * `scripts/stack env` prints; a missing variable or an unreachable service FAILS the test, it
+ * never skips (CI must not go green without the services).
+ */
+#ifndef JOBMON_IT_H
+#define JOBMON_IT_H
+
+#include <check.h>
+
+/* The value of environment variable `name`; fails the current test when unset or empty. */
+const char *it_env(const char *name);
+/* A string unique to this process and call, e.g. "12345-1764081167123-3" (static buffer). */
+const char *it_unique(void);
+
+/* One suite per service; the list is in suites.def. */
+#define JM_SUITE(name) Suite *it_##name##_suite(void);
+#include "suites.def"
+#undef JM_SUITE
+
+#endif

@@ -1,0 +1,16 @@
+# Integration tests against the live local stack (scripts/stack up): `make check-integration`.
+# `make check` builds them (so every CI build compiles them) but does not run them: they are not
+# in TESTS, because they need the services.  tests/integration/run checks the stack is up and
+# exports its settings (scripts/stack env); a service that is down fails, it never skips.
+check_PROGRAMS += tests/integration/check_integration
+tests_integration_check_integration_SOURCES = tests/integration/it_main.c \
+	tests/integration/it.h tests/integration/it_kafka.c tests/integration/it_postgres.c \
+	tests/integration/it_redis.c
+# SLOT (config precedence): add tests/integration/it_config.c here and JM_SUITE(config) to suites.def.
+tests_integration_check_integration_CFLAGS = $(AM_CFLAGS) $(CHECK_CFLAGS)
+tests_integration_check_integration_LDADD = libjobmon.la $(CHECK_LIBS) $(JM_DEP_LIBS)
+EXTRA_DIST += tests/integration/run tests/integration/suites.def
+
+check-integration: tests/integration/check_integration$(EXEEXT)
+	$(top_srcdir)/tests/integration/run $(abs_top_builddir)/tests/integration/check_integration$(EXEEXT)
+.PHONY: check-integration
