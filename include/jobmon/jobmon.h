@@ -37,18 +37,18 @@
 #include "jobmon/hash.h"
 #include "jobmon/producer.h"
 
-#define JM_DEFAULT_MAX_ATTEMPTS   3
-#define JM_DEFAULT_CONCURRENCY    10000
-#define JM_DEFAULT_CLUSTER        "dummy"
-#define JM_DEFAULT_SCALE          0.5
-#define JM_ARG_VALUE_MAX          2048  /* bytes of one argument value */
-#define JM_NAME_MAX               255   /* bytes of a tool/template/task/workflow name */
-#define JM_TASK_NAME_DEFAULT_MAX  249   /* default task names are truncated to this */
-#define JM_COMMAND_MAX            32768 /* bytes of a rendered command */
-#define JM_UPSTREAM_MAX           10000 /* upstream tasks of one task (event contract) */
-#define JM_TEMPLATES_MAX          1000  /* templates per workflow (event contract) */
-#define JM_BIND_CHUNK_TASKS       500   /* tasks per workflow.bind_tasks event */
-#define JM_BIND_CHUNK_BYTES       (800 * 1000) /* target encoded size of one event */
+#define JM_DEFAULT_MAX_ATTEMPTS  3
+#define JM_DEFAULT_CONCURRENCY   10000
+#define JM_DEFAULT_CLUSTER       "dummy"
+#define JM_DEFAULT_SCALE         0.5
+#define JM_ARG_VALUE_MAX         2048         /* bytes of one argument value */
+#define JM_NAME_MAX              255          /* bytes of a tool/template/task/workflow name */
+#define JM_TASK_NAME_DEFAULT_MAX 249          /* default task names are truncated to this */
+#define JM_COMMAND_MAX           32768        /* bytes of a rendered command */
+#define JM_UPSTREAM_MAX          10000        /* upstream tasks of one task (event contract) */
+#define JM_TEMPLATES_MAX         1000         /* templates per workflow (event contract) */
+#define JM_BIND_CHUNK_TASKS      500          /* tasks per workflow.bind_tasks event */
+#define JM_BIND_CHUNK_BYTES      (800 * 1000) /* target encoded size of one event */
 
 typedef struct jm_tool_s jm_tool_t;
 typedef struct jm_template_s jm_template_t;
@@ -132,8 +132,8 @@ jm_task_t *jm_workflow_find_task(jm_workflow_t *wf, const char *name);
 /* A task from a template: `args` supplies every placeholder (node, task and op args) exactly
  * once; values ≤ 2048 bytes.  The template's tool must be the workflow's tool.  Returns a
  * borrowed task or NULL with JM_ERR_INVALID (e.g. `template "t": missing arg "year"`). */
-jm_task_t *jm_workflow_add_task(jm_workflow_t *wf, jm_template_t *tt, const jm_kv_t *args,
-                                size_t n, jm_err_t *err);
+jm_task_t *jm_workflow_add_task(jm_workflow_t *wf, jm_template_t *tt, const jm_kv_t *args, size_t n,
+                                jm_err_t *err);
 /* A plain-command task (its own pseudo-template "command"). */
 jm_task_t *jm_workflow_add_command(jm_workflow_t *wf, const char *command, jm_err_t *err);
 
@@ -148,9 +148,8 @@ typedef struct {
  * default names (`<template>_<arg>-<value>…`, or `<name_prefix>_…` when name_prefix is not
  * NULL).  Returns a borrowed array whose defaults apply to its tasks; NULL with JM_ERR_INVALID
  * on a missing/extra arg, an empty list, or more than 2^31 tasks. */
-jm_array_t *jm_workflow_add_array(jm_workflow_t *wf, jm_template_t *tt,
-                                  const jm_arg_values_t *args, size_t n, const char *name_prefix,
-                                  jm_err_t *err);
+jm_array_t *jm_workflow_add_array(jm_workflow_t *wf, jm_template_t *tt, const jm_arg_values_t *args,
+                                  size_t n, const char *name_prefix, jm_err_t *err);
 jm_defaults_t *jm_array_defaults(jm_array_t *arr);
 size_t jm_array_task_count(const jm_array_t *arr);
 /* The i-th task of the array (cross-product order: the last node arg varies fastest). */
@@ -208,8 +207,8 @@ jm_workflow_t *jm_workflow_load_buffer(const void *buf, size_t len, jm_err_t *er
 typedef struct {
     int64_t workflow_id;
     size_t total_tasks;
-    size_t chunks;      /* workflow.bind_tasks events */
-    size_t events;      /* all events published */
+    size_t chunks; /* workflow.bind_tasks events */
+    size_t events; /* all events published */
 } jm_bind_result_t;
 
 /* The pure part of binding: an iterator producing the events in order (workflow.bind, the

@@ -213,7 +213,7 @@ CREATE INDEX IF NOT EXISTS transition_log_workflow ON transition_log (workflow_i
 CREATE TABLE IF NOT EXISTS workflow_task_count (
     workflow_id bigint  NOT NULL,
     status      char(1) NOT NULL CHECK (status IN ('G','Q','I','O','R','D','E','A','F')),
-    n           int     NOT NULL CHECK (n >= 0),
+    n           int     NOT NULL,   -- no CHECK (n >= 0): INSERT .. ON CONFLICT checks the delta row
     PRIMARY KEY (workflow_id, status)
 );
 

@@ -86,19 +86,19 @@ static json_t *header_payload(jm_bind_iter_t *it)
         const jm_template_t *tt = wf->tmpls[i];
         json_array_append_new(
             tmpls, json_pack("{s:s, s:o, s:s, s:o, s:o, s:o, s:I, s:I}", "name", tt->name, "hash",
-                             hex(tt->hash), "command_template", tt->command_template,
-                             "node_args", str_list(tt->args, tt->n_node), "task_args",
+                             hex(tt->hash), "command_template", tt->command_template, "node_args",
+                             str_list(tt->args, tt->n_node), "task_args",
                              str_list(tt->args + tt->n_node, tt->n_task), "op_args",
                              str_list(tt->args + tt->n_node + tt->n_task, tt->n_op), "array_id",
                              (json_int_t)wf->array_ids[i], "max_concurrently_running",
                              (json_int_t)tt->max_concurrently_running));
     }
-    json_t *p = json_pack("{s:s, s:o, s:o, s:o, s:s, s:I, s:I, s:s, s:O, s:o}", "tool",
-                          wf->tool->name, "workflow_args_hash", hex(wf->args_hash), "task_hash",
-                          hex(wf->task_set_hash), "dag_hash", hex(wf->dag_hash), "name", wf->name,
-                          "max_concurrently_running", (json_int_t)wf->max_concurrently_running,
-                          "total_tasks", (json_int_t)wf->n_tasks, "user", it->user, "attributes",
-                          wf->attributes, "templates", tmpls);
+    json_t *p =
+        json_pack("{s:s, s:o, s:o, s:o, s:s, s:I, s:I, s:s, s:O, s:o}", "tool", wf->tool->name,
+                  "workflow_args_hash", hex(wf->args_hash), "task_hash", hex(wf->task_set_hash),
+                  "dag_hash", hex(wf->dag_hash), "name", wf->name, "max_concurrently_running",
+                  (json_int_t)wf->max_concurrently_running, "total_tasks", (json_int_t)wf->n_tasks,
+                  "user", it->user, "attributes", wf->attributes, "templates", tmpls);
     JM_ASSERT(p);
     return p;
 }
@@ -136,13 +136,13 @@ static json_t *task_json(jm_bind_iter_t *it, const jm_task_t *t, const char *cmd
     json_t *up = json_array();
     for (uint32_t e = wf->up_off[t->idx]; e < wf->up_off[t->idx + 1]; e++)
         json_array_append_new(up, json_integer(jm_wf_task(wf, wf->up[e])->id));
-    json_t *o = json_pack(
-        "{s:I, s:s, s:s, s:o, s:o, s:o, s:i, s:O, s:O, s:O, s:s, s:o}", "task_id",
-        (json_int_t)t->id, "name", jm_wf_str(wf, t->name), "command", cmd, "template",
-        tt ? json_string(tt->name) : json_null(), "array_id",
-        tt ? json_integer(wf->array_ids[t->tmpl]) : json_null(), "node_hash", hex(t->node),
-        "max_attempts", s->max_attempts, "resources", s->resources, "resource_scales", s->scales,
-        "fallback_queues", s->fallback_queues, "cluster", s->cluster, "upstream", up);
+    json_t *o = json_pack("{s:I, s:s, s:s, s:o, s:o, s:o, s:i, s:O, s:O, s:O, s:s, s:o}", "task_id",
+                          (json_int_t)t->id, "name", jm_wf_str(wf, t->name), "command", cmd,
+                          "template", tt ? json_string(tt->name) : json_null(), "array_id",
+                          tt ? json_integer(wf->array_ids[t->tmpl]) : json_null(), "node_hash",
+                          hex(t->node), "max_attempts", s->max_attempts, "resources", s->resources,
+                          "resource_scales", s->scales, "fallback_queues", s->fallback_queues,
+                          "cluster", s->cluster, "upstream", up);
     JM_ASSERT(o);
     return o;
 }
@@ -199,14 +199,12 @@ jm_rc_t jm_bind_next_event(jm_bind_iter_t *it, jm_event_t **out, jm_err_t *err)
                                       "chunks", (json_int_t)it->chunk));
         it->phase = PH_DONE;
         break;
-    default:
-        break;
+    default: break;
     }
     return JM_OK;
 }
 
-jm_rc_t jm_workflow_bind(jm_workflow_t *wf, jm_producer_t *p, jm_bind_result_t *out,
-                         jm_err_t *err)
+jm_rc_t jm_workflow_bind(jm_workflow_t *wf, jm_producer_t *p, jm_bind_result_t *out, jm_err_t *err)
 {
     jm_rc_t rc;
     jm_bind_iter_t *it = NULL;

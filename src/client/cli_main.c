@@ -10,6 +10,9 @@
 #include <string.h>
 
 #include "client/cli_int.h"
+#include "client/cli_ops.h"
+#include "client/cli_run.h"
+#include "client/cli_status.h"
 #include "config.h" /* autoconf: PACKAGE_VERSION */
 #include "jobmon/log.h"
 
@@ -21,9 +24,23 @@ typedef struct {
 
 /* Keep sorted by name; one row per command group. */
 static const cli_command_t commands[] = {
+    {"concurrency", jm_cli_cmd_ops, "limit a workflow's (or template's) running tasks"},
     {"config", jm_cli_cmd_config,
      "show the effective configuration and where each value comes from"},
+    {"db", jm_cli_cmd_db, "db migrate: apply pending schema migrations"},
+    {"deps", jm_cli_cmd_read, "upstream and downstream tasks of a task"},
+    {"events", jm_cli_cmd_read, "the audit trail of a workflow or task"},
     {"help", NULL, "list the commands"},
+    {"logs", jm_cli_cmd_read, "stdout/stderr paths of a workflow's task instances"},
+    {"reset", jm_cli_cmd_ops, "reset a workflow so the next run re-executes its tasks"},
+    {"resume", jm_cli_cmd_resume, "resume a workflow: new run, watched like run"},
+    {"run", jm_cli_cmd_run, "bind a workflow file, run it and watch it to the end"},
+    {"status", jm_cli_cmd_read, "task counts per status of workflows"},
+    {"stop", jm_cli_cmd_ops, "stop a workflow's alive run"},
+    {"submit", jm_cli_cmd_submit, "bind and start a run in the background (= run --detach)"},
+    {"task", jm_cli_cmd_read, "one task and its instances"},
+    {"task-update", jm_cli_cmd_ops, "set tasks to D or G"},
+    {"tasks", jm_cli_cmd_read, "tasks of a workflow"},
 };
 
 static void usage(FILE *out)

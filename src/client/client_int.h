@@ -19,6 +19,9 @@
 
 #define JM_NONE UINT32_MAX
 
+/* Most tasks one workflow may hold (a test hook: the fuzzer lowers it). */
+extern uint32_t jm_client_max_tasks;
+
 /* ---- string interning (model.c) ---- */
 typedef struct {
     char *buf; /* NUL-terminated strings back to back */

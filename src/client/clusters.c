@@ -13,9 +13,10 @@
 #include "jobmon/log.h"
 #include "jobmon/resources.h"
 
-#define GIB 1024.0
-#define TIB (1024.0 * GIB)
-#define DAY (24.0 * 3600.0)
+#define GIB                   1024.0
+#define TIB                   (1024.0 * GIB)
+#define DAY                   (24.0 * 3600.0)
+#define JM_RESOURCES_JSON_MAX 16384 /* event contract: compact JSON of a resources object */
 
 static const jm_limit_t null_q_limits[] = {
     {"cores", 1, 20},
@@ -157,6 +158,11 @@ jm_rc_t jm_settings_resolve(jm_settings_t *out, const jm_defaults_t *const *leve
             goto out;
         }
         json_array_append_new(out->fallback_queues, json_string(fq));
+    }
+    if (json_len(out->resources) > JM_RESOURCES_JSON_MAX) {
+        rc = jm_err_set(err, JM_ERR_INVALID, "%s: compute resources over %d bytes as JSON", who,
+                        JM_RESOURCES_JSON_MAX);
+        goto out;
     }
     out->json_len = json_len(out->resources) + json_len(out->scales) +
                     json_len(out->fallback_queues) + strlen(out->cluster);

@@ -12,6 +12,8 @@
 
 #include "client/client_int.h"
 
+uint32_t jm_client_max_tasks = INT32_MAX;
+
 /* ---- string table ---- */
 
 static uint64_t str_hash(const char *s, size_t len)
@@ -124,6 +126,8 @@ void jm_defaults_set_resource_int(jm_defaults_t *d, const char *key, int64_t val
 
 jm_rc_t jm_defaults_set_scale(jm_defaults_t *d, const char *key, double scale, jm_err_t *err)
 {
+    if (!key || !*key || strlen(key) > 255)
+        return jm_err_set(err, JM_ERR_INVALID, "resource scale: key must be 1 … 255 bytes");
     if (!(scale >= 0) || scale > 1000)
         return jm_err_set(err, JM_ERR_INVALID, "resource scale of \"%s\" must be 0 … 1000", key);
     json_object_set_new(obj_or_new(&d->scales), key, json_real(scale));
@@ -562,7 +566,7 @@ jm_array_t *jm_workflow_add_array(jm_workflow_t *wf, jm_template_t *tt, const jm
             return NULL;
         }
         total *= by_arg[i]->n_values;
-        if (total + wf->n_tasks > INT32_MAX) {
+        if (total + wf->n_tasks > jm_client_max_tasks) {
             jm_err_set(err, JM_ERR_INVALID, "template \"%s\": the array has too many tasks",
                        tt->name);
             return NULL;

@@ -97,7 +97,7 @@ void jm_cache_destroy(jm_cache_t *c)
 
 int jm_cache_dirty(const jm_cache_t *c)
 {
-    return c->port > 0 && c->down;
+    return c->port > 0 && (c->down || c->n_dirty > 0);
 }
 
 static void mark_down(jm_cache_t *c, const char *why)
@@ -281,13 +281,26 @@ static int ensure_up(jm_cache_t *c, jm_pg_t *pg, jm_err_t *err, jm_rc_t *rc)
     return !c->down && *rc == JM_OK;
 }
 
+/* Write what an earlier failed PostgreSQL read left behind. */
+static jm_rc_t flush_dirty(jm_cache_t *c, jm_pg_t *pg, jm_err_t *err)
+{
+    for (size_t off = 0; off < c->n_dirty; off += CHUNK) {
+        size_t k = c->n_dirty - off < CHUNK ? c->n_dirty - off : CHUNK;
+        jm_rc_t rc = refresh(c, pg, c->dirty + off, k, NULL, 0, err);
+        if (rc != JM_OK || c->down)
+            return rc;
+    }
+    c->n_dirty = 0;
+    return JM_OK;
+}
+
 jm_rc_t jm_cache_update(jm_cache_t *c, jm_pg_t *pg, const int64_t *wf_ids, size_t n_wf,
                         const int64_t *run_ids, size_t n_runs, jm_err_t *err)
 {
     jm_rc_t rc = JM_OK;
     if (c->port <= 0)
         return JM_OK;
-    if (ensure_up(c, pg, err, &rc)) {
+    if (ensure_up(c, pg, err, &rc) && (rc = flush_dirty(c, pg, err)) == JM_OK && !c->down) {
         for (size_t off = 0; off < n_wf || (off == 0 && n_runs > 0); off += CHUNK) {
             size_t k = n_wf - off < CHUNK ? n_wf - off : CHUNK;
             rc = refresh(c, pg, wf_ids + off, k, off == 0 ? run_ids : NULL, off == 0 ? n_runs : 0,
@@ -298,7 +311,5 @@ jm_rc_t jm_cache_update(jm_cache_t *c, jm_pg_t *pg, const int64_t *wf_ids, size_
     }
     if (c->down || rc != JM_OK)
         remember(c, wf_ids, n_wf); /* run-only touches: their workflow is open, rebuild has it */
-    if (rc != JM_OK)
-        c->down = 1, c->retry_at = 0; /* PostgreSQL read failed: retry (with rebuild) next time */
     return rc;
 }

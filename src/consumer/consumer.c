@@ -200,7 +200,8 @@ static void batch_clear(jm_fsm_consumer_t *c)
 /* Printable ASCII only: reasons go to a Kafka header, a log line and a text column. */
 static void set_reason(jm_item_t *it, const char *fmt, const char *a, const char *b)
 {
-    snprintf(it->reason, sizeof(it->reason), fmt, a, b);
+    if (snprintf(it->reason, sizeof(it->reason), fmt, a, b) >= (int)sizeof(it->reason))
+        memcpy(it->reason + sizeof(it->reason) - 4, "...", 4); /* truncated */
     for (char *p = it->reason; *p; p++)
         if ((unsigned char)*p < 0x20 || (unsigned char)*p > 0x7e)
             *p = '?';
@@ -236,7 +237,7 @@ static void item_decode(jm_fsm_consumer_t *c, jm_item_t *it)
     jm_evlog_inspect_dead(it, c->o.topic);
 }
 
-/* Take a polled message into the batch, or drop it (not ours, or already applied). */
+/* Take a polled message into the batch (filtering happens once polling is over). */
 static void batch_take(jm_fsm_consumer_t *c, rd_kafka_message_t *m)
 {
     if (m->err) {
@@ -245,16 +246,7 @@ static void batch_take(jm_fsm_consumer_t *c, rd_kafka_message_t *m)
         rd_kafka_message_destroy(m);
         return;
     }
-    jm_owned_t *o = owned_find(c, m->partition);
-    size_t i = c->n_items;
-    /* c->next[] tracks, per owned partition, the next offset this batch expects */
-    if (!o || strcmp(rd_kafka_topic_name(m->rkt), c->o.topic) != 0 ||
-        m->offset < c->next[o - c->owned]) {
-        rd_kafka_message_destroy(m);
-        return;
-    }
-    c->next[o - c->owned] = m->offset + 1;
-    if (i == c->cap_items) {
+    if (c->n_items == c->cap_items) {
         c->cap_items = c->cap_items ? c->cap_items * 2 : 256;
         c->items = jm_realloc(c->items, c->cap_items * sizeof(*c->items));
     }
@@ -267,13 +259,39 @@ static void batch_take(jm_fsm_consumer_t *c, rd_kafka_message_t *m)
     it->raw_len = m->payload ? m->len : 0;
     it->key = m->key;
     it->key_len = m->key_len;
-    item_decode(c, it);
+}
+
+/* Keep, per partition we own now, the messages at/after next_offset in strictly increasing
+ * offset order: a rebalance inside poll may have taken partitions away, or restarted a fetch
+ * (the same offsets delivered twice).  A gap is allowed (compaction, control records) but
+ * logged.  Then decode what is kept. */
+static void batch_filter(jm_fsm_consumer_t *c)
+{
+    size_t k = 0;
+    for (size_t i = 0; i < c->n_owned; i++)
+        c->next[i] = c->owned[i].next_offset;
+    for (size_t i = 0; i < c->n_items; i++) {
+        jm_item_t *it = &c->items[i];
+        const jm_owned_t *o = owned_find(c, it->partition);
+        rd_kafka_message_t *m = it->msg;
+        if (!o || strcmp(rd_kafka_topic_name(m->rkt), c->o.topic) != 0 ||
+            it->offset < c->next[o - c->owned]) {
+            item_free(it);
+            continue;
+        }
+        if (it->offset > c->next[o - c->owned])
+            jm_log(JM_LOG_WARN, SUB, "%s: %s[%d]: offsets %lld..%lld absent from the log",
+                   c->o.name, c->o.topic, it->partition, (long long)c->next[o - c->owned],
+                   (long long)it->offset - 1);
+        c->next[o - c->owned] = it->offset + 1;
+        c->items[k++] = *it;
+        item_decode(c, &c->items[k - 1]);
+    }
+    c->n_items = k;
 }
 
 static void batch_poll(jm_fsm_consumer_t *c)
 {
-    for (size_t i = 0; i < c->n_owned; i++)
-        c->next[i] = c->owned[i].next_offset;
     rd_kafka_message_t *m = rd_kafka_consumer_poll(c->rk, POLL_FIRST_MS);
     while (m) {
         batch_take(c, m);
@@ -281,16 +299,7 @@ static void batch_poll(jm_fsm_consumer_t *c)
             break;
         m = rd_kafka_consumer_poll(c->rk, 0);
     }
-    /* a rebalance inside poll may have taken partitions away: keep only what we still own */
-    size_t k = 0;
-    for (size_t i = 0; i < c->n_items; i++) {
-        const jm_owned_t *o = owned_find(c, c->items[i].partition);
-        if (o && c->items[i].offset >= o->next_offset)
-            c->items[k++] = c->items[i];
-        else
-            item_free(&c->items[i]);
-    }
-    c->n_items = k;
+    batch_filter(c);
 }
 
 /* Remove the items of fenced partitions, forget those partitions, and ask to rejoin. */
@@ -490,10 +499,13 @@ static jm_rc_t batch_apply(jm_fsm_consumer_t *c, jm_err_t *err)
             break;
         }
         pg_rollback_quietly(c);
-        if (rc == (jm_rc_t)TXN_REDO)
+        if (rc == (jm_rc_t)TXN_REDO) {
+            rc = JM_OK;
             continue;
+        }
         if (rc == JM_ERR_CONFLICT && any_fenced(c, parts, n_parts)) {
             drop_fenced(c);
+            rc = JM_OK;
             continue;
         }
         if (!jm_rc_is_retriable(rc)) {
@@ -517,7 +529,9 @@ static jm_rc_t batch_apply(jm_fsm_consumer_t *c, jm_err_t *err)
     }
     size_t got = c->n_items;
     batch_clear(c);
-    c->batch_size = jm_batch_next_size(c->batch_size, got, retried, BATCH_MIN, c->o.batch_max);
+    c->batch_size = jm_batch_next_size(c->batch_size, got, retried,
+                                       BATCH_MIN < c->o.batch_max ? BATCH_MIN : c->o.batch_max,
+                                       c->o.batch_max);
     free(parts);
     return rc;
 }

@@ -7,6 +7,13 @@ tests_fuzz_fuzz_event_decode_SOURCES = tests/fuzz/fuzz_event_decode.c src/produc
 tests_fuzz_fuzz_event_decode_CFLAGS = $(AM_CFLAGS) -fsanitize=fuzzer,address,undefined
 tests_fuzz_fuzz_event_decode_LDFLAGS = $(AM_LDFLAGS) -fsanitize=fuzzer,address,undefined
 tests_fuzz_fuzz_event_decode_LDADD = libjobmon.la $(JM_DEP_LIBS)
+# The workflow file parser (libjobmon's client model), seeded with the example files.
+noinst_PROGRAMS += tests/fuzz/fuzz_wffile
+tests_fuzz_fuzz_wffile_SOURCES = tests/fuzz/fuzz_wffile.c src/client/wffile.c src/client/model.c \
+	src/client/template.c src/client/dag.c src/client/clusters.c src/client/bind.c
+tests_fuzz_fuzz_wffile_CFLAGS = $(AM_CFLAGS) -fsanitize=fuzzer,address,undefined
+tests_fuzz_fuzz_wffile_LDFLAGS = $(AM_LDFLAGS) -fsanitize=fuzzer,address,undefined
+tests_fuzz_fuzz_wffile_LDADD = libjobmon.la $(JM_DEP_LIBS)
 
 FUZZ_SECONDS ?= 30
 # CI: a short run; fails on any crash, leak or sanitizer report.
@@ -19,5 +26,5 @@ else
 fuzz-smoke:
 	@echo "fuzz-smoke: configure with --enable-fuzz CC=clang" >&2; exit 1
 endif
-EXTRA_DIST += tests/fuzz/fuzz_event_decode.c tests/fuzz/event.dict
+EXTRA_DIST += tests/fuzz/fuzz_wffile.c tests/fuzz/fuzz_event_decode.c tests/fuzz/event.dict
 .PHONY: fuzz-smoke

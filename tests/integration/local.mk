@@ -6,8 +6,10 @@ check_PROGRAMS += tests/integration/check_integration
 tests_integration_check_integration_SOURCES = tests/integration/it_main.c \
 	tests/integration/it.h tests/integration/it_kafka.c tests/integration/it_postgres.c \
 	tests/integration/it_redis.c
+tests_integration_check_integration_SOURCES += tests/integration/it_apply.c
+tests_integration_check_integration_SOURCES += tests/integration/it_consumer.c
 # SLOT (config precedence): add tests/integration/it_config.c here and JM_SUITE(config) to suites.def.
-tests_integration_check_integration_CFLAGS = $(AM_CFLAGS) $(CHECK_CFLAGS)
+tests_integration_check_integration_CFLAGS = $(AM_CFLAGS) $(CHECK_CFLAGS) -DJM_TOP_SRCDIR='"$(abs_top_srcdir)"'
 tests_integration_check_integration_LDADD = libjobmon.la $(CHECK_LIBS) $(JM_DEP_LIBS)
 EXTRA_DIST += tests/integration/run tests/integration/suites.def
 

@@ -1,0 +1,38 @@
+/*
+ * cli_ops.h — private to the CLI: the operator commands (stop, reset, task-update, concurrency)
+ * and their option parser (pure, unit-tested in tests/check_cli.c).
+ */
+#ifndef JOBMON_CLI_OPS_H
+#define JOBMON_CLI_OPS_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "client/cli_int.h"
+
+typedef struct {
+    int64_t wf_id;              /* stop, reset, concurrency */
+    int64_t *tasks;             /* task-update: owned, free with jm_cli_ops_opts_free */
+    size_t n_tasks;
+    const char *status;         /* task-update --status "D" / "G" */
+    int recursive;              /* task-update --recursive */
+    int partial;                /* reset --partial */
+    int64_t max_concurrent;     /* concurrency N */
+    const char *template_name;  /* concurrency --template */
+    int wait;                   /* --wait */
+    int64_t timeout_s;          /* --timeout for --wait (60) */
+    int json;                   /* --json */
+} jm_cli_ops_opts_t;
+
+/* Parse argv of operator command argv[0].  0 ok, 1 --help, -1 with a message.  Call
+ * jm_cli_ops_opts_free() afterwards in every case. */
+int jm_cli_ops_parse(int argc, char **argv, jm_cli_ops_opts_t *o, char *msg, size_t msglen);
+void jm_cli_ops_opts_free(jm_cli_ops_opts_t *o);
+
+/* Handler of every operator command (dispatches on argv[0]). */
+int jm_cli_cmd_ops(jm_cli_t *cli, int argc, char **argv);
+
+/* cli_db.c: `jobmon db migrate [--schema-dir DIR]` */
+int jm_cli_cmd_db(jm_cli_t *cli, int argc, char **argv);
+
+#endif

@@ -1,0 +1,659 @@
+/*
+ * cli_status.c — the read commands: `jobmon status [WF...]`, `tasks WF`, `task TASK`,
+ * `deps TASK`, `logs WF`, `events WF|--task T`.  Status comes from Redis with PostgreSQL (the
+ * reader role) as the fallback (jm_status_get); everything else is read from PostgreSQL.  Every
+ * command has `--json` (shapes in the contract of issue 5 / README "Using the CLI").
+ *
+ * Deliberately read-only: nothing here publishes or writes.
+ */
+#include <getopt.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "client/cli_status.h"
+#include "client/cli_util.h"
+#include "jobmon/jmtime.h"
+
+typedef jm_cli_read_opts_t read_opts_t;
+
+typedef struct {
+    const char *name;
+    const char *usage;
+    const char *help;
+    int min_args, max_args; /* positional arguments; max -1 = any */
+    int64_t default_limit;
+} read_cmd_t;
+
+static const read_cmd_t read_cmds[] = {
+    {"status", "jobmon status [WF...] [--json] [--limit N] [--user U] [--source auto|redis|pg]",
+     "status of workflows (default: your recent ones): task counts per PENDING, SCHEDULED,\n"
+     "  RUNNING, DONE, FATAL.  From Redis, falling back to PostgreSQL.",
+     0, -1, 5},
+    {"tasks", "jobmon tasks WF [--status S[,S...]] [--limit N] [--json]",
+     "tasks of workflow WF with status letter, user status and attempts; S is a user status\n"
+     "  (PENDING, SCHEDULED, RUNNING, DONE, FATAL) or task letters (e.g. F or GQ)",
+     1, 1, 0},
+    {"task", "jobmon task TASK [--json]",
+     "one task and its instances: status, distributor id, exit code, message, stderr tail,\n"
+     "  log paths, resources",
+     1, 1, 0},
+    {"deps", "jobmon deps TASK [--json]", "upstream and downstream tasks of TASK with statuses",
+     1, 1, 0},
+    {"logs", "jobmon logs WF [--limit N] [--json]",
+     "stdout/stderr paths of every task instance of WF", 1, 1, 0},
+    {"events", "jobmon events WF [--limit N] [--json] | jobmon events --task TASK [--json]",
+     "the audit trail: every event applied to WF (or touching TASK) with the transitions it\n"
+     "  caused, in apply order",
+     0, 1, 0},
+};
+
+static const read_cmd_t *find_read_cmd(const char *name)
+{
+    for (size_t i = 0; i < JM_ARRAY_LEN(read_cmds); i++)
+        if (strcmp(read_cmds[i].name, name) == 0)
+            return &read_cmds[i];
+    return NULL;
+}
+
+static void read_usage(FILE *out, const read_cmd_t *c)
+{
+    fprintf(out, "usage: %s\n  %s\n", c->usage, c->help);
+}
+
+int jm_cli_read_parse(int argc, char **argv, jm_cli_read_opts_t *o, char *msg, size_t msglen)
+{
+    enum { OPT_JSON = 256, OPT_LIMIT, OPT_STATUS, OPT_TASK, OPT_SOURCE, OPT_USER };
+    static const struct option longopts[] = {
+        {"json", no_argument, NULL, OPT_JSON},      {"limit", required_argument, NULL, OPT_LIMIT},
+        {"status", required_argument, NULL, OPT_STATUS},
+        {"task", required_argument, NULL, OPT_TASK},
+        {"source", required_argument, NULL, OPT_SOURCE},
+        {"user", required_argument, NULL, OPT_USER}, {"help", no_argument, NULL, 'h'},
+        {NULL, 0, NULL, 0},
+    };
+    const read_cmd_t *c = find_read_cmd(argv[0]);
+    int opt;
+    JM_ASSERT(c != NULL);
+    memset(o, 0, sizeof(*o));
+    o->limit = c->default_limit;
+    msg[0] = '\0';
+    optind = 0;
+    opterr = 0;
+    while ((opt = getopt_long(argc, argv, "hjl:s:", longopts, NULL)) != -1) {
+        switch (opt) {
+        case 'j':
+        case OPT_JSON: o->json = 1; break;
+        case 'l':
+        case OPT_LIMIT:
+            if (jm_cli_parse_int(optarg, INT32_MAX, &o->limit) != 0) {
+                snprintf(msg, msglen, "--limit: not a count: '%s'", optarg);
+                return -1;
+            }
+            break;
+        case 's':
+        case OPT_STATUS:
+            if (strcmp(c->name, "tasks") != 0)
+                goto bad;
+            o->status = optarg;
+            break;
+        case OPT_TASK:
+            if (strcmp(c->name, "events") != 0)
+                goto bad;
+            if (jm_cli_parse_id(optarg, &o->task) != 0) {
+                snprintf(msg, msglen, "--task: not a task id: '%s'", optarg);
+                return -1;
+            }
+            break;
+        case OPT_SOURCE:
+            if (strcmp(c->name, "status") != 0)
+                goto bad;
+            if (strcmp(optarg, "auto") && strcmp(optarg, "redis") && strcmp(optarg, "pg")) {
+                snprintf(msg, msglen, "--source: auto, redis or pg, not '%s'", optarg);
+                return -1;
+            }
+            o->source = optarg;
+            break;
+        case OPT_USER:
+            if (strcmp(c->name, "status") != 0)
+                goto bad;
+            o->user = optarg;
+            break;
+        case 'h': return 1;
+        default:
+        bad:
+            snprintf(msg, msglen, "unknown option '%s'", argv[optind - 1]);
+            return -1;
+        }
+    }
+    o->nargs = argc - optind;
+    o->args = argv + optind;
+    int min = c->min_args;
+    if (strcmp(c->name, "events") == 0)
+        min = o->task ? 0 : 1;
+    if (o->nargs < min || (c->max_args >= 0 && o->nargs > c->max_args) ||
+        (o->task && o->nargs > 0)) {
+        snprintf(msg, msglen, o->nargs < min ? "missing argument" : "too many arguments");
+        return -1;
+    }
+    for (int i = 0; i < o->nargs; i++) {
+        int64_t id;
+        if (jm_cli_parse_id(o->args[i], &id) != 0) {
+            snprintf(msg, msglen, "not an id: '%s'", o->args[i]);
+            return -1;
+        }
+    }
+    if (o->status) {
+        char letters[16];
+        if (jm_cli_task_status_filter(o->status, letters, sizeof(letters)) != 0) {
+            snprintf(msg, msglen, "--status: unknown status '%s'", o->status);
+            return -1;
+        }
+    }
+    return 0;
+}
+
+int jm_cli_task_status_filter(const char *spec, char *letters, size_t len)
+{
+    static const char *const bucket_letters[JM_USER__CNT] = {"GQIAE", "O", "R", "D", "F"};
+    char *copy = jm_strdup(spec), *save = NULL;
+    size_t k = 0;
+    int rc = 0;
+    for (char *t = strtok_r(copy, ",", &save); t; t = strtok_r(NULL, ",", &save)) {
+        int b = jm_user_status_parse(t);
+        const char *add = b >= 0 ? bucket_letters[b] : t;
+        for (const char *c = add; *c; c++) {
+            if (b < 0 && jm_status_from_letter(JM_ENTITY_TASK, *c) < 0) {
+                rc = -1;
+                goto out;
+            }
+            if (!memchr(letters, *c, k) && k + 1 < len)
+                letters[k++] = *c;
+        }
+    }
+    if (k == 0)
+        rc = -1;
+out:
+    if (len)
+        letters[k < len ? k : len - 1] = '\0';
+    free(copy);
+    return rc;
+}
+
+/* ---- shared ---------------------------------------------------------------------------------- */
+
+static jm_pg_t *reader(jm_status_ctx_t *ctx)
+{
+    jm_err_t err;
+    jm_pg_t *pg = jm_status_ctx_pg(ctx, &err);
+    if (!pg)
+        fprintf(stderr, "jobmon: PostgreSQL unreachable: %s\n", err.msg);
+    return pg;
+}
+
+/* Run a read query; print the error and return the exit code on failure. */
+static int query(jm_status_ctx_t *ctx, const char *sql, int n, const char *const *params,
+                 PGresult **res)
+{
+    jm_err_t err;
+    jm_pg_t *pg = reader(ctx);
+    *res = NULL;
+    if (!pg)
+        return JM_EXIT_UNAVAILABLE;
+    if (jm_pg_exec(pg, sql, n, params, res, &err) != JM_OK) {
+        fprintf(stderr, "jobmon: PostgreSQL: %s\n", err.msg);
+        return jm_rc_to_exit(err.rc) == JM_EXIT_UNAVAILABLE ? JM_EXIT_UNAVAILABLE
+                                                            : JM_EXIT_FAILED;
+    }
+    return JM_EXIT_OK;
+}
+
+static json_t *jint_or_null(PGresult *r, int row, int col)
+{
+    return PQgetisnull(r, row, col) ? json_null()
+                                    : json_integer(strtoll(PQgetvalue(r, row, col), NULL, 10));
+}
+
+static json_t *jstr_or_null(PGresult *r, int row, int col)
+{
+    return PQgetisnull(r, row, col) ? json_null() : json_string(PQgetvalue(r, row, col));
+}
+
+static json_t *jjson_or_null(PGresult *r, int row, int col)
+{
+    if (PQgetisnull(r, row, col))
+        return json_null();
+    json_t *j = json_loads(PQgetvalue(r, row, col), JSON_DECODE_ANY, NULL);
+    return j ? j : json_string(PQgetvalue(r, row, col));
+}
+
+static const char *val(PGresult *r, int row, int col)
+{
+    return PQgetisnull(r, row, col) ? "-" : PQgetvalue(r, row, col);
+}
+
+static const char *user_of(const char *letter)
+{
+    int b = jm_user_status_of_letter(letter[0]);
+    return b < 0 ? "?" : jm_user_status_name((jm_user_status_t)b);
+}
+
+/* ---- status -------------------------------------------------------------------------------- */
+
+static int cmd_status(jm_status_ctx_t *ctx, read_opts_t *o)
+{
+    int code = JM_EXIT_OK, n = o->nargs;
+    int64_t *ids = NULL;
+    PGresult *res = NULL, *names = NULL;
+    json_t *list = json_array();
+    jm_err_t err;
+
+    if (o->source)
+        jm_status_ctx_set_source(ctx, strcmp(o->source, "redis") == 0 ? JM_STATUS_SRC_REDIS
+                                      : strcmp(o->source, "pg") == 0  ? JM_STATUS_SRC_PG
+                                                                      : JM_STATUS_SRC_AUTO);
+    if (n > 0) {
+        ids = jm_calloc((size_t)n, sizeof(*ids));
+        for (int i = 0; i < n; i++)
+            jm_cli_parse_id(o->args[i], &ids[i]);
+    } else {
+        char lim[24];
+        snprintf(lim, sizeof(lim), "%" PRId64, o->limit ? o->limit : INT32_MAX);
+        const char *params[2] = {o->user ? o->user : jm_cli_user(), lim};
+        if ((code = query(ctx,
+                          "SELECT id FROM workflow WHERE user_name = $1"
+                          " ORDER BY created_at DESC, id DESC LIMIT $2::int",
+                          2, params, &res)) != JM_EXIT_OK)
+            goto out;
+        n = PQntuples(res);
+        ids = jm_calloc((size_t)n + 1, sizeof(*ids));
+        for (int i = 0; i < n; i++)
+            ids[i] = strtoll(PQgetvalue(res, i, 0), NULL, 10);
+    }
+    if (!o->json) {
+        /* names (and creation dates) are in PostgreSQL only; optional */
+        json_t *arr = json_array();
+        for (int i = 0; i < n; i++)
+            json_array_append_new(arr, json_integer(ids[i]));
+        char *a = json_dumps(arr, JSON_COMPACT);
+        json_decref(arr);
+        const char *params[1] = {a};
+        jm_pg_t *pg = jm_status_ctx_pg(ctx, NULL);
+        if (pg && jm_pg_exec(pg,
+                             "SELECT id, name, to_char(created_at, 'YYYY-MM-DD HH24:MI:SS')"
+                             " FROM workflow WHERE id IN (SELECT (jsonb_array_elements_text($1::jsonb))::bigint)",
+                             1, params, &names, NULL) != JM_OK)
+            names = NULL;
+        free(a);
+        printf("%-20s %-24s %-9s %-19s %7s  %-15s %-15s %-15s %-15s %-15s\n", "WF_ID", "WF_NAME",
+               "WF_STATUS", "CREATED_DATE", "TASKS", "PENDING", "SCHEDULED", "RUNNING", "DONE",
+               "FATAL");
+    }
+    for (int i = 0; i < n; i++) {
+        jm_status_t st;
+        jm_rc_t rc = jm_status_get(ctx, ids[i], &st, &err);
+        if (rc != JM_OK) {
+            fprintf(stderr, "jobmon: workflow %" PRId64 ": %s\n", ids[i], err.msg);
+            int c = jm_rc_to_exit(rc);
+            if (c > code || code == JM_EXIT_OK)
+                code = c;
+            continue;
+        }
+        if (o->json) {
+            json_array_append_new(list, jm_status_json(&st));
+            continue;
+        }
+        const char *name = "", *created = "";
+        for (int r = 0; names && r < PQntuples(names); r++)
+            if (strtoll(PQgetvalue(names, r, 0), NULL, 10) == ids[i]) {
+                name = PQgetvalue(names, r, 1);
+                created = PQgetvalue(names, r, 2);
+            }
+        int64_t u[JM_USER__CNT];
+        char cells[JM_USER__CNT][40];
+        jm_status_user_counts(&st, u);
+        for (int b = 0; b < JM_USER__CNT; b++)
+            jm_status_format_count(cells[b], sizeof(cells[b]), u[b], st.total);
+        printf("%-20" PRId64 " %-24.24s %-9s %-19s %7" PRId64 "  %-15s %-15s %-15s %-15s %-15s\n",
+               ids[i], name, jm_status_name(JM_ENTITY_WORKFLOW,
+                                            jm_status_from_letter(JM_ENTITY_WORKFLOW,
+                                                                  st.workflow_status)),
+               created, st.total, cells[0], cells[1], cells[2], cells[3], cells[4]);
+    }
+    if (o->json) {
+        if (o->nargs == 1)
+            jm_cli_print_json(json_incref(json_array_size(list) ? json_array_get(list, 0)
+                                                                : json_null()));
+        else
+            jm_cli_print_json(json_incref(list));
+    }
+out:
+    json_decref(list);
+    PQclear(names);
+    PQclear(res);
+    free(ids);
+    return code;
+}
+
+/* ---- tasks ---------------------------------------------------------------------------------- */
+
+static int cmd_tasks(jm_status_ctx_t *ctx, read_opts_t *o)
+{
+    char letters[16] = "GQIORDEAF", lim[24];
+    const char *params[3] = {o->args[0], letters, lim};
+    PGresult *res = NULL;
+    int code;
+    if (o->status)
+        jm_cli_task_status_filter(o->status, letters, sizeof(letters));
+    snprintf(lim, sizeof(lim), "%" PRId64, o->limit ? o->limit : INT32_MAX);
+    if ((code = query(ctx, "SELECT 1 FROM workflow WHERE id = $1", 1, params, &res)) !=
+        JM_EXIT_OK)
+        goto out;
+    if (PQntuples(res) == 0) {
+        fprintf(stderr, "jobmon: workflow %s not found\n", o->args[0]);
+        code = JM_EXIT_USAGE;
+        goto out;
+    }
+    PQclear(res);
+    if ((code = query(ctx,
+                      "SELECT id, name, status, num_attempts FROM task WHERE workflow_id = $1"
+                      " AND strpos($2, status) > 0 ORDER BY id LIMIT $3::int",
+                      3, params, &res)) != JM_EXIT_OK)
+        goto out;
+    int n = PQntuples(res);
+    if (o->json) {
+        json_t *list = json_array();
+        for (int i = 0; i < n; i++)
+            json_array_append_new(
+                list, json_pack("{so ss ss so}", "task_id", jint_or_null(res, i, 0), "name",
+                                PQgetvalue(res, i, 1), "status", PQgetvalue(res, i, 2),
+                                "attempts", jint_or_null(res, i, 3)));
+        jm_cli_print_json(list);
+        goto out;
+    }
+    printf("%-20s %-40s %-6s %-10s %s\n", "TASK_ID", "TASK_NAME", "STATUS", "USER", "RETRIES");
+    for (int i = 0; i < n; i++) {
+        int64_t att = strtoll(PQgetvalue(res, i, 3), NULL, 10);
+        printf("%-20s %-40s %-6s %-10s %" PRId64 "\n", PQgetvalue(res, i, 0),
+               PQgetvalue(res, i, 1), PQgetvalue(res, i, 2), user_of(PQgetvalue(res, i, 2)),
+               att > 0 ? att - 1 : 0);
+    }
+out:
+    PQclear(res);
+    return code;
+}
+
+/* ---- task ----------------------------------------------------------------------------------- */
+
+static int cmd_task(jm_status_ctx_t *ctx, read_opts_t *o)
+{
+    const char *params[1] = {o->args[0]};
+    PGresult *t = NULL, *ti = NULL;
+    int code;
+    if ((code = query(ctx,
+                      "SELECT id, workflow_id, name, status, num_attempts, max_attempts, command,"
+                      " resources::text, cluster FROM task WHERE id = $1",
+                      1, params, &t)) != JM_EXIT_OK)
+        goto out;
+    if (PQntuples(t) == 0) {
+        fprintf(stderr, "jobmon: task %s not found\n", o->args[0]);
+        code = JM_EXIT_USAGE;
+        goto out;
+    }
+    if ((code = query(ctx,
+                      "SELECT id, attempt, run_id, status, distributor_id, exit_code, message,"
+                      " stderr_tail, stdout_path, stderr_path, resources::text, host,"
+                      " wall_ms, cpu_ms, maxrss_kb, to_char(status_at AT TIME ZONE 'UTC',"
+                      " 'YYYY-MM-DD\"T\"HH24:MI:SS.MS\"Z\"')"
+                      " FROM task_instance WHERE task_id = $1 ORDER BY attempt",
+                      1, params, &ti)) != JM_EXIT_OK)
+        goto out;
+    int n = PQntuples(ti);
+    if (o->json) {
+        json_t *inst = json_array();
+        for (int i = 0; i < n; i++) {
+            json_t *u = json_pack("{so so so}", "wall_ms", jint_or_null(ti, i, 12), "cpu_ms",
+                                  jint_or_null(ti, i, 13), "maxrss_kb", jint_or_null(ti, i, 14));
+            json_array_append_new(
+                inst,
+                json_pack("{so so so ss so so so so so so so so so so}", "task_instance_id",
+                          jint_or_null(ti, i, 0), "attempt", jint_or_null(ti, i, 1), "run_id",
+                          jint_or_null(ti, i, 2), "status", PQgetvalue(ti, i, 3),
+                          "distributor_id", jstr_or_null(ti, i, 4), "exit_code",
+                          jint_or_null(ti, i, 5), "message", jstr_or_null(ti, i, 6),
+                          "stderr_tail", jstr_or_null(ti, i, 7), "stdout_path",
+                          jstr_or_null(ti, i, 8), "stderr_path", jstr_or_null(ti, i, 9),
+                          "resources", jjson_or_null(ti, i, 10), "host", jstr_or_null(ti, i, 11),
+                          "usage", u, "status_at", jstr_or_null(ti, i, 15)));
+        }
+        jm_cli_print_json(json_pack(
+            "{so so ss ss so so ss so ss so}", "task_id", jint_or_null(t, 0, 0), "workflow_id",
+            jint_or_null(t, 0, 1), "name", PQgetvalue(t, 0, 2), "status", PQgetvalue(t, 0, 3),
+            "attempts", jint_or_null(t, 0, 4), "max_attempts", jint_or_null(t, 0, 5), "command",
+            PQgetvalue(t, 0, 6), "resources", jjson_or_null(t, 0, 7), "cluster",
+            PQgetvalue(t, 0, 8), "instances", inst));
+        goto out;
+    }
+    printf("task %s %s (workflow %s): %s %s, attempts %s of %s\n  command: %s\n  resources: %s\n",
+           PQgetvalue(t, 0, 0), PQgetvalue(t, 0, 2), PQgetvalue(t, 0, 1), PQgetvalue(t, 0, 3),
+           user_of(PQgetvalue(t, 0, 3)), PQgetvalue(t, 0, 4), PQgetvalue(t, 0, 5),
+           PQgetvalue(t, 0, 6), PQgetvalue(t, 0, 7));
+    if (n == 0)
+        printf("  no instances yet\n");
+    for (int i = 0; i < n; i++) {
+        printf("  instance %s attempt %s run %s: %s  distributor %s  exit %s  host %s\n"
+               "    resources: %s\n    usage: wall %s ms, cpu %s ms, maxrss %s kB\n"
+               "    stdout: %s\n    stderr: %s\n",
+               val(ti, i, 0), val(ti, i, 1), val(ti, i, 2), val(ti, i, 3), val(ti, i, 4),
+               val(ti, i, 5), val(ti, i, 11), val(ti, i, 10), val(ti, i, 12), val(ti, i, 13),
+               val(ti, i, 14), val(ti, i, 8), val(ti, i, 9));
+        if (!PQgetisnull(ti, i, 6) && *PQgetvalue(ti, i, 6))
+            printf("    message: %s\n", PQgetvalue(ti, i, 6));
+        if (!PQgetisnull(ti, i, 7) && *PQgetvalue(ti, i, 7)) {
+            const char *tail = PQgetvalue(ti, i, 7);
+            size_t len = strlen(tail);
+            const char *from = len > 2000 ? tail + len - 2000 : tail;
+            printf("    stderr tail:\n");
+            for (const char *l = from; *l;) {
+                const char *nl = strchr(l, '\n');
+                int ll = (int)(nl ? nl - l : (long)strlen(l));
+                printf("      | %.*s\n", ll, l);
+                l = nl ? nl + 1 : l + ll;
+            }
+        }
+    }
+out:
+    PQclear(ti);
+    PQclear(t);
+    return code;
+}
+
+/* ---- deps ------------------------------------------------------------------------------------ */
+
+static int cmd_deps(jm_status_ctx_t *ctx, read_opts_t *o)
+{
+    const char *params[1] = {o->args[0]};
+    PGresult *t = NULL, *res = NULL;
+    int code;
+    if ((code = query(ctx, "SELECT id, name, status FROM task WHERE id = $1", 1, params, &t)) !=
+        JM_EXIT_OK)
+        goto out;
+    if (PQntuples(t) == 0) {
+        fprintf(stderr, "jobmon: task %s not found\n", o->args[0]);
+        code = JM_EXIT_USAGE;
+        goto out;
+    }
+    if ((code = query(ctx,
+                      "SELECT 'upstream', t.id, t.name, t.status FROM task_edge e"
+                      " JOIN task t ON t.id = e.upstream_id WHERE e.downstream_id = $1"
+                      " UNION ALL SELECT 'downstream', t.id, t.name, t.status FROM task_edge e"
+                      " JOIN task t ON t.id = e.downstream_id WHERE e.upstream_id = $1"
+                      " ORDER BY 1 DESC, 2",
+                      1, params, &res)) != JM_EXIT_OK)
+        goto out;
+    int n = PQntuples(res);
+    if (o->json) {
+        json_t *up = json_array(), *down = json_array();
+        for (int i = 0; i < n; i++)
+            json_array_append_new(strcmp(PQgetvalue(res, i, 0), "upstream") == 0 ? up : down,
+                                  json_pack("{so ss ss}", "task_id", jint_or_null(res, i, 1),
+                                            "name", PQgetvalue(res, i, 2), "status",
+                                            PQgetvalue(res, i, 3)));
+        jm_cli_print_json(json_pack("{so ss ss so so}", "task_id", jint_or_null(t, 0, 0), "name",
+                                    PQgetvalue(t, 0, 1), "status", PQgetvalue(t, 0, 2),
+                                    "upstream", up, "downstream", down));
+        goto out;
+    }
+    printf("task %s %s: %s %s\n", PQgetvalue(t, 0, 0), PQgetvalue(t, 0, 1), PQgetvalue(t, 0, 2),
+           user_of(PQgetvalue(t, 0, 2)));
+    printf("%-10s %-20s %-40s %-6s %s\n", "DIRECTION", "TASK_ID", "TASK_NAME", "STATUS", "USER");
+    for (int i = 0; i < n; i++)
+        printf("%-10s %-20s %-40s %-6s %s\n", PQgetvalue(res, i, 0), PQgetvalue(res, i, 1),
+               PQgetvalue(res, i, 2), PQgetvalue(res, i, 3), user_of(PQgetvalue(res, i, 3)));
+out:
+    PQclear(res);
+    PQclear(t);
+    return code;
+}
+
+/* ---- logs ------------------------------------------------------------------------------------ */
+
+static int cmd_logs(jm_status_ctx_t *ctx, read_opts_t *o)
+{
+    char lim[24];
+    const char *params[2] = {o->args[0], lim};
+    PGresult *res = NULL;
+    int code;
+    snprintf(lim, sizeof(lim), "%" PRId64, o->limit ? o->limit : INT32_MAX);
+    if ((code = query(ctx,
+                      "SELECT t.id, t.name, ti.id, ti.attempt, ti.status, ti.distributor_id,"
+                      " ti.stdout_path, ti.stderr_path FROM task_instance ti"
+                      " JOIN task t ON t.id = ti.task_id WHERE ti.workflow_id = $1"
+                      " ORDER BY t.id, ti.attempt LIMIT $2::int",
+                      2, params, &res)) != JM_EXIT_OK)
+        goto out;
+    int n = PQntuples(res);
+    if (o->json) {
+        json_t *list = json_array();
+        for (int i = 0; i < n; i++)
+            json_array_append_new(
+                list, json_pack("{so ss so so ss so so so}", "task_id", jint_or_null(res, i, 0),
+                                "name", PQgetvalue(res, i, 1), "task_instance_id",
+                                jint_or_null(res, i, 2), "attempt", jint_or_null(res, i, 3),
+                                "status", PQgetvalue(res, i, 4), "distributor_id",
+                                jstr_or_null(res, i, 5), "stdout_path", jstr_or_null(res, i, 6),
+                                "stderr_path", jstr_or_null(res, i, 7)));
+        jm_cli_print_json(list);
+        goto out;
+    }
+    printf("%-20s %-30s %-20s %-6s %-14s %s\n", "TASK_ID", "TASK_NAME", "TI_ID", "STATUS",
+           "DISTRIBUTOR_ID", "STDOUT / STDERR");
+    for (int i = 0; i < n; i++)
+        printf("%-20s %-30s %-20s %-6s %-14s %s\n%94s %s\n", val(res, i, 0), val(res, i, 1),
+               val(res, i, 2), val(res, i, 4), val(res, i, 5), val(res, i, 6), "",
+               val(res, i, 7));
+out:
+    PQclear(res);
+    return code;
+}
+
+/* ---- events ---------------------------------------------------------------------------------- */
+
+static int cmd_events(jm_status_ctx_t *ctx, read_opts_t *o)
+{
+    /* Per workflow: every event (also those that changed nothing), each transition it caused. */
+    static const char by_wf[] =
+        "SELECT e.event_id, e.type, tl.entity, tl.entity_id, tl.from_status, tl.to_status,"
+        " e.outcome, to_char(coalesce(e.ts, tl.at) AT TIME ZONE 'UTC',"
+        " 'YYYY-MM-DD\"T\"HH24:MI:SS.MS\"Z\"'), e.reason"
+        " FROM event_log e LEFT JOIN transition_log tl"
+        "   ON tl.event_id = e.event_id AND tl.workflow_id = e.workflow_id"
+        " WHERE e.workflow_id = $1 ORDER BY e.applied_seq, tl.seq LIMIT $2::int";
+    /* Per task: the transitions of the task and its instances, with their events. */
+    static const char by_task[] =
+        "SELECT e.event_id, e.type, tl.entity, tl.entity_id, tl.from_status, tl.to_status,"
+        " e.outcome, to_char(coalesce(e.ts, tl.at) AT TIME ZONE 'UTC',"
+        " 'YYYY-MM-DD\"T\"HH24:MI:SS.MS\"Z\"'), e.reason"
+        " FROM transition_log tl JOIN event_log e ON e.event_id = tl.event_id"
+        " WHERE (tl.entity = 'task' AND tl.entity_id = $1) OR (tl.entity = 'task_instance'"
+        "   AND tl.entity_id IN (SELECT id FROM task_instance WHERE task_id = $1))"
+        " ORDER BY e.applied_seq, tl.seq LIMIT $2::int";
+    char id[24], lim[24];
+    const char *params[2] = {id, lim};
+    PGresult *res = NULL;
+    int code;
+    snprintf(id, sizeof(id), "%s", o->task ? "" : o->args[0]);
+    if (o->task)
+        snprintf(id, sizeof(id), "%" PRId64, o->task);
+    snprintf(lim, sizeof(lim), "%" PRId64, o->limit ? o->limit : INT32_MAX);
+    if ((code = query(ctx, o->task ? by_task : by_wf, 2, params, &res)) != JM_EXIT_OK)
+        goto out;
+    int n = PQntuples(res);
+    if (o->json) {
+        json_t *list = json_array();
+        for (int i = 0; i < n; i++)
+            json_array_append_new(
+                list, json_pack("{ss so so so so so ss so so}", "event_id", PQgetvalue(res, i, 0),
+                                "type", jstr_or_null(res, i, 1), "entity",
+                                jstr_or_null(res, i, 2), "entity_id", jint_or_null(res, i, 3),
+                                "from", jstr_or_null(res, i, 4), "to", jstr_or_null(res, i, 5),
+                                "outcome", PQgetvalue(res, i, 6), "at", jstr_or_null(res, i, 7),
+                                "reason", jstr_or_null(res, i, 8)));
+        jm_cli_print_json(list);
+        goto out;
+    }
+    printf("%-24s %-20s %-9s %-13s %-20s %-7s %s\n", "AT", "TYPE", "OUTCOME", "ENTITY",
+           "ENTITY_ID", "CHANGE", "EVENT_ID");
+    for (int i = 0; i < n; i++) {
+        char change[16];
+        if (PQgetisnull(res, i, 5))
+            snprintf(change, sizeof(change), "-");
+        else
+            snprintf(change, sizeof(change), "%s->%s",
+                     PQgetisnull(res, i, 4) ? "" : PQgetvalue(res, i, 4), PQgetvalue(res, i, 5));
+        printf("%-24s %-20s %-9s %-13s %-20s %-7s %s%s%s\n", val(res, i, 7), val(res, i, 1),
+               PQgetvalue(res, i, 6), val(res, i, 2), val(res, i, 3), change,
+               PQgetvalue(res, i, 0), PQgetisnull(res, i, 8) ? "" : "  ",
+               PQgetisnull(res, i, 8) ? "" : PQgetvalue(res, i, 8));
+    }
+out:
+    PQclear(res);
+    return code;
+}
+
+/* ---- dispatch -------------------------------------------------------------------------------- */
+
+int jm_cli_cmd_read(jm_cli_t *cli, int argc, char **argv)
+{
+    const read_cmd_t *c = find_read_cmd(argv[0]);
+    read_opts_t o;
+    char msg[256];
+    int r = jm_cli_read_parse(argc, argv, &o, msg, sizeof(msg));
+    if (r == 1) {
+        read_usage(stdout, c);
+        return JM_EXIT_OK;
+    }
+    if (r < 0) {
+        fprintf(stderr, "jobmon %s: %s\n", argv[0], msg);
+        read_usage(stderr, c);
+        return JM_EXIT_USAGE;
+    }
+    o.json |= cli->json;
+    jm_status_ctx_t *ctx = jm_status_ctx_new_config(cli->cfg);
+    int code;
+    if (strcmp(c->name, "status") == 0)
+        code = cmd_status(ctx, &o);
+    else if (strcmp(c->name, "tasks") == 0)
+        code = cmd_tasks(ctx, &o);
+    else if (strcmp(c->name, "task") == 0)
+        code = cmd_task(ctx, &o);
+    else if (strcmp(c->name, "deps") == 0)
+        code = cmd_deps(ctx, &o);
+    else if (strcmp(c->name, "logs") == 0)
+        code = cmd_logs(ctx, &o);
+    else
+        code = cmd_events(ctx, &o);
+    jm_status_ctx_destroy(ctx);
+    return code;
+}

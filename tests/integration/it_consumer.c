@@ -1,0 +1,522 @@
+/*
+ * it_consumer.c — the consume loop of jobmon-fsm against the real stack: the tests start the real
+ * binary (src/consumer/jobmon-fsm, or $JOBMON_STACK_FSM_BIN) as child processes, publish events
+ * with libjobmon's producer and poll PostgreSQL and Kafka with deadlines (never sleep-wait).
+ *
+ * Isolation: each test uses its own topics (created here, 4 partitions), consumer group and
+ * workflow ids, so the stack's own consumers and other tests do not interfere; rows are found by
+ * topic / workflow id.  The reaper of the child processes is kept idle (poll_interval 1 day).
+ * Events are simple: workflow.bind + bind_tasks + bound + run.start per workflow.
+ */
+#include <jansson.h>
+#include <librdkafka/rdkafka.h>
+#include <libpq-fe.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "it.h"
+#include "jobmon/event.h"
+#include "jobmon/jmtime.h"
+#include "jobmon/producer.h"
+
+#ifndef JM_TOP_SRCDIR
+#define JM_TOP_SRCDIR "."
+#endif
+
+#define HEX        "0123456789abcdef0123456789abcdef"
+#define DEADLINE_S 60
+
+typedef struct {
+    char topic[96], dlq[96], group[96], log[160];
+    PGconn *pg;
+    jm_producer_t *p;
+    int64_t wf_base;
+} ctx_t;
+
+/* ---- helpers ---------------------------------------------------------------------------------- */
+
+static void create_topic(const char *name, int partitions)
+{
+    char errstr[256];
+    rd_kafka_conf_t *conf = rd_kafka_conf_new();
+    ck_assert(rd_kafka_conf_set(conf, "bootstrap.servers", it_env("JOBMON_KAFKA_BROKERS"), errstr,
+                                sizeof(errstr)) == RD_KAFKA_CONF_OK);
+    rd_kafka_t *rk = rd_kafka_new(RD_KAFKA_PRODUCER, conf, errstr, sizeof(errstr));
+    ck_assert_msg(rk != NULL, "%s", errstr);
+    rd_kafka_NewTopic_t *nt = rd_kafka_NewTopic_new(name, partitions, 1, errstr, sizeof(errstr));
+    rd_kafka_queue_t *q = rd_kafka_queue_new(rk);
+    rd_kafka_CreateTopics(rk, &nt, 1, NULL, q);
+    rd_kafka_event_t *ev = rd_kafka_queue_poll(q, 30000);
+    ck_assert_msg(ev != NULL, "CreateTopics timed out");
+    const rd_kafka_CreateTopics_result_t *res = rd_kafka_event_CreateTopics_result(ev);
+    size_t n;
+    const rd_kafka_topic_result_t **tr = rd_kafka_CreateTopics_result_topics(res, &n);
+    ck_assert_msg(n == 1 && rd_kafka_topic_result_error(tr[0]) == 0, "create %s: %s", name,
+                  n ? rd_kafka_topic_result_error_string(tr[0]) : "no result");
+    rd_kafka_event_destroy(ev);
+    rd_kafka_queue_destroy(q);
+    rd_kafka_NewTopic_destroy(nt);
+    rd_kafka_destroy(rk);
+}
+
+static int64_t q_int(ctx_t *c, const char *fmt, ...) JM_PRINTF(2, 3);
+static int64_t q_int(ctx_t *c, const char *fmt, ...)
+{
+    char sql[2048];
+    va_list va;
+    va_start(va, fmt);
+    vsnprintf(sql, sizeof(sql), fmt, va);
+    va_end(va);
+    PGresult *r = PQexec(c->pg, sql);
+    ck_assert_msg(PQresultStatus(r) == PGRES_TUPLES_OK || PQresultStatus(r) == PGRES_COMMAND_OK,
+                  "%s: %s", sql, PQresultErrorMessage(r));
+    int64_t v = PQntuples(r) == 0 || PQgetisnull(r, 0, 0) ? -1
+                                                          : strtoll(PQgetvalue(r, 0, 0), NULL, 10);
+    PQclear(r);
+    return v;
+}
+
+/* Poll `sql` (one integer) until it equals `want` or the deadline passes; returns the last. */
+static int64_t wait_int(ctx_t *c, int64_t want, const char *sql)
+{
+    int64_t deadline = jm_time_mono_ms() + DEADLINE_S * 1000, v;
+    while ((v = q_int(c, "%s", sql)) != want && jm_time_mono_ms() < deadline)
+        jm_time_sleep_ms(50, NULL);
+    return v;
+}
+
+static void ctx_open(ctx_t *c)
+{
+    jm_err_t err;
+    memset(c, 0, sizeof(*c));
+    const char *u = it_unique();
+    snprintf(c->topic, sizeof(c->topic), "it.fsm.%s", u);
+    snprintf(c->dlq, sizeof(c->dlq), "it.fsm.dlq.%s", u);
+    snprintf(c->group, sizeof(c->group), "it-fsm-%s", u);
+    snprintf(c->log, sizeof(c->log), "/tmp/it_consumer_%s.log", u);
+    create_topic(c->topic, 4);
+    create_topic(c->dlq, 1);
+    c->pg = PQconnectdb(it_env("JOBMON_POSTGRES_CONNINFO"));
+    ck_assert_msg(PQstatus(c->pg) == CONNECTION_OK, "%s", PQerrorMessage(c->pg));
+    c->p = jm_producer_new(it_env("JOBMON_KAFKA_BROKERS"), NULL, &err);
+    ck_assert_msg(c->p != NULL, "%s", err.msg);
+    jm_producer_set_topic(c->p, c->topic);
+    /* workflow ids unique to this run: high bits from pid and time */
+    c->wf_base = ((int64_t)(getpid() & 0xffff) << 40 | (jm_time_wall_ms() & 0xffffff) << 16) + 1;
+}
+
+static void ctx_close(ctx_t *c)
+{
+    jm_err_t err;
+    ck_assert_msg(jm_producer_flush(c->p, 10000, &err) == JM_OK, "%s", err.msg);
+    jm_producer_destroy(c->p);
+    PQfinish(c->pg);
+}
+
+static const char *fsm_bin(void)
+{
+    const char *b = getenv("JOBMON_STACK_FSM_BIN");
+    return b && *b ? b : JM_TOP_SRCDIR "/src/consumer/jobmon-fsm";
+}
+
+/* Start jobmon-fsm with this test's topics and group; stderr appended to c->log. */
+static pid_t fsm_start(ctx_t *c, int consumers, const char *inject)
+{
+    char n[16];
+    snprintf(n, sizeof(n), "%d", consumers);
+    pid_t pid = fork();
+    ck_assert(pid >= 0);
+    if (pid == 0) {
+        FILE *f = freopen(c->log, "a", stderr);
+        (void)f;
+        setenv("JOBMON_KAFKA_TOPIC", c->topic, 1);
+        setenv("JOBMON_KAFKA_DLQ_TOPIC", c->dlq, 1);
+        setenv("JOBMON_FSM_GROUP_ID", c->group, 1);
+        setenv("JOBMON_FSM_CONSUMERS", n, 1);
+        setenv("JOBMON_FSM_BATCH_MAX", getenv("IT_CONSUMER_BATCH_MAX") ? getenv("IT_CONSUMER_BATCH_MAX") : "500", 1);
+        setenv("JOBMON_REAPER_POLL_INTERVAL", "86400", 1);
+        if (inject)
+            setenv("JOBMON_FSM_INJECT_SERIALIZATION_FAILURE", inject, 1);
+        execl(fsm_bin(), "jobmon-fsm", "--wait", "20", (char *)NULL);
+        _exit(127);
+    }
+    return pid;
+}
+
+/* Signal the child and reap it within the deadline; returns its wait status. */
+static int fsm_stop(pid_t pid, int sig)
+{
+    int status = 0;
+    kill(pid, sig);
+    int64_t deadline = jm_time_mono_ms() + 30000;
+    while (waitpid(pid, &status, WNOHANG) == 0) {
+        if (jm_time_mono_ms() > deadline) {
+            kill(pid, SIGKILL);
+            waitpid(pid, &status, 0);
+            ck_abort_msg("jobmon-fsm %d did not stop on signal %d", (int)pid, sig);
+        }
+        jm_time_sleep_ms(20, NULL);
+    }
+    return status;
+}
+
+static int log_has(ctx_t *c, const char *needle)
+{
+    FILE *f = fopen(c->log, "r");
+    char line[4096];
+    int found = 0;
+    while (f && !found && fgets(line, sizeof(line), f))
+        found = strstr(line, needle) != NULL;
+    if (f)
+        fclose(f);
+    return found;
+}
+
+static void send_ev(ctx_t *c, jm_event_t *ev)
+{
+    jm_err_t err;
+    ck_assert_msg(jm_producer_send(c->p, ev, &err) == JM_OK, "%s", err.msg);
+}
+
+static jm_event_t *ev_new(jm_event_type_t type, int64_t wf, json_t *payload)
+{
+    return jm_event_new(type, wf, payload);
+}
+
+/* The four events that bind a one-task workflow and start its run (run id = wf id). */
+static void send_workflow(ctx_t *c, int64_t wf)
+{
+    json_t *tmpl = json_pack("[{s:s,s:s,s:s,s:[],s:[],s:[],s:I,s:i}]", "name", "tmpl", "hash", HEX,
+                             "command_template", "{command}", "node_args", "task_args", "op_args",
+                             "array_id", (json_int_t)(wf + 1), "max_concurrently_running", 100);
+    jm_event_t *evs[4];
+    evs[0] = ev_new(JM_EV_WORKFLOW_BIND, wf,
+                    json_pack("{s:s,s:s,s:s,s:s,s:s,s:i,s:i,s:s,s:{},s:o}", "tool", "t",
+                              "workflow_args_hash", HEX, "task_hash", HEX, "dag_hash", HEX, "name",
+                              "wf", "max_concurrently_running", 100, "total_tasks", 1, "user", "u",
+                              "attributes", "templates", tmpl));
+    evs[1] = ev_new(
+        JM_EV_WORKFLOW_BIND_TASKS, wf,
+        json_pack("{s:i,s:[{s:I,s:s,s:s,s:s,s:I,s:s,s:i,s:{},s:{},s:[],s:s,s:[]}]}", "chunk", 0,
+                  "tasks", "task_id", (json_int_t)(wf + 2), "name", "task", "command", "true",
+                  "template", "tmpl", "array_id", (json_int_t)(wf + 1), "node_hash", HEX,
+                  "max_attempts", 3, "resources", "resource_scales", "fallback_queues", "cluster",
+                  "dummy", "upstream"));
+    evs[2] = ev_new(JM_EV_WORKFLOW_BOUND, wf,
+                    json_pack("{s:i,s:i}", "total_tasks", 1, "chunks", 1));
+    evs[3] = ev_new(JM_EV_RUN_START, wf,
+                    json_pack("{s:I,s:s,s:s,s:s,s:b,s:i,s:s}", "run_id", (json_int_t)wf,
+                              "cluster", "dummy", "user", "u", "host", "h", "fail_fast", 0,
+                              "timeout_s", 0, "resume", "none"));
+    for (int i = 0; i < 4; i++) {
+        send_ev(c, evs[i]);
+        jm_event_destroy(evs[i]);
+    }
+}
+
+static void flush(ctx_t *c)
+{
+    jm_err_t err;
+    ck_assert_msg(jm_producer_flush(c->p, 30000, &err) == JM_OK, "%s", err.msg);
+}
+
+/* Events recorded for this test's topic (optionally with an outcome). */
+static int64_t n_logged(ctx_t *c, const char *outcome)
+{
+    return q_int(c, "SELECT count(*) FROM event_log WHERE topic = '%s'%s%s%s", c->topic,
+                 outcome ? " AND outcome = '" : "", outcome ? outcome : "", outcome ? "'" : "");
+}
+
+static char *sql_logged(ctx_t *c, char *buf, size_t n)
+{
+    snprintf(buf, n, "SELECT count(*) FROM event_log WHERE topic = '%s'", c->topic);
+    return buf;
+}
+
+/* The n workflows in [base, base+span) each have exactly one run, and every produced offset was
+ * consumed. */
+static void check_applied_once(ctx_t *c, int64_t base, int64_t span, int n, int64_t produced)
+{
+    ck_assert_int_eq(q_int(c, "SELECT count(*) FROM workflow WHERE id >= %lld AND id < %lld",
+                           (long long)base, (long long)(base + span)),
+                     n);
+    ck_assert_int_eq(q_int(c, "SELECT count(*) FROM workflow_run WHERE id >= %lld AND id < %lld",
+                           (long long)base, (long long)(base + span)),
+                     n);
+    /* one creation transition per run: applying run.start twice would show twice (or fail) */
+    ck_assert_int_eq(q_int(c,
+                           "SELECT count(*) FROM transition_log WHERE entity = 'workflow_run'"
+                           " AND from_status IS NULL AND entity_id >= %lld AND entity_id < %lld",
+                           (long long)base, (long long)(base + span)),
+                     n);
+    ck_assert_int_eq(q_int(c,
+                           "SELECT count(*) - count(DISTINCT (partition, kafka_offset))"
+                           " FROM event_log WHERE topic = '%s'",
+                           c->topic),
+                     0);
+    ck_assert_int_eq(q_int(c, "SELECT sum(next_offset) FROM consumer_offset WHERE topic = '%s'",
+                           c->topic),
+                     produced);
+}
+
+/* ---- tests ------------------------------------------------------------------------------------ */
+
+START_TEST(test_duplicate_applied_once)
+{
+    ctx_t c;
+    char sql[512];
+    ctx_open(&c);
+    pid_t pid = fsm_start(&c, 1, NULL);
+    int64_t wf = c.wf_base;
+    send_workflow(&c, wf);
+    /* the same run.start again, same event id: a replay */
+    jm_event_t *dup = ev_new(JM_EV_RUN_START, wf,
+                             json_pack("{s:I,s:s,s:s,s:s,s:b,s:i,s:s}", "run_id", (json_int_t)wf,
+                                       "cluster", "dummy", "user", "u", "host", "h", "fail_fast",
+                                       0, "timeout_s", 0, "resume", "none"));
+    send_ev(&c, dup);
+    send_ev(&c, dup);
+    jm_event_destroy(dup);
+    flush(&c);
+    snprintf(sql, sizeof(sql),
+             "SELECT sum(next_offset) FROM consumer_offset WHERE topic = '%s'", c.topic);
+    ck_assert_int_eq(wait_int(&c, 6, sql), 6);
+    ck_assert_int_eq(n_logged(&c, NULL), 5); /* 6 messages, 5 distinct ids */
+    ck_assert_int_eq(fsm_stop(pid, SIGTERM), 0);
+    ck_assert(log_has(&c, "jobmon-fsm running"));
+    ck_assert_int_eq(
+        q_int(&c, "SELECT count(*) FROM workflow_run WHERE workflow_id = %lld", (long long)wf),
+        1);
+    ctx_close(&c);
+}
+END_TEST
+
+/* Read the DLQ until a message with source_offset `off` shows up; return its reason header. */
+static char *dlq_find(ctx_t *c, int64_t off)
+{
+    char errstr[256], want[24], *reason = NULL;
+    snprintf(want, sizeof(want), "%lld", (long long)off);
+    rd_kafka_conf_t *conf = rd_kafka_conf_new();
+    rd_kafka_conf_set(conf, "bootstrap.servers", it_env("JOBMON_KAFKA_BROKERS"), errstr,
+                      sizeof(errstr));
+    rd_kafka_conf_set(conf, "group.id", c->group, errstr, sizeof(errstr));
+    rd_kafka_conf_set(conf, "enable.auto.commit", "false", errstr, sizeof(errstr));
+    rd_kafka_t *rk = rd_kafka_new(RD_KAFKA_CONSUMER, conf, errstr, sizeof(errstr));
+    ck_assert(rk != NULL);
+    rd_kafka_topic_partition_list_t *l = rd_kafka_topic_partition_list_new(1);
+    rd_kafka_topic_partition_list_add(l, c->dlq, 0)->offset = RD_KAFKA_OFFSET_BEGINNING;
+    rd_kafka_assign(rk, l);
+    rd_kafka_topic_partition_list_destroy(l);
+    int64_t deadline = jm_time_mono_ms() + DEADLINE_S * 1000;
+    while (!reason && jm_time_mono_ms() < deadline) {
+        rd_kafka_message_t *m = rd_kafka_consumer_poll(rk, 200);
+        rd_kafka_headers_t *h = NULL;
+        const void *v;
+        size_t vn;
+        if (m && !m->err && rd_kafka_message_headers(m, &h) == 0 &&
+            rd_kafka_header_get_last(h, "source_offset", &v, &vn) == 0 && vn == strlen(want) &&
+            memcmp(v, want, vn) == 0 && rd_kafka_header_get_last(h, "reason", &v, &vn) == 0)
+            reason = jm_strndup(v, vn);
+        if (m)
+            rd_kafka_message_destroy(m);
+    }
+    rd_kafka_consumer_close(rk);
+    rd_kafka_destroy(rk);
+    return reason;
+}
+
+START_TEST(test_malformed_to_dlq_and_continue)
+{
+    ctx_t c;
+    jm_err_t err;
+    char key[24], sql[512];
+    ctx_open(&c);
+    int64_t wf = c.wf_base;
+    snprintf(key, sizeof(key), "%lld", (long long)wf);
+    pid_t pid = fsm_start(&c, 1, NULL);
+    /* same key as the workflow: same partition, so the valid events come after it */
+    ck_assert(jm_producer_send_raw(c.p, c.topic, key, "{\"v\":1,\"oops\"", 13, NULL, &err) ==
+              JM_OK);
+    send_workflow(&c, wf);
+    flush(&c);
+    snprintf(sql, sizeof(sql),
+             "SELECT count(*) FROM workflow_run WHERE workflow_id = %lld AND id = %lld",
+             (long long)wf, (long long)wf);
+    ck_assert_int_eq(wait_int(&c, 1, sql), 1);
+    ck_assert_int_eq(n_logged(&c, "dead_letter"), 1);
+    ck_assert_int_eq(n_logged(&c, NULL), 5);
+    int64_t off = q_int(&c, "SELECT kafka_offset FROM event_log WHERE topic = '%s'"
+                            " AND outcome = 'dead_letter'", c.topic);
+    char *reason = dlq_find(&c, off);
+    ck_assert_msg(reason != NULL, "no dead letter for offset %lld in %s", (long long)off, c.dlq);
+    ck_assert_msg(strstr(reason, "syntax") != NULL, "reason: %s", reason);
+    free(reason);
+    ck_assert(log_has(&c, "dead-lettered"));
+    ck_assert_int_eq(fsm_stop(pid, SIGTERM), 0);
+    ctx_close(&c);
+}
+END_TEST
+
+START_TEST(test_serialization_failure_retried)
+{
+    ctx_t c;
+    char sql[512];
+    ctx_open(&c);
+    pid_t pid = fsm_start(&c, 1, "1"); /* the first batch transaction fails with 40001 */
+    for (int i = 0; i < 5; i++)
+        send_workflow(&c, c.wf_base + 16 * i);
+    flush(&c);
+    ck_assert_int_eq(wait_int(&c, 20, sql_logged(&c, sql, sizeof(sql))), 20);
+    snprintf(sql, sizeof(sql), "SELECT sum(next_offset) FROM consumer_offset WHERE topic = '%s'",
+             c.topic);
+    ck_assert_int_eq(wait_int(&c, 20, sql), 20);
+    ck_assert_int_eq(fsm_stop(pid, SIGTERM), 0);
+    ck_assert(log_has(&c, "injecting a serialization failure"));
+    ck_assert(log_has(&c, "40001"));
+    ck_assert_int_eq(n_logged(&c, "applied"), 20);
+    ck_assert_int_eq(q_int(&c,
+                           "SELECT count(*) FROM transition_log WHERE entity = 'workflow_run'"
+                           " AND from_status IS NULL AND workflow_id >= %lld AND "
+                           "workflow_id < %lld",
+                           (long long)c.wf_base, (long long)(c.wf_base + 80)),
+                     5);
+    ctx_close(&c);
+}
+END_TEST
+
+START_TEST(test_zombie_rolls_back)
+{
+    ctx_t c;
+    char sql[512];
+    ctx_open(&c);
+    pid_t pid = fsm_start(&c, 1, NULL);
+    int64_t wf = c.wf_base;
+    send_workflow(&c, wf);
+    flush(&c);
+    snprintf(sql, sizeof(sql), "SELECT sum(next_offset) FROM consumer_offset WHERE topic = '%s'",
+             c.topic);
+    ck_assert_int_eq(wait_int(&c, 4, sql), 4);
+    int part = (int)q_int(&c, "SELECT partition FROM event_log WHERE topic = '%s' LIMIT 1",
+                          c.topic);
+    int64_t epoch = q_int(&c,
+                          "SELECT owner_epoch FROM consumer_offset WHERE topic = '%s'"
+                          " AND partition = %d",
+                          c.topic, part);
+    /* another consumer claims the partition behind our consumer's back */
+    q_int(&c,
+          "UPDATE consumer_offset SET owner_epoch = owner_epoch + 1 WHERE topic = '%s'"
+          " AND partition = %d",
+          c.topic, part);
+    jm_event_t *stop = ev_new(JM_EV_RUN_STOP, wf, json_pack("{s:I}", "run_id", (json_int_t)wf));
+    send_ev(&c, stop);
+    flush(&c);
+    /* the fenced batch is rolled back; after rejoining, the consumer claims again and applies */
+    ck_assert_int_eq(wait_int(&c, 5, sql), 5);
+    ck_assert(log_has(&c, "ZOMBIE"));
+    ck_assert_int_ge(q_int(&c,
+                           "SELECT owner_epoch FROM consumer_offset WHERE topic = '%s'"
+                           " AND partition = %d",
+                           c.topic, part),
+                     epoch + 2);
+    ck_assert_int_eq(q_int(&c, "SELECT count(*) FROM event_log WHERE event_id = '%s'", stop->id),
+                     1);
+    jm_event_destroy(stop);
+    ck_assert_int_eq(fsm_stop(pid, SIGTERM), 0);
+    ctx_close(&c);
+}
+END_TEST
+
+static int it_n(void)
+{
+    const char *s = getenv("IT_CONSUMER_EVENTS");
+    int n = s ? atoi(s) : 10000;
+    return n < 40 ? 40 : n;
+}
+
+START_TEST(test_two_consumers_four_partitions)
+{
+    ctx_t c;
+    char sql[512];
+    int n_wf = it_n() / 4;
+    ctx_open(&c);
+    pid_t a = fsm_start(&c, 1, NULL);
+    for (int i = 0; i < n_wf / 2; i++)
+        send_workflow(&c, c.wf_base + 4 * i);
+    flush(&c);
+    pid_t b = fsm_start(&c, 1, NULL); /* joins while A is applying: a rebalance mid-stream */
+    for (int i = n_wf / 2; i < n_wf; i++)
+        send_workflow(&c, c.wf_base + 4 * i);
+    flush(&c);
+    snprintf(sql, sizeof(sql), "SELECT sum(next_offset) FROM consumer_offset WHERE topic = '%s'",
+             c.topic);
+    ck_assert_int_eq(wait_int(&c, 4 * n_wf, sql), 4 * n_wf);
+    ck_assert_int_eq(fsm_stop(a, SIGTERM), 0);
+    ck_assert_int_eq(fsm_stop(b, SIGTERM), 0);
+    ck_assert_int_eq(n_logged(&c, NULL), 4 * n_wf);
+    ck_assert_int_eq(q_int(&c,
+                           "SELECT count(*) FROM workflow_run WHERE id >= %lld AND id < %lld"
+                           " AND id %% 4 = %lld %% 4",
+                           (long long)c.wf_base, (long long)(c.wf_base + 4 * n_wf),
+                           (long long)c.wf_base),
+                     n_wf);
+    ck_assert_int_eq(q_int(&c,
+                           "SELECT count(*) FROM transition_log WHERE entity = 'workflow_run'"
+                           " AND from_status IS NULL AND entity_id >= %lld AND entity_id < %lld",
+                           (long long)c.wf_base, (long long)(c.wf_base + 4 * n_wf)),
+                     n_wf);
+    ck_assert_int_eq(q_int(&c,
+                           "SELECT count(DISTINCT partition) FROM event_log WHERE topic = '%s'",
+                           c.topic),
+                     4);
+    ctx_close(&c);
+}
+END_TEST
+
+START_TEST(test_sigkill_mid_batch_loses_nothing)
+{
+    ctx_t c;
+    char sql[512];
+    int n_wf = it_n() / 4;
+    ctx_open(&c);
+    for (int i = 0; i < n_wf; i++)
+        send_workflow(&c, c.wf_base + 4 * i);
+    flush(&c);
+    pid_t a = fsm_start(&c, 1, NULL);
+    /* kill as soon as something was applied, while the rest is in flight */
+    int64_t deadline = jm_time_mono_ms() + DEADLINE_S * 1000;
+    while (n_logged(&c, NULL) == 0 && jm_time_mono_ms() < deadline)
+        jm_time_sleep_ms(5, NULL);
+    int st = fsm_stop(a, SIGKILL);
+    ck_assert(WIFSIGNALED(st));
+    int64_t at_kill = n_logged(&c, NULL);
+    ck_assert_int_gt(at_kill, 0);
+    pid_t b = fsm_start(&c, 1, NULL);
+    snprintf(sql, sizeof(sql), "SELECT sum(next_offset) FROM consumer_offset WHERE topic = '%s'",
+             c.topic);
+    ck_assert_int_eq(wait_int(&c, 4 * n_wf, sql), 4 * n_wf);
+    ck_assert_int_eq(fsm_stop(b, SIGTERM), 0);
+    ck_assert_int_eq(n_logged(&c, NULL), 4 * n_wf);
+    check_applied_once(&c, c.wf_base, 4 * n_wf, n_wf, 4 * n_wf);
+    (void)at_kill;
+    ctx_close(&c);
+}
+END_TEST
+
+Suite *it_consumer_suite(void)
+{
+    Suite *s = suite_create("consumer");
+    TCase *tc = tcase_create("loop");
+    tcase_set_timeout(tc, 240);
+    tcase_add_test(tc, test_duplicate_applied_once);
+    tcase_add_test(tc, test_malformed_to_dlq_and_continue);
+    tcase_add_test(tc, test_serialization_failure_retried);
+    tcase_add_test(tc, test_zombie_rolls_back);
+    tcase_add_test(tc, test_two_consumers_four_partitions);
+    tcase_add_test(tc, test_sigkill_mid_batch_loses_nothing);
+    suite_add_tcase(s, tc);
+    return s;
+}
