@@ -24,9 +24,15 @@ static int has_arg(char **argv, const char *a)
 
 START_TEST(test_sbatch_argv)
 {
-    jm_slurm_req_t req = {.job_name = "t1", .partition = "debug", .memory_mb = 1536,
-                          .runtime_s = 61, .cores = 2, .array_n = 5, .out_path = "/l/%A_%a.o",
-                          .err_path = "/l/%A_%a.e", .wrap = "exec w --array-batch f"};
+    jm_slurm_req_t req = {.job_name = "t1",
+                          .partition = "debug",
+                          .memory_mb = 1536,
+                          .runtime_s = 61,
+                          .cores = 2,
+                          .array_n = 5,
+                          .out_path = "/l/%A_%a.o",
+                          .err_path = "/l/%A_%a.e",
+                          .wrap = "exec w --array-batch f"};
     char **v = jm_slurm_sbatch_argv(&req);
     ck_assert_str_eq(v[0], "sbatch");
     ck_assert(has_arg(v, "--parsable"));
@@ -59,8 +65,7 @@ START_TEST(test_sbatch_output)
     ck_assert_str_eq(id, "1234");
     ck_assert_int_eq(jm_slurm_parse_sbatch("77;cluster\n", id, sizeof(id)), JM_OK);
     ck_assert_str_eq(id, "77");
-    ck_assert_int_eq(jm_slurm_parse_sbatch("sbatch: error: x\n", id, sizeof(id)),
-                     JM_ERR_INVALID);
+    ck_assert_int_eq(jm_slurm_parse_sbatch("sbatch: error: x\n", id, sizeof(id)), JM_ERR_INVALID);
     ck_assert_int_eq(jm_slurm_parse_sbatch("", id, sizeof(id)), JM_ERR_INVALID);
 }
 END_TEST
@@ -105,9 +110,9 @@ START_TEST(test_slurm_exit_mapping)
     ck_assert_ptr_nonnull(strstr(msg, "0:9"));
     ck_assert_int_eq(jm_slurm_map_line(JOBCOMP_ARRAY, &st, msg, sizeof(msg)), JM_OK);
     ck_assert_int_eq(st, 'U');
-    ck_assert_int_eq(jm_slurm_map_line("slurm_load_jobs error: Invalid job id specified", &st, msg,
-                                       sizeof(msg)),
-                     JM_ERR_NOT_FOUND);
+    ck_assert_int_eq(
+        jm_slurm_map_line("slurm_load_jobs error: Invalid job id specified", &st, msg, sizeof(msg)),
+        JM_ERR_NOT_FOUND);
     ck_assert_int_eq(jm_slurm_map_exit("NODE_FAIL", "0:0", NULL, &st, msg, sizeof(msg)), JM_OK);
     ck_assert_int_eq(st, 'U');
     ck_assert_int_eq(jm_slurm_map_exit("COMPLETED", "0:0", NULL, &st, msg, sizeof(msg)), JM_OK);
@@ -154,9 +159,12 @@ static jm_dist_ti_t *mk(int64_t id, int64_t array, int batch, const char *res)
 
 START_TEST(test_batches)
 {
-    jm_dist_ti_t *v[7] = {mk(1, 0, 1, "{}"),         mk(2, 5, 1, "{\"memory\": 1}"),
-                          mk(3, 5, 1, "{\"memory\": 1}"), mk(4, 5, 1, "{\"memory\": 2}"),
-                          mk(5, 5, 2, "{\"memory\": 2}"), mk(6, 5, 2, "{\"memory\": 2}"),
+    jm_dist_ti_t *v[7] = {mk(1, 0, 1, "{}"),
+                          mk(2, 5, 1, "{\"memory\": 1}"),
+                          mk(3, 5, 1, "{\"memory\": 1}"),
+                          mk(4, 5, 1, "{\"memory\": 2}"),
+                          mk(5, 5, 2, "{\"memory\": 2}"),
+                          mk(6, 5, 2, "{\"memory\": 2}"),
                           mk(7, 5, 2, "{\"memory\": 2}")};
     size_t starts[8];
     size_t nb = jm_dist_batches(v, 7, 1000, starts);

@@ -117,7 +117,8 @@ END_TEST
 
 START_TEST(test_proc_parse)
 {
-    ck_assert_int_eq(jm_proc_parse_vmrss("Name:\tsh\nVmPeak:\t 100 kB\nVmRSS:\t    1234 kB\n"), 1234);
+    ck_assert_int_eq(jm_proc_parse_vmrss("Name:\tsh\nVmPeak:\t 100 kB\nVmRSS:\t    1234 kB\n"),
+                     1234);
     ck_assert_int_eq(jm_proc_parse_vmrss("Name:\tkthreadd\nState:\tS\n"), -1);
     pid_t pp, pg;
     ck_assert_int_eq(jm_proc_parse_stat("42 (a b) c) S 7 42 42 0", &pp, &pg), 0);
@@ -149,13 +150,13 @@ START_TEST(test_proc_tree_rss)
 {
     char root[] = "/tmp/jm-fakeproc-XXXXXX";
     ck_assert_ptr_nonnull(mkdtemp(root));
-    fake_proc(root, 1, 0, 100);      /* init: not in the tree */
-    fake_proc(root, 10, 1, 1000);    /* the command */
-    fake_proc(root, 11, 10, 200);    /* child */
-    fake_proc(root, 12, 11, 30);     /* grandchild */
-    fake_proc(root, 13, 12, -1);     /* zombie: no VmRSS */
-    fake_proc(root, 20, 1, 5000);    /* unrelated */
-    fake_proc(root, 21, 20, 5000);   /* unrelated child */
+    fake_proc(root, 1, 0, 100);    /* init: not in the tree */
+    fake_proc(root, 10, 1, 1000);  /* the command */
+    fake_proc(root, 11, 10, 200);  /* child */
+    fake_proc(root, 12, 11, 30);   /* grandchild */
+    fake_proc(root, 13, 12, -1);   /* zombie: no VmRSS */
+    fake_proc(root, 20, 1, 5000);  /* unrelated */
+    fake_proc(root, 21, 20, 5000); /* unrelated child */
     int n = 0;
     ck_assert_int_eq(jm_proc_tree_rss_kb(root, 10, &n), 1230);
     ck_assert_int_eq(n, 4);
@@ -175,9 +176,18 @@ START_TEST(test_batchfile_round_trip)
     int fd = mkstemp(path);
     close(fd);
     jm_batch_item_t items[2] = {
-        {.step = 1, .ti_id = 100, .task_id = 10, .name = "a", .command = "echo 'a b'",
-         .memory_mb = 512, .runtime_s = 60},
-        {.step = 2, .ti_id = 200, .task_id = 20, .name = "b", .command = "true",
+        {.step = 1,
+         .ti_id = 100,
+         .task_id = 10,
+         .name = "a",
+         .command = "echo 'a b'",
+         .memory_mb = 512,
+         .runtime_s = 60},
+        {.step = 2,
+         .ti_id = 200,
+         .task_id = 20,
+         .name = "b",
+         .command = "true",
          .stdout_path = "/tmp/o"},
     };
     jm_err_t err;
@@ -241,10 +251,17 @@ static size_t run_cmd(const char *cmd, int64_t mem_mb, jm_worker_result_t *res, 
     jm_event_set_producer(JM_PRODUCER_WORKER);
     jm_report_t *r = jm_report_new(cfg, evpath, 0, &err);
     ck_assert_ptr_nonnull(r);
-    jm_worker_opts_t o = {.ti_id = 5, .workflow_id = 7, .run_id = 9, .task_id = 11,
-                          .command = cmd, .logs_dir = logs, .memory_mb = mem_mb,
-                          .hb_interval_s = 90, .report_by_buffer = 3.1,
-                          .interrupt_timeout_s = 1, .distributor_id = "d-1"};
+    jm_worker_opts_t o = {.ti_id = 5,
+                          .workflow_id = 7,
+                          .run_id = 9,
+                          .task_id = 11,
+                          .command = cmd,
+                          .logs_dir = logs,
+                          .memory_mb = mem_mb,
+                          .hb_interval_s = 90,
+                          .report_by_buffer = 3.1,
+                          .interrupt_timeout_s = 1,
+                          .distributor_id = "d-1"};
     ck_assert_int_eq(jm_worker_run(&o, r, res, &err), JM_OK);
     jm_report_destroy(r);
     jm_config_destroy(cfg);

@@ -201,7 +201,9 @@ static jm_rc_t move(jm_apply_t *ap, ti_row_t *rows, size_t n, int killed, int *p
                 continue;
             int latest = t->attempt == t->tseq;
             int task_active = strchr("QIOR", t->tst) != NULL;
-            int use_eff = latest && (!killed || task_active);
+            /* A K instance was told to die by whoever already reset its task: it no longer
+             * drives the task, whatever it reports (K -> D / F). */
+            int use_eff = latest && t->st != 'K' && (!killed || task_active);
             char target = t->target;
             if (use_eff && forced == 0) {
                 int tt = jm_status_from_letter(JM_ENTITY_TI, target);
@@ -250,6 +252,8 @@ static jm_rc_t move(jm_apply_t *ap, ti_row_t *rows, size_t n, int killed, int *p
             if (item[k] == AP_ITEM_APPLIED) {
                 rows[idx[k]].applied = 1;
                 rows[idx[k]].st = to[k];
+                if (strchr("DEZUWF", to[k])) /* a draining (C/H) run may now end */
+                    *progress = 1;
             }
     }
 

@@ -18,11 +18,11 @@
 #include "jobmon/log.h"
 #include "jobmon/redis.h"
 
-#define SUB "cache"
-#define REDIS_TIMEOUT_MS 500
+#define SUB                "cache"
+#define REDIS_TIMEOUT_MS   500
 #define RECONNECT_EVERY_MS 1000
-#define CHUNK 500
-#define DIRTY_MAX 100000
+#define CHUNK              500
+#define DIRTY_MAX          100000
 
 /* KEYS[1] hash; ARGV[1] version, ARGV[2] n channels, ARGV[3..] channels, then field/value pairs */
 static const char script[] =
@@ -103,8 +103,10 @@ int jm_cache_dirty(const jm_cache_t *c)
 static void mark_down(jm_cache_t *c, const char *why)
 {
     if (!c->down)
-        jm_log(JM_LOG_WARN, SUB, "Redis %s:%d unavailable, applying continues without the cache: "
-                                 "%s", c->host, c->port, why);
+        jm_log(JM_LOG_WARN, SUB,
+               "Redis %s:%d unavailable, applying continues without the cache: "
+               "%s",
+               c->host, c->port, why);
     c->down = 1;
     c->retry_at = jm_time_mono_ms() + RECONNECT_EVERY_MS;
     c->sha[0] = '\0';
@@ -253,8 +255,9 @@ static jm_rc_t rebuild(jm_cache_t *c, jm_pg_t *pg, jm_err_t *err)
             return rc;
     }
     if (c->overflow)
-        jm_log(JM_LOG_WARN, SUB, "more than %d workflows changed while Redis was down; terminal "
-                                 "ones among them may show a stale status until they change",
+        jm_log(JM_LOG_WARN, SUB,
+               "more than %d workflows changed while Redis was down; terminal "
+               "ones among them may show a stale status until they change",
                DIRTY_MAX);
     jm_log(JM_LOG_INFO, SUB, "cache rebuilt: %zu open + %zu touched workflows", n, c->n_dirty);
     c->n_dirty = 0;

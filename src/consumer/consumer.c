@@ -22,12 +22,12 @@
 #include "jobmon/jmtime.h"
 #include "jobmon/log.h"
 
-#define SUB "fsm"
-#define POLL_FIRST_MS 100
-#define DLQ_FLUSH_MS 30000
-#define RETRY_BASE_MS 20
-#define RETRY_CAP_MS 5000
-#define BATCH_MIN 16
+#define SUB            "fsm"
+#define POLL_FIRST_MS  100
+#define DLQ_FLUSH_MS   30000
+#define RETRY_BASE_MS  20
+#define RETRY_CAP_MS   5000
+#define BATCH_MIN      16
 #define STATS_EVERY_MS 10000
 
 /* A batch transaction outcome the retry loop acts on, besides jm_rc_t values. */
@@ -529,9 +529,9 @@ static jm_rc_t batch_apply(jm_fsm_consumer_t *c, jm_err_t *err)
     }
     size_t got = c->n_items;
     batch_clear(c);
-    c->batch_size = jm_batch_next_size(c->batch_size, got, retried,
-                                       BATCH_MIN < c->o.batch_max ? BATCH_MIN : c->o.batch_max,
-                                       c->o.batch_max);
+    c->batch_size =
+        jm_batch_next_size(c->batch_size, got, retried,
+                           BATCH_MIN < c->o.batch_max ? BATCH_MIN : c->o.batch_max, c->o.batch_max);
     free(parts);
     return rc;
 }
@@ -591,17 +591,33 @@ static rd_kafka_t *kafka_new(jm_fsm_consumer_t *c, jm_err_t *err)
 {
     char errstr[512];
     rd_kafka_conf_t *conf = rd_kafka_conf_new();
-    const char *defaults[] = {
-        "bootstrap.servers", c->o.brokers, "group.id", c->o.group_id, "client.id", c->o.name,
-        "enable.auto.commit", "false", "enable.auto.offset.store", "false",
-        "auto.offset.reset", "earliest", "partition.assignment.strategy", "range",
-        "session.timeout.ms", "10000", "heartbeat.interval.ms", "1000",
-        "fetch.wait.max.ms", "50", "queued.max.messages.kbytes", "16384", NULL};
+    const char *defaults[] = {"bootstrap.servers",
+                              c->o.brokers,
+                              "group.id",
+                              c->o.group_id,
+                              "client.id",
+                              c->o.name,
+                              "enable.auto.commit",
+                              "false",
+                              "enable.auto.offset.store",
+                              "false",
+                              "auto.offset.reset",
+                              "earliest",
+                              "partition.assignment.strategy",
+                              "range",
+                              "session.timeout.ms",
+                              "10000",
+                              "heartbeat.interval.ms",
+                              "1000",
+                              "fetch.wait.max.ms",
+                              "50",
+                              "queued.max.messages.kbytes",
+                              "16384",
+                              NULL};
     for (int pass = 0; pass < 2; pass++) {
         const char *const *kv = pass == 0 ? defaults : c->o.kafka_props;
         for (; kv && kv[0] && kv[1]; kv += 2) {
-            if (rd_kafka_conf_set(conf, kv[0], kv[1], errstr, sizeof(errstr)) !=
-                RD_KAFKA_CONF_OK) {
+            if (rd_kafka_conf_set(conf, kv[0], kv[1], errstr, sizeof(errstr)) != RD_KAFKA_CONF_OK) {
                 rd_kafka_conf_destroy(conf);
                 jm_err_set(err, JM_ERR_INVALID, "kafka property %s: %s", kv[0], errstr);
                 return NULL;

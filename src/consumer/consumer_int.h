@@ -85,7 +85,7 @@ typedef struct {
 /* ---- evlog.c -------------------------------------------------------------------------------- */
 
 typedef struct jm_evlog_s jm_evlog_t;
-jm_evlog_t *jm_evlog_new(void); /* caller destroys */
+jm_evlog_t *jm_evlog_new(void);        /* caller destroys */
 void jm_evlog_destroy(jm_evlog_t *el); /* accepts NULL */
 /* Insert every item into event_log (ON CONFLICT DO NOTHING), in order, valid ones as "applied",
  * dead letters as "dead_letter" with their reason; sets items[i].is_new.  Inside the caller's

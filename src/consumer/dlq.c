@@ -19,9 +19,14 @@ jm_rc_t jm_dlq_send(jm_producer_t *p, const char *dlq_topic, const char *src_top
     snprintf(off, sizeof(off), "%lld", (long long)it->offset);
     if (it->key)
         key = jm_strndup(it->key, it->key_len);
-    const char *headers[] = {"reason",      it->reason, "source_topic", src_topic,
-                             "source_partition", part,  "source_offset", off,
-                             "event_id",    it->id,     NULL};
+    /* clang-format off */
+    const char *headers[] = {"reason", it->reason,
+                             "source_topic", src_topic,
+                             "source_partition", part,
+                             "source_offset", off,
+                             "event_id", it->id,
+                             NULL};
+    /* clang-format on */
     jm_rc_t rc = jm_producer_send_raw(p, dlq_topic, key, it->raw, it->raw_len, headers, err);
     free(key);
     return rc;

@@ -28,10 +28,9 @@ static const char claim_sql[] =
     "  ON CONFLICT (event_id) DO NOTHING RETURNING partition, kafka_offset)"
     " SELECT u.ord FROM ins JOIN u ON u.p = ins.partition AND u.o = ins.kafka_offset";
 
-static const char record_sql[] =
-    "UPDATE event_log e SET outcome = u.oc, reason = u.re"
-    " FROM unnest($1::uuid[], $2::text[], $3::text[]) AS u(id, oc, re)"
-    " WHERE e.event_id = u.id";
+static const char record_sql[] = "UPDATE event_log e SET outcome = u.oc, reason = u.re"
+                                 " FROM unnest($1::uuid[], $2::text[], $3::text[]) AS u(id, oc, re)"
+                                 " WHERE e.event_id = u.id";
 
 jm_evlog_t *jm_evlog_new(void)
 {

@@ -106,10 +106,10 @@ static int usage(FILE *out, int code)
 static int parse_args(int argc, char **argv, jm_config_t *cfg, const char **path, int *wait_s)
 {
     static const struct option longopts[] = {{"config", required_argument, NULL, 'c'},
-                                              {"set", required_argument, NULL, 's'},
-                                              {"wait", required_argument, NULL, 'w'},
-                                              {"help", no_argument, NULL, 'h'},
-                                              {NULL, 0, NULL, 0}};
+                                             {"set", required_argument, NULL, 's'},
+                                             {"wait", required_argument, NULL, 'w'},
+                                             {"help", no_argument, NULL, 'h'},
+                                             {NULL, 0, NULL, 0}};
     jm_err_t err;
     int opt;
     while ((opt = getopt_long(argc, argv, "c:s:w:h", longopts, NULL)) != -1) {
@@ -172,8 +172,8 @@ static int run(const jm_config_t *cfg, int wait_s)
         JM_ASSERT(pthread_create(&w[i].th, NULL, worker_main, &w[i]) == 0);
         w[i].started = 1;
     }
-    jm_log(JM_LOG_INFO, SUB, "jobmon-fsm running: %d consumer(s) in group %s on %s", n,
-           o.group_id, o.topic);
+    jm_log(JM_LOG_INFO, SUB, "jobmon-fsm running: %d consumer(s) in group %s on %s", n, o.group_id,
+           o.topic);
     while (!stop_flag) {
         if (jm_reaper_tick(reaper, jm_time_mono_ms(), jm_time_wall_ms(), &err) < 0)
             jm_log(JM_LOG_WARN, SUB, "reaper scan failed: %s", err.msg);

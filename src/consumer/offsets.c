@@ -30,8 +30,7 @@ static jm_owned_t *find(jm_owned_t *parts, size_t n, int32_t partition)
     return NULL;
 }
 
-jm_rc_t jm_offsets_claim(jm_pg_t *pg, const char *topic, jm_owned_t *parts, size_t n,
-                         jm_err_t *err)
+jm_rc_t jm_offsets_claim(jm_pg_t *pg, const char *topic, jm_owned_t *parts, size_t n, jm_err_t *err)
 {
     jm_pgarr_t a = {0};
     PGresult *res = NULL;

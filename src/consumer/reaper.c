@@ -20,9 +20,9 @@
 #include "jobmon/jmtime.h"
 #include "jobmon/log.h"
 
-#define SUB "reaper"
-#define LOCK_KEY "7668911520233842034" /* "jmreaper" */
-#define ITEMS_MAX 500
+#define SUB        "reaper"
+#define LOCK_KEY   "7668911520233842034" /* "jmreaper" */
+#define ITEMS_MAX  500
 #define SCAN_LIMIT "20000"
 #define CONNECT_MS 2000
 
@@ -87,8 +87,7 @@ static jm_rc_t lead(jm_reaper_t *r, jm_err_t *err)
         return JM_ERR_UNAVAILABLE;
     if (r->leader)
         return JM_OK;
-    jm_rc_t rc =
-        jm_pg_exec(r->pg, "SELECT pg_try_advisory_lock(" LOCK_KEY ")", 0, NULL, &res, err);
+    jm_rc_t rc = jm_pg_exec(r->pg, "SELECT pg_try_advisory_lock(" LOCK_KEY ")", 0, NULL, &res, err);
     if (rc == JM_OK && strcmp(PQgetvalue(res, 0, 0), "t") == 0) {
         r->leader = 1;
         jm_log(JM_LOG_INFO, SUB, "this process is the reaper leader");
@@ -98,7 +97,7 @@ static jm_rc_t lead(jm_reaper_t *r, jm_err_t *err)
 }
 
 static jm_rc_t publish(jm_reaper_t *r, jm_event_type_t type, int64_t wf, json_t *payload,
-                    jm_err_t *err)
+                       jm_err_t *err)
 {
     jm_event_t *ev = jm_event_new(type, wf, payload);
     jm_rc_t rc = jm_producer_send(r->p, ev, err);
@@ -137,7 +136,8 @@ static jm_rc_t scan_ti(jm_reaper_t *r, const char *now, int64_t now_ms, int *n, 
             items = json_array();
         cur_wf = wf;
         const char *to = PQgetvalue(res, row, 2)[0] == 'R' ? "T" : "X";
-        json_array_append_new(items, json_pack("{s:I, s:s}", "ti_id", (json_int_t)ti, "status", to));
+        json_array_append_new(items,
+                              json_pack("{s:I, s:s}", "ti_id", (json_int_t)ti, "status", to));
         (*n)++;
     }
     json_decref(items);

@@ -171,7 +171,7 @@ struct jm_recent_s {
     struct recent_slot {
         int64_t key; /* 0 = empty */
         int64_t expires_ms;
-    } *slots;
+    } * slots;
     size_t cap, used; /* used counts live + tombstoned slots */
 };
 

@@ -31,8 +31,8 @@
 #include "jobmon/log.h"
 #include "jobmon/pg.h"
 
-#define BATCH_MAX   1000 /* items per event (catalogue limit) */
-#define LOCAL_TICK  50   /* ms between plugin polls while local work is pending */
+#define BATCH_MAX  1000 /* items per event (catalogue limit) */
+#define LOCAL_TICK 50   /* ms between plugin polls while local work is pending */
 
 size_t jm_dist_batches(jm_dist_ti_t *const *tis, size_t n, size_t max, size_t *starts)
 {
@@ -42,8 +42,7 @@ size_t jm_dist_batches(jm_dist_ti_t *const *tis, size_t n, size_t max, size_t *s
         if (!brk) {
             const jm_dist_ti_t *a = tis[i - 1], *b = tis[i];
             brk = a->array_id != b->array_id || a->batch_num != b->batch_num ||
-                  strcmp(a->resources ? a->resources : "", b->resources ? b->resources : "") !=
-                      0 ||
+                  strcmp(a->resources ? a->resources : "", b->resources ? b->resources : "") != 0 ||
                   i - starts[nb - 1] >= max;
         }
         if (brk)
@@ -240,8 +239,7 @@ static jm_rc_t read_run_status(dist_t *d, jm_err_t *err)
         return rc;
     snprintf(run, sizeof(run), "%lld", (long long)d->o->run_id);
     const char *params[] = {run};
-    rc = jm_pg_exec(d->pg, "SELECT status FROM workflow_run WHERE id = $1", 1, params, &res,
-                    err);
+    rc = jm_pg_exec(d->pg, "SELECT status FROM workflow_run WHERE id = $1", 1, params, &res, err);
     if (rc != JM_OK) {
         pg_failed(d, rc);
         return rc;
@@ -277,8 +275,8 @@ static void submit_batch(dist_t *d, jm_dist_ti_t **b, size_t n)
             jm_err_t e1;
             if (d->pl->submit(d->pl, b[i], &dids[i], &e1) != JM_OK) {
                 dids[i] = NULL;
-                jm_log(JM_LOG_WARN, "distributor", "ti %lld: submit failed: %s",
-                       (long long)ids[i], e1.msg);
+                jm_log(JM_LOG_WARN, "distributor", "ti %lld: submit failed: %s", (long long)ids[i],
+                       e1.msg);
                 err = e1;
                 rc = e1.rc ? e1.rc : JM_ERR_INTERNAL;
             }
@@ -352,8 +350,8 @@ static void handle_recovered(dist_t *d, jm_dist_ti_t **tis, size_t n)
             if (ti->status == 'Q')
                 publish_items(d, JM_EV_TI_INSTANTIATED, &ti->ti_id, 1, 0, NULL, NULL, NULL);
             publish_items(d, JM_EV_TI_SUBMIT_FAILED, &ti->ti_id, 1, 0,
-                          "distributor restarted: submission state unknown, not resubmitted",
-                          NULL, NULL);
+                          "distributor restarted: submission state unknown, not resubmitted", NULL,
+                          NULL);
             idset_add(&d->announced, ti->ti_id);
         }
     }
@@ -410,7 +408,7 @@ static void handle_triage(dist_t *d, jm_dist_ti_t **tis, size_t n)
         const char *did = ti->distributor_id;
         jm_err_t err;
         jm_rc_t rc = did ? d->pl->get_remote_exit_info(d->pl, did, &t.status[k], t.msg[k],
-                                                      sizeof(t.msg[k]), &err)
+                                                       sizeof(t.msg[k]), &err)
                          : JM_ERR_NOT_FOUND;
         if (rc == JM_ERR_RETRY)
             continue; /* still alive on the cluster: ask again next time */

@@ -31,15 +31,24 @@ static int parse_id(const char *s, int64_t *out)
 
 int main(int argc, char **argv)
 {
-    enum { O_RUN = 256, O_WF, O_CLUSTER, O_CONF, O_PLUGIN, O_PAR, O_STATE, O_WORKER, O_SET,
-           O_EVFILE, O_HELP };
+    enum {
+        O_RUN = 256,
+        O_WF,
+        O_CLUSTER,
+        O_CONF,
+        O_PLUGIN,
+        O_PAR,
+        O_STATE,
+        O_WORKER,
+        O_SET,
+        O_EVFILE,
+        O_HELP
+    };
     static const struct option longopts[] = {
-        {"run-id", 1, 0, O_RUN},       {"workflow-id", 1, 0, O_WF},
-        {"cluster", 1, 0, O_CLUSTER},  {"config", 1, 0, O_CONF},
-        {"plugin", 1, 0, O_PLUGIN},    {"parallelism", 1, 0, O_PAR},
-        {"state-dir", 1, 0, O_STATE},  {"worker", 1, 0, O_WORKER},
-        {"set", 1, 0, O_SET},          {"events-file", 1, 0, O_EVFILE},
-        {"help", 0, 0, O_HELP},        {0, 0, 0, 0}};
+        {"run-id", 1, 0, O_RUN},         {"workflow-id", 1, 0, O_WF}, {"cluster", 1, 0, O_CLUSTER},
+        {"config", 1, 0, O_CONF},        {"plugin", 1, 0, O_PLUGIN},  {"parallelism", 1, 0, O_PAR},
+        {"state-dir", 1, 0, O_STATE},    {"worker", 1, 0, O_WORKER},  {"set", 1, 0, O_SET},
+        {"events-file", 1, 0, O_EVFILE}, {"help", 0, 0, O_HELP},      {0, 0, 0, 0}};
     jm_dist_opts_t o = {0};
     jm_err_t err;
     int c, exit_code = JM_EXIT_USAGE;
@@ -63,7 +72,11 @@ int main(int argc, char **argv)
             }
             break;
         case O_EVFILE: o.events_file = optarg; break;
-        case O_HELP: case 'h': usage(stdout); exit_code = JM_EXIT_OK; goto out;
+        case O_HELP:
+        case 'h':
+            usage(stdout);
+            exit_code = JM_EXIT_OK;
+            goto out;
         default: usage(stderr); goto out;
         }
         if (bad) {

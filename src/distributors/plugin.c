@@ -65,8 +65,10 @@ jm_plugin_t *jm_plugin_new(const char *type, const jm_plugin_env_t *env, jm_err_
         return jm_plugin_multiprocess_new(env);
     if (strcmp(type, "slurm") == 0)
         return jm_plugin_slurm_new(env);
-    jm_err_set(err, JM_ERR_INVALID, "unknown cluster type '%s' (dummy, sequential, "
-               "multiprocess, slurm)", type);
+    jm_err_set(err, JM_ERR_INVALID,
+               "unknown cluster type '%s' (dummy, sequential, "
+               "multiprocess, slurm)",
+               type);
     return NULL;
 }
 

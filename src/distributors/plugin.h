@@ -22,10 +22,10 @@
 typedef struct jm_dist_ti_s {
     int64_t ti_id, task_id, array_id; /* array_id 0 = plain command */
     int batch_num, step;
-    char status;           /* last status read from PostgreSQL */
-    char *name, *command;  /* owned */
-    char *resources;       /* owned: the jsonb text, e.g. {"memory": 512, "runtime": 60} */
-    char *distributor_id;  /* owned, NULL until launched */
+    char status;          /* last status read from PostgreSQL */
+    char *name, *command; /* owned */
+    char *resources;      /* owned: the jsonb text, e.g. {"memory": 512, "runtime": 60} */
+    char *distributor_id; /* owned, NULL until launched */
     /* derived from resources (jm_dist_ti_parse_resources) */
     int64_t memory_mb, runtime_s, cores; /* 0 = unset */
     char *queue;                         /* owned, NULL = the cluster's default */

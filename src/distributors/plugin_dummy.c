@@ -12,9 +12,9 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "distributors/plugin.h"
 #include "jobmon/event.h"
 #include "jobmon/log.h"
-#include "distributors/plugin.h"
 
 typedef struct {
     int64_t *ti_ids;
@@ -99,8 +99,8 @@ static void dummy_poll(jm_plugin_t *pl)
                               "stderr_path", "/dev/null");
             else
                 p = json_pack("{sI ss ss s{si si si}}", "ti_id", (json_int_t)d->ti_ids[i],
-                              "stdout_tail", "", "stderr_tail", "", "usage", "wall_ms", 0,
-                              "cpu_ms", 0, "maxrss_kb", 0);
+                              "stdout_tail", "", "stderr_tail", "", "usage", "wall_ms", 0, "cpu_ms",
+                              0, "maxrss_kb", 0);
             jm_event_t *ev =
                 jm_event_new(phase == 0 ? JM_EV_TI_RUNNING : JM_EV_TI_DONE, env->workflow_id, p);
             if (jm_report_send(env->report, ev, 0, &err) != JM_OK)

@@ -138,11 +138,11 @@ static jm_rc_t submit_batch(jm_plugin_t *pl, jm_dist_ti_t *const *tis, size_t n,
     slurm_t *s = pl->state;
     const jm_plugin_env_t *env = pl->env;
     jm_rc_t rc = JM_OK;
-    char *path = jm_asprintf("%s/batch-%lld-%llu.json", env->state_dir,
-                             (long long)tis[0]->ti_id, (unsigned long long)++s->seq);
+    char *path = jm_asprintf("%s/batch-%lld-%llu.json", env->state_dir, (long long)tis[0]->ti_id,
+                             (unsigned long long)++s->seq);
     jm_batch_item_t *items = jm_calloc(n, sizeof(*items));
-    char *wrap = NULL, *qw = NULL, *qb = NULL, *qc = NULL, *out = NULL, *outp = NULL,
-         *errp = NULL, **argv = NULL;
+    char *wrap = NULL, *qw = NULL, *qb = NULL, *qc = NULL, *out = NULL, *outp = NULL, *errp = NULL,
+         **argv = NULL;
     for (size_t i = 0; i < n; i++)
         items[i] = (jm_batch_item_t){.step = (int64_t)i + 1,
                                      .ti_id = tis[i]->ti_id,
@@ -279,8 +279,7 @@ static jm_rc_t slurm_exit_info(jm_plugin_t *pl, const char *id, char *status, ch
         return jm_err_set(err, JM_ERR_NOT_FOUND, "job %s: no exit information", id);
     FILE *f = fopen(s->jobcomp, "re");
     if (!f)
-        return jm_err_set(err, JM_ERR_NOT_FOUND, "job %s: %s: %s", id, s->jobcomp,
-                          strerror(errno));
+        return jm_err_set(err, JM_ERR_NOT_FOUND, "job %s: %s: %s", id, s->jobcomp, strerror(errno));
     char *line = NULL, *last = NULL;
     size_t cap = 0;
     while (getline(&line, &cap, f) > 0)

@@ -13,12 +13,12 @@
 
 typedef struct jm_slurm_req_s {
     const char *job_name;
-    const char *partition;        /* NULL = the default partition */
-    int64_t memory_mb, runtime_s; /* 0 = cluster default */
-    int64_t cores;                /* 0 = 1 */
-    size_t array_n;               /* 0 = a single job, else --array=1-N */
+    const char *partition;           /* NULL = the default partition */
+    int64_t memory_mb, runtime_s;    /* 0 = cluster default */
+    int64_t cores;                   /* 0 = 1 */
+    size_t array_n;                  /* 0 = a single job, else --array=1-N */
     const char *out_path, *err_path; /* may hold %A %a %j */
-    const char *wrap;             /* the shell command of the job */
+    const char *wrap;                /* the shell command of the job */
 } jm_slurm_req_t;
 
 /* argv for sbatch --parsable (NULL-terminated, new; free with jm_plugin_argv_free). */

@@ -69,9 +69,9 @@ int jm_slurm_kv(const char *line, const char *key, char *out, size_t sz)
 
 int jm_slurm_state_alive(const char *state)
 {
-    static const char *const alive[] = {"PENDING",   "RUNNING", "CONFIGURING", "COMPLETING",
-                                        "SUSPENDED", "REQUEUED", "REQUEUE_HOLD", "REQUEUE_FED",
-                                        "RESIZING",  "STOPPED", "SIGNALING",   "STAGE_OUT",
+    static const char *const alive[] = {"PENDING",      "RUNNING",  "CONFIGURING",  "COMPLETING",
+                                        "SUSPENDED",    "REQUEUED", "REQUEUE_HOLD", "REQUEUE_FED",
+                                        "RESIZING",     "STOPPED",  "SIGNALING",    "STAGE_OUT",
                                         "RESV_DEL_HOLD"};
     for (size_t i = 0; i < JM_ARRAY_LEN(alive); i++)
         if (strcmp(state, alive[i]) == 0)

@@ -80,8 +80,8 @@ static void mkdirs(const char *dir)
 }
 
 typedef struct {
-    int fd;     /* read end, -1 once closed */
-    int logfd;  /* log file */
+    int fd;    /* read end, -1 once closed */
+    int logfd; /* log file */
     jm_tail_t tail;
 } stream_t;
 
@@ -176,8 +176,7 @@ static void classify(const jm_worker_opts_t *o, int wstatus, int we_killed, jm_w
                  WTERMSIG(wstatus), strsignal(WTERMSIG(wstatus)));
     } else {
         res->status = 'E';
-        snprintf(res->message, sizeof(res->message), "command exited with code %d",
-                 res->exit_code);
+        snprintf(res->message, sizeof(res->message), "command exited with code %d", res->exit_code);
     }
 }
 

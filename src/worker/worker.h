@@ -49,7 +49,7 @@ typedef struct jm_worker_result_s {
     jm_worker_kill_t why; /* */
     char message[512];    /* for ti.error */
     int64_t wall_ms, cpu_ms, maxrss_kb;
-    pid_t pid;            /* of the command */
+    pid_t pid; /* of the command */
 } jm_worker_result_t;
 
 /* Run the instance described by `o`, publishing through `r` (ti.running and the final event

@@ -100,8 +100,8 @@ static char status_from_pg(void *arg, int64_t ti_id)
     }
     snprintf(id, sizeof(id), "%lld", (long long)ti_id);
     const char *params[] = {id};
-    PGresult *res = pq.exec_params(conn, "SELECT status FROM task_instance WHERE id = $1", 1,
-                                   NULL, params, NULL, NULL, 0);
+    PGresult *res = pq.exec_params(conn, "SELECT status FROM task_instance WHERE id = $1", 1, NULL,
+                                   params, NULL, NULL, 0);
     if (res && pq.result_status(res) == PGRES_TUPLES_OK && pq.ntuples(res) == 1)
         s = pq.getvalue(res, 0, 0)[0];
     else
@@ -126,19 +126,45 @@ static int parse_id(const char *s, int64_t *out)
 
 int main(int argc, char **argv)
 {
-    enum { O_TI = 256, O_WF, O_RUN, O_TASK, O_CMD, O_BATCH, O_STEP, O_MEM, O_RT, O_OUT, O_ERR,
-           O_LOGS, O_DID, O_CONF, O_SET, O_EVFILE, O_NOKILL, O_HELP };
-    static const struct option longopts[] = {
-        {"ti-id", 1, 0, O_TI},          {"workflow-id", 1, 0, O_WF},
-        {"run-id", 1, 0, O_RUN},        {"task-id", 1, 0, O_TASK},
-        {"command", 1, 0, O_CMD},       {"array-batch", 1, 0, O_BATCH},
-        {"step", 1, 0, O_STEP},         {"memory-mb", 1, 0, O_MEM},
-        {"runtime-s", 1, 0, O_RT},      {"stdout", 1, 0, O_OUT},
-        {"stderr", 1, 0, O_ERR},        {"logs-dir", 1, 0, O_LOGS},
-        {"distributor-id", 1, 0, O_DID}, {"config", 1, 0, O_CONF},
-        {"set", 1, 0, O_SET},           {"events-file", 1, 0, O_EVFILE},
-        {"no-kill-check", 0, 0, O_NOKILL}, {"help", 0, 0, O_HELP},
-        {0, 0, 0, 0}};
+    enum {
+        O_TI = 256,
+        O_WF,
+        O_RUN,
+        O_TASK,
+        O_CMD,
+        O_BATCH,
+        O_STEP,
+        O_MEM,
+        O_RT,
+        O_OUT,
+        O_ERR,
+        O_LOGS,
+        O_DID,
+        O_CONF,
+        O_SET,
+        O_EVFILE,
+        O_NOKILL,
+        O_HELP
+    };
+    static const struct option longopts[] = {{"ti-id", 1, 0, O_TI},
+                                             {"workflow-id", 1, 0, O_WF},
+                                             {"run-id", 1, 0, O_RUN},
+                                             {"task-id", 1, 0, O_TASK},
+                                             {"command", 1, 0, O_CMD},
+                                             {"array-batch", 1, 0, O_BATCH},
+                                             {"step", 1, 0, O_STEP},
+                                             {"memory-mb", 1, 0, O_MEM},
+                                             {"runtime-s", 1, 0, O_RT},
+                                             {"stdout", 1, 0, O_OUT},
+                                             {"stderr", 1, 0, O_ERR},
+                                             {"logs-dir", 1, 0, O_LOGS},
+                                             {"distributor-id", 1, 0, O_DID},
+                                             {"config", 1, 0, O_CONF},
+                                             {"set", 1, 0, O_SET},
+                                             {"events-file", 1, 0, O_EVFILE},
+                                             {"no-kill-check", 0, 0, O_NOKILL},
+                                             {"help", 0, 0, O_HELP},
+                                             {0, 0, 0, 0}};
     jm_worker_opts_t o = {0};
     jm_worker_result_t res;
     jm_batch_item_t item = {0};
@@ -174,7 +200,11 @@ int main(int argc, char **argv)
             break;
         case O_EVFILE: events_file = optarg; break;
         case O_NOKILL: nokill = 1; break;
-        case O_HELP: case 'h': usage(stdout); exit_code = JM_EXIT_OK; goto out;
+        case O_HELP:
+        case 'h':
+            usage(stdout);
+            exit_code = JM_EXIT_OK;
+            goto out;
         default: usage(stderr); goto out;
         }
         if (bad) {
@@ -243,8 +273,8 @@ int main(int argc, char **argv)
     }
     exit_code = res.exit_code;
     int64_t tf = jm_time_mono_ms();
-    jm_rc_t rc = jm_report_finish(r, retry_s, jm_config_str(cfg, "worker.spool_dir"),
-                                  o.workflow_id, o.ti_id, &err);
+    jm_rc_t rc = jm_report_finish(r, retry_s, jm_config_str(cfg, "worker.spool_dir"), o.workflow_id,
+                                  o.ti_id, &err);
     if (rc == JM_ERR_IO)
         jm_log(JM_LOG_ERROR, "worker", "ti %lld: RESULT LOST: %s", (long long)o.ti_id, err.msg);
     jm_log(JM_LOG_DEBUG, "worker", "ti %lld: delivery confirmed in %lld ms", (long long)o.ti_id,

@@ -9,8 +9,8 @@
  * Events are simple: workflow.bind + bind_tasks + bound + run.start per workflow.
  */
 #include <jansson.h>
-#include <librdkafka/rdkafka.h>
 #include <libpq-fe.h>
+#include <librdkafka/rdkafka.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -22,6 +22,7 @@
 #include "jobmon/event.h"
 #include "jobmon/jmtime.h"
 #include "jobmon/producer.h"
+#include "jobmon/redis.h"
 
 #ifndef JM_TOP_SRCDIR
 #define JM_TOP_SRCDIR "."
@@ -37,7 +38,8 @@ typedef struct {
     int64_t wf_base;
 } ctx_t;
 
-/* ---- helpers ---------------------------------------------------------------------------------- */
+/* ---- helpers ----------------------------------------------------------------------------------
+ */
 
 static void create_topic(const char *name, int partitions)
 {
@@ -74,8 +76,8 @@ static int64_t q_int(ctx_t *c, const char *fmt, ...)
     PGresult *r = PQexec(c->pg, sql);
     ck_assert_msg(PQresultStatus(r) == PGRES_TUPLES_OK || PQresultStatus(r) == PGRES_COMMAND_OK,
                   "%s: %s", sql, PQresultErrorMessage(r));
-    int64_t v = PQntuples(r) == 0 || PQgetisnull(r, 0, 0) ? -1
-                                                          : strtoll(PQgetvalue(r, 0, 0), NULL, 10);
+    int64_t v =
+        PQntuples(r) == 0 || PQgetisnull(r, 0, 0) ? -1 : strtoll(PQgetvalue(r, 0, 0), NULL, 10);
     PQclear(r);
     return v;
 }
@@ -137,7 +139,8 @@ static pid_t fsm_start(ctx_t *c, int consumers, const char *inject)
         setenv("JOBMON_KAFKA_DLQ_TOPIC", c->dlq, 1);
         setenv("JOBMON_FSM_GROUP_ID", c->group, 1);
         setenv("JOBMON_FSM_CONSUMERS", n, 1);
-        setenv("JOBMON_FSM_BATCH_MAX", getenv("IT_CONSUMER_BATCH_MAX") ? getenv("IT_CONSUMER_BATCH_MAX") : "500", 1);
+        setenv("JOBMON_FSM_BATCH_MAX",
+               getenv("IT_CONSUMER_BATCH_MAX") ? getenv("IT_CONSUMER_BATCH_MAX") : "500", 1);
         setenv("JOBMON_REAPER_POLL_INTERVAL", "86400", 1);
         if (inject)
             setenv("JOBMON_FSM_INJECT_SERIALIZATION_FAILURE", inject, 1);
@@ -199,19 +202,19 @@ static void send_workflow(ctx_t *c, int64_t wf)
                               "workflow_args_hash", HEX, "task_hash", HEX, "dag_hash", HEX, "name",
                               "wf", "max_concurrently_running", 100, "total_tasks", 1, "user", "u",
                               "attributes", "templates", tmpl));
-    evs[1] = ev_new(
-        JM_EV_WORKFLOW_BIND_TASKS, wf,
-        json_pack("{s:i,s:[{s:I,s:s,s:s,s:s,s:I,s:s,s:i,s:{},s:{},s:[],s:s,s:[]}]}", "chunk", 0,
-                  "tasks", "task_id", (json_int_t)(wf + 2), "name", "task", "command", "true",
-                  "template", "tmpl", "array_id", (json_int_t)(wf + 1), "node_hash", HEX,
-                  "max_attempts", 3, "resources", "resource_scales", "fallback_queues", "cluster",
-                  "dummy", "upstream"));
-    evs[2] = ev_new(JM_EV_WORKFLOW_BOUND, wf,
-                    json_pack("{s:i,s:i}", "total_tasks", 1, "chunks", 1));
+    evs[1] =
+        ev_new(JM_EV_WORKFLOW_BIND_TASKS, wf,
+               json_pack("{s:i,s:[{s:I,s:s,s:s,s:s,s:I,s:s,s:i,s:{},s:{},s:[],s:s,s:[]}]}", "chunk",
+                         0, "tasks", "task_id", (json_int_t)(wf + 2), "name", "task", "command",
+                         "true", "template", "tmpl", "array_id", (json_int_t)(wf + 1), "node_hash",
+                         HEX, "max_attempts", 3, "resources", "resource_scales", "fallback_queues",
+                         "cluster", "dummy", "upstream"));
+    evs[2] =
+        ev_new(JM_EV_WORKFLOW_BOUND, wf, json_pack("{s:i,s:i}", "total_tasks", 1, "chunks", 1));
     evs[3] = ev_new(JM_EV_RUN_START, wf,
-                    json_pack("{s:I,s:s,s:s,s:s,s:b,s:i,s:s}", "run_id", (json_int_t)wf,
-                              "cluster", "dummy", "user", "u", "host", "h", "fail_fast", 0,
-                              "timeout_s", 0, "resume", "none"));
+                    json_pack("{s:I,s:s,s:s,s:s,s:b,s:i,s:s}", "run_id", (json_int_t)wf, "cluster",
+                              "dummy", "user", "u", "host", "h", "fail_fast", 0, "timeout_s", 0,
+                              "resume", "none"));
     for (int i = 0; i < 4; i++) {
         send_ev(c, evs[i]);
         jm_event_destroy(evs[i]);
@@ -258,12 +261,13 @@ static void check_applied_once(ctx_t *c, int64_t base, int64_t span, int n, int6
                            " FROM event_log WHERE topic = '%s'",
                            c->topic),
                      0);
-    ck_assert_int_eq(q_int(c, "SELECT sum(next_offset) FROM consumer_offset WHERE topic = '%s'",
-                           c->topic),
-                     produced);
+    ck_assert_int_eq(
+        q_int(c, "SELECT sum(next_offset) FROM consumer_offset WHERE topic = '%s'", c->topic),
+        produced);
 }
 
-/* ---- tests ------------------------------------------------------------------------------------ */
+/* ---- tests ------------------------------------------------------------------------------------
+ */
 
 START_TEST(test_duplicate_applied_once)
 {
@@ -276,21 +280,46 @@ START_TEST(test_duplicate_applied_once)
     /* the same run.start again, same event id: a replay */
     jm_event_t *dup = ev_new(JM_EV_RUN_START, wf,
                              json_pack("{s:I,s:s,s:s,s:s,s:b,s:i,s:s}", "run_id", (json_int_t)wf,
-                                       "cluster", "dummy", "user", "u", "host", "h", "fail_fast",
-                                       0, "timeout_s", 0, "resume", "none"));
+                                       "cluster", "dummy", "user", "u", "host", "h", "fail_fast", 0,
+                                       "timeout_s", 0, "resume", "none"));
     send_ev(&c, dup);
     send_ev(&c, dup);
     jm_event_destroy(dup);
     flush(&c);
-    snprintf(sql, sizeof(sql),
-             "SELECT sum(next_offset) FROM consumer_offset WHERE topic = '%s'", c.topic);
+    snprintf(sql, sizeof(sql), "SELECT sum(next_offset) FROM consumer_offset WHERE topic = '%s'",
+             c.topic);
     ck_assert_int_eq(wait_int(&c, 6, sql), 6);
     ck_assert_int_eq(n_logged(&c, NULL), 5); /* 6 messages, 5 distinct ids */
+    /* the cache: jm:wf:<id> written with version = offset of the workflow's last event */
+    jm_err_t err;
+    redisReply *rep = NULL;
+    char key[64];
+    snprintf(key, sizeof(key), "jm:wf:%lld", (long long)wf);
+    jm_redis_t *r = jm_redis_connect(it_env("JOBMON_REDIS_HOST"), atoi(it_env("JOBMON_REDIS_PORT")),
+                                     2000, &err);
+    ck_assert_msg(r != NULL, "%s", err.msg);
+    const char *argv[] = {"HGET", key, "version"};
+    int64_t want = q_int(&c, "SELECT max(kafka_offset) FROM event_log WHERE workflow_id = %lld",
+                         (long long)wf);
+    int64_t deadline = jm_time_mono_ms() + DEADLINE_S * 1000, got = -1;
+    while (got != want && jm_time_mono_ms() < deadline) {
+        ck_assert(jm_redis_command_argv(r, 3, argv, NULL, &rep, &err) == JM_OK);
+        got = rep->type == REDIS_REPLY_STRING ? strtoll(rep->str, NULL, 10) : -1;
+        jm_redis_reply_free(rep);
+        if (got != want)
+            jm_time_sleep_ms(50, NULL);
+    }
+    ck_assert_int_eq(got, want);
+    const char *argv2[] = {"HGET", key, "run_id"};
+    ck_assert(jm_redis_command_argv(r, 3, argv2, NULL, &rep, &err) == JM_OK);
+    ck_assert_int_eq(rep->type, REDIS_REPLY_STRING);
+    ck_assert_int_eq(strtoll(rep->str, NULL, 10), wf);
+    jm_redis_reply_free(rep);
+    jm_redis_destroy(r);
     ck_assert_int_eq(fsm_stop(pid, SIGTERM), 0);
     ck_assert(log_has(&c, "jobmon-fsm running"));
     ck_assert_int_eq(
-        q_int(&c, "SELECT count(*) FROM workflow_run WHERE workflow_id = %lld", (long long)wf),
-        1);
+        q_int(&c, "SELECT count(*) FROM workflow_run WHERE workflow_id = %lld", (long long)wf), 1);
     ctx_close(&c);
 }
 END_TEST
@@ -349,8 +378,10 @@ START_TEST(test_malformed_to_dlq_and_continue)
     ck_assert_int_eq(wait_int(&c, 1, sql), 1);
     ck_assert_int_eq(n_logged(&c, "dead_letter"), 1);
     ck_assert_int_eq(n_logged(&c, NULL), 5);
-    int64_t off = q_int(&c, "SELECT kafka_offset FROM event_log WHERE topic = '%s'"
-                            " AND outcome = 'dead_letter'", c.topic);
+    int64_t off = q_int(&c,
+                        "SELECT kafka_offset FROM event_log WHERE topic = '%s'"
+                        " AND outcome = 'dead_letter'",
+                        c.topic);
     char *reason = dlq_find(&c, off);
     ck_assert_msg(reason != NULL, "no dead letter for offset %lld in %s", (long long)off, c.dlq);
     ck_assert_msg(strstr(reason, "syntax") != NULL, "reason: %s", reason);
@@ -400,8 +431,8 @@ START_TEST(test_zombie_rolls_back)
     snprintf(sql, sizeof(sql), "SELECT sum(next_offset) FROM consumer_offset WHERE topic = '%s'",
              c.topic);
     ck_assert_int_eq(wait_int(&c, 4, sql), 4);
-    int part = (int)q_int(&c, "SELECT partition FROM event_log WHERE topic = '%s' LIMIT 1",
-                          c.topic);
+    int part =
+        (int)q_int(&c, "SELECT partition FROM event_log WHERE topic = '%s' LIMIT 1", c.topic);
     int64_t epoch = q_int(&c,
                           "SELECT owner_epoch FROM consumer_offset WHERE topic = '%s'"
                           " AND partition = %d",
@@ -468,10 +499,9 @@ START_TEST(test_two_consumers_four_partitions)
                            " AND from_status IS NULL AND entity_id >= %lld AND entity_id < %lld",
                            (long long)c.wf_base, (long long)(c.wf_base + 4 * n_wf)),
                      n_wf);
-    ck_assert_int_eq(q_int(&c,
-                           "SELECT count(DISTINCT partition) FROM event_log WHERE topic = '%s'",
-                           c.topic),
-                     4);
+    ck_assert_int_eq(
+        q_int(&c, "SELECT count(DISTINCT partition) FROM event_log WHERE topic = '%s'", c.topic),
+        4);
     ctx_close(&c);
 }
 END_TEST
