@@ -86,6 +86,8 @@ CREATE TABLE IF NOT EXISTS workflow (
     status_at                timestamptz NOT NULL
 );
 CREATE INDEX IF NOT EXISTS workflow_status ON workflow (status);
+-- Same tool and workflow_args with different tasks is refused (reference §1.4).
+CREATE INDEX IF NOT EXISTS workflow_args ON workflow (tool, workflow_args_hash);
 
 CREATE TABLE IF NOT EXISTS task_array (
     id                       bigint  PRIMARY KEY,

@@ -5,7 +5,9 @@
  * chunk's task list).  Re-binding an existing workflow is the resume path of reference §1.4:
  * mutable fields are overwritten and existing tasks not D are reset to G with attempts 0 —
  * except active ones (Q I O R) while a run is alive, which the resume hand-over at run.start
- * deals with.  pending_upstreams is computed once binding is complete (all tasks present and
+ * deals with.  A new workflow whose tool and workflow_args are already used by another workflow
+ * (different tasks or DAG, hence a different id) is rejected, as the reference's client does
+ * (§1.4) — two clients may race past that check.  pending_upstreams is computed once binding is complete (all tasks present and
  * workflow.bound seen), because chunks may name upstream tasks that arrive in a later chunk.
  * Not here: runs and scheduling.
  */
@@ -25,6 +27,18 @@ jm_rc_t jm_ap_workflow_bind(jm_apply_t *ap, jm_err_t *err)
     PGresult *r = NULL;
     jm_ap_i64(limit, sizeof(limit), jm_ev_int(p, "max_concurrently_running"));
     jm_ap_i64(total, sizeof(total), jm_ev_int(p, "total_tasks"));
+    {
+        const char *q[3] = {jm_ev_str(p, "tool"), jm_ev_str(p, "workflow_args_hash"), ap->wfid};
+        if ((rc = jm_ap_exec(ap, AP_WF_ARGS_TAKEN, 3, q, &r, err)) != JM_OK)
+            goto out;
+        if (PQntuples(r) > 0) {
+            jm_ap_rejected(ap, "workflow args already used by workflow %s with different tasks",
+                           PQgetvalue(r, 0, 0));
+            goto out;
+        }
+        PQclear(r);
+        r = NULL;
+    }
     {
         const char *q[2] = {jm_ev_str(p, "tool"), ap->ts};
         if ((rc = jm_ap_exec(ap, AP_TOOL_INS, 2, q, NULL, err)) != JM_OK)

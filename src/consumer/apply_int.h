@@ -67,6 +67,9 @@ typedef enum {
     AP_TASK_DOWNSTREAM_CLOSURE,
     AP_TASKS_ACTIVE_TIS,
     AP_WF_COUNTS_INIT,
+    AP_TI_ADOPT,
+    AP_WF_OLD_TIS,
+    AP_WF_ARGS_TAKEN,
     AP_SQL__CNT
 } jm_ap_sql_t;
 

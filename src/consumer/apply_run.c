@@ -7,9 +7,10 @@
  *     O → K, and R → K when cold (hot leaves running instances alone);
  *   - the tasks of those F/K'd instances are reset to G at once (they belong to the new run);
  *   - on run.start with resume the old run then goes straight to T (workflow H → G → Q): the FSM
- *     is the only scheduler, so there is nothing to drain.  K'd instances keep the old run_id;
- *     whichever distributor of the workflow is alive cleans them (ti.killed is accepted from any
- *     run), and both runs are reported as touched so the new run's distributor is woken.
+ *     is the only scheduler, so there is nothing to drain.  Every unfinished instance of earlier
+ *     runs (K'd ones, and on hot resume the R ones) is adopted by the new run (run_id rewritten):
+ *     a distributor only reads its own run's instances, so only the new one can kill or triage
+ *     them.
  *   - a K'd instance's ti.killed later moves it K → F without touching its (already reset) task;
  *     a hot-resumed R instance that finishes still completes its task (the task stayed R).
  * Workflow statuses are derived from the run (jm_wf_status_for_run) and written as a documented
@@ -295,6 +296,52 @@ jm_rc_t jm_ap_progress(jm_apply_t *ap, int64_t wf, jm_err_t *err)
 
 /* ---- handlers ------------------------------------------------------------------------------ */
 
+/* A new run became the alive one: the unfinished instances of earlier (dead) runs are settled.
+ * Those still driving their task (hot resume: R) and K ones are adopted by the new run, whose
+ * distributor is the only one left to triage or kill them; stale Q/I → F (nothing to kill),
+ * stale O/R/T/X → K and adopted (documented bypass, as in the resume termination). */
+static jm_rc_t sweep_old_tis(jm_apply_t *ap, int64_t wf, int64_t run_id, jm_err_t *err)
+{
+    char w[24], rid[24];
+    jm_ap_i64(w, sizeof(w), wf);
+    jm_ap_i64(rid, sizeof(rid), run_id);
+    const char *p[2] = {w, rid};
+    PGresult *r = NULL;
+    jm_rc_t rc = jm_ap_exec(ap, AP_WF_OLD_TIS, 2, p, &r, err);
+    if (rc != JM_OK)
+        return rc;
+    size_t n = (size_t)PQntuples(r), m = 0, na = 0;
+    int64_t *ids = jm_malloc((n + 1) * sizeof(*ids));
+    char *from = jm_malloc(n + 1), *to = jm_malloc(n + 1);
+    jm_pgarr_t *a = &ap->arr[1];
+    jm_pgarr_reset(a);
+    for (size_t i = 0; i < n; i++) {
+        int64_t id = get_i64(r, (int)i, 0);
+        char st = PQgetvalue(r, (int)i, 1)[0];
+        int driving = get_bool(r, (int)i, 2);
+        if (!driving && st != 'K') {
+            ids[m] = id;
+            from[m] = st;
+            to[m++] = (st == 'Q' || st == 'I') ? 'F' : 'K';
+        }
+        if (driving || (st != 'Q' && st != 'I')) {
+            jm_pgarr_add_int(a, id);
+            na++;
+        }
+    }
+    PQclear(r);
+    if (na) {
+        const char *q[2] = {jm_pgarr_finish(a), rid};
+        rc = jm_ap_exec(ap, AP_TI_ADOPT, 2, q, NULL, err);
+    }
+    if (rc == JM_OK && m)
+        rc = jm_ap_transition(ap, JM_ENTITY_TI, m, ids, from, to, 1, AP_ATT_KEEP, NULL, NULL, err);
+    free(ids);
+    free(from);
+    free(to);
+    return rc;
+}
+
 jm_rc_t jm_ap_run_start(jm_apply_t *ap, jm_err_t *err)
 {
     const json_t *p = ap->ev->payload;
@@ -360,6 +407,8 @@ jm_rc_t jm_ap_run_start(jm_apply_t *ap, jm_err_t *err)
     jm_ap_applied(ap);
     jm_ap_touch_run(ap, run_id);
     jm_ap_touch_wf(ap, wf);
+    if ((rc = sweep_old_tis(ap, wf, run_id, err)) != JM_OK)
+        return rc;
     if ((rc = jm_ap_wf_move(ap, wf, 'Q', 1, err)) != JM_OK)
         return rc;
     return jm_ap_progress(ap, wf, err);

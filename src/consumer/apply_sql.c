@@ -293,4 +293,16 @@ const char *const jm_ap_sql[AP_SQL__CNT] = {
         "SELECT id, status FROM task_instance WHERE task_id = ANY($1::bigint[])"
         " AND status IN ('Q','I','O','R','T','X') ORDER BY id",
     [AP_WF_COUNTS_INIT] = "SELECT 1", /* unused */
+    /* $1 ids, $2 run: hand instances to the new alive run */
+    [AP_TI_ADOPT] = "UPDATE task_instance SET run_id = $2::bigint WHERE id = ANY($1::bigint[])",
+    /* $1 wf, $2 new run: unfinished instances of earlier runs, and whether each still drives
+     * its task (newest instance of an active task) */
+    [AP_WF_OLD_TIS] =
+        "SELECT ti.id, ti.status, ti.attempt = t.ti_seq AND t.status IN ('Q','I','O','R')"
+        " FROM task_instance ti JOIN task t ON t.id = ti.task_id"
+        " WHERE ti.workflow_id = $1::bigint AND ti.run_id <> $2::bigint"
+        " AND ti.status IN ('Q','I','O','R','T','X','K') ORDER BY ti.id",
+    /* $1 tool, $2 workflow args hash, $3 wf: another workflow with the same args (§1.4) */
+    [AP_WF_ARGS_TAKEN] = "SELECT id FROM workflow WHERE tool = $1 AND workflow_args_hash = $2"
+                         " AND id <> $3::bigint ORDER BY id LIMIT 1",
 };

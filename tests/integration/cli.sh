@@ -73,18 +73,18 @@ same_status() {
 cat >"$tmp/fail.json" <<EOF
 {"tool": "cli-it", "workflow_args": "fail-$tag", "name": "cli-it failing", "cluster": "sequential",
  "defaults": {"compute_resources": {"queue": "null.q"}, "max_attempts": 1},
- "tasks": [{"name": "ok1", "command": "true"},
+ "tasks": [{"name": "ok1", "command": "echo ok1"},
            {"name": "bad", "command": "echo broken >&2; exit 3", "upstream": ["ok1"]},
-           {"name": "after", "command": "true", "upstream": ["bad"]}]}
+           {"name": "after", "command": "echo after", "upstream": ["bad"]}]}
 EOF
-jq '.tasks += [{"name": "extra", "command": "true"}]' "$tmp/fail.json" >"$tmp/changed.json"
+jq '.tasks += [{"name": "extra", "command": "echo extra"}]' "$tmp/fail.json" >"$tmp/changed.json"
 cat >"$tmp/slow.json" <<EOF
 {"tool": "cli-it", "workflow_args": "slow-$tag", "name": "cli-it slow", "cluster": "sequential",
  "defaults": {"compute_resources": {"queue": "null.q"}},
- "tasks": [{"name": "s1", "command": "sleep 0.4"}, {"name": "s2", "command": "sleep 0.4"},
-           {"name": "s3", "command": "sleep 0.4"}, {"name": "s4", "command": "sleep 0.4"},
-           {"name": "s5", "command": "sleep 0.4", "upstream": ["s1", "s2"]},
-           {"name": "s6", "command": "sleep 0.4", "upstream": ["s5"]}]}
+ "tasks": [{"name": "s1", "command": "sleep 0.4; echo s1"}, {"name": "s2", "command": "sleep 0.4; echo s2"},
+           {"name": "s3", "command": "sleep 0.4; echo s3"}, {"name": "s4", "command": "sleep 0.4; echo s4"},
+           {"name": "s5", "command": "sleep 0.4; echo s5", "upstream": ["s1", "s2"]},
+           {"name": "s6", "command": "sleep 0.4; echo s6", "upstream": ["s5"]}]}
 EOF
 echo '{"tool": "cli-it", "tasks": [{"name": "a", "command": "true", "upstream": ["nope"]}]}' \
     >"$tmp/invalid.json"
@@ -107,6 +107,7 @@ ok "run --json prints one contract object" jq -e '(keys == ["status","tasks","wo
 ok "failed task printed with exit code and stderr tail" \
     sh -c "grep -q 'bad: exit code 3' '$tmp/run1.err' && grep -q '| broken' '$tmp/run1.err'"
 WF=$(jq -r .workflow_id "$tmp/run1.json")
+case $WF in '' | null) echo "Bail out! the first run printed no workflow id"; exit 1 ;; esac
 jm tasks --json "$WF" | jq -S '[.[] | {task_id, name}] | sort_by(.name)' >"$tmp/tasks1.json"
 
 # --- bind twice = same ids; refusals -----------------------------------------------------------

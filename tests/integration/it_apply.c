@@ -32,7 +32,11 @@ typedef struct {
     jm_event_t *log[4096];
     size_t nlog;
     int keep_log;
+    int array_limit; /* bind(): the template's limit (0 = 10000) */
+    int no_check;    /* skip the invariants after each event */
 } sc_t;
+
+static void check_invariants(sc_t *sc, int64_t wf);
 
 static int schema_n;
 
@@ -125,6 +129,8 @@ static jm_outcome_t sc_apply(sc_t *sc, jm_event_type_t type, int64_t wf, json_t 
     jm_outcome_t o = sc_apply_ev(sc, ev, reason);
     ck_assert_msg(sc->nlog < JM_ARRAY_LEN(sc->log), "event log full");
     sc->log[sc->nlog++] = ev;
+    if (!sc->no_check)
+        check_invariants(sc, wf);
     return o;
 }
 
@@ -170,7 +176,8 @@ static void bind(sc_t *sc, int64_t wf, const task_def_t *t, size_t n, int limit)
 {
     json_t *tmpl = json_pack("[{s:s,s:s,s:s,s:[],s:[],s:[],s:I,s:i}]", "name", "tmpl", "hash", HEX,
                              "command_template", "{command}", "node_args", "task_args", "op_args",
-                             "array_id", (json_int_t)(wf * 10), "max_concurrently_running", 10000);
+                             "array_id", (json_int_t)(wf * 10), "max_concurrently_running",
+                             sc->array_limit ? sc->array_limit : 10000);
     json_t *p = json_pack("{s:s,s:s,s:s,s:s,s:s,s:i,s:i,s:s,s:{},s:o}", "tool", "t",
                           "workflow_args_hash", HEX, "task_hash", HEX, "dag_hash", HEX, "name",
                           "wf", "max_concurrently_running", limit, "total_tasks", (int)n, "user",
