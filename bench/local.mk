@@ -9,3 +9,14 @@ EXTRA_DIST += bench/run_fsm_bench.sh bench/RESULTS.md bench/pqtime.c
 noinst_PROGRAMS += bench/bind_gen
 bench_bind_gen_SOURCES = bench/bind_gen.c
 bench_bind_gen_LDADD = libjobmon.la $(JM_DEP_LIBS)
+
+# status_latency: `jobmon status` latency in-library (jm_status_get) and as a process (issue 5).
+noinst_PROGRAMS += bench/status_latency
+bench_status_latency_SOURCES = bench/status_latency.c
+bench_status_latency_LDADD = libjobmon.la $(JM_DEP_LIBS)
+
+# apply_micro: the FSM handlers alone (jm_apply_event, no Kafka), events/s by type (issue 4b).
+noinst_PROGRAMS += bench/apply_micro
+bench_apply_micro_SOURCES = bench/apply_micro.c
+bench_apply_micro_CFLAGS = $(AM_CFLAGS) -DJM_TOP_SRCDIR='"$(abs_top_srcdir)"'
+bench_apply_micro_LDADD = libjobmon.la $(JM_DEP_LIBS)

@@ -75,7 +75,7 @@ END_TEST
 START_TEST(hash_parse)
 {
     const char *f[] = {"workflow_status", "run_id", "run_status", "total", "n_G", "n_D", "n_F",
-                       "version", "n_X"};
+                       "version",         "n_X"};
     const char *v[] = {"R", "99", "R", "5", "2", "2", "1", "1234", "7"};
     jm_status_t st;
     ck_assert_int_eq(jm_status_from_hash(3, f, v, 9, &st), JM_OK);
@@ -167,8 +167,8 @@ START_TEST(run_args)
 {
     jm_cli_run_opts_t o;
     char msg[256];
-    ck_assert_int_eq(jm_cli_run_parse(ARGC("run", "f.json"), ARGV("run", "f.json"), JM_CLI_RUN,
-                                      &o, msg, sizeof(msg)),
+    ck_assert_int_eq(jm_cli_run_parse(ARGC("run", "f.json"), ARGV("run", "f.json"), JM_CLI_RUN, &o,
+                                      msg, sizeof(msg)),
                      0);
     ck_assert_str_eq(o.file, "f.json");
     ck_assert_int_eq(o.detach, 0);
@@ -182,14 +182,13 @@ START_TEST(run_args)
                      0);
     ck_assert_int_eq(o.detach, 1);
 
-    ck_assert_int_eq(jm_cli_run_parse(ARGC("run", "--resume", "--fail-fast", "--timeout", "60",
-                                           "--max-concurrent", "0", "--cluster", "slurm",
-                                           "--json", "f.json"),
-                                      ARGV("run", "--resume", "--fail-fast", "--timeout", "60",
-                                           "--max-concurrent", "0", "--cluster", "slurm",
-                                           "--json", "f.json"),
-                                      JM_CLI_RUN, &o, msg, sizeof(msg)),
-                     0);
+    ck_assert_int_eq(
+        jm_cli_run_parse(ARGC("run", "--resume", "--fail-fast", "--timeout", "60",
+                              "--max-concurrent", "0", "--cluster", "slurm", "--json", "f.json"),
+                         ARGV("run", "--resume", "--fail-fast", "--timeout", "60",
+                              "--max-concurrent", "0", "--cluster", "slurm", "--json", "f.json"),
+                         JM_CLI_RUN, &o, msg, sizeof(msg)),
+        0);
     ck_assert_str_eq(o.mode, "cold"); /* workflow.run(resume=True) resets running jobs */
     ck_assert_int_eq(o.fail_fast, 1);
     ck_assert_int_eq(o.timeout_s, 60);
@@ -203,8 +202,8 @@ START_TEST(run_args)
                      0);
     ck_assert_str_eq(o.mode, "hot");
 
-    ck_assert_int_eq(jm_cli_run_parse(ARGC("resume", "123"), ARGV("resume", "123"),
-                                      JM_CLI_RESUME, &o, msg, sizeof(msg)),
+    ck_assert_int_eq(jm_cli_run_parse(ARGC("resume", "123"), ARGV("resume", "123"), JM_CLI_RESUME,
+                                      &o, msg, sizeof(msg)),
                      0);
     ck_assert_int_eq(o.wf_id, 123);
     ck_assert_str_eq(o.mode, "hot"); /* the CLI default, as in Jobmon */
@@ -215,16 +214,15 @@ START_TEST(run_args)
     ck_assert_str_eq(o.mode, "cold");
 
     /* errors */
-    ck_assert_int_eq(jm_cli_run_parse(ARGC("run"), ARGV("run"), JM_CLI_RUN, &o, msg,
-                                      sizeof(msg)),
+    ck_assert_int_eq(jm_cli_run_parse(ARGC("run"), ARGV("run"), JM_CLI_RUN, &o, msg, sizeof(msg)),
                      -1);
     ck_assert_ptr_nonnull(strstr(msg, "missing FILE"));
     ck_assert_int_eq(jm_cli_run_parse(ARGC("run", "--hot", "f"), ARGV("run", "--hot", "f"),
                                       JM_CLI_RUN, &o, msg, sizeof(msg)),
                      -1);
     ck_assert_int_eq(jm_cli_run_parse(ARGC("run", "--resume", "--cold", "--hot", "f"),
-                                      ARGV("run", "--resume", "--cold", "--hot", "f"),
-                                      JM_CLI_RUN, &o, msg, sizeof(msg)),
+                                      ARGV("run", "--resume", "--cold", "--hot", "f"), JM_CLI_RUN,
+                                      &o, msg, sizeof(msg)),
                      -1);
     ck_assert_int_eq(jm_cli_run_parse(ARGC("run", "--timeout", "-1", "f"),
                                       ARGV("run", "--timeout", "-1", "f"), JM_CLI_RUN, &o, msg,
@@ -234,21 +232,21 @@ START_TEST(run_args)
                                       ARGV("run", "--max-concurrent", "x", "f"), JM_CLI_RUN, &o,
                                       msg, sizeof(msg)),
                      -1);
-    ck_assert_int_eq(jm_cli_run_parse(ARGC("run", "a", "b"), ARGV("run", "a", "b"), JM_CLI_RUN,
-                                      &o, msg, sizeof(msg)),
+    ck_assert_int_eq(jm_cli_run_parse(ARGC("run", "a", "b"), ARGV("run", "a", "b"), JM_CLI_RUN, &o,
+                                      msg, sizeof(msg)),
                      -1);
     ck_assert_int_eq(jm_cli_run_parse(ARGC("run", "--bogus", "f"), ARGV("run", "--bogus", "f"),
                                       JM_CLI_RUN, &o, msg, sizeof(msg)),
                      -1);
-    ck_assert_int_eq(jm_cli_run_parse(ARGC("resume", "0"), ARGV("resume", "0"), JM_CLI_RESUME,
-                                      &o, msg, sizeof(msg)),
+    ck_assert_int_eq(jm_cli_run_parse(ARGC("resume", "0"), ARGV("resume", "0"), JM_CLI_RESUME, &o,
+                                      msg, sizeof(msg)),
                      -1);
     ck_assert_int_eq(jm_cli_run_parse(ARGC("resume", "--resume", "5"),
                                       ARGV("resume", "--resume", "5"), JM_CLI_RESUME, &o, msg,
                                       sizeof(msg)),
                      -1);
-    ck_assert_int_eq(jm_cli_run_parse(ARGC("run", "--help"), ARGV("run", "--help"), JM_CLI_RUN,
-                                      &o, msg, sizeof(msg)),
+    ck_assert_int_eq(jm_cli_run_parse(ARGC("run", "--help"), ARGV("run", "--help"), JM_CLI_RUN, &o,
+                                      msg, sizeof(msg)),
                      1);
 }
 END_TEST
@@ -265,12 +263,10 @@ START_TEST(read_args)
                      0);
     ck_assert_int_eq(o.nargs, 2);
     ck_assert_int_eq(o.json, 1);
-    ck_assert_int_eq(jm_cli_read_parse(ARGC("status", "abc"), ARGV("status", "abc"), &o, msg,
-                                       sizeof(msg)),
-                     -1);
+    ck_assert_int_eq(
+        jm_cli_read_parse(ARGC("status", "abc"), ARGV("status", "abc"), &o, msg, sizeof(msg)), -1);
     ck_assert_int_eq(jm_cli_read_parse(ARGC("status", "--source", "pg", "1"),
-                                       ARGV("status", "--source", "pg", "1"), &o, msg,
-                                       sizeof(msg)),
+                                       ARGV("status", "--source", "pg", "1"), &o, msg, sizeof(msg)),
                      0);
     ck_assert_str_eq(o.source, "pg");
     ck_assert_int_eq(jm_cli_read_parse(ARGC("tasks"), ARGV("tasks"), &o, msg, sizeof(msg)), -1);
@@ -282,12 +278,11 @@ START_TEST(read_args)
                                        ARGV("tasks", "9", "--status", "BOGUS"), &o, msg,
                                        sizeof(msg)),
                      -1);
-    ck_assert_int_eq(jm_cli_read_parse(ARGC("events", "--task", "5"),
-                                       ARGV("events", "--task", "5"), &o, msg, sizeof(msg)),
+    ck_assert_int_eq(jm_cli_read_parse(ARGC("events", "--task", "5"), ARGV("events", "--task", "5"),
+                                       &o, msg, sizeof(msg)),
                      0);
     ck_assert_int_eq(o.task, 5);
-    ck_assert_int_eq(jm_cli_read_parse(ARGC("events"), ARGV("events"), &o, msg, sizeof(msg)),
-                     -1);
+    ck_assert_int_eq(jm_cli_read_parse(ARGC("events"), ARGV("events"), &o, msg, sizeof(msg)), -1);
     ck_assert_int_eq(jm_cli_read_parse(ARGC("events", "--task", "5", "6"),
                                        ARGV("events", "--task", "5", "6"), &o, msg, sizeof(msg)),
                      -1);
@@ -310,8 +305,8 @@ START_TEST(ops_args)
 {
     jm_cli_ops_opts_t o;
     char msg[256];
-    ck_assert_int_eq(jm_cli_ops_parse(ARGC("stop", "7", "--wait"), ARGV("stop", "7", "--wait"),
-                                      &o, msg, sizeof(msg)),
+    ck_assert_int_eq(jm_cli_ops_parse(ARGC("stop", "7", "--wait"), ARGV("stop", "7", "--wait"), &o,
+                                      msg, sizeof(msg)),
                      0);
     ck_assert_int_eq(o.wf_id, 7);
     ck_assert_int_eq(o.wait, 1);
@@ -328,10 +323,8 @@ START_TEST(ops_args)
                      -1);
     jm_cli_ops_opts_free(&o);
 
-    ck_assert_int_eq(jm_cli_ops_parse(ARGC("task-update", "1", "2", "--status", "G",
-                                           "--recursive"),
-                                      ARGV("task-update", "1", "2", "--status", "G",
-                                           "--recursive"),
+    ck_assert_int_eq(jm_cli_ops_parse(ARGC("task-update", "1", "2", "--status", "G", "--recursive"),
+                                      ARGV("task-update", "1", "2", "--status", "G", "--recursive"),
                                       &o, msg, sizeof(msg)),
                      0);
     ck_assert_uint_eq(o.n_tasks, 2);
@@ -339,9 +332,9 @@ START_TEST(ops_args)
     ck_assert_str_eq(o.status, "G");
     ck_assert_int_eq(o.recursive, 1);
     jm_cli_ops_opts_free(&o);
-    ck_assert_int_eq(jm_cli_ops_parse(ARGC("task-update", "1"), ARGV("task-update", "1"), &o, msg,
-                                      sizeof(msg)),
-                     -1);
+    ck_assert_int_eq(
+        jm_cli_ops_parse(ARGC("task-update", "1"), ARGV("task-update", "1"), &o, msg, sizeof(msg)),
+        -1);
     ck_assert_ptr_nonnull(strstr(msg, "--status"));
     jm_cli_ops_opts_free(&o);
     ck_assert_int_eq(jm_cli_ops_parse(ARGC("task-update", "1", "--status", "F"),
@@ -357,9 +350,9 @@ START_TEST(ops_args)
     ck_assert_int_eq(o.max_concurrent, 0);
     ck_assert_str_eq(o.template_name, "t");
     jm_cli_ops_opts_free(&o);
-    ck_assert_int_eq(jm_cli_ops_parse(ARGC("concurrency", "7"), ARGV("concurrency", "7"), &o, msg,
-                                      sizeof(msg)),
-                     -1);
+    ck_assert_int_eq(
+        jm_cli_ops_parse(ARGC("concurrency", "7"), ARGV("concurrency", "7"), &o, msg, sizeof(msg)),
+        -1);
     jm_cli_ops_opts_free(&o);
     ck_assert_int_eq(jm_cli_ops_parse(ARGC("concurrency", "7", "-3"),
                                       ARGV("concurrency", "7", "-3"), &o, msg, sizeof(msg)),

@@ -42,12 +42,12 @@ typedef enum {
 /* One workflow's status.  Plain data, copyable. */
 typedef struct {
     int64_t workflow_id;
-    char workflow_status;    /* letter G Q I O R D F A H */
-    int64_t run_id;          /* the alive run, else the newest; 0 = none */
-    char run_status;         /* its letter; 0 = no run */
-    int64_t total;           /* tasks of the workflow */
-    int64_t n[JM_TASK__CNT]; /* tasks per task status (jm_task_status_t order) */
-    int64_t version;         /* cache version (Kafka offset); 0 when read from PostgreSQL */
+    char workflow_status;      /* letter G Q I O R D F A H */
+    int64_t run_id;            /* the alive run, else the newest; 0 = none */
+    char run_status;           /* its letter; 0 = no run */
+    int64_t total;             /* tasks of the workflow */
+    int64_t n[JM_TASK__CNT];   /* tasks per task status (jm_task_status_t order) */
+    int64_t version;           /* cache version (Kafka offset); 0 when read from PostgreSQL */
     jm_status_source_t source; /* REDIS or PG: where this one came from */
 } jm_status_t;
 
@@ -73,8 +73,7 @@ JM_WUR jm_rc_t jm_status_ctx_ping_redis(jm_status_ctx_t *ctx, jm_err_t *err);
 /* Read the status of workflow `wf_id` into *out: the Redis hash when present (and the source
  * allows it), else PostgreSQL.  JM_ERR_NOT_FOUND when the workflow does not exist (yet);
  * JM_ERR_UNAVAILABLE when neither store answers. */
-JM_WUR jm_rc_t jm_status_get(jm_status_ctx_t *ctx, int64_t wf_id, jm_status_t *out,
-                             jm_err_t *err);
+JM_WUR jm_rc_t jm_status_get(jm_status_ctx_t *ctx, int64_t wf_id, jm_status_t *out, jm_err_t *err);
 
 /* ---- pure helpers ------------------------------------------------------------------------ */
 

@@ -138,14 +138,16 @@ int jm_cli_cmd_db(jm_cli_t *cli, int argc, char **argv)
         case OPT_JSON: json = 1; break;
         case 'h': db_usage(stdout); goto out;
         default:
-            fprintf(stderr, "jobmon db migrate: unknown option '%s'\n", argv[optind] /* = (argv + 1)[optind - 1] */);
+            fprintf(stderr, "jobmon db migrate: unknown option '%s'\n",
+                    argv[optind] /* = (argv + 1)[optind - 1] */);
             db_usage(stderr);
             code = JM_EXIT_USAGE;
             goto out;
         }
     }
     if (optind < argc - 1) {
-        fprintf(stderr, "jobmon db migrate: unexpected argument '%s'\n", argv[optind + 1] /* = (argv + 1)[optind] */);
+        fprintf(stderr, "jobmon db migrate: unexpected argument '%s'\n",
+                argv[optind + 1] /* = (argv + 1)[optind] */);
         code = JM_EXIT_USAGE;
         goto out;
     }
@@ -157,17 +159,18 @@ int jm_cli_cmd_db(jm_cli_t *cli, int argc, char **argv)
         n = 0;
         goto out;
     }
-    pg = jm_pg_connect(jm_config_str(cli->cfg, "postgres.conninfo"), jm_time_mono_ms() + 5000,
-                       &err);
+    pg =
+        jm_pg_connect(jm_config_str(cli->cfg, "postgres.conninfo"), jm_time_mono_ms() + 5000, &err);
     if (!pg) {
         fprintf(stderr, "jobmon: PostgreSQL unreachable: %s\n", err.msg);
         code = JM_EXIT_UNAVAILABLE;
         goto out;
     }
     PGconn *c = jm_pg_conn(pg);
-    if (exec_simple(c, "SET client_min_messages = warning;"
-                       "CREATE TABLE IF NOT EXISTS schema_migrations (version text PRIMARY KEY,"
-                       " applied_at timestamptz NOT NULL DEFAULT now())",
+    if (exec_simple(c,
+                    "SET client_min_messages = warning;"
+                    "CREATE TABLE IF NOT EXISTS schema_migrations (version text PRIMARY KEY,"
+                    " applied_at timestamptz NOT NULL DEFAULT now())",
                     msg, sizeof(msg)) != 0) {
         fprintf(stderr, "jobmon: db migrate: %s", msg);
         code = JM_EXIT_FAILED;
@@ -183,8 +186,8 @@ int jm_cli_cmd_db(jm_cli_t *cli, int argc, char **argv)
         if (jm_pg_exec(pg, "SELECT 1 FROM schema_migrations WHERE version = $1", 1, params, &res,
                        &err) != JM_OK) {
             fprintf(stderr, "jobmon: db migrate: %s\n", err.msg);
-            code = jm_rc_to_exit(err.rc) == JM_EXIT_UNAVAILABLE ? JM_EXIT_UNAVAILABLE
-                                                                : JM_EXIT_FAILED;
+            code =
+                jm_rc_to_exit(err.rc) == JM_EXIT_UNAVAILABLE ? JM_EXIT_UNAVAILABLE : JM_EXIT_FAILED;
             goto out;
         }
         if (PQntuples(res) > 0)

@@ -37,15 +37,23 @@ static void op_usage(FILE *out, const char *cmd)
 {
     for (size_t i = 0; i < JM_ARRAY_LEN(op_help); i++)
         if (strcmp(op_help[i].name, cmd) == 0)
-            fprintf(out, "usage: %s\n  %s\n  --wait waits until the change is applied (default "
-                         "timeout 60 s)\n",
+            fprintf(out,
+                    "usage: %s\n  %s\n  --wait waits until the change is applied (default "
+                    "timeout 60 s)\n",
                     op_help[i].usage, op_help[i].help);
 }
 
 int jm_cli_ops_parse(int argc, char **argv, jm_cli_ops_opts_t *o, char *msg, size_t msglen)
 {
-    enum { OPT_WAIT = 256, OPT_TIMEOUT, OPT_PARTIAL, OPT_STATUS, OPT_RECURSIVE, OPT_TEMPLATE,
-           OPT_JSON };
+    enum {
+        OPT_WAIT = 256,
+        OPT_TIMEOUT,
+        OPT_PARTIAL,
+        OPT_STATUS,
+        OPT_RECURSIVE,
+        OPT_TEMPLATE,
+        OPT_JSON
+    };
     static const struct option longopts[] = {
         {"wait", no_argument, NULL, OPT_WAIT},
         {"timeout", required_argument, NULL, OPT_TIMEOUT},
@@ -242,8 +250,10 @@ int jm_cli_cmd_ops(jm_cli_t *cli, int argc, char **argv)
             goto out;
         }
         if (nwf != 1) {
-            fprintf(stderr, "jobmon: task-update: the tasks belong to %" PRId64
-                            " workflows; update one workflow at a time\n", nwf);
+            fprintf(stderr,
+                    "jobmon: task-update: the tasks belong to %" PRId64
+                    " workflows; update one workflow at a time\n",
+                    nwf);
             code = JM_EXIT_USAGE;
             goto out;
         }
@@ -251,15 +261,13 @@ int jm_cli_cmd_ops(jm_cli_t *cli, int argc, char **argv)
         json_t *tl = json_array();
         for (size_t i = 0; i < o.n_tasks; i++)
             json_array_append_new(tl, json_integer(o.tasks[i]));
-        pl = json_pack("{so ss sb}", "task_ids", tl, "status", o.status, "recursive",
-                       o.recursive);
+        pl = json_pack("{so ss sb}", "task_ids", tl, "status", o.status, "recursive", o.recursive);
         type = JM_EV_TASK_SET_STATUS;
         snprintf(what, sizeof(what), "%zu task(s) of workflow %" PRId64 " set to %s%s", o.n_tasks,
                  o.wf_id, o.status, o.recursive ? " (recursive)" : "");
     } else {
         snprintf(wf_text, sizeof(wf_text), "%" PRId64, o.wf_id);
-        int f = lookup(ctx, "SELECT id FROM workflow WHERE id = $1", wf_text, NULL, NULL, 0,
-                       &code);
+        int f = lookup(ctx, "SELECT id FROM workflow WHERE id = $1", wf_text, NULL, NULL, 0, &code);
         if (f < 0)
             goto out;
         if (f == 0) {
@@ -282,17 +290,16 @@ int jm_cli_cmd_ops(jm_cli_t *cli, int argc, char **argv)
             }
             pl = json_pack("{sI}", "run_id", (json_int_t)run);
             type = JM_EV_RUN_STOP;
-            snprintf(what, sizeof(what), "stop of workflow %" PRId64 " run %" PRId64, o.wf_id,
-                     run);
+            snprintf(what, sizeof(what), "stop of workflow %" PRId64 " run %" PRId64, o.wf_id, run);
         } else if (!strcmp(cmd, "reset")) {
             pl = json_pack("{sb}", "partial", o.partial);
             type = JM_EV_WORKFLOW_RESET;
             snprintf(what, sizeof(what), "%sreset of workflow %" PRId64,
                      o.partial ? "partial " : "", o.wf_id);
         } else {
-            pl = json_pack("{sI so}", "max_concurrently_running", (json_int_t)o.max_concurrent,
-                           "template",
-                           o.template_name ? json_string(o.template_name) : json_null());
+            pl =
+                json_pack("{sI so}", "max_concurrently_running", (json_int_t)o.max_concurrent,
+                          "template", o.template_name ? json_string(o.template_name) : json_null());
             type = JM_EV_WORKFLOW_CONCURRENCY;
             snprintf(what, sizeof(what), "concurrency of workflow %" PRId64 "%s%s = %" PRId64,
                      o.wf_id, o.template_name ? " template " : "",
@@ -312,8 +319,8 @@ int jm_cli_cmd_ops(jm_cli_t *cli, int argc, char **argv)
         goto out;
     }
     if (o.wait) {
-        rc = jm_cli_wait_event(ctx, event_id, o.timeout_s * 1000, outcome, sizeof(outcome),
-                               reason, sizeof(reason), &err);
+        rc = jm_cli_wait_event(ctx, event_id, o.timeout_s * 1000, outcome, sizeof(outcome), reason,
+                               sizeof(reason), &err);
         if (rc != JM_OK) {
             fprintf(stderr, "jobmon: %s\n", err.msg);
             code = rc == JM_ERR_UNAVAILABLE ? JM_EXIT_UNAVAILABLE : JM_EXIT_FAILED;

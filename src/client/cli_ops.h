@@ -11,17 +11,17 @@
 #include "client/cli_int.h"
 
 typedef struct {
-    int64_t wf_id;              /* stop, reset, concurrency */
-    int64_t *tasks;             /* task-update: owned, free with jm_cli_ops_opts_free */
+    int64_t wf_id;  /* stop, reset, concurrency */
+    int64_t *tasks; /* task-update: owned, free with jm_cli_ops_opts_free */
     size_t n_tasks;
-    const char *status;         /* task-update --status "D" / "G" */
-    int recursive;              /* task-update --recursive */
-    int partial;                /* reset --partial */
-    int64_t max_concurrent;     /* concurrency N */
-    const char *template_name;  /* concurrency --template */
-    int wait;                   /* --wait */
-    int64_t timeout_s;          /* --timeout for --wait (60) */
-    int json;                   /* --json */
+    const char *status;        /* task-update --status "D" / "G" */
+    int recursive;             /* task-update --recursive */
+    int partial;               /* reset --partial */
+    int64_t max_concurrent;    /* concurrency N */
+    const char *template_name; /* concurrency --template */
+    int wait;                  /* --wait */
+    int64_t timeout_s;         /* --timeout for --wait (60) */
+    int json;                  /* --json */
 } jm_cli_ops_opts_t;
 
 /* Parse argv of operator command argv[0].  0 ok, 1 --help, -1 with a message.  Call

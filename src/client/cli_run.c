@@ -27,14 +27,14 @@
 #include "jobmon/jobmon.h"
 #include "jobmon/log.h"
 
-#define SUB "run"
-#define SAFETY_READ_MS 3000   /* re-read even without a notification */
-#define PLAIN_LINE_MS 5000    /* non-terminal progress lines at most this often */
-#define TTY_REDRAW_MS 1000    /* terminal bar redraw (elapsed and rate move) */
+#define SUB                 "run"
+#define SAFETY_READ_MS      3000 /* re-read even without a notification */
+#define PLAIN_LINE_MS       5000 /* non-terminal progress lines at most this often */
+#define TTY_REDRAW_MS       1000 /* terminal bar redraw (elapsed and rate move) */
 #define RUN_APPEAR_CHECK_MS 3000
-#define SHUTDOWN_WAIT_MS 30000
-#define SUBMIT_APPEAR_MS 10000
-#define DIST_GRACE_MS 2000 /* after the distributor exited, time for the run's end to show */
+#define SHUTDOWN_WAIT_MS    30000
+#define SUBMIT_APPEAR_MS    10000
+#define DIST_GRACE_MS       2000 /* after the distributor exited, time for the run's end to show */
 
 static volatile sig_atomic_t got_sigint;
 
@@ -44,7 +44,8 @@ static void on_sigint(int sig)
     got_sigint++;
 }
 
-/* ---- options ---------------------------------------------------------------------------------- */
+/* ---- options ----------------------------------------------------------------------------------
+ */
 
 static void run_usage(FILE *out, jm_cli_run_kind_t kind)
 {
@@ -55,8 +56,10 @@ static void run_usage(FILE *out, jm_cli_run_kind_t kind)
                      "tasks keep running;\n  cold: they are killed; default hot), start a new run "
                      "and watch it like `run`\n");
     else
-        fprintf(out, "usage: jobmon %s [OPTIONS] FILE\n"
-                     "  %s\n", kind == JM_CLI_SUBMIT ? "submit" : "run",
+        fprintf(out,
+                "usage: jobmon %s [OPTIONS] FILE\n"
+                "  %s\n",
+                kind == JM_CLI_SUBMIT ? "submit" : "run",
                 kind == JM_CLI_SUBMIT ? "bind FILE, start a run with a daemonised distributor and "
                                         "print the ids (= run --detach)"
                                       : "bind FILE, start a run and its distributor, and watch it "
@@ -74,12 +77,13 @@ static void run_usage(FILE *out, jm_cli_run_kind_t kind)
             "      --json              print one JSON object at the end\n"
             "exit: 0 run done, 1 run failed/stopped, 2 invalid input, 3 Kafka/PostgreSQL/Redis "
             "unreachable\n",
-            kind == JM_CLI_RESUME ? "" : "      --resume            resume the existing workflow "
-                                         "of FILE (default --cold)\n");
+            kind == JM_CLI_RESUME ? ""
+                                  : "      --resume            resume the existing workflow "
+                                    "of FILE (default --cold)\n");
 }
 
-int jm_cli_run_parse(int argc, char **argv, jm_cli_run_kind_t kind, jm_cli_run_opts_t *o,
-                     char *msg, size_t msglen)
+int jm_cli_run_parse(int argc, char **argv, jm_cli_run_kind_t kind, jm_cli_run_opts_t *o, char *msg,
+                     size_t msglen)
 {
     enum {
         OPT_FAIL_FAST = 256,
@@ -165,8 +169,11 @@ int jm_cli_run_parse(int argc, char **argv, jm_cli_run_kind_t kind, jm_cli_run_o
         return -1;
     }
     /* Jobmon: workflow.run(resume=True) resets running jobs (cold); the CLI resume is hot. */
-    o->mode = !o->resume ? "none" : cold ? "cold" : hot ? "hot"
-                                  : kind == JM_CLI_RESUME ? "hot" : "cold";
+    o->mode = !o->resume              ? "none"
+              : cold                  ? "cold"
+              : hot                   ? "hot"
+              : kind == JM_CLI_RESUME ? "hot"
+                                      : "cold";
     if (optind + 1 != argc) {
         snprintf(msg, msglen, optind >= argc ? "missing %s" : "unexpected argument '%s'",
                  optind >= argc ? (kind == JM_CLI_RESUME ? "WF" : "FILE") : argv[optind + 1]);
@@ -211,8 +218,8 @@ static void progress_show(progress_t *pg, const jm_status_t *st, int force)
     char line[512];
     int64_t now = jm_time_mono_ms();
     double el = (double)(now - pg->start_ms) / 1000.0;
-    double rate = el > 0 ? (double)(st->n[JM_TASK_D] + st->n[JM_TASK_F] - pg->base_finished) / el
-                         : 0.0;
+    double rate =
+        el > 0 ? (double)(st->n[JM_TASK_D] + st->n[JM_TASK_F] - pg->base_finished) / el : 0.0;
     jm_status_format_progress(line, sizeof(line), st, el, rate, pg->width, pg->tty);
     if (pg->tty) {
         if (!force && now - pg->last_draw_ms < TTY_REDRAW_MS && strcmp(line, pg->last) == 0)
@@ -270,8 +277,9 @@ static char pg_run_status(jm_status_ctx_t *ctx, int64_t run_id)
     char st = 0;
     jm_pg_t *pg = jm_status_ctx_pg(ctx, NULL);
     snprintf(id, sizeof(id), "%" PRId64, run_id);
-    if (pg && jm_pg_exec(pg, "SELECT status FROM workflow_run WHERE id = $1", 1, params, &res,
-                         NULL) == JM_OK &&
+    if (pg &&
+        jm_pg_exec(pg, "SELECT status FROM workflow_run WHERE id = $1", 1, params, &res, NULL) ==
+            JM_OK &&
         PQntuples(res) == 1)
         st = PQgetvalue(res, 0, 0)[0];
     PQclear(res);
@@ -302,8 +310,7 @@ static void print_failed(jm_status_ctx_t *ctx, int64_t wf_id)
     fprintf(stderr, "failed tasks (%s):\n", PQgetvalue(res, 0, 5));
     for (int i = 0; i < n; i++) {
         fprintf(stderr, "  task %s %s: exit code %s%s%s\n", PQgetvalue(res, i, 0),
-                PQgetvalue(res, i, 1),
-                PQgetisnull(res, i, 2) ? "-" : PQgetvalue(res, i, 2),
+                PQgetvalue(res, i, 1), PQgetisnull(res, i, 2) ? "-" : PQgetvalue(res, i, 2),
                 *PQgetvalue(res, i, 3) ? ", " : "", PQgetvalue(res, i, 3));
         /* the last 10 lines of its stderr */
         const char *tail = PQgetvalue(res, i, 4), *p = tail + strlen(tail);
@@ -382,9 +389,10 @@ static int watch_run(watch_t *w, jm_status_t *st)
                                    (int)jm_config_int(w->cli->cfg, "redis.port"), chan, &err);
             if (!notify) {
                 if (!notify_warned++)
-                    jm_log(JM_LOG_WARN, SUB, "workflow %" PRId64 ": no notifications (%s); "
-                                             "re-reading every %d s", w->wf_id, err.msg,
-                           SAFETY_READ_MS / 1000);
+                    jm_log(JM_LOG_WARN, SUB,
+                           "workflow %" PRId64 ": no notifications (%s); "
+                           "re-reading every %d s",
+                           w->wf_id, err.msg, SAFETY_READ_MS / 1000);
                 notify_retry_at = now + SAFETY_READ_MS;
             } else {
                 last_read = 0; /* re-read: we may have missed a message while unsubscribed */
@@ -401,8 +409,8 @@ static int watch_run(watch_t *w, jm_status_t *st)
                 have = 1;
             } else if (rc != JM_ERR_NOT_FOUND) {
                 progress_clear();
-                jm_log(JM_LOG_WARN, SUB, "workflow %" PRId64 ": cannot read status: %s",
-                       w->wf_id, err.msg);
+                jm_log(JM_LOG_WARN, SUB, "workflow %" PRId64 ": cannot read status: %s", w->wf_id,
+                       err.msg);
             }
             if (have && st->run_id == w->run_id) {
                 run_seen = 1;
@@ -453,16 +461,16 @@ static int watch_run(watch_t *w, jm_status_t *st)
             got_sigint = 0;
             if (stopping) {
                 progress_clear();
-                fprintf(stderr, "jobmon: interrupted again: leaving run %" PRId64
-                                " to stop on its own\n", w->run_id);
+                fprintf(stderr,
+                        "jobmon: interrupted again: leaving run %" PRId64 " to stop on its own\n",
+                        w->run_id);
                 code = JM_EXIT_FAILED;
                 goto out;
             }
             progress_clear();
             if (confirm_stop(w->run_id)) {
                 json_t *pl = json_pack("{sI}", "run_id", (json_int_t)w->run_id);
-                if (jm_cli_publish(w->p, JM_EV_RUN_STOP, w->wf_id, pl, stop_event, &err) !=
-                    JM_OK) {
+                if (jm_cli_publish(w->p, JM_EV_RUN_STOP, w->wf_id, pl, stop_event, &err) != JM_OK) {
                     fprintf(stderr, "jobmon: cannot publish run.stop: %s\n", err.msg);
                     code = jm_rc_to_exit(err.rc);
                     goto out;
@@ -588,8 +596,8 @@ static int start_run(jm_cli_t *cli, const jm_cli_run_opts_t *o, jm_status_ctx_t 
     memset(&st, 0, sizeof(st));
     gethostname(host, sizeof(host) - 1);
     json_t *pl = json_pack("{sI ss ss ss sb sI ss}", "run_id", (json_int_t)run_id, "cluster",
-                           cluster, "user", jm_cli_user(), "host", host, "fail_fast",
-                           o->fail_fast, "timeout_s", (json_int_t)o->timeout_s, "resume", mode);
+                           cluster, "user", jm_cli_user(), "host", host, "fail_fast", o->fail_fast,
+                           "timeout_s", (json_int_t)o->timeout_s, "resume", mode);
     w.cli = cli;
     w.o = o;
     w.ctx = ctx;
@@ -601,8 +609,9 @@ static int start_run(jm_cli_t *cli, const jm_cli_run_opts_t *o, jm_status_ctx_t 
         code = jm_rc_to_exit(err.rc);
         goto out;
     }
-    jm_log(JM_LOG_INFO, SUB, "workflow %" PRId64 ": run %" PRId64 " started (cluster %s, resume %s)",
-           wf_id, run_id, cluster, mode);
+    jm_log(JM_LOG_INFO, SUB,
+           "workflow %" PRId64 ": run %" PRId64 " started (cluster %s, resume %s)", wf_id, run_id,
+           cluster, mode);
     path = jm_cli_distributor_path();
     argv = jm_cli_distributor_argv(cli->cfg, path, run_id, wf_id, cluster);
     if (o->detach) {
@@ -701,8 +710,7 @@ typedef struct {
     int64_t alive_run; /* its alive run, 0 if none */
 } existing_t;
 
-static jm_rc_t find_existing(jm_status_ctx_t *ctx, jm_workflow_t *wf, existing_t *ex,
-                             jm_err_t *err)
+static jm_rc_t find_existing(jm_status_ctx_t *ctx, jm_workflow_t *wf, existing_t *ex, jm_err_t *err)
 {
     static const char sql[] =
         "SELECT w.id, w.status, coalesce((SELECT r.id FROM workflow_run r WHERE r.workflow_id ="
@@ -769,8 +777,9 @@ static int cmd_run_file(jm_cli_t *cli, jm_cli_run_opts_t *o)
     }
     int64_t wf_id = jm_workflow_id(wf);
     if (ex.other_id && !ex.exists) {
-        fprintf(stderr, "jobmon: %s: workflow args already used by a workflow with different "
-                        "tasks (workflow %" PRId64 "); change workflow_args to start a new one\n",
+        fprintf(stderr,
+                "jobmon: %s: workflow args already used by a workflow with different "
+                "tasks (workflow %" PRId64 "); change workflow_args to start a new one\n",
                 o->file, ex.other_id);
         code = JM_EXIT_USAGE;
         goto out;
@@ -781,8 +790,10 @@ static int cmd_run_file(jm_cli_t *cli, jm_cli_run_opts_t *o)
         goto out;
     }
     if (ex.exists && !o->resume) {
-        fprintf(stderr, "jobmon: workflow %" PRId64 " already exists (status %c); use --resume "
-                        "to resume it\n", wf_id, ex.status);
+        fprintf(stderr,
+                "jobmon: workflow %" PRId64 " already exists (status %c); use --resume "
+                "to resume it\n",
+                wf_id, ex.status);
         code = JM_EXIT_USAGE;
         goto out;
     }
@@ -806,8 +817,7 @@ static int cmd_run_file(jm_cli_t *cli, jm_cli_run_opts_t *o)
     }
     jm_log(JM_LOG_INFO, SUB, "workflow %" PRId64 ": bound %zu tasks in %zu events", wf_id,
            res.total_tasks, res.events);
-    const char *cluster = o->cluster ? o->cluster
-                                     : jm_task_cluster(jm_workflow_task(wf, 0));
+    const char *cluster = o->cluster ? o->cluster : jm_task_cluster(jm_workflow_task(wf, 0));
     code = start_run(cli, o, ctx, p, wf_id, cluster, mode);
 out:
     jm_producer_destroy(p);
@@ -868,8 +878,8 @@ static int cmd_resume_wf(jm_cli_t *cli, jm_cli_run_opts_t *o)
         }
     }
     if (o->max_concurrent >= 0) {
-        json_t *pl = json_pack("{sI sn}", "max_concurrently_running",
-                               (json_int_t)o->max_concurrent, "template");
+        json_t *pl = json_pack("{sI sn}", "max_concurrently_running", (json_int_t)o->max_concurrent,
+                               "template");
         if (jm_cli_publish(p, JM_EV_WORKFLOW_CONCURRENCY, o->wf_id, pl, NULL, &err) != JM_OK) {
             fprintf(stderr, "jobmon: cannot publish workflow.concurrency: %s\n", err.msg);
             code = jm_rc_to_exit(err.rc);

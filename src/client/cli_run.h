@@ -29,8 +29,8 @@ typedef struct {
 
 /* Parse argv (argv[0] = the command name).  Returns 0 (ok), 1 (--help) or -1 with a message in
  * msg.  Strings in *o are borrowed from argv. */
-int jm_cli_run_parse(int argc, char **argv, jm_cli_run_kind_t kind, jm_cli_run_opts_t *o,
-                     char *msg, size_t msglen);
+int jm_cli_run_parse(int argc, char **argv, jm_cli_run_kind_t kind, jm_cli_run_opts_t *o, char *msg,
+                     size_t msglen);
 
 int jm_cli_cmd_run(jm_cli_t *cli, int argc, char **argv);
 int jm_cli_cmd_submit(jm_cli_t *cli, int argc, char **argv);

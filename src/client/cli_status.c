@@ -39,8 +39,8 @@ static const read_cmd_t read_cmds[] = {
      "one task and its instances: status, distributor id, exit code, message, stderr tail,\n"
      "  log paths, resources",
      1, 1, 0},
-    {"deps", "jobmon deps TASK [--json]", "upstream and downstream tasks of TASK with statuses",
-     1, 1, 0},
+    {"deps", "jobmon deps TASK [--json]", "upstream and downstream tasks of TASK with statuses", 1,
+     1, 0},
     {"logs", "jobmon logs WF [--limit N] [--json]",
      "stdout/stderr paths of every task instance of WF", 1, 1, 0},
     {"events", "jobmon events WF [--limit N] [--json] | jobmon events --task TASK [--json]",
@@ -66,11 +66,13 @@ int jm_cli_read_parse(int argc, char **argv, jm_cli_read_opts_t *o, char *msg, s
 {
     enum { OPT_JSON = 256, OPT_LIMIT, OPT_STATUS, OPT_TASK, OPT_SOURCE, OPT_USER };
     static const struct option longopts[] = {
-        {"json", no_argument, NULL, OPT_JSON},      {"limit", required_argument, NULL, OPT_LIMIT},
+        {"json", no_argument, NULL, OPT_JSON},
+        {"limit", required_argument, NULL, OPT_LIMIT},
         {"status", required_argument, NULL, OPT_STATUS},
         {"task", required_argument, NULL, OPT_TASK},
         {"source", required_argument, NULL, OPT_SOURCE},
-        {"user", required_argument, NULL, OPT_USER}, {"help", no_argument, NULL, 'h'},
+        {"user", required_argument, NULL, OPT_USER},
+        {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0},
     };
     const read_cmd_t *c = find_read_cmd(argv[0]);
@@ -203,8 +205,7 @@ static int query(jm_status_ctx_t *ctx, const char *sql, int n, const char *const
         return JM_EXIT_UNAVAILABLE;
     if (jm_pg_exec(pg, sql, n, params, res, &err) != JM_OK) {
         fprintf(stderr, "jobmon: PostgreSQL: %s\n", err.msg);
-        return jm_rc_to_exit(err.rc) == JM_EXIT_UNAVAILABLE ? JM_EXIT_UNAVAILABLE
-                                                            : JM_EXIT_FAILED;
+        return jm_rc_to_exit(err.rc) == JM_EXIT_UNAVAILABLE ? JM_EXIT_UNAVAILABLE : JM_EXIT_FAILED;
     }
     return JM_EXIT_OK;
 }
@@ -282,7 +283,8 @@ static int cmd_status(jm_status_ctx_t *ctx, read_opts_t *o)
         jm_pg_t *pg = jm_status_ctx_pg(ctx, NULL);
         if (pg && jm_pg_exec(pg,
                              "SELECT id, name, to_char(created_at, 'YYYY-MM-DD HH24:MI:SS')"
-                             " FROM workflow WHERE id IN (SELECT (jsonb_array_elements_text($1::jsonb))::bigint)",
+                             " FROM workflow WHERE id IN (SELECT "
+                             "(jsonb_array_elements_text($1::jsonb))::bigint)",
                              1, params, &names, NULL) != JM_OK)
             names = NULL;
         free(a);
@@ -316,15 +318,15 @@ static int cmd_status(jm_status_ctx_t *ctx, read_opts_t *o)
         for (int b = 0; b < JM_USER__CNT; b++)
             jm_status_format_count(cells[b], sizeof(cells[b]), u[b], st.total);
         printf("%-20" PRId64 " %-24.24s %-9s %-19s %7" PRId64 "  %-15s %-15s %-15s %-15s %-15s\n",
-               ids[i], name, jm_status_name(JM_ENTITY_WORKFLOW,
-                                            jm_status_from_letter(JM_ENTITY_WORKFLOW,
-                                                                  st.workflow_status)),
+               ids[i], name,
+               jm_status_name(JM_ENTITY_WORKFLOW,
+                              jm_status_from_letter(JM_ENTITY_WORKFLOW, st.workflow_status)),
                created, st.total, cells[0], cells[1], cells[2], cells[3], cells[4]);
     }
     if (o->json) {
         if (o->nargs == 1)
-            jm_cli_print_json(json_incref(json_array_size(list) ? json_array_get(list, 0)
-                                                                : json_null()));
+            jm_cli_print_json(
+                json_incref(json_array_size(list) ? json_array_get(list, 0) : json_null()));
         else
             jm_cli_print_json(json_incref(list));
     }
@@ -347,8 +349,7 @@ static int cmd_tasks(jm_status_ctx_t *ctx, read_opts_t *o)
     if (o->status)
         jm_cli_task_status_filter(o->status, letters, sizeof(letters));
     snprintf(lim, sizeof(lim), "%" PRId64, o->limit ? o->limit : INT32_MAX);
-    if ((code = query(ctx, "SELECT 1 FROM workflow WHERE id = $1", 1, params, &res)) !=
-        JM_EXIT_OK)
+    if ((code = query(ctx, "SELECT 1 FROM workflow WHERE id = $1", 1, params, &res)) != JM_EXIT_OK)
         goto out;
     if (PQntuples(res) == 0) {
         fprintf(stderr, "jobmon: workflow %s not found\n", o->args[0]);
@@ -367,17 +368,16 @@ static int cmd_tasks(jm_status_ctx_t *ctx, read_opts_t *o)
         for (int i = 0; i < n; i++)
             json_array_append_new(
                 list, json_pack("{so ss ss so}", "task_id", jint_or_null(res, i, 0), "name",
-                                PQgetvalue(res, i, 1), "status", PQgetvalue(res, i, 2),
-                                "attempts", jint_or_null(res, i, 3)));
+                                PQgetvalue(res, i, 1), "status", PQgetvalue(res, i, 2), "attempts",
+                                jint_or_null(res, i, 3)));
         jm_cli_print_json(list);
         goto out;
     }
     printf("%-20s %-40s %-6s %-10s %s\n", "TASK_ID", "TASK_NAME", "STATUS", "USER", "RETRIES");
     for (int i = 0; i < n; i++) {
         int64_t att = strtoll(PQgetvalue(res, i, 3), NULL, 10);
-        printf("%-20s %-40s %-6s %-10s %" PRId64 "\n", PQgetvalue(res, i, 0),
-               PQgetvalue(res, i, 1), PQgetvalue(res, i, 2), user_of(PQgetvalue(res, i, 2)),
-               att > 0 ? att - 1 : 0);
+        printf("%-20s %-40s %-6s %-10s %" PRId64 "\n", PQgetvalue(res, i, 0), PQgetvalue(res, i, 1),
+               PQgetvalue(res, i, 2), user_of(PQgetvalue(res, i, 2)), att > 0 ? att - 1 : 0);
     }
 out:
     PQclear(res);
@@ -419,20 +419,20 @@ static int cmd_task(jm_status_ctx_t *ctx, read_opts_t *o)
                 inst,
                 json_pack("{so so so ss so so so so so so so so so so}", "task_instance_id",
                           jint_or_null(ti, i, 0), "attempt", jint_or_null(ti, i, 1), "run_id",
-                          jint_or_null(ti, i, 2), "status", PQgetvalue(ti, i, 3),
-                          "distributor_id", jstr_or_null(ti, i, 4), "exit_code",
-                          jint_or_null(ti, i, 5), "message", jstr_or_null(ti, i, 6),
-                          "stderr_tail", jstr_or_null(ti, i, 7), "stdout_path",
-                          jstr_or_null(ti, i, 8), "stderr_path", jstr_or_null(ti, i, 9),
-                          "resources", jjson_or_null(ti, i, 10), "host", jstr_or_null(ti, i, 11),
-                          "usage", u, "status_at", jstr_or_null(ti, i, 15)));
+                          jint_or_null(ti, i, 2), "status", PQgetvalue(ti, i, 3), "distributor_id",
+                          jstr_or_null(ti, i, 4), "exit_code", jint_or_null(ti, i, 5), "message",
+                          jstr_or_null(ti, i, 6), "stderr_tail", jstr_or_null(ti, i, 7),
+                          "stdout_path", jstr_or_null(ti, i, 8), "stderr_path",
+                          jstr_or_null(ti, i, 9), "resources", jjson_or_null(ti, i, 10), "host",
+                          jstr_or_null(ti, i, 11), "usage", u, "status_at",
+                          jstr_or_null(ti, i, 15)));
         }
-        jm_cli_print_json(json_pack(
-            "{so so ss ss so so ss so ss so}", "task_id", jint_or_null(t, 0, 0), "workflow_id",
-            jint_or_null(t, 0, 1), "name", PQgetvalue(t, 0, 2), "status", PQgetvalue(t, 0, 3),
-            "attempts", jint_or_null(t, 0, 4), "max_attempts", jint_or_null(t, 0, 5), "command",
-            PQgetvalue(t, 0, 6), "resources", jjson_or_null(t, 0, 7), "cluster",
-            PQgetvalue(t, 0, 8), "instances", inst));
+        jm_cli_print_json(
+            json_pack("{so so ss ss so so ss so ss so}", "task_id", jint_or_null(t, 0, 0),
+                      "workflow_id", jint_or_null(t, 0, 1), "name", PQgetvalue(t, 0, 2), "status",
+                      PQgetvalue(t, 0, 3), "attempts", jint_or_null(t, 0, 4), "max_attempts",
+                      jint_or_null(t, 0, 5), "command", PQgetvalue(t, 0, 6), "resources",
+                      jjson_or_null(t, 0, 7), "cluster", PQgetvalue(t, 0, 8), "instances", inst));
         goto out;
     }
     printf("task %s %s (workflow %s): %s %s, attempts %s of %s\n  command: %s\n  resources: %s\n",
@@ -501,8 +501,8 @@ static int cmd_deps(jm_status_ctx_t *ctx, read_opts_t *o)
                                             "name", PQgetvalue(res, i, 2), "status",
                                             PQgetvalue(res, i, 3)));
         jm_cli_print_json(json_pack("{so ss ss so so}", "task_id", jint_or_null(t, 0, 0), "name",
-                                    PQgetvalue(t, 0, 1), "status", PQgetvalue(t, 0, 2),
-                                    "upstream", up, "downstream", down));
+                                    PQgetvalue(t, 0, 1), "status", PQgetvalue(t, 0, 2), "upstream",
+                                    up, "downstream", down));
         goto out;
     }
     printf("task %s %s: %s %s\n", PQgetvalue(t, 0, 0), PQgetvalue(t, 0, 1), PQgetvalue(t, 0, 2),
@@ -538,12 +538,12 @@ static int cmd_logs(jm_status_ctx_t *ctx, read_opts_t *o)
         json_t *list = json_array();
         for (int i = 0; i < n; i++)
             json_array_append_new(
-                list, json_pack("{so ss so so ss so so so}", "task_id", jint_or_null(res, i, 0),
-                                "name", PQgetvalue(res, i, 1), "task_instance_id",
-                                jint_or_null(res, i, 2), "attempt", jint_or_null(res, i, 3),
-                                "status", PQgetvalue(res, i, 4), "distributor_id",
-                                jstr_or_null(res, i, 5), "stdout_path", jstr_or_null(res, i, 6),
-                                "stderr_path", jstr_or_null(res, i, 7)));
+                list,
+                json_pack("{so ss so so ss so so so}", "task_id", jint_or_null(res, i, 0), "name",
+                          PQgetvalue(res, i, 1), "task_instance_id", jint_or_null(res, i, 2),
+                          "attempt", jint_or_null(res, i, 3), "status", PQgetvalue(res, i, 4),
+                          "distributor_id", jstr_or_null(res, i, 5), "stdout_path",
+                          jstr_or_null(res, i, 6), "stderr_path", jstr_or_null(res, i, 7)));
         jm_cli_print_json(list);
         goto out;
     }
@@ -551,8 +551,7 @@ static int cmd_logs(jm_status_ctx_t *ctx, read_opts_t *o)
            "DISTRIBUTOR_ID", "STDOUT / STDERR");
     for (int i = 0; i < n; i++)
         printf("%-20s %-30s %-20s %-6s %-14s %s\n%94s %s\n", val(res, i, 0), val(res, i, 1),
-               val(res, i, 2), val(res, i, 4), val(res, i, 5), val(res, i, 6), "",
-               val(res, i, 7));
+               val(res, i, 2), val(res, i, 4), val(res, i, 5), val(res, i, 6), "", val(res, i, 7));
 out:
     PQclear(res);
     return code;
@@ -594,17 +593,17 @@ static int cmd_events(jm_status_ctx_t *ctx, read_opts_t *o)
         json_t *list = json_array();
         for (int i = 0; i < n; i++)
             json_array_append_new(
-                list, json_pack("{ss so so so so so ss so so}", "event_id", PQgetvalue(res, i, 0),
-                                "type", jstr_or_null(res, i, 1), "entity",
-                                jstr_or_null(res, i, 2), "entity_id", jint_or_null(res, i, 3),
-                                "from", jstr_or_null(res, i, 4), "to", jstr_or_null(res, i, 5),
-                                "outcome", PQgetvalue(res, i, 6), "at", jstr_or_null(res, i, 7),
-                                "reason", jstr_or_null(res, i, 8)));
+                list,
+                json_pack("{ss so so so so so ss so so}", "event_id", PQgetvalue(res, i, 0), "type",
+                          jstr_or_null(res, i, 1), "entity", jstr_or_null(res, i, 2), "entity_id",
+                          jint_or_null(res, i, 3), "from", jstr_or_null(res, i, 4), "to",
+                          jstr_or_null(res, i, 5), "outcome", PQgetvalue(res, i, 6), "at",
+                          jstr_or_null(res, i, 7), "reason", jstr_or_null(res, i, 8)));
         jm_cli_print_json(list);
         goto out;
     }
-    printf("%-24s %-20s %-9s %-13s %-20s %-7s %s\n", "AT", "TYPE", "OUTCOME", "ENTITY",
-           "ENTITY_ID", "CHANGE", "EVENT_ID");
+    printf("%-24s %-20s %-9s %-13s %-20s %-7s %s\n", "AT", "TYPE", "OUTCOME", "ENTITY", "ENTITY_ID",
+           "CHANGE", "EVENT_ID");
     for (int i = 0; i < n; i++) {
         char change[16];
         if (PQgetisnull(res, i, 5))
@@ -613,8 +612,8 @@ static int cmd_events(jm_status_ctx_t *ctx, read_opts_t *o)
             snprintf(change, sizeof(change), "%s->%s",
                      PQgetisnull(res, i, 4) ? "" : PQgetvalue(res, i, 4), PQgetvalue(res, i, 5));
         printf("%-24s %-20s %-9s %-13s %-20s %-7s %s%s%s\n", val(res, i, 7), val(res, i, 1),
-               PQgetvalue(res, i, 6), val(res, i, 2), val(res, i, 3), change,
-               PQgetvalue(res, i, 0), PQgetisnull(res, i, 8) ? "" : "  ",
+               PQgetvalue(res, i, 6), val(res, i, 2), val(res, i, 3), change, PQgetvalue(res, i, 0),
+               PQgetisnull(res, i, 8) ? "" : "  ",
                PQgetisnull(res, i, 8) ? "" : PQgetvalue(res, i, 8));
     }
 out:

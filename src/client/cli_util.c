@@ -23,7 +23,7 @@
 #include "jobmon/log.h"
 
 #define PUBLISH_FLUSH_MS 60000
-#define EVENT_POLL_MS 200
+#define EVENT_POLL_MS    200
 
 void (*jm_cli_before_log)(void) = NULL;
 
@@ -154,7 +154,8 @@ jm_rc_t jm_cli_wait_event(jm_status_ctx_t *ctx, const char *event_id, int64_t ti
     }
 }
 
-/* ---- distributor ------------------------------------------------------------------------------ */
+/* ---- distributor ------------------------------------------------------------------------------
+ */
 
 char *jm_cli_distributor_path(void)
 {
@@ -365,8 +366,9 @@ void jm_cli_dist_stop(jm_cli_dist_t *d, int64_t timeout_ms)
             }
         }
         if (d->pid > 0 && jm_cli_dist_alive(d)) {
-            jm_log(JM_LOG_WARN, "run", "distributor %d did not shut down in %" PRId64
-                                       " s: killing it", (int)d->pid, timeout_ms / 1000);
+            jm_log(JM_LOG_WARN, "run",
+                   "distributor %d did not shut down in %" PRId64 " s: killing it", (int)d->pid,
+                   timeout_ms / 1000);
             kill(-d->pid, SIGKILL);
             kill(d->pid, SIGKILL);
             waitpid(d->pid, NULL, 0);

@@ -36,8 +36,8 @@ JM_WUR jm_rc_t jm_cli_publish(jm_producer_t *p, jm_event_type_t type, int64_t wf
  * "applied"/"ignored"/"rejected"/"dead_letter" and reason (may be empty) its reason.
  * JM_ERR_RETRY on timeout. */
 JM_WUR jm_rc_t jm_cli_wait_event(jm_status_ctx_t *ctx, const char *event_id, int64_t timeout_ms,
-                                 char *outcome, size_t outcome_len, char *reason,
-                                 size_t reason_len, jm_err_t *err);
+                                 char *outcome, size_t outcome_len, char *reason, size_t reason_len,
+                                 jm_err_t *err);
 /* Look an event up once: JM_OK (found, outcome/reason filled), JM_ERR_NOT_FOUND, or an error. */
 JM_WUR jm_rc_t jm_cli_event_outcome(jm_status_ctx_t *ctx, const char *event_id, char *outcome,
                                     size_t outcome_len, char *reason, size_t reason_len,

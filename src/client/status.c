@@ -4,8 +4,10 @@
  * the user buckets, the `--json` contract object and the progress line; and the notification
  * subscription a watcher sleeps on.
  *
- * Deliberately not here: writing the cache (the FSM's cache.c does, versioned) — a reader that
- * finds the hash missing reports from PostgreSQL and leaves the re-fill to the writer.
+ * A reader that finds the hash missing (Redis flushed or restarted) reports from PostgreSQL and
+ * re-fills the hash with the same versioned compare-and-set as the FSM's writer (version = Kafka
+ * offset of the workflow's last applied event), so a stale re-fill never overwrites newer data.
+ * Deliberately not here: notifications (only the FSM publishes) and any PostgreSQL write.
  */
 #include <errno.h>
 #include <inttypes.h>
@@ -20,10 +22,10 @@
 #include "jobmon/redis.h"
 #include "jobmon/status.h"
 
-#define SUB "status"
+#define SUB              "status"
 #define REDIS_TIMEOUT_MS 500
-#define REDIS_RETRY_MS 1000
-#define PG_CONNECT_MS 5000
+#define REDIS_RETRY_MS   1000
+#define PG_CONNECT_MS    5000
 
 struct jm_status_ctx_s {
     char *host;
@@ -44,7 +46,9 @@ _Static_assert(JM_ARRAY_LEN(user_names) == JM_USER__CNT, "user status names");
 static const char pg_sql[] =
     "SELECT w.status, coalesce(r.id, 0), coalesce(r.status, ''), w.total_tasks,"
     "  coalesce(k.g, 0), coalesce(k.q, 0), coalesce(k.i, 0), coalesce(k.o, 0), coalesce(k.r, 0),"
-    "  coalesce(k.d, 0), coalesce(k.e, 0), coalesce(k.a, 0), coalesce(k.f, 0)"
+    "  coalesce(k.d, 0), coalesce(k.e, 0), coalesce(k.a, 0), coalesce(k.f, 0),"
+    "  coalesce((SELECT e.kafka_offset FROM event_log e WHERE e.workflow_id = w.id"
+    "            ORDER BY e.applied_seq DESC LIMIT 1), 0)"
     " FROM workflow w"
     " LEFT JOIN LATERAL (SELECT wr.id, wr.status FROM workflow_run wr WHERE wr.workflow_id = w.id"
     "   ORDER BY wr.status IN ('L','B','I','O','R','C','H') DESC, wr.created_at DESC, wr.id DESC"
@@ -56,6 +60,17 @@ static const char pg_sql[] =
     "   sum(n) FILTER (WHERE status = 'A') AS a, sum(n) FILTER (WHERE status = 'F') AS f"
     "   FROM workflow_task_count c WHERE c.workflow_id = w.id) k ON true"
     " WHERE w.id = $1";
+
+/* KEYS[1] hash; ARGV[1] version; ARGV[2..] field/value pairs.  Like src/consumer/cache.c's
+ * script, without the notifications. */
+static const char refill_script[] =
+    "local cur = redis.call('HGET', KEYS[1], 'version')\n"
+    "if cur and tonumber(cur) >= tonumber(ARGV[1]) then return 0 end\n"
+    "redis.call('HSET', KEYS[1], 'version', unpack(ARGV))\n"
+    "return 1\n";
+
+static const char *const count_fields[JM_TASK__CNT] = {"n_G", "n_Q", "n_I", "n_O", "n_R",
+                                                       "n_D", "n_E", "n_A", "n_F"};
 
 /* ---- context ------------------------------------------------------------------------------ */
 
@@ -264,8 +279,8 @@ static jm_rc_t get_pg(jm_status_ctx_t *ctx, int64_t wf_id, jm_status_t *out, jm_
         return JM_ERR_UNAVAILABLE;
     snprintf(id, sizeof(id), "%" PRId64, wf_id);
     rc = jm_pg_exec(pg, pg_sql, 1, params, &res, err);
-    if (rc == JM_ERR_UNAVAILABLE && jm_pg_reconnect(pg, jm_time_mono_ms() + PG_CONNECT_MS, NULL) ==
-                                        JM_OK)
+    if (rc == JM_ERR_UNAVAILABLE &&
+        jm_pg_reconnect(pg, jm_time_mono_ms() + PG_CONNECT_MS, NULL) == JM_OK)
         rc = jm_pg_exec(pg, pg_sql, 1, params, &res, err);
     if (rc != JM_OK)
         goto out;
@@ -282,9 +297,49 @@ static jm_rc_t get_pg(jm_status_ctx_t *ctx, int64_t wf_id, jm_status_t *out, jm_
     out->total = strtoll(PQgetvalue(res, 0, 3), NULL, 10);
     for (int k = 0; k < JM_TASK__CNT; k++)
         out->n[k] = strtoll(PQgetvalue(res, 0, 4 + k), NULL, 10);
+    out->version = strtoll(PQgetvalue(res, 0, 4 + JM_TASK__CNT), NULL, 10);
 out:
     PQclear(res);
     return rc;
+}
+
+/* Best effort: write what PostgreSQL said back into the missing hash (versioned). */
+static void refill(jm_status_ctx_t *ctx, const jm_status_t *st)
+{
+    char key[40], ver[24], wst[2] = {st->workflow_status, 0}, rid[24], rst[2] = {st->run_status, 0};
+    char total[24], n[JM_TASK__CNT][24];
+    const char *argv[4 + 2 + 2 * (4 + JM_TASK__CNT)];
+    int argc = 0;
+    if (!ctx->r || st->version <= 0)
+        return;
+    snprintf(key, sizeof(key), "jm:wf:%" PRId64, st->workflow_id);
+    snprintf(ver, sizeof(ver), "%" PRId64, st->version);
+    if (st->run_id)
+        snprintf(rid, sizeof(rid), "%" PRId64, st->run_id);
+    else
+        rid[0] = '\0';
+    snprintf(total, sizeof(total), "%" PRId64, st->total);
+    argv[argc++] = "EVAL";
+    argv[argc++] = refill_script;
+    argv[argc++] = "1";
+    argv[argc++] = key;
+    argv[argc++] = ver;
+    argv[argc++] = "workflow_status";
+    argv[argc++] = wst;
+    argv[argc++] = "run_id";
+    argv[argc++] = rid;
+    argv[argc++] = "run_status";
+    argv[argc++] = rst;
+    argv[argc++] = "total";
+    argv[argc++] = total;
+    for (int k = 0; k < JM_TASK__CNT; k++) {
+        snprintf(n[k], sizeof(n[k]), "%" PRId64, st->n[k]);
+        argv[argc++] = count_fields[k];
+        argv[argc++] = n[k];
+    }
+    jm_err_t err;
+    if (jm_redis_command_argv(ctx->r, argc, argv, NULL, NULL, &err) != JM_OK)
+        jm_log(JM_LOG_DEBUG, SUB, "%s: re-fill failed: %s", key, err.msg);
 }
 
 jm_rc_t jm_status_get(jm_status_ctx_t *ctx, int64_t wf_id, jm_status_t *out, jm_err_t *err)
@@ -304,6 +359,8 @@ jm_rc_t jm_status_get(jm_status_ctx_t *ctx, int64_t wf_id, jm_status_t *out, jm_
                    rerr.msg);
     }
     rc = get_pg(ctx, wf_id, out, err);
+    if (rc == JM_OK && rerr.rc == JM_ERR_NOT_FOUND && ctx->src == JM_STATUS_SRC_AUTO)
+        refill(ctx, out);
     if (rc == JM_ERR_UNAVAILABLE && err && ctx->src == JM_STATUS_SRC_AUTO &&
         rerr.rc == JM_ERR_UNAVAILABLE) {
         char pgmsg[JM_ERR_MSG_MAX];
@@ -370,13 +427,12 @@ json_t *jm_status_json(const jm_status_t *st)
     int64_t u[JM_USER__CNT];
     char letter[2] = {st->workflow_status ? st->workflow_status : '?', 0};
     jm_status_user_counts(st, u);
-    json_t *tasks = json_pack("{sI sI sI sI sI sI}", "total", (json_int_t)st->total, "PENDING",
-                              (json_int_t)u[JM_USER_PENDING], "SCHEDULED",
-                              (json_int_t)u[JM_USER_SCHEDULED], "RUNNING",
-                              (json_int_t)u[JM_USER_RUNNING], "DONE", (json_int_t)u[JM_USER_DONE],
-                              "FATAL", (json_int_t)u[JM_USER_FATAL]);
-    return json_pack("{sI so ss so}", "workflow_id", (json_int_t)st->workflow_id,
-                     "workflow_run_id",
+    json_t *tasks =
+        json_pack("{sI sI sI sI sI sI}", "total", (json_int_t)st->total, "PENDING",
+                  (json_int_t)u[JM_USER_PENDING], "SCHEDULED", (json_int_t)u[JM_USER_SCHEDULED],
+                  "RUNNING", (json_int_t)u[JM_USER_RUNNING], "DONE", (json_int_t)u[JM_USER_DONE],
+                  "FATAL", (json_int_t)u[JM_USER_FATAL]);
+    return json_pack("{sI so ss so}", "workflow_id", (json_int_t)st->workflow_id, "workflow_run_id",
                      st->run_id ? json_integer((json_int_t)st->run_id) : json_null(), "status",
                      letter, "tasks", tasks);
 }
@@ -398,8 +454,7 @@ size_t jm_status_format_progress(char *buf, size_t len, const jm_status_t *st, d
              " %5.1f%%  PENDING %" PRId64 "  SCHEDULED %" PRId64 "  RUNNING %" PRId64
              "  DONE %" PRId64 "  FATAL %" PRId64 " / %" PRId64 "  %.1f t/s  %02ld:%02ld:%02ld",
              pct, u[JM_USER_PENDING], u[JM_USER_SCHEDULED], u[JM_USER_RUNNING], u[JM_USER_DONE],
-             u[JM_USER_FATAL], st->total, rate < 0 ? 0.0 : rate, el / 3600, el / 60 % 60,
-             el % 60);
+             u[JM_USER_FATAL], st->total, rate < 0 ? 0.0 : rate, el / 3600, el / 60 % 60, el % 60);
     int cells = 0;
     if (bar) {
         cells = width - (int)strlen(tail) - 2;
@@ -499,8 +554,8 @@ int jm_notify_wait(jm_notify_t *n, int timeout_ms, jm_err_t *err)
     struct pollfd pfd = {.fd = n->c->fd, .events = POLLIN};
     int rc = poll(&pfd, 1, timeout_ms);
     if (rc < 0)
-        return errno == EINTR ? 0 : jm_err_set(err, JM_ERR_UNAVAILABLE, "poll: %s",
-                                               strerror(errno));
+        return errno == EINTR ? 0
+                              : jm_err_set(err, JM_ERR_UNAVAILABLE, "poll: %s", strerror(errno));
     if (rc == 0)
         return 0;
     rc = jm_notify_drain(n, err);

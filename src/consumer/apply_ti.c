@@ -493,8 +493,11 @@ jm_rc_t jm_ap_ti_event(jm_apply_t *ap, jm_err_t *err)
                 jm_ap_ignored(ap, "task_instance %" PRId64 ": %c, not overdue", t->id, t->st);
                 t->target = 0;
             }
-        } else if (ev->type == JM_EV_TI_TRIAGED && t->target == 'U' && t->st == 'T' &&
-                   !t->overdue) {
+        } else if (ev->type == JM_EV_TI_TRIAGED && t->st != 'T') {
+            /* a verdict on an instance no longer triaging (a heartbeat brought it back) */
+            jm_ap_ignored(ap, "task_instance %" PRId64 ": %c, not triaging", t->id, t->st);
+            t->target = 0;
+        } else if (ev->type == JM_EV_TI_TRIAGED && t->target == 'U' && !t->overdue) {
             jm_ap_ignored(ap, "task_instance %" PRId64 ": heartbeat arrived", t->id);
             t->target = 0;
         } else if (ev->type == JM_EV_TI_RUNNING && t->st == 'K') {

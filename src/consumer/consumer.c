@@ -493,9 +493,14 @@ static jm_rc_t batch_apply(jm_fsm_consumer_t *c, jm_err_t *err)
     for (unsigned attempt = 0; c->n_items > 0; attempt++) {
         jm_apply_clear_touched(c->ap);
         c->txn_count++;
+        int64_t t0 = jm_time_mono_ms();
         rc = txn_run(c, parts, &n_parts, err);
         if (rc == JM_OK) {
+            int64_t t1 = jm_time_mono_ms();
             after_commit(c, parts, n_parts);
+            jm_log(JM_LOG_DEBUG, SUB, "%s: batch of %zu: transaction %lld ms, after commit %lld ms",
+                   c->o.name, c->n_items, (long long)(t1 - t0),
+                   (long long)(jm_time_mono_ms() - t1));
             break;
         }
         pg_rollback_quietly(c);

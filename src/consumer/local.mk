@@ -22,4 +22,5 @@ libjobmon_la_SOURCES += \
 	src/consumer/apply_run.c \
 	src/consumer/apply_ti.c \
 	src/consumer/apply_operator.c \
-	src/consumer/sched.c
+	src/consumer/sched.c \
+	src/consumer/replay.c

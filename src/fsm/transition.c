@@ -10,6 +10,8 @@
  *   - run B→E, I→E, O→E legal (as in Jobmon's FSM) and actually used: our reaper reaps runs that
  *     die while starting (Jobmon leaves them stuck, gotcha §10.6).
  *   - run I→C/H and O→C/H legal: a run still starting can be told to yield to a resume.
+ *   - run B→S, I→S, O→S legal: a user's confirmed Ctrl-C (or `jobmon stop`) stops a run that has
+ *     not reached R yet (Jobmon only stops from R, so an early Ctrl-C could not stop the run).
  *   - workflow I→H and O→H legal: the consequence of the previous rule (run C/H→T drives the
  *     workflow to H; the reference only lists Q→H and R→H).
  * Bulk bypasses of the FSM (resume termination, operator reset, force cleanup, triage sweep) are
@@ -53,9 +55,9 @@ static const char task_table[JM_TASK__CNT][JM_TASK__CNT + 1] = {
 static const char run_table[JM_RUN__CNT][JM_RUN__CNT + 1] = {
     [JM_RUN_G] = ".L...........", /* G→L */
     [JM_RUN_L] = ".uL......L...", /* L→B, L→A; L→L untimely */
-    [JM_RUN_B] = "...L...L..LL.", /* B→I, B→E, B→C, B→H */
-    [JM_RUN_I] = "....L..L..LL.", /* I→O, I→E; I→C, I→H our deviation */
-    [JM_RUN_O] = ".....L.L..LL.", /* O→R, O→E; O→C, O→H our deviation */
+    [JM_RUN_B] = "...L...LL.LL.", /* B→I, B→E, B→C, B→H; B→S our deviation */
+    [JM_RUN_I] = "....L..LL.LL.", /* I→O, I→E; I→S, I→C, I→H our deviation */
+    [JM_RUN_O] = ".....L.LL.LL.", /* O→R, O→E; O→S, O→C, O→H our deviation */
     [JM_RUN_R] = ".....uLLL.LL.", /* R→D, R→E, R→S, R→C, R→H; R→R untimely */
     [JM_RUN_D] = ".............", [JM_RUN_E] = ".............", [JM_RUN_S] = ".............",
     [JM_RUN_A] = ".............", [JM_RUN_C] = "............L", /* C→T */

@@ -15,9 +15,11 @@
 #include <unistd.h>
 
 #include "consumer/apply.h"
+#include "consumer/replay.h"
 #include "it.h"
 #include "jobmon/event.h"
 #include "jobmon/hash.h"
+#include "jobmon/jmtime.h"
 #include "jobmon/pg.h"
 
 #ifndef JM_TOP_SRCDIR
@@ -34,6 +36,8 @@ typedef struct {
     int keep_log;
     int array_limit; /* bind(): the template's limit (0 = 10000) */
     int no_check;    /* skip the invariants after each event */
+    int log_events;  /* also record each event in event_log as the consume loop does */
+    int64_t offset;
 } sc_t;
 
 static void check_invariants(sc_t *sc, int64_t wf);
@@ -102,14 +106,51 @@ static void sc_close(sc_t *sc, int drop)
         jm_event_destroy(sc->log[i]);
 }
 
+/* event_log rows as the consume loop writes them (evlog.c): claimed as applied with the raw
+ * message before the handler runs, the outcome recorded after. */
+static void evlog_claim(sc_t *sc, const jm_event_t *ev)
+{
+    size_t len = 0;
+    char *raw = jm_event_encode(ev, &len);
+    char wf[24], off[24], ts[40];
+    snprintf(wf, sizeof(wf), "%lld", (long long)ev->workflow_id);
+    snprintf(off, sizeof(off), "%lld", (long long)++sc->offset);
+    jm_time_format_iso(ev->ts_ms, ts, sizeof(ts));
+    const char *p[6] = {ev->id, off, wf, jm_event_type_name(ev->type), ts, raw};
+    PGresult *r = PQexecParams(jm_pg_conn(sc->pg),
+                               "INSERT INTO event_log (event_id, topic, partition, kafka_offset,"
+                               " workflow_id, type, outcome, ts, raw) VALUES ($1, 'jobmon.events',"
+                               " 0, $2, $3, $4, 'applied', $5, convert_to($6, 'UTF8'))",
+                               6, NULL, p, NULL, NULL, 0);
+    ck_assert_msg(PQresultStatus(r) == PGRES_COMMAND_OK, "%s", PQresultErrorMessage(r));
+    PQclear(r);
+    free(raw);
+}
+
+static void evlog_record(sc_t *sc, const jm_event_t *ev, const jm_apply_result_t *res)
+{
+    if (res->outcome == JM_OUTCOME_APPLIED)
+        return;
+    const char *p[3] = {ev->id, jm_outcome_name(res->outcome), res->reason};
+    PGresult *r = PQexecParams(jm_pg_conn(sc->pg),
+                               "UPDATE event_log SET outcome = $2, reason = $3 WHERE event_id = $1",
+                               3, NULL, p, NULL, NULL, 0);
+    ck_assert_msg(PQresultStatus(r) == PGRES_COMMAND_OK, "%s", PQresultErrorMessage(r));
+    PQclear(r);
+}
+
 /* Apply one event in its own transaction; returns the outcome. */
 static jm_outcome_t sc_apply_ev(sc_t *sc, const jm_event_t *ev, char *reason)
 {
     jm_err_t err;
     jm_apply_result_t res;
     exec_ok(sc, "BEGIN");
-    jm_rc_t rc = jm_apply_event(sc->ap, ev, 0, &res, &err);
+    if (sc->log_events)
+        evlog_claim(sc, ev);
+    jm_rc_t rc = jm_apply_event(sc->ap, ev, sc->offset, &res, &err);
     ck_assert_msg(rc == JM_OK, "apply %s: %s", jm_event_type_name(ev->type), err.msg);
+    if (sc->log_events)
+        evlog_record(sc, ev, &res);
     exec_ok(sc, "COMMIT");
     jm_apply_clear_touched(sc->ap);
     if (reason)
@@ -273,6 +314,43 @@ static void check_counts(sc_t *sc, int64_t wf)
                         " WHERE a.n IS DISTINCT FROM b.n",
                         (long long)wf, (long long)wf);
     ck_assert_msg(bad == 0, "workflow_task_count out of step");
+}
+
+/* Invariants after every event (sc_apply): per-status counters, the newest transition_log entry
+ * of every row names its current status, pending_upstreams matches the edges once bound, and no
+ * task has two unfinished instances in an alive run. */
+static void check_invariants(sc_t *sc, int64_t wf)
+{
+    long long w = (long long)wf;
+    check_counts(sc, wf);
+    static const struct {
+        const char *table, *entity, *wfcol;
+    } ent[] = {{"task", "task", "workflow_id"},
+               {"task_instance", "task_instance", "workflow_id"},
+               {"workflow_run", "workflow_run", "workflow_id"},
+               {"workflow", "workflow", "id"}};
+    for (size_t i = 0; i < JM_ARRAY_LEN(ent); i++) {
+        int64_t bad = q_int(sc,
+                            "SELECT count(*) FROM %s x LEFT JOIN LATERAL (SELECT to_status FROM"
+                            " transition_log l WHERE l.entity = '%s' AND l.entity_id = x.id"
+                            " ORDER BY seq DESC LIMIT 1) l ON true WHERE x.%s = %lld"
+                            " AND l.to_status IS DISTINCT FROM x.status",
+                            ent[i].table, ent[i].entity, ent[i].wfcol, w);
+        ck_assert_msg(bad == 0, "%s: %lld rows whose last transition_log entry is not their"
+                      " status", ent[i].table, (long long)bad);
+    }
+    int64_t bad = q_int(sc,
+                        "SELECT count(*) FROM task t JOIN workflow w ON w.id = t.workflow_id"
+                        " WHERE w.id = %lld AND w.bound_at IS NOT NULL AND t.pending_upstreams <>"
+                        " (SELECT count(*) FROM task_edge e JOIN task u ON u.id = e.upstream_id"
+                        " WHERE e.downstream_id = t.id AND u.status <> 'D')", w);
+    ck_assert_msg(bad == 0, "pending_upstreams out of step on %lld tasks", (long long)bad);
+    bad = q_int(sc,
+                "SELECT count(*) FROM (SELECT ti.task_id FROM task_instance ti JOIN workflow_run r"
+                " ON r.id = ti.run_id WHERE ti.workflow_id = %lld AND r.status IN"
+                " ('L','B','I','O','R','C','H') AND ti.status IN ('Q','I','O','R','T','X')"
+                " GROUP BY ti.task_id HAVING count(*) > 1) d", w);
+    ck_assert_msg(bad == 0, "%lld tasks with two live instances", (long long)bad);
 }
 
 /* Run every queued instance until none is left; tasks in `fail_ids` fail with `how`. */
@@ -514,8 +592,13 @@ START_TEST(test_cold_resume)
     char sql[128];
     snprintf(sql, sizeof(sql), "SELECT status FROM task_instance WHERE id = %lld", (long long)ti71);
     ck_assert_int_eq(q_char(&sc, sql), 'K');
-    /* 71 was reset and requeued for the new run with a fresh instance id */
-    ck_assert_int_eq(q_int(&sc, "SELECT count(*) FROM task_instance WHERE run_id = 778"), 1);
+    /* 71 was reset and requeued for the new run with a fresh instance id; the K'd instance is
+     * adopted by the new run (its distributor is the one that kills it) */
+    ck_assert_int_eq(q_int(&sc, "SELECT count(*) FROM task_instance WHERE run_id = 778"), 2);
+    ck_assert_int_eq(q_int(&sc, "SELECT count(*) FROM task_instance WHERE run_id = 778"
+                                " AND status = 'Q'"), 1);
+    ck_assert_int_eq(q_int(&sc, "SELECT run_id FROM task_instance WHERE id = %lld",
+                           (long long)ti71), 778);
     ck_assert_int_eq(q_int(&sc, "SELECT ti_seq FROM task WHERE id = 71"), 2);
     ck_assert_int_eq(q_int(&sc, "SELECT num_attempts FROM task WHERE id = 71"), 1);
     ck_assert_int_eq(sc_apply(&sc, JM_EV_TI_KILLED, 7,
@@ -526,6 +609,739 @@ START_TEST(test_cold_resume)
     ck_assert_int_eq(q_char(&sc, "SELECT status FROM task WHERE id = 71"), 'Q');
     check_counts(&sc, 7);
     sc_close(&sc, 1);
+}
+END_TEST
+
+/* ---- event helpers (one event each; return the outcome) ------------------------------------ */
+
+#define JI(v) ((json_int_t)(v))
+
+static jm_outcome_t start_run(sc_t *sc, int64_t wf, int64_t run, const char *resume, int ff,
+                              int timeout_s)
+{
+    return sc_apply(sc, JM_EV_RUN_START, wf,
+                    json_pack("{s:I,s:s,s:s,s:s,s:b,s:i,s:s}", "run_id", JI(run), "cluster",
+                              "dummy", "user", "u", "host", "h", "fail_fast", ff, "timeout_s",
+                              timeout_s, "resume", resume));
+}
+
+static void run_up(sc_t *sc, int64_t wf, int64_t run)
+{
+    const char *st[] = {"I", "O", "R"};
+    for (int i = 0; i < 3; i++)
+        ck_assert_int_eq(sc_apply(sc, JM_EV_RUN_STATUS, wf,
+                                  json_pack("{s:I,s:s}", "run_id", JI(run), "status", st[i])),
+                         JM_OUTCOME_APPLIED);
+}
+
+static jm_outcome_t ev_items(sc_t *sc, jm_event_type_t type, int64_t wf, int64_t ti)
+{
+    return sc_apply(sc, type, wf, json_pack("{s:I,s:[{s:I}]}", "run_id", JI(RUN_ID), "items",
+                                            "ti_id", JI(ti)));
+}
+
+static jm_outcome_t ev_launched(sc_t *sc, int64_t wf, int64_t ti, int secs)
+{
+    return sc_apply(sc, JM_EV_TI_LAUNCHED, wf,
+                    json_pack("{s:I,s:i,s:[{s:I,s:s}]}", "run_id", JI(RUN_ID), "next_report_s",
+                              secs, "items", "ti_id", JI(ti), "distributor_id", "42"));
+}
+
+static jm_outcome_t ev_launch_hb(sc_t *sc, int64_t wf, int64_t ti, int secs)
+{
+    return sc_apply(sc, JM_EV_TI_LAUNCH_HEARTBEAT, wf,
+                    json_pack("{s:I,s:i,s:[{s:I}]}", "run_id", JI(RUN_ID), "next_report_s", secs,
+                              "items", "ti_id", JI(ti)));
+}
+
+static jm_outcome_t ev_running(sc_t *sc, int64_t wf, int64_t ti, int secs)
+{
+    return sc_apply(sc, JM_EV_TI_RUNNING, wf,
+                    json_pack("{s:I,s:s,s:i,s:s,s:i,s:s,s:s}", "ti_id", JI(ti), "host", "node1",
+                              "pid", 99, "distributor_id", "42", "next_report_s", secs,
+                              "stdout_path", "/o", "stderr_path", "/e"));
+}
+
+static jm_outcome_t ev_heartbeat(sc_t *sc, int64_t wf, int64_t ti, int secs)
+{
+    return sc_apply(sc, JM_EV_TI_HEARTBEAT, wf,
+                    json_pack("{s:I,s:i}", "ti_id", JI(ti), "next_report_s", secs));
+}
+
+static jm_outcome_t ev_done(sc_t *sc, int64_t wf, int64_t ti)
+{
+    return sc_apply(sc, JM_EV_TI_DONE, wf,
+                    json_pack("{s:I,s:s,s:s,s:{s:i,s:i,s:i}}", "ti_id", JI(ti), "stdout_tail",
+                              "ok", "stderr_tail", "", "usage", "wall_ms", 10, "cpu_ms", 5,
+                              "maxrss_kb", 100));
+}
+
+/* `what` is one status letter, as a string */
+static jm_outcome_t ev_status_items(sc_t *sc, jm_event_type_t type, int64_t wf, int64_t ti,
+                                    const char *what)
+{
+    json_t *item = json_pack("{s:I,s:s}", "ti_id", JI(ti), "status", what);
+    json_t *p;
+    if (type == JM_EV_TI_TRIAGED) {
+        json_object_set_new(item, "message", json_string("triaged"));
+        p = json_pack("{s:I,s:[o]}", "run_id", JI(RUN_ID), "items", item);
+    } else {
+        p = json_pack("{s:[o]}", "items", item);
+    }
+    return sc_apply(sc, type, wf, p);
+}
+
+static jm_outcome_t ev_run(sc_t *sc, jm_event_type_t type, int64_t wf, int64_t run)
+{
+    return sc_apply(sc, type, wf, json_pack("{s:I}", "run_id", JI(run)));
+}
+
+/* Instantiate, launch and start one instance (ends R). */
+static void to_running(sc_t *sc, int64_t wf, int64_t ti, int secs)
+{
+    ck_assert_int_eq(ev_items(sc, JM_EV_TI_INSTANTIATED, wf, ti), JM_OUTCOME_APPLIED);
+    ck_assert_int_eq(ev_launched(sc, wf, ti, 300), JM_OUTCOME_APPLIED);
+    ck_assert_int_eq(ev_running(sc, wf, ti, secs), JM_OUTCOME_APPLIED);
+}
+
+static char st_of(sc_t *sc, const char *table, int64_t id)
+{
+    char sql[160];
+    snprintf(sql, sizeof(sql), "SELECT status FROM %s WHERE id = %lld", table, (long long)id);
+    return q_char(sc, sql);
+}
+#define TI_ST(sc, id) st_of(sc, "task_instance", id)
+#define TASK_ST(sc, id) st_of(sc, "task", id)
+#define RUN_ST(sc, id) st_of(sc, "workflow_run", id)
+#define WF_ST(sc, id) st_of(sc, "workflow", id)
+#define TI(task, attempt) jm_hash_ti_id(task, attempt)
+
+static int64_t n_log(sc_t *sc, const char *entity, int64_t id, char from, char to)
+{
+    return q_int(sc, "SELECT count(*) FROM transition_log WHERE entity = '%s' AND entity_id = %lld"
+                 " AND from_status = '%c' AND to_status = '%c'", entity, (long long)id, from, to);
+}
+
+/* ---- resume, reset, operator --------------------------------------------------------------- */
+
+START_TEST(test_hot_resume)
+{
+    sc_t sc;
+    sc_open(&sc);
+    task_def_t t[] = {{.id = 81}, {.id = 82}, {.id = 83}};
+    bind(&sc, 8, t, 3, 2);
+    start(&sc, 8);
+    to_running(&sc, 8, TI(81, 1), 300);
+    ck_assert_int_eq(ev_items(&sc, JM_EV_TI_INSTANTIATED, 8, TI(82, 1)), JM_OUTCOME_APPLIED);
+    ck_assert_int_eq(ev_launched(&sc, 8, TI(82, 1), 300), JM_OUTCOME_APPLIED);
+    ck_assert_int_eq(start_run(&sc, 8, 778, "hot", 0, 0), JM_OUTCOME_APPLIED);
+    ck_assert_int_eq(RUN_ST(&sc, RUN_ID), 'T');
+    ck_assert_int_eq(RUN_ST(&sc, 778), 'B');
+    ck_assert_int_eq(WF_ST(&sc, 8), 'Q');
+    /* the running instance survives, keeps its task R and is adopted by the new run */
+    ck_assert_int_eq(TI_ST(&sc, TI(81, 1)), 'R');
+    ck_assert_int_eq(TASK_ST(&sc, 81), 'R');
+    ck_assert_int_eq(q_int(&sc, "SELECT run_id FROM task_instance WHERE id = %lld",
+                           (long long)TI(81, 1)), 778);
+    /* the launched one is killed (O -> K), adopted, and its task requeued for the new run */
+    ck_assert_int_eq(TI_ST(&sc, TI(82, 1)), 'K');
+    ck_assert_int_eq(n_log(&sc, "task_instance", TI(82, 1), 'O', 'K'), 1);
+    ck_assert_int_eq(q_int(&sc, "SELECT run_id FROM task_instance WHERE id = %lld",
+                           (long long)TI(82, 1)), 778);
+    ck_assert_int_eq(TI_ST(&sc, TI(82, 2)), 'Q');
+    ck_assert_int_eq(TASK_ST(&sc, 82), 'Q');
+    ck_assert_int_eq(q_int(&sc, "SELECT num_attempts FROM task WHERE id = 82"), 1);
+    /* limit 2: 81 (R) and 82 (Q) are active, 83 waits */
+    ck_assert_int_eq(TASK_ST(&sc, 83), 'G');
+    ck_assert_int_eq(ev_items(&sc, JM_EV_TI_KILLED, 8, TI(82, 1)), JM_OUTCOME_APPLIED);
+    ck_assert_int_eq(TI_ST(&sc, TI(82, 1)), 'F');
+    ck_assert_int_eq(TASK_ST(&sc, 82), 'Q');
+    run_up(&sc, 8, 778);
+    ck_assert_int_eq(ev_done(&sc, 8, TI(81, 1)), JM_OUTCOME_APPLIED);
+    ck_assert_int_eq(TASK_ST(&sc, 81), 'D');
+    ck_assert_int_eq(TASK_ST(&sc, 83), 'Q');
+    drive(&sc, 8, NULL, 0, 0, 2);
+    ck_assert_int_eq(WF_ST(&sc, 8), 'D');
+    ck_assert_int_eq(RUN_ST(&sc, 778), 'D');
+    sc_close(&sc, 1);
+}
+END_TEST
+
+START_TEST(test_resume_signal_cold)
+{
+    sc_t sc;
+    sc_open(&sc);
+    task_def_t t[] = {{.id = 91}, {.id = 92}, {.id = 93}, {.id = 94}};
+    bind(&sc, 9, t, 4, 3);
+    start(&sc, 9);
+    to_running(&sc, 9, TI(91, 1), 300);
+    ck_assert_int_eq(ev_items(&sc, JM_EV_TI_INSTANTIATED, 9, TI(92, 1)), JM_OUTCOME_APPLIED);
+    ck_assert_int_eq(ev_launched(&sc, 9, TI(92, 1), 300), JM_OUTCOME_APPLIED);
+    ck_assert_int_eq(sc_apply(&sc, JM_EV_WORKFLOW_RESUME, 9, json_pack("{s:s}", "mode", "cold")),
+                     JM_OUTCOME_APPLIED);
+    ck_assert_int_eq(RUN_ST(&sc, RUN_ID), 'C');
+    ck_assert_int_eq(WF_ST(&sc, 9), 'R');
+    ck_assert_int_eq(TI_ST(&sc, TI(91, 1)), 'K');
+    ck_assert_int_eq(TI_ST(&sc, TI(92, 1)), 'K');
+    ck_assert_int_eq(TI_ST(&sc, TI(93, 1)), 'F');
+    for (int64_t id = 91; id <= 94; id++)
+        ck_assert_int_eq(TASK_ST(&sc, id), 'G');
+    ck_assert_int_eq(q_int(&sc, "SELECT count(*) FROM task_instance"), 3); /* nothing queued */
+    /* a second signal is ignored */
+    ck_assert_int_eq(sc_apply(&sc, JM_EV_WORKFLOW_RESUME, 9, json_pack("{s:s}", "mode", "hot")),
+                     JM_OUTCOME_IGNORED);
+    ck_assert_int_eq(ev_items(&sc, JM_EV_TI_KILLED, 9, TI(91, 1)), JM_OUTCOME_APPLIED);
+    ck_assert_int_eq(RUN_ST(&sc, RUN_ID), 'C'); /* 92 still to be killed */
+    /* the worker of a K instance finishing normally does not touch its (reset) task */
+    ck_assert_int_eq(ev_done(&sc, 9, TI(92, 1)), JM_OUTCOME_APPLIED);
+    ck_assert_int_eq(TI_ST(&sc, TI(92, 1)), 'D');
+    ck_assert_int_eq(TASK_ST(&sc, 92), 'G');
+    /* drained: C -> T, workflow H */
+    ck_assert_int_eq(RUN_ST(&sc, RUN_ID), 'T');
+    ck_assert_int_eq(WF_ST(&sc, 9), 'H');
+    ck_assert_int_eq(sc_apply(&sc, JM_EV_WORKFLOW_RESUME, 9, json_pack("{s:s}", "mode", "cold")),
+                     JM_OUTCOME_IGNORED);
+    /* the next run starts from scratch */
+    ck_assert_int_eq(start_run(&sc, 9, 778, "cold", 0, 0), JM_OUTCOME_APPLIED);
+    run_up(&sc, 9, 778);
+    drive(&sc, 9, NULL, 0, 0, 3);
+    ck_assert_int_eq(WF_ST(&sc, 9), 'D');
+    sc_close(&sc, 1);
+}
+END_TEST
+
+START_TEST(test_resume_signal_hot)
+{
+    sc_t sc;
+    sc_open(&sc);
+    task_def_t t[] = {{.id = 95}, {.id = 96}};
+    bind(&sc, 10, t, 2, 10);
+    start(&sc, 10);
+    to_running(&sc, 10, TI(95, 1), 300);
+    ck_assert_int_eq(ev_items(&sc, JM_EV_TI_INSTANTIATED, 10, TI(96, 1)), JM_OUTCOME_APPLIED);
+    ck_assert_int_eq(ev_launched(&sc, 10, TI(96, 1), 300), JM_OUTCOME_APPLIED);
+    ck_assert_int_eq(sc_apply(&sc, JM_EV_WORKFLOW_RESUME, 10, json_pack("{s:s}", "mode", "hot")),
+                     JM_OUTCOME_APPLIED);
+    ck_assert_int_eq(RUN_ST(&sc, RUN_ID), 'H');
+    ck_assert_int_eq(TI_ST(&sc, TI(95, 1)), 'R');
+    ck_assert_int_eq(TASK_ST(&sc, 95), 'R');
+    ck_assert_int_eq(TI_ST(&sc, TI(96, 1)), 'K');
+    ck_assert_int_eq(TASK_ST(&sc, 96), 'G');
+    ck_assert_int_eq(ev_items(&sc, JM_EV_TI_KILLED, 10, TI(96, 1)), JM_OUTCOME_APPLIED);
+    ck_assert_int_eq(RUN_ST(&sc, RUN_ID), 'H'); /* 95 still running */
+    ck_assert_int_eq(ev_heartbeat(&sc, 10, TI(95, 1), 300), JM_OUTCOME_APPLIED);
+    ck_assert_int_eq(ev_done(&sc, 10, TI(95, 1)), JM_OUTCOME_APPLIED);
+    ck_assert_int_eq(TASK_ST(&sc, 95), 'D');
+    ck_assert_int_eq(RUN_ST(&sc, RUN_ID), 'T');
+    ck_assert_int_eq(WF_ST(&sc, 10), 'H');
+    ck_assert_int_eq(start_run(&sc, 10, 778, "hot", 0, 0), JM_OUTCOME_APPLIED);
+    ck_assert_int_eq(TI_ST(&sc, TI(96, 2)), 'Q');
+    run_up(&sc, 10, 778);
+    drive(&sc, 10, NULL, 0, 0, 0);
+    ck_assert_int_eq(WF_ST(&sc, 10), 'D');
+    sc_close(&sc, 1);
+}
+END_TEST
+
+START_TEST(test_workflow_reset)
+{
+    sc_t sc;
+    sc_open(&sc);
+    fork_join(&sc, 11); /* 33 F, 36 and 38 never queued, 5 D; run E, workflow F */
+    ck_assert_int_eq(WF_ST(&sc, 11), 'F');
+    /* refused while a run is alive */
+    ck_assert_int_eq(start_run(&sc, 11, 778, "cold", 0, 0), JM_OUTCOME_APPLIED);
+    ck_assert_int_eq(TI_ST(&sc, TI(33, 3)), 'Q');
+    ck_assert_int_eq(sc_apply(&sc, JM_EV_WORKFLOW_RESET, 11, json_pack("{s:b}", "partial", 1)),
+                     JM_OUTCOME_REJECTED);
+    ck_assert_int_eq(ev_run(&sc, JM_EV_RUN_STOP, 11, 778), JM_OUTCOME_REJECTED); /* B -> S */
+    run_up(&sc, 11, 778);
+    ck_assert_int_eq(ev_run(&sc, JM_EV_RUN_STOP, 11, 778), JM_OUTCOME_APPLIED);
+    /* partial: everything but D back to G with no attempts used */
+    ck_assert_int_eq(sc_apply(&sc, JM_EV_WORKFLOW_RESET, 11, json_pack("{s:b}", "partial", 1)),
+                     JM_OUTCOME_APPLIED);
+    ck_assert_int_eq(WF_ST(&sc, 11), 'G');
+    ck_assert_int_eq(q_int(&sc, "SELECT count(*) FROM task WHERE status = 'D'"), 5);
+    ck_assert_int_eq(q_int(&sc, "SELECT count(*) FROM task WHERE status = 'G'"), 3);
+    ck_assert_int_eq(q_int(&sc, "SELECT num_attempts FROM task WHERE id = 33"), 0);
+    ck_assert_int_eq(q_int(&sc, "SELECT pending_upstreams FROM task WHERE id = 38"), 1);
+    /* full: every task G, pending counts from scratch */
+    ck_assert_int_eq(sc_apply(&sc, JM_EV_WORKFLOW_RESET, 11, json_pack("{s:b}", "partial", 0)),
+                     JM_OUTCOME_APPLIED);
+    ck_assert_int_eq(q_int(&sc, "SELECT count(*) FROM task WHERE status = 'G'"), 8);
+    ck_assert_int_eq(q_int(&sc, "SELECT sum(num_attempts) FROM task"), 0);
+    ck_assert_int_eq(q_int(&sc, "SELECT pending_upstreams FROM task WHERE id = 38"), 3);
+    ck_assert_int_eq(q_int(&sc, "SELECT n FROM workflow_task_count WHERE status = 'D'"), 0);
+    /* the next run re-executes everything; the stopped run's queued instance is settled */
+    ck_assert_int_eq(start_run(&sc, 11, 779, "none", 0, 0), JM_OUTCOME_APPLIED);
+    ck_assert_int_eq(TI_ST(&sc, TI(33, 3)), 'F');
+    run_up(&sc, 11, 779);
+    drive(&sc, 11, NULL, 0, 0, 0);
+    ck_assert_int_eq(WF_ST(&sc, 11), 'D');
+    ck_assert_int_eq(q_int(&sc, "SELECT count(*) FROM task_instance WHERE run_id = 779"
+                                " AND status = 'D'"), 8);
+    sc_close(&sc, 1);
+}
+END_TEST
+
+START_TEST(test_set_status_g_done_workflow)
+{
+    sc_t sc;
+    sc_open(&sc);
+    task_def_t t[] = {{.id = 111}, {.id = 112, .up = {111}, .nup = 1},
+                      {.id = 113, .up = {111}, .nup = 1}, {.id = 114, .up = {112, 113}, .nup = 2}};
+    bind(&sc, 12, t, 4, 100);
+    start(&sc, 12);
+    drive(&sc, 12, NULL, 0, 0, 0);
+    ck_assert_int_eq(WF_ST(&sc, 12), 'D');
+    ck_assert_int_eq(sc_apply(&sc, JM_EV_TASK_SET_STATUS, 12,
+                              json_pack("{s:[I],s:s,s:b}", "task_ids", JI(112), "status", "G",
+                                        "recursive", 1)),
+                     JM_OUTCOME_APPLIED);
+    ck_assert_int_eq(TASK_ST(&sc, 111), 'D');
+    ck_assert_int_eq(TASK_ST(&sc, 112), 'G');
+    ck_assert_int_eq(TASK_ST(&sc, 113), 'D');
+    ck_assert_int_eq(TASK_ST(&sc, 114), 'G');
+    ck_assert_int_eq(q_int(&sc, "SELECT num_attempts FROM task WHERE id = 114"), 0);
+    ck_assert_int_eq(q_int(&sc, "SELECT pending_upstreams FROM task WHERE id = 114"), 1);
+    ck_assert_int_eq(WF_ST(&sc, 12), 'F'); /* so it can be resumed */
+    ck_assert_int_eq(start_run(&sc, 12, 778, "cold", 0, 0), JM_OUTCOME_APPLIED);
+    run_up(&sc, 12, 778);
+    drive(&sc, 12, NULL, 0, 0, 0);
+    ck_assert_int_eq(WF_ST(&sc, 12), 'D');
+    ck_assert_int_eq(q_int(&sc, "SELECT count(*) FROM task_instance WHERE run_id = 778"), 2);
+    sc_close(&sc, 1);
+}
+END_TEST
+
+START_TEST(test_set_status_g_active)
+{
+    sc_t sc;
+    sc_open(&sc);
+    task_def_t t[] = {{.id = 121}, {.id = 122, .up = {121}, .nup = 1}};
+    bind(&sc, 13, t, 2, 100);
+    start(&sc, 13);
+    to_running(&sc, 13, TI(121, 1), 300);
+    ck_assert_int_eq(sc_apply(&sc, JM_EV_TASK_SET_STATUS, 13,
+                              json_pack("{s:[I],s:s,s:b}", "task_ids", JI(121), "status", "G",
+                                        "recursive", 1)),
+                     JM_OUTCOME_APPLIED);
+    ck_assert_int_eq(TI_ST(&sc, TI(121, 1)), 'K');
+    /* the alive run queues it again at once, with a fresh instance and budget */
+    ck_assert_int_eq(TASK_ST(&sc, 121), 'Q');
+    ck_assert_int_eq(TI_ST(&sc, TI(121, 2)), 'Q');
+    ck_assert_int_eq(q_int(&sc, "SELECT num_attempts FROM task WHERE id = 121"), 1);
+    ck_assert_int_eq(ev_items(&sc, JM_EV_TI_KILLED, 13, TI(121, 1)), JM_OUTCOME_APPLIED);
+    ck_assert_int_eq(TI_ST(&sc, TI(121, 1)), 'F');
+    ck_assert_int_eq(TASK_ST(&sc, 121), 'Q');
+    drive(&sc, 13, NULL, 0, 0, 0);
+    ck_assert_int_eq(WF_ST(&sc, 13), 'D');
+    sc_close(&sc, 1);
+}
+END_TEST
+
+START_TEST(test_set_status_d)
+{
+    sc_t sc;
+    sc_open(&sc);
+    task_def_t t[] = {{.id = 131, .max_attempts = 1}, {.id = 132, .up = {131}, .nup = 1},
+                      {.id = 133, .up = {132}, .nup = 1}};
+    bind(&sc, 14, t, 3, 100);
+    start(&sc, 14);
+    run_ti(&sc, 14, TI(131, 1), 'E');
+    ck_assert_int_eq(TASK_ST(&sc, 131), 'F');
+    ck_assert_int_eq(RUN_ST(&sc, RUN_ID), 'E');
+    ck_assert_int_eq(WF_ST(&sc, 14), 'F');
+    ck_assert_int_eq(sc_apply(&sc, JM_EV_TASK_SET_STATUS, 14,
+                              json_pack("{s:[I],s:s,s:b}", "task_ids", JI(131), "status", "D",
+                                        "recursive", 0)),
+                     JM_OUTCOME_APPLIED);
+    ck_assert_int_eq(TASK_ST(&sc, 131), 'D');
+    ck_assert_int_eq(q_int(&sc, "SELECT pending_upstreams FROM task WHERE id = 132"), 0);
+    ck_assert_int_eq(q_int(&sc, "SELECT pending_upstreams FROM task WHERE id = 133"), 1);
+    ck_assert_int_eq(WF_ST(&sc, 14), 'F');
+    ck_assert_int_eq(sc_apply(&sc, JM_EV_TASK_SET_STATUS, 14,
+                              json_pack("{s:[I,I],s:s,s:b}", "task_ids", JI(132), JI(133),
+                                        "status", "D", "recursive", 0)),
+                     JM_OUTCOME_APPLIED);
+    ck_assert_int_eq(WF_ST(&sc, 14), 'D');
+    ck_assert_int_eq(q_int(&sc, "SELECT n FROM workflow_task_count WHERE status = 'D'"), 3);
+    sc_close(&sc, 1);
+}
+END_TEST
+
+/* ---- runs ------------------------------------------------------------------------------------ */
+
+START_TEST(test_run_stop)
+{
+    sc_t sc;
+    sc_open(&sc);
+    task_def_t t[] = {{.id = 141}, {.id = 142}, {.id = 143}, {.id = 144}};
+    bind(&sc, 15, t, 4, 2);
+    start(&sc, 15);
+    ck_assert_int_eq(ev_run(&sc, JM_EV_RUN_STOP, 15, RUN_ID), JM_OUTCOME_APPLIED);
+    ck_assert_int_eq(RUN_ST(&sc, RUN_ID), 'S');
+    ck_assert_int_eq(WF_ST(&sc, 15), 'F');
+    run_ti(&sc, 15, TI(141, 1), 0);
+    ck_assert_int_eq(TASK_ST(&sc, 141), 'D');
+    ck_assert_int_eq(q_int(&sc, "SELECT count(*) FROM task_instance"), 2); /* nothing new */
+    ck_assert_int_eq(RUN_ST(&sc, RUN_ID), 'S');
+    ck_assert_int_eq(ev_run(&sc, JM_EV_RUN_STOP, 15, RUN_ID), JM_OUTCOME_REJECTED);
+    sc_close(&sc, 1);
+}
+END_TEST
+
+START_TEST(test_run_lost)
+{
+    sc_t sc;
+    sc_open(&sc);
+    task_def_t t[] = {{.id = 151}};
+    bind(&sc, 16, t, 1, 10);
+    start(&sc, 16); /* first heartbeat deadline: run.start + 93 s */
+    ck_assert_int_eq(ev_run(&sc, JM_EV_REAPER_RUN_LOST, 16, RUN_ID), JM_OUTCOME_IGNORED);
+    sc.ts += 80000;
+    ck_assert_int_eq(sc_apply(&sc, JM_EV_RUN_HEARTBEAT, 16,
+                              json_pack("{s:I,s:i}", "run_id", JI(RUN_ID), "next_report_s", 60)),
+                     JM_OUTCOME_APPLIED);
+    sc.ts += 30000; /* past the first deadline, not the extended one: a stale claim */
+    ck_assert_int_eq(ev_run(&sc, JM_EV_REAPER_RUN_LOST, 16, RUN_ID), JM_OUTCOME_IGNORED);
+    ck_assert_int_eq(RUN_ST(&sc, RUN_ID), 'R');
+    sc.ts += 30000;
+    ck_assert_int_eq(ev_run(&sc, JM_EV_REAPER_RUN_LOST, 16, RUN_ID), JM_OUTCOME_APPLIED);
+    ck_assert_int_eq(RUN_ST(&sc, RUN_ID), 'E');
+    ck_assert_int_eq(WF_ST(&sc, 16), 'F');
+    ck_assert_int_eq(sc_apply(&sc, JM_EV_RUN_HEARTBEAT, 16,
+                              json_pack("{s:I,s:i}", "run_id", JI(RUN_ID), "next_report_s", 60)),
+                     JM_OUTCOME_IGNORED);
+    ck_assert_int_eq(ev_run(&sc, JM_EV_REAPER_RUN_LOST, 16, 999), JM_OUTCOME_REJECTED);
+    sc_close(&sc, 1);
+}
+END_TEST
+
+START_TEST(test_run_timeout)
+{
+    sc_t sc;
+    sc_open(&sc);
+    task_def_t t[] = {{.id = 161}};
+    bind(&sc, 17, t, 1, 10);
+    ck_assert_int_eq(start_run(&sc, 17, RUN_ID, "none", 0, 60), JM_OUTCOME_APPLIED);
+    run_up(&sc, 17, RUN_ID);
+    ck_assert_int_eq(ev_run(&sc, JM_EV_REAPER_RUN_TIMEOUT, 17, RUN_ID), JM_OUTCOME_IGNORED);
+    sc.ts += 60000;
+    ck_assert_int_eq(ev_run(&sc, JM_EV_REAPER_RUN_TIMEOUT, 17, RUN_ID), JM_OUTCOME_APPLIED);
+    ck_assert_int_eq(RUN_ST(&sc, RUN_ID), 'E');
+    ck_assert_int_eq(WF_ST(&sc, 17), 'F');
+    ck_assert_int_eq(ev_run(&sc, JM_EV_REAPER_RUN_TIMEOUT, 17, RUN_ID), JM_OUTCOME_IGNORED);
+    sc_close(&sc, 1);
+}
+END_TEST
+
+/* ---- task instances: deadlines, triage, submission ----------------------------------------- */
+
+START_TEST(test_overdue_running)
+{
+    sc_t sc;
+    sc_open(&sc);
+    task_def_t t[] = {{.id = 171}};
+    bind(&sc, 18, t, 1, 10);
+    start(&sc, 18);
+    int64_t ti = TI(171, 1);
+    to_running(&sc, 18, ti, 100);
+    ck_assert_int_eq(ev_status_items(&sc, JM_EV_REAPER_OVERDUE, 18, ti, "T"), JM_OUTCOME_IGNORED);
+    sc.ts += 200000; /* the reaper saw it overdue, but a heartbeat lands before its claim */
+    ck_assert_int_eq(ev_heartbeat(&sc, 18, ti, 100), JM_OUTCOME_APPLIED);
+    ck_assert_int_eq(ev_status_items(&sc, JM_EV_REAPER_OVERDUE, 18, ti, "T"), JM_OUTCOME_IGNORED);
+    ck_assert_int_eq(TI_ST(&sc, ti), 'R');
+    sc.ts += 200000;
+    ck_assert_int_eq(ev_status_items(&sc, JM_EV_REAPER_OVERDUE, 18, ti, "T"), JM_OUTCOME_APPLIED);
+    ck_assert_int_eq(TI_ST(&sc, ti), 'T');
+    ck_assert_int_eq(TASK_ST(&sc, 171), 'R');
+    /* a late heartbeat brings it back */
+    ck_assert_int_eq(ev_heartbeat(&sc, 18, ti, 100), JM_OUTCOME_APPLIED);
+    ck_assert_int_eq(TI_ST(&sc, ti), 'R');
+    ck_assert_int_eq(n_log(&sc, "task_instance", ti, 'T', 'R'), 1);
+    sc.ts += 200000;
+    ck_assert_int_eq(ev_status_items(&sc, JM_EV_REAPER_OVERDUE, 18, ti, "T"), JM_OUTCOME_APPLIED);
+    ck_assert_int_eq(ev_status_items(&sc, JM_EV_TI_TRIAGED, 18, ti, "U"), JM_OUTCOME_APPLIED);
+    ck_assert_int_eq(TI_ST(&sc, ti), 'U');
+    ck_assert_int_eq(TASK_ST(&sc, 171), 'Q');
+    ck_assert_int_eq(TI_ST(&sc, TI(171, 2)), 'Q');
+    /* untimely: the worker's late success and heartbeat after U are recorded as ignored */
+    int64_t before = q_int(&sc, "SELECT count(*) FROM transition_log");
+    ck_assert_int_eq(ev_done(&sc, 18, ti), JM_OUTCOME_IGNORED);
+    ck_assert_int_eq(ev_heartbeat(&sc, 18, ti, 100), JM_OUTCOME_IGNORED);
+    ck_assert_int_eq(TI_ST(&sc, ti), 'U');
+    ck_assert_int_eq(q_int(&sc, "SELECT count(*) FROM transition_log"), before);
+    ck_assert_int_eq(q_int(&sc, "SELECT count(*) FROM task_instance WHERE id = %lld AND"
+                                " stdout_tail IS NOT NULL", (long long)ti), 0);
+    drive(&sc, 18, NULL, 0, 0, 0);
+    ck_assert_int_eq(WF_ST(&sc, 18), 'D');
+    sc_close(&sc, 1);
+}
+END_TEST
+
+START_TEST(test_overdue_launched)
+{
+    sc_t sc;
+    sc_open(&sc);
+    task_def_t t[] = {{.id = 181}};
+    bind(&sc, 19, t, 1, 10);
+    start(&sc, 19);
+    int64_t ti = TI(181, 1);
+    ck_assert_int_eq(ev_items(&sc, JM_EV_TI_INSTANTIATED, 19, ti), JM_OUTCOME_APPLIED);
+    ck_assert_int_eq(ev_launched(&sc, 19, ti, 300), JM_OUTCOME_APPLIED);
+    sc.ts += 250000;
+    ck_assert_int_eq(ev_launch_hb(&sc, 19, ti, 300), JM_OUTCOME_APPLIED);
+    sc.ts += 100000; /* past the first report-by, not the extended one */
+    ck_assert_int_eq(ev_status_items(&sc, JM_EV_REAPER_OVERDUE, 19, ti, "X"), JM_OUTCOME_IGNORED);
+    ck_assert_int_eq(TI_ST(&sc, ti), 'O');
+    /* a claim of the wrong kind (T for a launched instance) is ignored too */
+    sc.ts += 300000;
+    ck_assert_int_eq(ev_status_items(&sc, JM_EV_REAPER_OVERDUE, 19, ti, "T"), JM_OUTCOME_IGNORED);
+    ck_assert_int_eq(ev_status_items(&sc, JM_EV_REAPER_OVERDUE, 19, ti, "X"), JM_OUTCOME_APPLIED);
+    ck_assert_int_eq(TI_ST(&sc, ti), 'E');
+    ck_assert_int_eq(n_log(&sc, "task_instance", ti, 'O', 'X'), 1);
+    ck_assert_int_eq(n_log(&sc, "task_instance", ti, 'X', 'E'), 1);
+    ck_assert_int_eq(q_int(&sc, "SELECT count(*) FROM task_instance WHERE id = %lld AND message"
+                                " LIKE '%%never reported a heartbeat%%'", (long long)ti), 1);
+    ck_assert_int_eq(TASK_ST(&sc, 181), 'Q'); /* retried */
+    ck_assert_int_eq(q_int(&sc, "SELECT num_attempts FROM task WHERE id = 181"), 2);
+    ck_assert_int_eq(TI_ST(&sc, TI(181, 2)), 'Q');
+    sc_close(&sc, 1);
+}
+END_TEST
+
+START_TEST(test_triaged)
+{
+    sc_t sc;
+    sc_open(&sc);
+    task_def_t t[] = {{.id = 191}, {.id = 192}, {.id = 193, .max_attempts = 1}, {.id = 194}};
+    bind(&sc, 20, t, 4, 10);
+    start(&sc, 20);
+    for (int64_t id = 191; id <= 194; id++)
+        to_running(&sc, 20, TI(id, 1), 100);
+    sc.ts += 200000;
+    ck_assert_int_eq(ev_heartbeat(&sc, 20, TI(194, 1), 1000), JM_OUTCOME_APPLIED);
+    json_t *items = json_array();
+    for (int64_t id = 191; id <= 194; id++)
+        json_array_append_new(items, json_pack("{s:I,s:s}", "ti_id", JI(TI(id, 1)), "status", "T"));
+    ck_assert_int_eq(sc_apply(&sc, JM_EV_REAPER_OVERDUE, 20, json_pack("{s:o}", "items", items)),
+                     JM_OUTCOME_APPLIED);
+    ck_assert_int_eq(TI_ST(&sc, TI(194, 1)), 'R'); /* its claim was stale */
+    const char *what[] = {"Z", "U", "F"};
+    items = json_array();
+    for (int i = 0; i < 3; i++)
+        json_array_append_new(items, json_pack("{s:I,s:s,s:s}", "ti_id", JI(TI(191 + i, 1)),
+                                               "status", what[i], "message", "triaged"));
+    ck_assert_int_eq(sc_apply(&sc, JM_EV_TI_TRIAGED, 20,
+                              json_pack("{s:I,s:o}", "run_id", JI(RUN_ID), "items", items)),
+                     JM_OUTCOME_APPLIED);
+    /* Z: resources scaled, requeued */
+    ck_assert_int_eq(TI_ST(&sc, TI(191, 1)), 'Z');
+    ck_assert_int_eq(n_log(&sc, "task", 191, 'E', 'A'), 1);
+    ck_assert_int_eq(TASK_ST(&sc, 191), 'Q');
+    ck_assert_int_eq(q_int(&sc, "SELECT (resources->>'memory')::int FROM task_instance WHERE id"
+                                " = %lld", (long long)TI(191, 2)), 1536);
+    /* U: plain retry */
+    ck_assert_int_eq(TI_ST(&sc, TI(192, 1)), 'U');
+    ck_assert_int_eq(n_log(&sc, "task", 192, 'E', 'G'), 1);
+    ck_assert_int_eq(TI_ST(&sc, TI(192, 2)), 'Q');
+    ck_assert_int_eq(q_int(&sc, "SELECT (resources->>'memory')::int FROM task_instance WHERE id"
+                                " = %lld", (long long)TI(192, 2)), 1024);
+    /* F: fatal, no retry */
+    ck_assert_int_eq(TI_ST(&sc, TI(193, 1)), 'F');
+    ck_assert_int_eq(TASK_ST(&sc, 193), 'F');
+    ck_assert_int_eq(q_int(&sc, "SELECT count(*) FROM task_instance WHERE task_id = 193"), 1);
+    ck_assert_int_eq(q_int(&sc, "SELECT count(*) FROM task_instance WHERE id = %lld AND message"
+                                " = 'triaged'", (long long)TI(193, 1)), 1);
+    ck_assert_int_eq(RUN_ST(&sc, RUN_ID), 'R');
+    /* a U verdict after a heartbeat made the instance R again is not applied */
+    ck_assert_int_eq(ev_status_items(&sc, JM_EV_TI_TRIAGED, 20, TI(194, 1), "U"),
+                     JM_OUTCOME_IGNORED);
+    ck_assert_int_eq(TI_ST(&sc, TI(194, 1)), 'R');
+    ck_assert_int_eq(ev_done(&sc, 20, TI(194, 1)), JM_OUTCOME_APPLIED);
+    drive(&sc, 20, NULL, 0, 0, 0);
+    ck_assert_int_eq(RUN_ST(&sc, RUN_ID), 'E'); /* 193 is F */
+    ck_assert_int_eq(WF_ST(&sc, 20), 'F');
+    sc_close(&sc, 1);
+}
+END_TEST
+
+START_TEST(test_submit_failed)
+{
+    sc_t sc;
+    sc_open(&sc);
+    task_def_t t[] = {{.id = 201}};
+    bind(&sc, 21, t, 1, 10);
+    start(&sc, 21);
+    int64_t ti = TI(201, 1);
+    ck_assert_int_eq(ev_items(&sc, JM_EV_TI_INSTANTIATED, 21, ti), JM_OUTCOME_APPLIED);
+    ck_assert_int_eq(sc_apply(&sc, JM_EV_TI_SUBMIT_FAILED, 21,
+                              json_pack("{s:I,s:s,s:[{s:I}]}", "run_id", JI(RUN_ID), "error",
+                                        "sbatch: no", "items", "ti_id", JI(ti))),
+                     JM_OUTCOME_APPLIED);
+    ck_assert_int_eq(TI_ST(&sc, ti), 'W');
+    ck_assert_int_eq(q_int(&sc, "SELECT count(*) FROM task_instance WHERE id = %lld AND message"
+                                " = 'sbatch: no'", (long long)ti), 1);
+    ck_assert_int_eq(n_log(&sc, "task", 201, 'I', 'E'), 1);
+    ck_assert_int_eq(TASK_ST(&sc, 201), 'Q');
+    ck_assert_int_eq(TI_ST(&sc, TI(201, 2)), 'Q');
+    drive(&sc, 21, NULL, 0, 0, 0);
+    ck_assert_int_eq(WF_ST(&sc, 21), 'D');
+    sc_close(&sc, 1);
+}
+END_TEST
+
+START_TEST(test_fail_fast)
+{
+    sc_t sc;
+    sc_open(&sc);
+    task_def_t t[] = {{.id = 211, .max_attempts = 1}, {.id = 212}, {.id = 213}};
+    bind(&sc, 22, t, 3, 2);
+    ck_assert_int_eq(start_run(&sc, 22, RUN_ID, "none", 1, 0), JM_OUTCOME_APPLIED);
+    run_up(&sc, 22, RUN_ID);
+    to_running(&sc, 22, TI(212, 1), 300);
+    run_ti(&sc, 22, TI(211, 1), 'E');
+    ck_assert_int_eq(TASK_ST(&sc, 211), 'F');
+    ck_assert_int_eq(RUN_ST(&sc, RUN_ID), 'E');
+    ck_assert_int_eq(WF_ST(&sc, 22), 'F');
+    ck_assert_int_eq(TI_ST(&sc, TI(212, 1)), 'R'); /* running work is not killed */
+    ck_assert_int_eq(q_int(&sc, "SELECT count(*) FROM task_instance WHERE task_id = 213"), 0);
+    ck_assert_int_eq(ev_done(&sc, 22, TI(212, 1)), JM_OUTCOME_APPLIED);
+    ck_assert_int_eq(TASK_ST(&sc, 212), 'D');
+    ck_assert_int_eq(q_int(&sc, "SELECT count(*) FROM task_instance WHERE task_id = 213"), 0);
+    ck_assert_int_eq(RUN_ST(&sc, RUN_ID), 'E');
+    sc_close(&sc, 1);
+}
+END_TEST
+
+START_TEST(test_array_limit)
+{
+    sc_t sc;
+    sc_open(&sc);
+    sc.array_limit = 2;
+    task_def_t t[6];
+    memset(t, 0, sizeof(t));
+    for (int i = 0; i < 6; i++)
+        t[i].id = 221 + i;
+    bind(&sc, 23, t, 6, 100);
+    start(&sc, 23);
+    ck_assert_int_eq(q_int(&sc, "SELECT count(*) FROM task WHERE status = 'Q'"), 2);
+    run_ti(&sc, 23, TI(221, 1), 0);
+    ck_assert_int_eq(q_int(&sc, "SELECT count(*) FROM task WHERE status IN ('Q','I','O','R')"), 2);
+    ck_assert_int_eq(sc_apply(&sc, JM_EV_WORKFLOW_CONCURRENCY, 23,
+                              json_pack("{s:i,s:s}", "max_concurrently_running", 3, "template",
+                                        "tmpl")),
+                     JM_OUTCOME_APPLIED);
+    ck_assert_int_eq(q_int(&sc, "SELECT count(*) FROM task WHERE status IN ('Q','I','O','R')"), 3);
+    ck_assert_int_eq(sc_apply(&sc, JM_EV_WORKFLOW_CONCURRENCY, 23,
+                              json_pack("{s:i,s:s}", "max_concurrently_running", 3, "template",
+                                        "nope")),
+                     JM_OUTCOME_REJECTED);
+    drive(&sc, 23, NULL, 0, 0, 3);
+    ck_assert_int_eq(WF_ST(&sc, 23), 'D');
+    sc_close(&sc, 1);
+}
+END_TEST
+
+START_TEST(test_same_args_different_tasks)
+{
+    sc_t sc;
+    sc_open(&sc);
+    task_def_t t[] = {{.id = 231}};
+    bind(&sc, 24, t, 1, 10);
+    json_t *p = json_pack("{s:s,s:s,s:s,s:s,s:s,s:i,s:i,s:s,s:{},s:[]}", "tool", "t",
+                          "workflow_args_hash", HEX, "task_hash",
+                          "ffffffffffffffffffffffffffffffff", "dag_hash", HEX, "name", "wf",
+                          "max_concurrently_running", 10, "total_tasks", 1, "user", "u",
+                          "attributes", "templates");
+    ck_assert_int_eq(sc_apply(&sc, JM_EV_WORKFLOW_BIND, 25, p), JM_OUTCOME_REJECTED);
+    ck_assert_int_eq(q_int(&sc, "SELECT count(*) FROM workflow"), 1);
+    /* the same workflow again is a re-bind (the resume path), not a conflict */
+    bind(&sc, 24, t, 1, 10);
+    ck_assert_int_eq(q_int(&sc, "SELECT count(*) FROM workflow"), 1);
+    sc_close(&sc, 1);
+}
+END_TEST
+
+/* ---- replay of event_log ------------------------------------------------------------------- */
+
+/* Most handlers in one workflow: failures, fatal, operator reset of a sub-DAG, hot resume,
+ * deadlines and triage, a cold resume signal drained by kills, a partial reset, a fresh run. */
+static void rich_scenario(sc_t *sc, int64_t wf)
+{
+    task_def_t t[] = {{.id = 301}, {.id = 302, .up = {301}, .nup = 1},
+                      {.id = 303, .up = {301}, .nup = 1}, {.id = 304, .up = {302, 303}, .nup = 2},
+                      {.id = 305, .max_attempts = 1}, {.id = 306, .memory = 2048}};
+    bind(sc, wf, t, 6, 3);
+    start(sc, wf);
+    int64_t fail[] = {305};
+    drive(sc, wf, fail, 1, 'E', 3);
+    ck_assert_int_eq(WF_ST(sc, wf), 'F');
+    ck_assert_int_eq(sc_apply(sc, JM_EV_TASK_SET_STATUS, wf,
+                              json_pack("{s:[I],s:s,s:b}", "task_ids", JI(302), "status", "G",
+                                        "recursive", 1)),
+                     JM_OUTCOME_APPLIED);
+    ck_assert_int_eq(start_run(sc, wf, 778, "hot", 0, 0), JM_OUTCOME_APPLIED);
+    run_up(sc, wf, 778);
+    int64_t ti = q_int(sc, "SELECT min(id) FROM task_instance WHERE status = 'Q'");
+    to_running(sc, wf, ti, 100);
+    sc->ts += 200000;
+    ck_assert_int_eq(ev_status_items(sc, JM_EV_REAPER_OVERDUE, wf, ti, "T"), JM_OUTCOME_APPLIED);
+    ck_assert_int_eq(ev_status_items(sc, JM_EV_TI_TRIAGED, wf, ti, "Z"), JM_OUTCOME_APPLIED);
+    ck_assert_int_eq(ev_done(sc, wf, ti), JM_OUTCOME_REJECTED); /* Z -> D is illegal */
+    ti = q_int(sc, "SELECT min(id) FROM task_instance WHERE status = 'Q'");
+    to_running(sc, wf, ti, 100);
+    ck_assert_int_eq(sc_apply(sc, JM_EV_WORKFLOW_RESUME, wf, json_pack("{s:s}", "mode", "cold")),
+                     JM_OUTCOME_APPLIED);
+    for (int guard = 0; guard < 10; guard++) {
+        int64_t k = q_int(sc, "SELECT min(id) FROM task_instance WHERE status = 'K'");
+        if (k < 0)
+            break;
+        ck_assert_int_eq(ev_items(sc, JM_EV_TI_KILLED, wf, k), JM_OUTCOME_APPLIED);
+    }
+    ck_assert_int_eq(RUN_ST(sc, 778), 'T');
+    ck_assert_int_eq(sc_apply(sc, JM_EV_WORKFLOW_RESET, wf, json_pack("{s:b}", "partial", 1)),
+                     JM_OUTCOME_APPLIED);
+    ck_assert_int_eq(start_run(sc, wf, 779, "none", 0, 0), JM_OUTCOME_APPLIED);
+    run_up(sc, wf, 779);
+    drive(sc, wf, NULL, 0, 0, 3);
+    ck_assert_int_eq(WF_ST(sc, wf), 'D');
+}
+
+START_TEST(test_replay_event_log)
+{
+    sc_t a, b;
+    sc_open(&a);
+    a.log_events = 1;
+    rich_scenario(&a, 30);
+    ck_assert_int_gt(q_int(&a, "SELECT count(*) FROM event_log WHERE outcome <> 'applied'"), 0);
+    sc_open(&b); /* a fresh, migrated schema; the replay prepares its own handlers */
+    jm_apply_destroy(b.ap);
+    b.ap = NULL;
+    exec_ok(&b, "DEALLOCATE ALL");
+    jm_err_t err;
+    jm_replay_stats_t st;
+    ck_assert_msg(jm_replay_workflow(a.pg, b.pg, 30, &st, &err) == JM_OK, "replay: %s", err.msg);
+    ck_assert_int_eq(st.events, a.nlog);
+    ck_assert_msg(st.outcome_mismatch == 0, "%s", st.first_mismatch);
+    int n_diff = -1;
+    char diff[256];
+    ck_assert_msg(jm_replay_diff(a.pg, a.schema, b.schema, 30, &n_diff, diff, sizeof(diff), &err)
+                      == JM_OK, "diff: %s", err.msg);
+    ck_assert_msg(n_diff == 0, "replay differs in %s", diff);
+    /* the comparison sees one changed column and a reordered log */
+    exec_ok(&b, "UPDATE task_instance SET maxrss_kb = maxrss_kb + 1 WHERE id = (SELECT min(id)"
+                " FROM task_instance WHERE maxrss_kb IS NOT NULL)");
+    exec_ok(&b, "UPDATE transition_log SET seq = -seq WHERE seq IN (SELECT seq FROM transition_log"
+                " WHERE entity = 'task' ORDER BY seq LIMIT 2)");
+    ck_assert(jm_replay_diff(a.pg, a.schema, b.schema, 30, &n_diff, diff, sizeof(diff), &err)
+              == JM_OK);
+    ck_assert_int_eq(n_diff, 2);
+    ck_assert_str_eq(diff, "transition_log,task_instance");
+    b.ap = jm_apply_new(b.pg, &err); /* for sc_close */
+    sc_close(&b, 1);
+    sc_close(&a, 1);
 }
 END_TEST
 
@@ -541,6 +1357,27 @@ Suite *it_apply_suite(void)
     tcase_add_test(tc, test_concurrency_limit);
     tcase_add_test(tc, test_replay_identical);
     tcase_add_test(tc, test_cold_resume);
+    suite_add_tcase(s, tc);
+    tc = tcase_create("operations");
+    tcase_set_timeout(tc, 60);
+    tcase_add_test(tc, test_hot_resume);
+    tcase_add_test(tc, test_resume_signal_cold);
+    tcase_add_test(tc, test_resume_signal_hot);
+    tcase_add_test(tc, test_workflow_reset);
+    tcase_add_test(tc, test_set_status_g_done_workflow);
+    tcase_add_test(tc, test_set_status_g_active);
+    tcase_add_test(tc, test_set_status_d);
+    tcase_add_test(tc, test_run_stop);
+    tcase_add_test(tc, test_run_lost);
+    tcase_add_test(tc, test_run_timeout);
+    tcase_add_test(tc, test_overdue_running);
+    tcase_add_test(tc, test_overdue_launched);
+    tcase_add_test(tc, test_triaged);
+    tcase_add_test(tc, test_submit_failed);
+    tcase_add_test(tc, test_fail_fast);
+    tcase_add_test(tc, test_array_limit);
+    tcase_add_test(tc, test_same_args_different_tasks);
+    tcase_add_test(tc, test_replay_event_log);
     suite_add_tcase(s, tc);
     return s;
 }

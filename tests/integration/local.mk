@@ -16,3 +16,10 @@ EXTRA_DIST += tests/integration/run tests/integration/suites.def
 check-integration: tests/integration/check_integration$(EXEEXT)
 	$(top_srcdir)/tests/integration/run $(abs_top_builddir)/tests/integration/check_integration$(EXEEXT)
 .PHONY: check-integration
+
+# The jobmon CLI end to end (run/submit/resume, read and operator commands) against the stack
+# with jobmon-fsm and jobmon-distributor: `make check-integration-cli` (TAP).
+EXTRA_DIST += tests/integration/cli.sh
+check-integration-cli: jobmon$(EXEEXT) jobmon-distributor$(EXEEXT)
+	JOBMON=$(abs_top_builddir)/jobmon$(EXEEXT) $(top_srcdir)/tests/integration/cli.sh
+.PHONY: check-integration-cli
