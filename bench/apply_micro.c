@@ -27,9 +27,9 @@
 #define JM_TOP_SRCDIR "."
 #endif
 
-#define HEX "0123456789abcdef0123456789abcdef"
-#define WF 4242
-#define RUN 4343
+#define HEX   "0123456789abcdef0123456789abcdef"
+#define WF    4242
+#define RUN   4343
 #define CHUNK 500
 
 typedef struct {
@@ -133,11 +133,11 @@ static void bind(bench_t *b, int n, int limit)
             snprintf(cmd, sizeof(cmd), "echo %d", id);
             json_array_append_new(
                 tasks,
-                json_pack("{s:I,s:s,s:s,s:s,s:I,s:s,s:i,s:{s:i,s:s},s:{},s:[],s:s,s:[]}",
-                          "task_id", (json_int_t)id, "name", cmd, "command", cmd, "template",
-                          "tmpl", "array_id", (json_int_t)WF * 10, "node_hash", HEX,
-                          "max_attempts", 3, "resources", "memory", 1024, "queue", "null.q",
-                          "resource_scales", "fallback_queues", "cluster", "dummy", "upstream"));
+                json_pack("{s:I,s:s,s:s,s:s,s:I,s:s,s:i,s:{s:i,s:s},s:{},s:[],s:s,s:[]}", "task_id",
+                          (json_int_t)id, "name", cmd, "command", cmd, "template", "tmpl",
+                          "array_id", (json_int_t)WF * 10, "node_hash", HEX, "max_attempts", 3,
+                          "resources", "memory", 1024, "queue", "null.q", "resource_scales",
+                          "fallback_queues", "cluster", "dummy", "upstream"));
         }
         emit(b, JM_EV_WORKFLOW_BIND_TASKS, json_pack("{s:i,s:o}", "chunk", chunks, "tasks", tasks));
     }
@@ -151,7 +151,8 @@ static void start(bench_t *b)
                    "user", "u", "host", "h", "fail_fast", 0, "timeout_s", 0, "resume", "none"));
     const char *st[] = {"I", "O", "R"};
     for (int i = 0; i < 3; i++)
-        emit(b, JM_EV_RUN_STATUS, json_pack("{s:I,s:s}", "run_id", (json_int_t)RUN, "status", st[i]));
+        emit(b, JM_EV_RUN_STATUS,
+             json_pack("{s:I,s:s}", "run_id", (json_int_t)RUN, "status", st[i]));
 }
 
 /* Tasks first..last (all queued by now): one instantiated and one launched batch, then
@@ -164,9 +165,11 @@ static void wave(bench_t *b, int first, int last)
         json_array_append_new(inst, json_pack("{s:I}", "ti_id", ti));
         json_array_append_new(launch, json_pack("{s:I,s:s}", "ti_id", ti, "distributor_id", "1"));
     }
-    emit(b, JM_EV_TI_INSTANTIATED, json_pack("{s:I,s:o}", "run_id", (json_int_t)RUN, "items", inst));
-    emit(b, JM_EV_TI_LAUNCHED, json_pack("{s:I,s:i,s:o}", "run_id", (json_int_t)RUN,
-                                         "next_report_s", 300, "items", launch));
+    emit(b, JM_EV_TI_INSTANTIATED,
+         json_pack("{s:I,s:o}", "run_id", (json_int_t)RUN, "items", inst));
+    emit(b, JM_EV_TI_LAUNCHED,
+         json_pack("{s:I,s:i,s:o}", "run_id", (json_int_t)RUN, "next_report_s", 300, "items",
+                   launch));
     for (int id = first; id <= last; id++) {
         json_int_t ti = (json_int_t)jm_hash_ti_id(id, 1);
         emit(b, JM_EV_TI_RUNNING,
@@ -217,9 +220,10 @@ int main(int argc, char **argv)
     if (!b.pg)
         die("connect", err.msg);
     char q[256];
-    snprintf(q, sizeof(q), "SET client_min_messages = warning; DROP SCHEMA IF EXISTS bench_%d"
-             " CASCADE; CREATE SCHEMA bench_%d; SET search_path = bench_%d", (int)getpid(),
-             (int)getpid(), (int)getpid());
+    snprintf(q, sizeof(q),
+             "SET client_min_messages = warning; DROP SCHEMA IF EXISTS bench_%d"
+             " CASCADE; CREATE SCHEMA bench_%d; SET search_path = bench_%d",
+             (int)getpid(), (int)getpid(), (int)getpid());
     sql(&b, q);
     run_file(&b, "002_log.sql");
     run_file(&b, "003_model.sql");

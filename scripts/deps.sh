@@ -10,7 +10,7 @@ JM_DEPS_BUILD=(build-essential autoconf automake libtool pkg-config
     libxxhash-dev uuid-dev valgrind clang clang-format)
 # The local stack (scripts/stack): PostgreSQL 15, Redis 7, Kafka from Maven Central, kcat.
 JM_DEPS_STACK=(postgresql redis-server kcat maven openjdk-17-jre-headless)
-# Only with --slurm (reserved: the Slurm plugin's stack is not wired yet).
+# Only with --slurm (scripts/stack up --slurm: the Slurm plugin's single-node cluster).
 JM_DEPS_SLURM=(slurm-wlm munge)
 
 # jm_deps_missing PKG... — print the packages that are not installed, one per line.

@@ -141,6 +141,9 @@ CREATE TABLE IF NOT EXISTS task (
 CREATE INDEX IF NOT EXISTS task_workflow_status ON task (workflow_id, status);
 CREATE INDEX IF NOT EXISTS task_ready ON task (workflow_id, id)
     WHERE status IN ('G','A') AND pending_upstreams = 0;
+-- The scheduler's bounded pick (A first, then G, by id, LIMIT capacity).
+CREATE INDEX IF NOT EXISTS task_ready_status ON task (workflow_id, status, id)
+    WHERE status IN ('G','A') AND pending_upstreams = 0;
 
 CREATE TABLE IF NOT EXISTS task_edge (
     workflow_id   bigint NOT NULL,

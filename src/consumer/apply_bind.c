@@ -7,9 +7,9 @@
  * except active ones (Q I O R) while a run is alive, which the resume hand-over at run.start
  * deals with.  A new workflow whose tool and workflow_args are already used by another workflow
  * (different tasks or DAG, hence a different id) is rejected, as the reference's client does
- * (§1.4) — two clients may race past that check.  pending_upstreams is computed once binding is complete (all tasks present and
- * workflow.bound seen), because chunks may name upstream tasks that arrive in a later chunk.
- * Not here: runs and scheduling.
+ * (§1.4) — two clients may race past that check.  pending_upstreams is computed once binding is
+ * complete (all tasks present and workflow.bound seen), because chunks may name upstream tasks that
+ * arrive in a later chunk. Not here: runs and scheduling.
  */
 #include <inttypes.h>
 #include <stdlib.h>

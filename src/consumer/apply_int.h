@@ -70,6 +70,7 @@ typedef enum {
     AP_TI_ADOPT,
     AP_WF_OLD_TIS,
     AP_WF_ARGS_TAKEN,
+    AP_SCHED_PICK_FAST,
     AP_SQL__CNT
 } jm_ap_sql_t;
 
@@ -172,10 +173,13 @@ jm_rc_t jm_ap_progress(jm_apply_t *ap, int64_t wf, jm_err_t *err) JM_WUR;
 
 /* ---- sched.c --------------------------------------------------------------------------------- */
 
-/* Queue ready tasks of workflow `wf` for run `run_id` up to capacity.  *queued (may be NULL)
- * receives the number of new task instances. */
-jm_rc_t jm_sched_workflow(jm_apply_t *ap, int64_t wf, int64_t run_id, size_t *queued,
-                          jm_err_t *err) JM_WUR;
+/* Queue ready tasks of workflow `wf` for run `run_id` up to capacity `cap` (> 0: the workflow
+ * limit minus its active tasks, as the caller just counted).  `arrays_bind`: some array's limit
+ * is below the workflow's, so array capacities must be computed (the slower, full pick);
+ * otherwise the pick is an index scan bounded by `cap`.  *queued (may be NULL) receives the
+ * number of new task instances. */
+jm_rc_t jm_sched_workflow(jm_apply_t *ap, int64_t wf, int64_t run_id, int64_t cap,
+                          int arrays_bind, size_t *queued, jm_err_t *err) JM_WUR;
 
 /* Pure helpers (unit-tested). */
 #define JM_SCHED_BATCH_MAX 500

@@ -225,6 +225,11 @@ static jm_rc_t run_live_tis(jm_apply_t *ap, int64_t run_id, int64_t *n, jm_err_t
 
 typedef struct {
     int64_t total, active, done, fatal;
+    int64_t limit;   /* workflow max_concurrently_running */
+    int arrays_bind; /* some array limit is below it */
+    int64_t run_id;  /* the alive run, 0 if none */
+    char run_status;
+    int fail_fast;
 } counts_t;
 
 static jm_rc_t wf_counts(jm_apply_t *ap, int64_t wf, counts_t *c, jm_err_t *err)
@@ -238,6 +243,13 @@ static jm_rc_t wf_counts(jm_apply_t *ap, int64_t wf, counts_t *c, jm_err_t *err)
     if (rc != JM_OK)
         return rc;
     for (int i = 0; i < PQntuples(r); i++) {
+        c->limit = get_i64(r, i, 2);
+        c->arrays_bind = get_bool(r, i, 3);
+        c->run_id = get_i64(r, i, 4);
+        c->run_status = c->run_id ? PQgetvalue(r, i, 5)[0] : 0;
+        c->fail_fast = get_bool(r, i, 6);
+        if (PQgetisnull(r, i, 0))
+            continue;
         char s = PQgetvalue(r, i, 0)[0];
         int64_t n = get_i64(r, i, 1);
         c->total += n;
@@ -254,13 +266,13 @@ static jm_rc_t wf_counts(jm_apply_t *ap, int64_t wf, counts_t *c, jm_err_t *err)
 
 jm_rc_t jm_ap_progress(jm_apply_t *ap, int64_t wf, jm_err_t *err)
 {
-    int64_t run_id;
-    char st = 0;
-    int ff = 0;
     counts_t c;
-    jm_rc_t rc = jm_ap_alive_run(ap, wf, &run_id, &st, &ff, err);
-    if (rc != JM_OK || run_id == 0)
+    jm_rc_t rc = wf_counts(ap, wf, &c, err);
+    if (rc != JM_OK || c.run_id == 0)
         return rc;
+    int64_t run_id = c.run_id;
+    char st = c.run_status;
+    int ff = c.fail_fast;
     if (st == 'C' || st == 'H') {
         int64_t live = 0;
         rc = run_live_tis(ap, run_id, &live, err);
@@ -270,14 +282,13 @@ jm_rc_t jm_ap_progress(jm_apply_t *ap, int64_t wf, jm_err_t *err)
     }
     if (st != 'B' && st != 'I' && st != 'O' && st != 'R')
         return JM_OK;
-    if ((rc = wf_counts(ap, wf, &c, err)) != JM_OK)
-        return rc;
     if (st == 'R' && c.total > 0 && c.done == c.total)
         return jm_ap_run_move(ap, wf, run_id, 'R', 'D', 0, NULL, err);
     if (st == 'R' && ff && c.fatal > 0)
         return jm_ap_run_move(ap, wf, run_id, 'R', 'E', 0, NULL, err);
     size_t queued = 0;
-    if ((rc = jm_sched_workflow(ap, wf, run_id, &queued, err)) != JM_OK)
+    if ((rc = jm_sched_workflow(ap, wf, run_id, jm_sched_capacity(c.limit, c.active), c.arrays_bind,
+                                &queued, err)) != JM_OK)
         return rc;
     if (st == 'R' && queued == 0 && c.active == 0 && c.fatal > 0) {
         char w[24];
@@ -393,8 +404,17 @@ jm_rc_t jm_ap_run_start(jm_apply_t *ap, jm_err_t *err)
     snprintf(ff, sizeof(ff), "%s", jm_ev_bool(p, "fail_fast") ? "true" : "false");
     snprintf(tmo, sizeof(tmo), "%" PRId64, jm_ev_int(p, "timeout_s"));
     snprintf(hb, sizeof(hb), "%d", RUN_FIRST_HEARTBEAT_S);
-    const char *q[11] = {rid,     w,  jm_ev_str(p, "cluster"), jm_ev_str(p, "user"),
-                         jm_ev_str(p, "host"), ff, tmo, mode ? mode : "none", ap->ts, ap->evid, hb};
+    const char *q[11] = {rid,
+                         w,
+                         jm_ev_str(p, "cluster"),
+                         jm_ev_str(p, "user"),
+                         jm_ev_str(p, "host"),
+                         ff,
+                         tmo,
+                         mode ? mode : "none",
+                         ap->ts,
+                         ap->evid,
+                         hb};
     PGresult *r = NULL;
     if ((rc = jm_ap_exec(ap, AP_RUN_INS, 11, q, &r, err)) != JM_OK)
         return rc;
@@ -521,11 +541,9 @@ jm_rc_t jm_ap_reaper_run_lost(jm_apply_t *ap, jm_err_t *err)
         return JM_OK;
     }
     switch (rr.status) {
-    case 'L':
-        return jm_ap_run_move(ap, rr.wf, run_id, 'L', 'A', 0, NULL, err);
+    case 'L': return jm_ap_run_move(ap, rr.wf, run_id, 'L', 'A', 0, NULL, err);
     case 'C':
-    case 'H':
-        return jm_ap_run_handover(ap, rr.wf, run_id, rr.status, rr.status == 'C', 1, err);
+    case 'H': return jm_ap_run_handover(ap, rr.wf, run_id, rr.status, rr.status == 'C', 1, err);
     default: /* R, and runs stuck in B/I/O are reaped too */
         return jm_ap_run_move(ap, rr.wf, run_id, rr.status, 'E', rr.status != 'R', NULL, err);
     }

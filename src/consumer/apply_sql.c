@@ -200,6 +200,20 @@ const char *const jm_ap_sql[AP_SQL__CNT] = {
         "   AS first_id FROM g)"
         " SELECT id, status, ti_seq + 1, (SELECT batches FROM w) + dense_rank() OVER"
         "   (ORDER BY first_id), rn % 500 FROM g2 ORDER BY id",
+    /* $1 wf, $2 capacity (> 0), when no array limit can bind: the first $2 ready tasks (A
+     * first, then by id) by two bounded scans of task_ready_status, laid out as AP_SCHED_PICK. */
+    [AP_SCHED_PICK_FAST] =
+        "WITH picked AS (SELECT * FROM ((SELECT id, array_id, resources, status, ti_seq FROM task"
+        "   WHERE workflow_id = $1::bigint AND status = 'A' AND pending_upstreams = 0"
+        "   ORDER BY id LIMIT $2::int) UNION ALL (SELECT id, array_id, resources, status, ti_seq"
+        "   FROM task WHERE workflow_id = $1::bigint AND status = 'G' AND pending_upstreams = 0"
+        "   ORDER BY id LIMIT $2::int)) c ORDER BY (status = 'A') DESC, id LIMIT $2::int),"
+        " g AS (SELECT p.*, row_number() OVER (PARTITION BY array_id, resources ORDER BY id) - 1"
+        "   AS rn FROM picked p),"
+        " g2 AS (SELECT g.*, min(id) OVER (PARTITION BY array_id, resources, rn / 500)"
+        "   AS first_id FROM g)"
+        " SELECT id, status, ti_seq + 1, (SELECT batches FROM workflow WHERE id = $1::bigint)"
+        "   + dense_rank() OVER (ORDER BY first_id), rn % 500 FROM g2 ORDER BY id",
     /* $1 ti ids, $2 task ids, $3 attempts, $4 batch nums, $5 steps, $6 wf, $7 run, $8 ts,
      * $9 event id */
     [AP_SCHED_INSERT] =
@@ -257,8 +271,17 @@ const char *const jm_ap_sql[AP_SQL__CNT] = {
     /* $1 wf, $2 statuses */
     [AP_WF_TASKS_STATUS] = "SELECT id, status FROM task WHERE workflow_id = $1::bigint"
                            " AND status = ANY($2::text[]) ORDER BY id",
-    /* $1 wf */
-    [AP_WF_COUNTS] = "SELECT status, n FROM workflow_task_count WHERE workflow_id = $1::bigint",
+    /* $1 wf: per-status counts (status NULL when none yet), the workflow limit, whether an
+     * array limit is below it (only then can an array limit bind), and the alive run (id,
+     * status, fail_fast; NULL when none) — everything jm_ap_progress needs in one trip */
+    [AP_WF_COUNTS] =
+        "SELECT c.status, c.n, w.max_concurrently_running, EXISTS (SELECT 1 FROM task_array a"
+        "  WHERE a.workflow_id = w.id AND a.max_concurrently_running < w.max_concurrently_running),"
+        " r.id, r.status, r.fail_fast"
+        " FROM workflow w LEFT JOIN LATERAL (SELECT id, status, fail_fast FROM workflow_run"
+        "  WHERE workflow_id = w.id AND status IN " ALIVE_RUN " LIMIT 1) r ON true"
+        " LEFT JOIN workflow_task_count c ON c.workflow_id = w.id"
+        " WHERE w.id = $1::bigint",
     /* $1 wf: any ready task (capacity aside) */
     [AP_WF_SCHEDULABLE] = "SELECT EXISTS (SELECT 1 FROM task WHERE workflow_id = $1::bigint"
                           " AND status IN ('G','A') AND pending_upstreams = 0)",

@@ -19,17 +19,16 @@
 #include "jobmon/log.h"
 #include "jobmon/resources.h"
 
-#define NO_HEARTBEAT_MSG                                                                           \
-    "task instance never reported a heartbeat after being launched; will retry"
+#define NO_HEARTBEAT_MSG "task instance never reported a heartbeat after being launched; will retry"
 
 typedef struct {
     int found;
     int64_t id, task_id, run_id;
     int attempt, overdue, tnum, tmax, tseq;
     char st, tst;
-    char target;       /* requested target, 0 = none */
-    const char *msg;   /* borrowed from the payload */
-    int applied;       /* the instance moved */
+    char target;     /* requested target, 0 = none */
+    const char *msg; /* borrowed from the payload */
+    int applied;     /* the instance moved */
 } ti_row_t;
 
 static int64_t i64(const PGresult *r, int row, int col)
@@ -212,19 +211,20 @@ static jm_rc_t move(jm_apply_t *ap, ti_row_t *rows, size_t n, int killed, int *p
                     t->target = 0;
                     continue;
                 }
-                eff[i] = jm_fsm_ti_effect((jm_ti_status_t)tt,
-                                          (jm_task_status_t)jm_status_from_letter(JM_ENTITY_TASK,
-                                                                                  t->tst),
-                                          t->tnum, t->tmax);
+                eff[i] = jm_fsm_ti_effect(
+                    (jm_ti_status_t)tt,
+                    (jm_task_status_t)jm_status_from_letter(JM_ENTITY_TASK, t->tst), t->tnum,
+                    t->tmax);
                 has_eff[i] = 1;
                 if (eff[i].task_tr == JM_TR_ILLEGAL) {
                     /* Only reject when the instance move itself is legal: otherwise the TI
                      * check below names the real problem. */
                     int f = jm_status_from_letter(JM_ENTITY_TI, t->st);
                     if (f >= 0 && jm_fsm_check(JM_ENTITY_TI, f, tt) == JM_TR_LEGAL) {
-                        jm_ap_rejected(ap, "task %" PRId64 ": illegal %c -> %c (task_instance %" PRId64 ")",
-                                       t->task_id, t->tst,
-                                       jm_status_letter(JM_ENTITY_TASK, eff[i].task_status), t->id);
+                        jm_ap_rejected(
+                            ap, "task %" PRId64 ": illegal %c -> %c (task_instance %" PRId64 ")",
+                            t->task_id, t->tst,
+                            jm_status_letter(JM_ENTITY_TASK, eff[i].task_status), t->id);
                         t->target = 0;
                         continue;
                     }
@@ -287,11 +287,11 @@ static jm_rc_t move(jm_apply_t *ap, ti_row_t *rows, size_t n, int killed, int *p
         if (!strchr("QIOR", fin))
             *progress = 1;
     }
-    if (nt && (rc = jm_ap_transition(ap, JM_ENTITY_TASK, nt, tids, tfrom, tto, 0, AP_ATT_KEEP,
-                                     NULL, NULL, err)) != JM_OK)
+    if (nt && (rc = jm_ap_transition(ap, JM_ENTITY_TASK, nt, tids, tfrom, tto, 0, AP_ATT_KEEP, NULL,
+                                     NULL, err)) != JM_OK)
         goto out;
-    if (nt2 && (rc = jm_ap_transition(ap, JM_ENTITY_TASK, nt2, t2ids, t2from, t2to, 0,
-                                      AP_ATT_KEEP, NULL, NULL, err)) != JM_OK)
+    if (nt2 && (rc = jm_ap_transition(ap, JM_ENTITY_TASK, nt2, t2ids, t2from, t2to, 0, AP_ATT_KEEP,
+                                      NULL, NULL, err)) != JM_OK)
         goto out;
     if (na && (rc = scale_tasks(ap, adj, na, err)) != JM_OK)
         goto out;
@@ -396,6 +396,23 @@ static jm_rc_t extend(jm_apply_t *ap, ti_row_t *rows, size_t n, char status, int
     return rc;
 }
 
+/* Extend the report-by of an instance still in R; *hit = 1 when it was (the event is then
+ * applied and nothing else is needed). */
+static jm_rc_t heartbeat_fast(jm_apply_t *ap, int64_t id, int64_t secs, int *hit, jm_err_t *err)
+{
+    char lit[48], s[24];
+    snprintf(lit, sizeof(lit), "{%" PRId64 "}", id);
+    jm_ap_i64(s, sizeof(s), secs);
+    const char *p[4] = {lit, ap->ts, s, "R"};
+    PGresult *r = NULL;
+    jm_rc_t rc = jm_ap_exec(ap, AP_TI_SET_REPORT_BY, 4, p, &r, err);
+    *hit = rc == JM_OK && PQntuples(r) > 0;
+    if (*hit)
+        jm_ap_applied(ap);
+    PQclear(r);
+    return rc;
+}
+
 /* ---- the handler --------------------------------------------------------------------------- */
 
 jm_rc_t jm_ap_ti_event(jm_apply_t *ap, jm_err_t *err)
@@ -444,22 +461,22 @@ jm_rc_t jm_ap_ti_event(jm_apply_t *ap, jm_err_t *err)
         for (size_t i = 0; i < n; i++)
             rows[i].target = 'F';
         break;
-    case JM_EV_TI_RUNNING:
-        rows[0].target = 'R';
-        break;
-    case JM_EV_TI_DONE:
-        rows[0].target = 'D';
-        break;
-    case JM_EV_TI_ERROR:
-        rows[0].msg = jm_ev_str(p, "message");
-        break;
+    case JM_EV_TI_RUNNING: rows[0].target = 'R'; break;
+    case JM_EV_TI_DONE: rows[0].target = 'D'; break;
+    case JM_EV_TI_ERROR: rows[0].msg = jm_ev_str(p, "message"); break;
     case JM_EV_TI_LAUNCH_HEARTBEAT:
     case JM_EV_TI_HEARTBEAT:
         for (size_t i = 0; i < n; i++)
             rows[i].target = 0;
         break;
-    default: /* triaged, overdue: per-item status */
-        break;
+    default: /* triaged, overdue: per-item status */ break;
+    }
+    if (ev->type == JM_EV_TI_HEARTBEAT) { /* hot path: still R, one statement */
+        int hit = 0;
+        if ((rc = heartbeat_fast(ap, rows[0].id, jm_ev_int(p, "next_report_s"), &hit, err)) !=
+                JM_OK ||
+            hit)
+            goto out;
     }
     if ((rc = load(ap, rows, n, err)) != JM_OK)
         goto out;
@@ -539,8 +556,13 @@ jm_rc_t jm_ap_ti_event(jm_apply_t *ap, jm_err_t *err)
             jm_ap_i64(sid, sizeof(sid), rows[0].id);
             jm_ap_i64(pid, sizeof(pid), jm_ev_int(p, "pid"));
             jm_ap_i64(secs, sizeof(secs), jm_ev_int(p, "next_report_s"));
-            const char *q[8] = {sid,    jm_ev_str(p, "host"), pid, jm_ev_str(p, "distributor_id"),
-                                ap->ts, secs, jm_ev_str(p, "stdout_path"),
+            const char *q[8] = {sid,
+                                jm_ev_str(p, "host"),
+                                pid,
+                                jm_ev_str(p, "distributor_id"),
+                                ap->ts,
+                                secs,
+                                jm_ev_str(p, "stdout_path"),
                                 jm_ev_str(p, "stderr_path")};
             rc = jm_ap_exec(ap, AP_TI_SET_RUNNING, 8, q, NULL, err);
         }
@@ -563,9 +585,7 @@ jm_rc_t jm_ap_ti_event(jm_apply_t *ap, jm_err_t *err)
             rc = set_messages(ap, rows, n, err);
         break;
     }
-    default: /* submit_failed, triaged, killed */
-        rc = set_messages(ap, rows, n, err);
-        break;
+    default: /* submit_failed, triaged, killed */ rc = set_messages(ap, rows, n, err); break;
     }
     if (rc == JM_OK && progress)
         rc = jm_ap_progress(ap, ev->workflow_id, err);

@@ -36,18 +36,22 @@ static const char script[] =
 
 static const char read_sql[] =
     "WITH ids AS (SELECT unnest($1::bigint[]) AS id"
-    "  UNION SELECT workflow_id FROM workflow_run WHERE id = ANY($2::bigint[]))"
+    "  UNION SELECT workflow_id FROM workflow_run WHERE id = ANY($2::bigint[])),"
+    " runs AS (SELECT DISTINCT ON (wr.workflow_id) wr.workflow_id, wr.id, wr.status"
+    "  FROM workflow_run wr JOIN ids ON wr.workflow_id = ids.id"
+    "  ORDER BY wr.workflow_id, wr.status IN ('L','B','I','O','R','C','H') DESC,"
+    "   wr.created_at DESC, wr.id DESC),"
+    " notify AS (SELECT workflow_id, string_agg(id::text, ',') AS ids FROM workflow_run"
+    "  WHERE id = ANY($2::bigint[]) GROUP BY workflow_id)"
     " SELECT w.id, w.status, r.id, r.status, w.total_tasks,"
     "  coalesce(k.g, 0), coalesce(k.q, 0), coalesce(k.i, 0), coalesce(k.o, 0), coalesce(k.r, 0),"
     "  coalesce(k.d, 0), coalesce(k.e, 0), coalesce(k.a, 0), coalesce(k.f, 0),"
     "  coalesce((SELECT e.kafka_offset FROM event_log e WHERE e.workflow_id = w.id"
     "            ORDER BY e.applied_seq DESC LIMIT 1), 0),"
-    "  (SELECT string_agg(x.id::text, ',') FROM workflow_run x"
-    "    WHERE x.workflow_id = w.id AND x.id = ANY($2::bigint[]))"
+    "  nt.ids"
     " FROM ids JOIN workflow w ON w.id = ids.id"
-    " LEFT JOIN LATERAL (SELECT wr.id, wr.status FROM workflow_run wr WHERE wr.workflow_id = w.id"
-    "   ORDER BY wr.status IN ('L','B','I','O','R','C','H') DESC, wr.created_at DESC, wr.id DESC"
-    "   LIMIT 1) r ON true"
+    " LEFT JOIN runs r ON r.workflow_id = w.id"
+    " LEFT JOIN notify nt ON nt.workflow_id = w.id"
     " LEFT JOIN LATERAL (SELECT sum(n) FILTER (WHERE status = 'G') AS g,"
     "   sum(n) FILTER (WHERE status = 'Q') AS q, sum(n) FILTER (WHERE status = 'I') AS i,"
     "   sum(n) FILTER (WHERE status = 'O') AS o, sum(n) FILTER (WHERE status = 'R') AS r,"
@@ -70,7 +74,10 @@ struct jm_cache_s {
     int64_t retry_at;
     int64_t *dirty; /* workflows whose write was lost while down */
     size_t n_dirty, cap_dirty;
-    int overflow; /* too many to remember: rebuild everything */
+    int overflow;          /* too many to remember: rebuild everything */
+    int rebuilding;        /* a rebuild is in progress (one chunk per update) */
+    int64_t rebuild_after; /* keyset cursor of the rebuild */
+    size_t rebuilt;
     jm_pgarr_t a_wf, a_run;
 };
 
@@ -97,7 +104,7 @@ void jm_cache_destroy(jm_cache_t *c)
 
 int jm_cache_dirty(const jm_cache_t *c)
 {
-    return c->port > 0 && (c->down || c->n_dirty > 0);
+    return c->port > 0 && (c->down || c->rebuilding || c->n_dirty > 0);
 }
 
 static void mark_down(jm_cache_t *c, const char *why)
@@ -223,67 +230,6 @@ static jm_rc_t refresh(jm_cache_t *c, jm_pg_t *pg, const int64_t *wf, size_t n_w
     return JM_OK;
 }
 
-/* Redis is back: rewrite every non-terminal workflow and everything touched while down. */
-static jm_rc_t rebuild(jm_cache_t *c, jm_pg_t *pg, jm_err_t *err)
-{
-    char last[24] = "0";
-    size_t n = 0;
-    jm_rc_t rc = JM_OK;
-    jm_log(JM_LOG_INFO, SUB, "Redis %s:%d answers: rebuilding the cache", c->host, c->port);
-    for (;;) {
-        PGresult *res = NULL;
-        const char *params[1] = {last};
-        int64_t ids[CHUNK];
-        rc = jm_pg_exec(pg, open_sql, 1, params, &res, err);
-        if (rc != JM_OK)
-            return rc;
-        int rows = PQntuples(res);
-        for (int i = 0; i < rows; i++)
-            ids[i] = strtoll(PQgetvalue(res, i, 0), NULL, 10);
-        if (rows > 0)
-            snprintf(last, sizeof(last), "%s", PQgetvalue(res, rows - 1, 0));
-        PQclear(res);
-        if (rows == 0)
-            break;
-        if ((rc = refresh(c, pg, ids, (size_t)rows, NULL, 0, err)) != JM_OK || c->down)
-            return rc;
-        n += (size_t)rows;
-    }
-    for (size_t off = 0; off < c->n_dirty; off += CHUNK) {
-        size_t k = c->n_dirty - off < CHUNK ? c->n_dirty - off : CHUNK;
-        if ((rc = refresh(c, pg, c->dirty + off, k, NULL, 0, err)) != JM_OK || c->down)
-            return rc;
-    }
-    if (c->overflow)
-        jm_log(JM_LOG_WARN, SUB,
-               "more than %d workflows changed while Redis was down; terminal "
-               "ones among them may show a stale status until they change",
-               DIRTY_MAX);
-    jm_log(JM_LOG_INFO, SUB, "cache rebuilt: %zu open + %zu touched workflows", n, c->n_dirty);
-    c->n_dirty = 0;
-    c->overflow = 0;
-    return JM_OK;
-}
-
-/* Connect when down and due; rebuild after connecting.  0 while Redis stays unavailable. */
-static int ensure_up(jm_cache_t *c, jm_pg_t *pg, jm_err_t *err, jm_rc_t *rc)
-{
-    jm_err_t cerr;
-    *rc = JM_OK;
-    if (!c->down)
-        return 1;
-    if (jm_time_mono_ms() < c->retry_at)
-        return 0;
-    c->r = jm_redis_connect(c->host, c->port, REDIS_TIMEOUT_MS, &cerr);
-    if (!c->r) {
-        mark_down(c, cerr.msg);
-        return 0;
-    }
-    c->down = 0;
-    *rc = rebuild(c, pg, err);
-    return !c->down && *rc == JM_OK;
-}
-
 /* Write what an earlier failed PostgreSQL read left behind. */
 static jm_rc_t flush_dirty(jm_cache_t *c, jm_pg_t *pg, jm_err_t *err)
 {
@@ -297,13 +243,76 @@ static jm_rc_t flush_dirty(jm_cache_t *c, jm_pg_t *pg, jm_err_t *err)
     return JM_OK;
 }
 
+/* One step of the rebuild after Redis came back: the next CHUNK non-terminal workflows, then
+ * (last step) everything touched while Redis was down.  Done a step per call so applying never
+ * waits for a whole rebuild. */
+static jm_rc_t rebuild_step(jm_cache_t *c, jm_pg_t *pg, jm_err_t *err)
+{
+    PGresult *res = NULL;
+    int64_t ids[CHUNK];
+    char last[24];
+    snprintf(last, sizeof(last), "%lld", (long long)c->rebuild_after);
+    const char *params[1] = {last};
+    jm_rc_t rc = jm_pg_exec(pg, open_sql, 1, params, &res, err);
+    if (rc != JM_OK)
+        return rc;
+    int rows = PQntuples(res);
+    for (int i = 0; i < rows; i++)
+        ids[i] = strtoll(PQgetvalue(res, i, 0), NULL, 10);
+    PQclear(res);
+    if (rows > 0) {
+        rc = refresh(c, pg, ids, (size_t)rows, NULL, 0, err);
+        if (rc == JM_OK && !c->down) {
+            c->rebuild_after = ids[rows - 1];
+            c->rebuilt += (size_t)rows;
+        }
+        return rc;
+    }
+    rc = flush_dirty(c, pg, err);
+    if (rc != JM_OK || c->down)
+        return rc;
+    if (c->overflow)
+        jm_log(JM_LOG_WARN, SUB,
+               "more than %d workflows changed while Redis was down; terminal "
+               "ones among them may show a stale status until they change",
+               DIRTY_MAX);
+    jm_log(JM_LOG_INFO, SUB, "cache rebuilt: %zu open workflows and those touched meanwhile",
+           c->rebuilt);
+    c->rebuilding = 0;
+    c->overflow = 0;
+    return JM_OK;
+}
+
+/* Connect when down and due (a rebuild starts then).  0 while Redis stays unavailable. */
+static int ensure_up(jm_cache_t *c)
+{
+    jm_err_t cerr;
+    if (!c->down)
+        return 1;
+    if (jm_time_mono_ms() < c->retry_at)
+        return 0;
+    c->r = jm_redis_connect(c->host, c->port, REDIS_TIMEOUT_MS, &cerr);
+    if (!c->r) {
+        mark_down(c, cerr.msg);
+        return 0;
+    }
+    c->down = 0;
+    c->rebuilding = 1;
+    c->rebuild_after = 0;
+    c->rebuilt = 0;
+    jm_log(JM_LOG_INFO, SUB, "Redis %s:%d answers: rebuilding the cache", c->host, c->port);
+    return 1;
+}
+
 jm_rc_t jm_cache_update(jm_cache_t *c, jm_pg_t *pg, const int64_t *wf_ids, size_t n_wf,
                         const int64_t *run_ids, size_t n_runs, jm_err_t *err)
 {
     jm_rc_t rc = JM_OK;
     if (c->port <= 0)
         return JM_OK;
-    if (ensure_up(c, pg, err, &rc) && (rc = flush_dirty(c, pg, err)) == JM_OK && !c->down) {
+    if (ensure_up(c) &&
+        (rc = c->rebuilding ? rebuild_step(c, pg, err) : flush_dirty(c, pg, err)) == JM_OK &&
+        !c->down) {
         for (size_t off = 0; off < n_wf || (off == 0 && n_runs > 0); off += CHUNK) {
             size_t k = n_wf - off < CHUNK ? n_wf - off : CHUNK;
             rc = refresh(c, pg, wf_ids + off, k, off == 0 ? run_ids : NULL, off == 0 ? n_runs : 0,

@@ -556,6 +556,15 @@ static void stats_log(jm_fsm_consumer_t *c)
            (unsigned long long)c->st.batches, (unsigned long long)c->st.retries, c->batch_size);
 }
 
+/* Nothing to apply: let the cache reconnect / rebuild meanwhile. */
+static void cache_idle(jm_fsm_consumer_t *c)
+{
+    jm_err_t err;
+    if (jm_cache_dirty(c->cache) &&
+        jm_cache_update(c->cache, c->pg, NULL, 0, NULL, 0, &err) != JM_OK)
+        jm_log(JM_LOG_WARN, SUB, "%s: cache rebuild: %s", c->o.name, err.msg);
+}
+
 static void rejoin(jm_fsm_consumer_t *c)
 {
     rd_kafka_topic_partition_list_t *t = rd_kafka_topic_partition_list_new(1);
@@ -581,6 +590,8 @@ jm_rc_t jm_fsm_consumer_run(jm_fsm_consumer_t *c, jm_err_t *err)
         }
         if (*c->stop)
             break;
+        if (c->n_items == 0)
+            cache_idle(c);
         rc = batch_apply(c, err);
         if (c->need_rejoin)
             rejoin(c);

@@ -22,8 +22,8 @@ static const char page_sql[] =
     " WHERE workflow_id = $1::bigint AND applied_seq > $2::bigint AND outcome <> 'dead_letter'"
     " ORDER BY applied_seq LIMIT " REPLAY_PAGE;
 
-static void count_outcome(jm_replay_stats_t *st, const jm_event_t *ev,
-                          const jm_apply_result_t *res, const char *logged)
+static void count_outcome(jm_replay_stats_t *st, const jm_event_t *ev, const jm_apply_result_t *res,
+                          const char *logged)
 {
     st->events++;
     if (res->outcome == JM_OUTCOME_APPLIED)
@@ -105,9 +105,13 @@ jm_rc_t jm_replay_workflow(jm_pg_t *src, jm_pg_t *dst, int64_t workflow_id,
 static const struct {
     const char *table, *wfcol;
 } model[] = {
-    {"workflow", "id"},        {"workflow_run", "workflow_id"}, {"task", "workflow_id"},
-    {"task_instance", "workflow_id"}, {"task_array", "workflow_id"},
-    {"task_edge", "workflow_id"}, {"workflow_task_count", "workflow_id"},
+    {"workflow", "id"},
+    {"workflow_run", "workflow_id"},
+    {"task", "workflow_id"},
+    {"task_instance", "workflow_id"},
+    {"task_array", "workflow_id"},
+    {"task_edge", "workflow_id"},
+    {"workflow_task_count", "workflow_id"},
 };
 
 #define TL_COLS "entity, entity_id, workflow_id, from_status, to_status, event_id, at"
@@ -140,9 +144,8 @@ static jm_rc_t diff_one(jm_pg_t *pg, const char *a, const char *b, const char *w
     return rc;
 }
 
-jm_rc_t jm_replay_diff(jm_pg_t *pg, const char *schema_a, const char *schema_b,
-                       int64_t workflow_id, int *n_diff, char *diff, size_t diff_len,
-                       jm_err_t *err)
+jm_rc_t jm_replay_diff(jm_pg_t *pg, const char *schema_a, const char *schema_b, int64_t workflow_id,
+                       int *n_diff, char *diff, size_t diff_len, jm_err_t *err)
 {
     PGconn *conn = jm_pg_conn(pg);
     char *a = PQescapeIdentifier(conn, schema_a, strlen(schema_a));

@@ -14,7 +14,7 @@
 #include "jobmon/pg.h"
 
 typedef struct {
-    size_t events;            /* events replayed */
+    size_t events; /* events replayed */
     size_t applied, ignored, rejected;
     size_t outcome_mismatch;  /* replayed outcome differs from the one event_log recorded */
     char first_mismatch[256]; /* "event <id> (<type>): applied, log says ignored", or "" */

@@ -6,7 +6,9 @@
  * G/A → Q with num_attempts + 1 and gets a new task instance in Q, id jm_hash_ti_id(task,
  * ti_seq), grouped into batches of equal (array, resources) of at most 500 with 0-based steps by
  * task id.  Three statements per call whatever the number of tasks: pick (with the batch layout),
- * the task transitions, the instance inserts.
+ * the task transitions, the instance inserts; none when the caller found no capacity.  The pick
+ * is bounded by the capacity (an index scan of at most 2 × cap rows) unless an array limit below
+ * the workflow's can bind, which needs the per-array active counts (full pick).
  * It does not decide when to run (callers: jm_ap_progress) nor read any clock.
  */
 #include <stdlib.h>
@@ -20,13 +22,14 @@ int64_t jm_sched_capacity(int64_t limit, int64_t active)
     return limit > active ? limit - active : 0;
 }
 
-jm_rc_t jm_sched_workflow(jm_apply_t *ap, int64_t wf, int64_t run_id, size_t *queued,
-                          jm_err_t *err)
+jm_rc_t jm_sched_workflow(jm_apply_t *ap, int64_t wf, int64_t run_id, int64_t cap, int arrays_bind,
+                          size_t *queued, jm_err_t *err)
 {
-    char w[24], rid[24];
+    char w[24], rid[24], c[24];
     jm_ap_i64(w, sizeof(w), wf);
     jm_ap_i64(rid, sizeof(rid), run_id);
-    const char *p[1] = {w};
+    jm_ap_i64(c, sizeof(c), cap);
+    const char *p[2] = {w, c};
     PGresult *r = NULL;
     jm_rc_t rc;
     int64_t *tids = NULL, *ok_ids = NULL;
@@ -34,7 +37,10 @@ jm_rc_t jm_sched_workflow(jm_apply_t *ap, int64_t wf, int64_t run_id, size_t *qu
     int *item = NULL;
     if (queued)
         *queued = 0;
-    if ((rc = jm_ap_exec(ap, AP_SCHED_PICK, 1, p, &r, err)) != JM_OK)
+    if (cap <= 0)
+        return JM_OK;
+    if ((rc = jm_ap_exec(ap, arrays_bind ? AP_SCHED_PICK : AP_SCHED_PICK_FAST, arrays_bind ? 1 : 2,
+                         p, &r, err)) != JM_OK)
         return rc;
     size_t n = (size_t)PQntuples(r);
     if (n == 0)
@@ -51,8 +57,8 @@ jm_rc_t jm_sched_workflow(jm_apply_t *ap, int64_t wf, int64_t run_id, size_t *qu
     rc = jm_ap_transition(ap, JM_ENTITY_TASK, n, tids, from, to, 0, AP_ATT_QUEUE, item, NULL, err);
     if (rc != JM_OK)
         goto out;
-    jm_pgarr_t *a_ti = &ap->arr[0], *a_task = &ap->arr[1], *a_att = &ap->arr[2],
-               *a_b = &ap->arr[3], *a_s = &ap->arr[4];
+    jm_pgarr_t *a_ti = &ap->arr[0], *a_task = &ap->arr[1], *a_att = &ap->arr[2], *a_b = &ap->arr[3],
+               *a_s = &ap->arr[4];
     jm_pgarr_reset(a_ti);
     jm_pgarr_reset(a_task);
     jm_pgarr_reset(a_att);
@@ -74,9 +80,15 @@ jm_rc_t jm_sched_workflow(jm_apply_t *ap, int64_t wf, int64_t run_id, size_t *qu
     r = NULL;
     if (m == 0)
         goto out;
-    const char *q[9] = {jm_pgarr_finish(a_ti), jm_pgarr_finish(a_task), jm_pgarr_finish(a_att),
-                        jm_pgarr_finish(a_b),  jm_pgarr_finish(a_s),    w,
-                        rid,                   ap->ts,                  ap->evid};
+    const char *q[9] = {jm_pgarr_finish(a_ti),
+                        jm_pgarr_finish(a_task),
+                        jm_pgarr_finish(a_att),
+                        jm_pgarr_finish(a_b),
+                        jm_pgarr_finish(a_s),
+                        w,
+                        rid,
+                        ap->ts,
+                        ap->evid};
     if ((rc = jm_ap_exec(ap, AP_SCHED_INSERT, 9, q, NULL, err)) != JM_OK)
         goto out;
     jm_ap_touch_run(ap, run_id);

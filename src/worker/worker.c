@@ -8,7 +8,9 @@
  *
  * Classification: exit 0 → ti.done; killed by us for memory or runtime → Z; KILL_SELF → F
  * ("got KILL_SELF"); SIGTERM/SIGHUP/SIGINT to the worker (scancel, node shutdown) → U; a
- * SIGKILL we did not send (the kernel OOM killer, the cluster's memory enforcement) → Z;
+ * SIGKILL we did not send (the kernel OOM killer, the cluster's memory enforcement) → Z, and so
+ * is exit code 137 (the shell's report of its child's SIGKILL) when the OOM-kill count of the
+ * worker's memory cgroup rose during the run;
  * anything else non-zero → E.
  */
 #include <errno.h>
@@ -129,7 +131,75 @@ static int next_report_s(const jm_worker_opts_t *o)
     return v < 1 ? 1 : (int)v;
 }
 
-static void classify(const jm_worker_opts_t *o, int wstatus, int we_killed, jm_worker_result_t *res)
+/* "oom_kill N" from a memory.oom_control (cgroup v1) or memory.events (v2) file; 0 if absent. */
+static long long oom_kill_in(const char *path)
+{
+    char line[128];
+    long long v = 0;
+    FILE *f = fopen(path, "r");
+    if (!f)
+        return 0;
+    while (fgets(line, sizeof(line), f))
+        if (sscanf(line, "oom_kill %lld", &v) == 1)
+            break;
+    fclose(f);
+    return v;
+}
+
+/* How many processes the kernel's OOM killer has killed in this process's memory cgroup and
+ * its ancestors (a limit may be set on the job's cgroup above the step's), or node-wide from
+ * /proc/vmstat when no memory cgroup is visible.  A rise across the command's run tells an
+ * external memory kill (Slurm's cgroup enforcement, the kernel) from a command that merely
+ * exited 137: `/bin/sh -c` turns its child's SIGKILL into exit code 137. */
+static long long oom_kills(void)
+{
+    char line[1024], dir[1200];
+    long long sum = 0;
+    int found = 0;
+    FILE *f = fopen("/proc/self/cgroup", "r");
+    while (f && !found && fgets(line, sizeof(line), f)) {
+        line[strcspn(line, "\n")] = '\0';
+        char *c1 = strchr(line, ':'), *c2 = c1 ? strchr(c1 + 1, ':') : NULL;
+        if (!c2)
+            continue;
+        const char *file, *base;
+        if (strncmp(c1 + 1, "memory:", 7) == 0) {
+            base = "/sys/fs/cgroup/memory";
+            file = "memory.oom_control";
+        } else if (c1[1] == ':' && access("/sys/fs/cgroup/cgroup.controllers", F_OK) == 0) {
+            base = "/sys/fs/cgroup";
+            file = "memory.events";
+        } else {
+            continue;
+        }
+        found = 1;
+        snprintf(dir, sizeof(dir), "%s%s", base, c2 + 1);
+        for (;;) {
+            char p[1300];
+            snprintf(p, sizeof(p), "%s/%s", dir, file);
+            sum += oom_kill_in(p);
+            char *slash = strrchr(dir, '/');
+            if (!slash || (size_t)(slash - dir) < strlen(base))
+                break;
+            *slash = '\0';
+        }
+    }
+    if (f)
+        fclose(f);
+    if (!found) {
+        FILE *v = fopen("/proc/vmstat", "r");
+        long long n;
+        while (v && fgets(line, sizeof(line), v))
+            if (sscanf(line, "oom_kill %lld", &n) == 1)
+                sum = n;
+        if (v)
+            fclose(v);
+    }
+    return sum;
+}
+
+static void classify(const jm_worker_opts_t *o, int wstatus, int we_killed, long long oom_rise,
+                     jm_worker_result_t *res)
 {
     if (WIFEXITED(wstatus)) {
         res->exit_code = WEXITSTATUS(wstatus);
@@ -165,6 +235,13 @@ static void classify(const jm_worker_opts_t *o, int wstatus, int we_killed, jm_w
     if (WIFEXITED(wstatus) && res->exit_code == 0) {
         res->status = 'D';
         res->message[0] = '\0';
+    } else if (!we_killed && oom_rise > 0 &&
+               ((WIFSIGNALED(wstatus) && WTERMSIG(wstatus) == SIGKILL) ||
+                (WIFEXITED(wstatus) && res->exit_code == 128 + SIGKILL))) {
+        res->status = 'Z';
+        snprintf(res->message, sizeof(res->message),
+                 "killed by the out-of-memory killer (memory limit %lld MB, max RSS seen %lld kB)",
+                 (long long)o->memory_mb, (long long)res->maxrss_kb);
     } else if (WIFSIGNALED(wstatus) && WTERMSIG(wstatus) == SIGKILL && !we_killed) {
         res->status = 'Z';
         snprintf(res->message, sizeof(res->message),
@@ -252,6 +329,7 @@ jm_rc_t jm_worker_run(const jm_worker_opts_t *o, jm_report_t *r, jm_worker_resul
     (void)prctl(PR_SET_CHILD_SUBREAPER, 1);
     signal(SIGPIPE, SIG_IGN);
 
+    long long oom0 = oom_kills();
     int64_t t0 = jm_time_mono_ms();
     pid_t pid = fork();
     if (pid < 0) {
@@ -401,7 +479,7 @@ jm_rc_t jm_worker_run(const jm_worker_opts_t *o, jm_report_t *r, jm_worker_resul
         if (ru.ru_maxrss > res->maxrss_kb)
             res->maxrss_kb = ru.ru_maxrss;
     }
-    classify(o, wstatus, we_killed, res);
+    classify(o, wstatus, we_killed, oom_kills() - oom0, res);
 
     char *otail = jm_tail_text(&st[0].tail, NULL), *etail = jm_tail_text(&st[1].tail, NULL);
     if (res->status == 'D') {

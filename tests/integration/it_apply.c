@@ -77,8 +77,10 @@ static void sc_open(sc_t *sc)
     ck_assert_msg(sc->pg != NULL, "connect: %s", err.msg);
     snprintf(sc->schema, sizeof(sc->schema), "test_%d_%d", (int)getpid(), ++schema_n);
     char sql[512];
-    snprintf(sql, sizeof(sql), "SET client_min_messages = warning; DROP SCHEMA IF EXISTS %s CASCADE;"
-             " CREATE SCHEMA %s; SET search_path = %s", sc->schema, sc->schema, sc->schema);
+    snprintf(sql, sizeof(sql),
+             "SET client_min_messages = warning; DROP SCHEMA IF EXISTS %s CASCADE;"
+             " CREATE SCHEMA %s; SET search_path = %s",
+             sc->schema, sc->schema, sc->schema);
     exec_ok(sc, sql);
     const char *files[] = {"/schemas/sql/002_log.sql", "/schemas/sql/003_model.sql"};
     for (size_t i = 0; i < 2; i++) {
@@ -202,7 +204,7 @@ static char q_char(sc_t *sc, const char *sql)
 
 /* ---- building workflows -------------------------------------------------------------------- */
 
-#define HEX "0123456789abcdef0123456789abcdef"
+#define HEX    "0123456789abcdef0123456789abcdef"
 #define RUN_ID 777
 
 typedef struct {
@@ -219,10 +221,10 @@ static void bind(sc_t *sc, int64_t wf, const task_def_t *t, size_t n, int limit)
                              "command_template", "{command}", "node_args", "task_args", "op_args",
                              "array_id", (json_int_t)(wf * 10), "max_concurrently_running",
                              sc->array_limit ? sc->array_limit : 10000);
-    json_t *p = json_pack("{s:s,s:s,s:s,s:s,s:s,s:i,s:i,s:s,s:{},s:o}", "tool", "t",
-                          "workflow_args_hash", HEX, "task_hash", HEX, "dag_hash", HEX, "name",
-                          "wf", "max_concurrently_running", limit, "total_tasks", (int)n, "user",
-                          "u", "attributes", "templates", tmpl);
+    json_t *p =
+        json_pack("{s:s,s:s,s:s,s:s,s:s,s:i,s:i,s:s,s:{},s:o}", "tool", "t", "workflow_args_hash",
+                  HEX, "task_hash", HEX, "dag_hash", HEX, "name", "wf", "max_concurrently_running",
+                  limit, "total_tasks", (int)n, "user", "u", "attributes", "templates", tmpl);
     ck_assert_int_eq(sc_apply(sc, JM_EV_WORKFLOW_BIND, wf, p), JM_OUTCOME_APPLIED);
     json_t *tasks = json_array();
     for (size_t i = 0; i < n; i++) {
@@ -233,13 +235,13 @@ static void bind(sc_t *sc, int64_t wf, const task_def_t *t, size_t n, int limit)
         snprintf(name, sizeof(name), "task_%lld", (long long)t[i].id);
         snprintf(cmd, sizeof(cmd), "echo %lld", (long long)t[i].id);
         json_array_append_new(
-            tasks, json_pack("{s:I,s:s,s:s,s:s,s:I,s:s,s:i,s:{s:i,s:s},s:{s:f},s:[],s:s,s:o}",
-                             "task_id", (json_int_t)t[i].id, "name", name, "command", cmd,
-                             "template", "tmpl", "array_id", (json_int_t)(wf * 10), "node_hash",
-                             HEX, "max_attempts", t[i].max_attempts ? t[i].max_attempts : 3,
-                             "resources", "memory", t[i].memory ? t[i].memory : 1024, "queue",
-                             "null.q", "resource_scales", "memory", 0.5, "fallback_queues",
-                             "cluster", "dummy", "upstream", up));
+            tasks,
+            json_pack("{s:I,s:s,s:s,s:s,s:I,s:s,s:i,s:{s:i,s:s},s:{s:f},s:[],s:s,s:o}", "task_id",
+                      (json_int_t)t[i].id, "name", name, "command", cmd, "template", "tmpl",
+                      "array_id", (json_int_t)(wf * 10), "node_hash", HEX, "max_attempts",
+                      t[i].max_attempts ? t[i].max_attempts : 3, "resources", "memory",
+                      t[i].memory ? t[i].memory : 1024, "queue", "null.q", "resource_scales",
+                      "memory", 0.5, "fallback_queues", "cluster", "dummy", "upstream", up));
     }
     /* Reverse order: chunks may name upstream tasks that are not there yet. */
     json_t *rev = json_array();
@@ -258,16 +260,15 @@ static void start(sc_t *sc, int64_t wf)
 {
     ck_assert_int_eq(sc_apply(sc, JM_EV_RUN_START, wf,
                               json_pack("{s:I,s:s,s:s,s:s,s:b,s:i,s:s}", "run_id",
-                                        (json_int_t)RUN_ID, "cluster", "dummy", "user", "u",
-                                        "host", "h", "fail_fast", 0, "timeout_s", 0, "resume",
-                                        "none")),
+                                        (json_int_t)RUN_ID, "cluster", "dummy", "user", "u", "host",
+                                        "h", "fail_fast", 0, "timeout_s", 0, "resume", "none")),
                      JM_OUTCOME_APPLIED);
     const char *st[] = {"I", "O", "R"};
     for (int i = 0; i < 3; i++)
-        ck_assert_int_eq(sc_apply(sc, JM_EV_RUN_STATUS, wf,
-                                  json_pack("{s:I,s:s}", "run_id", (json_int_t)RUN_ID, "status",
-                                            st[i])),
-                         JM_OUTCOME_APPLIED);
+        ck_assert_int_eq(
+            sc_apply(sc, JM_EV_RUN_STATUS, wf,
+                     json_pack("{s:I,s:s}", "run_id", (json_int_t)RUN_ID, "status", st[i])),
+            JM_OUTCOME_APPLIED);
 }
 
 /* Drive one queued instance through the distributor and worker: ends D, or `fail` (E/Z). */
@@ -277,42 +278,43 @@ static void run_ti(sc_t *sc, int64_t wf, int64_t ti, char fail)
                               json_pack("{s:I,s:[{s:I}]}", "run_id", (json_int_t)RUN_ID, "items",
                                         "ti_id", (json_int_t)ti)),
                      JM_OUTCOME_APPLIED);
-    ck_assert_int_eq(sc_apply(sc, JM_EV_TI_LAUNCHED, wf,
-                              json_pack("{s:I,s:i,s:[{s:I,s:s}]}", "run_id", (json_int_t)RUN_ID,
-                                        "next_report_s", 300, "items", "ti_id", (json_int_t)ti,
-                                        "distributor_id", "42")),
-                     JM_OUTCOME_APPLIED);
-    ck_assert_int_eq(sc_apply(sc, JM_EV_TI_RUNNING, wf,
-                              json_pack("{s:I,s:s,s:i,s:s,s:i,s:s,s:s}", "ti_id", (json_int_t)ti,
-                                        "host", "node1", "pid", 99, "distributor_id", "42",
-                                        "next_report_s", 300, "stdout_path", "/o", "stderr_path",
-                                        "/e")),
-                     JM_OUTCOME_APPLIED);
+    ck_assert_int_eq(
+        sc_apply(sc, JM_EV_TI_LAUNCHED, wf,
+                 json_pack("{s:I,s:i,s:[{s:I,s:s}]}", "run_id", (json_int_t)RUN_ID, "next_report_s",
+                           300, "items", "ti_id", (json_int_t)ti, "distributor_id", "42")),
+        JM_OUTCOME_APPLIED);
+    ck_assert_int_eq(
+        sc_apply(sc, JM_EV_TI_RUNNING, wf,
+                 json_pack("{s:I,s:s,s:i,s:s,s:i,s:s,s:s}", "ti_id", (json_int_t)ti, "host",
+                           "node1", "pid", 99, "distributor_id", "42", "next_report_s", 300,
+                           "stdout_path", "/o", "stderr_path", "/e")),
+        JM_OUTCOME_APPLIED);
     json_t *usage = json_pack("{s:i,s:i,s:i}", "wall_ms", 10, "cpu_ms", 5, "maxrss_kb", 100);
     if (!fail)
-        ck_assert_int_eq(sc_apply(sc, JM_EV_TI_DONE, wf,
-                                  json_pack("{s:I,s:s,s:s,s:o}", "ti_id", (json_int_t)ti,
-                                            "stdout_tail", "ok", "stderr_tail", "", "usage",
-                                            usage)),
-                         JM_OUTCOME_APPLIED);
+        ck_assert_int_eq(
+            sc_apply(sc, JM_EV_TI_DONE, wf,
+                     json_pack("{s:I,s:s,s:s,s:o}", "ti_id", (json_int_t)ti, "stdout_tail", "ok",
+                               "stderr_tail", "", "usage", usage)),
+            JM_OUTCOME_APPLIED);
     else
-        ck_assert_int_eq(sc_apply(sc, JM_EV_TI_ERROR, wf,
-                                  json_pack("{s:I,s:s#,s:i,s:s,s:s,s:s,s:o}", "ti_id",
-                                            (json_int_t)ti, "status", &fail, 1, "exit_code", 1,
-                                            "message", "boom", "stdout_tail", "", "stderr_tail",
-                                            "err", "usage", usage)),
-                         JM_OUTCOME_APPLIED);
+        ck_assert_int_eq(
+            sc_apply(sc, JM_EV_TI_ERROR, wf,
+                     json_pack("{s:I,s:s#,s:i,s:s,s:s,s:s,s:o}", "ti_id", (json_int_t)ti, "status",
+                               &fail, 1, "exit_code", 1, "message", "boom", "stdout_tail", "",
+                               "stderr_tail", "err", "usage", usage)),
+            JM_OUTCOME_APPLIED);
 }
 
 /* Invariants after every step of a scenario. */
 static void check_counts(sc_t *sc, int64_t wf)
 {
-    int64_t bad = q_int(sc,
-                        "SELECT count(*) FROM (SELECT status, count(*) n FROM task WHERE workflow_id"
-                        " = %lld GROUP BY status) a FULL JOIN (SELECT status, n FROM"
-                        " workflow_task_count WHERE workflow_id = %lld AND n > 0) b USING (status)"
-                        " WHERE a.n IS DISTINCT FROM b.n",
-                        (long long)wf, (long long)wf);
+    int64_t bad =
+        q_int(sc,
+              "SELECT count(*) FROM (SELECT status, count(*) n FROM task WHERE workflow_id"
+              " = %lld GROUP BY status) a FULL JOIN (SELECT status, n FROM"
+              " workflow_task_count WHERE workflow_id = %lld AND n > 0) b USING (status)"
+              " WHERE a.n IS DISTINCT FROM b.n",
+              (long long)wf, (long long)wf);
     ck_assert_msg(bad == 0, "workflow_task_count out of step");
 }
 
@@ -336,20 +338,24 @@ static void check_invariants(sc_t *sc, int64_t wf)
                             " ORDER BY seq DESC LIMIT 1) l ON true WHERE x.%s = %lld"
                             " AND l.to_status IS DISTINCT FROM x.status",
                             ent[i].table, ent[i].entity, ent[i].wfcol, w);
-        ck_assert_msg(bad == 0, "%s: %lld rows whose last transition_log entry is not their"
-                      " status", ent[i].table, (long long)bad);
+        ck_assert_msg(bad == 0,
+                      "%s: %lld rows whose last transition_log entry is not their"
+                      " status",
+                      ent[i].table, (long long)bad);
     }
     int64_t bad = q_int(sc,
                         "SELECT count(*) FROM task t JOIN workflow w ON w.id = t.workflow_id"
                         " WHERE w.id = %lld AND w.bound_at IS NOT NULL AND t.pending_upstreams <>"
                         " (SELECT count(*) FROM task_edge e JOIN task u ON u.id = e.upstream_id"
-                        " WHERE e.downstream_id = t.id AND u.status <> 'D')", w);
+                        " WHERE e.downstream_id = t.id AND u.status <> 'D')",
+                        w);
     ck_assert_msg(bad == 0, "pending_upstreams out of step on %lld tasks", (long long)bad);
     bad = q_int(sc,
                 "SELECT count(*) FROM (SELECT ti.task_id FROM task_instance ti JOIN workflow_run r"
                 " ON r.id = ti.run_id WHERE ti.workflow_id = %lld AND r.status IN"
                 " ('L','B','I','O','R','C','H') AND ti.status IN ('Q','I','O','R','T','X')"
-                " GROUP BY ti.task_id HAVING count(*) > 1) d", w);
+                " GROUP BY ti.task_id HAVING count(*) > 1) d",
+                w);
     ck_assert_msg(bad == 0, "%lld tasks with two live instances", (long long)bad);
 }
 
@@ -358,12 +364,14 @@ static void drive(sc_t *sc, int64_t wf, const int64_t *fail_ids, size_t nfail, c
                   int64_t limit)
 {
     for (int guard = 0; guard < 200; guard++) {
-        int64_t ti = q_int(sc, "SELECT min(id) FROM task_instance WHERE workflow_id = %lld AND"
-                               " status = 'Q'", (long long)wf);
+        int64_t ti = q_int(sc,
+                           "SELECT min(id) FROM task_instance WHERE workflow_id = %lld AND"
+                           " status = 'Q'",
+                           (long long)wf);
         if (ti < 0)
             return;
-        int64_t task = q_int(sc, "SELECT task_id FROM task_instance WHERE id = %lld",
-                             (long long)ti);
+        int64_t task =
+            q_int(sc, "SELECT task_id FROM task_instance WHERE id = %lld", (long long)ti);
         char fail = 0;
         for (size_t i = 0; i < nfail; i++)
             if (fail_ids[i] == task)
@@ -371,8 +379,10 @@ static void drive(sc_t *sc, int64_t wf, const int64_t *fail_ids, size_t nfail, c
         run_ti(sc, wf, ti, fail);
         check_counts(sc, wf);
         if (limit)
-            ck_assert_int_le(q_int(sc, "SELECT count(*) FROM task WHERE workflow_id = %lld AND"
-                                       " status IN ('Q','I','O','R')", (long long)wf),
+            ck_assert_int_le(q_int(sc,
+                                   "SELECT count(*) FROM task WHERE workflow_id = %lld AND"
+                                   " status IN ('Q','I','O','R')",
+                                   (long long)wf),
                              limit);
     }
     ck_abort_msg("scenario did not converge");
@@ -398,8 +408,10 @@ START_TEST(test_diamond)
 {
     sc_t sc;
     sc_open(&sc);
-    task_def_t t[] = {{.id = 11}, {.id = 12, .up = {11}, .nup = 1},
-                      {.id = 13, .up = {11}, .nup = 1}, {.id = 14, .up = {12, 13}, .nup = 2}};
+    task_def_t t[] = {{.id = 11},
+                      {.id = 12, .up = {11}, .nup = 1},
+                      {.id = 13, .up = {11}, .nup = 1},
+                      {.id = 14, .up = {12, 13}, .nup = 2}};
     bind(&sc, 1, t, 4, 100);
     ck_assert_int_eq(q_int(&sc, "SELECT pending_upstreams FROM task WHERE id = 14"), 2);
     start(&sc, 1);
@@ -412,7 +424,8 @@ START_TEST(test_diamond)
     ck_assert_int_eq(q_int(&sc, "SELECT n FROM workflow_task_count WHERE status = 'D'"), 4);
     /* 12 and 13 were queued together: one batch, steps 0 and 1 */
     ck_assert_int_eq(q_int(&sc, "SELECT count(DISTINCT batch_num) FROM task_instance"
-                                " WHERE task_id IN (12, 13)"), 1);
+                                " WHERE task_id IN (12, 13)"),
+                     1);
     ck_assert_int_eq(q_int(&sc, "SELECT step FROM task_instance WHERE task_id = 13"), 1);
     /* an illegal transition is rejected with its reason */
     char reason[256];
@@ -436,8 +449,7 @@ START_TEST(test_retry_then_done)
     run_ti(&sc, 2, jm_hash_ti_id(21, 1), 'E');
     ck_assert_int_eq(q_char(&sc, "SELECT status FROM task WHERE id = 21"), 'Q');
     ck_assert_int_eq(q_int(&sc, "SELECT num_attempts FROM task WHERE id = 21"), 2);
-    ck_assert_int_eq(q_char(&sc, "SELECT status FROM task_instance ORDER BY attempt LIMIT 1"),
-                     'E');
+    ck_assert_int_eq(q_char(&sc, "SELECT status FROM task_instance ORDER BY attempt LIMIT 1"), 'E');
     drive(&sc, 2, NULL, 0, 0, 0);
     ck_assert_int_eq(wf_status(&sc, 2), 'D');
     ck_assert_int_eq(q_int(&sc, "SELECT count(*) FROM task_instance"), 2);
@@ -469,8 +481,7 @@ START_TEST(test_attempts_exhausted)
     fork_join(&sc, 3);
     ck_assert_int_eq(q_char(&sc, "SELECT status FROM task WHERE id = 33"), 'F');
     ck_assert_int_eq(q_int(&sc, "SELECT num_attempts FROM task WHERE id = 33"), 2);
-    ck_assert_int_eq(q_int(&sc, "SELECT count(*) FROM task_instance WHERE task_id IN (36, 38)"),
-                     0);
+    ck_assert_int_eq(q_int(&sc, "SELECT count(*) FROM task_instance WHERE task_id IN (36, 38)"), 0);
     ck_assert_int_eq(q_int(&sc, "SELECT count(*) FROM task WHERE status = 'D'"), 5);
     ck_assert_int_eq(run_status(&sc), 'E');
     ck_assert_int_eq(wf_status(&sc, 3), 'F');
@@ -490,9 +501,11 @@ START_TEST(test_resource_error_scaled)
                      1536);
     ck_assert_int_eq(q_char(&sc, "SELECT status FROM task WHERE id = 41"), 'Q');
     ck_assert_int_eq(q_int(&sc, "SELECT (resources->>'memory')::int FROM task_instance"
-                                " WHERE status = 'Q'"), 1536);
+                                " WHERE status = 'Q'"),
+                     1536);
     ck_assert_int_eq(q_int(&sc, "SELECT count(*) FROM transition_log WHERE entity = 'task'"
-                                " AND to_status = 'A'"), 1);
+                                " AND to_status = 'A'"),
+                     1);
     drive(&sc, 4, NULL, 0, 0, 0);
     ck_assert_int_eq(wf_status(&sc, 4), 'D');
     sc_close(&sc, 1);
@@ -522,14 +535,17 @@ START_TEST(test_concurrency_limit)
 }
 END_TEST
 
-static const char *const model_tables[] = {"workflow", "workflow_run", "task", "task_instance",
-                                           "task_array", "task_edge", "workflow_task_count"};
+static const char *const model_tables[] = {"workflow",           "workflow_run", "task",
+                                           "task_instance",      "task_array",   "task_edge",
+                                           "workflow_task_count"};
 
 static char *table_digest(sc_t *sc, const char *table)
 {
     char sql[512];
-    snprintf(sql, sizeof(sql), "SELECT md5(COALESCE(string_agg(x::text, '|' ORDER BY x::text),"
-             " '')) FROM %s x", table);
+    snprintf(sql, sizeof(sql),
+             "SELECT md5(COALESCE(string_agg(x::text, '|' ORDER BY x::text),"
+             " '')) FROM %s x",
+             table);
     PGresult *r = PQexec(jm_pg_conn(sc->pg), sql);
     ck_assert_msg(PQresultStatus(r) == PGRES_TUPLES_OK, "%s", PQresultErrorMessage(r));
     char *d = strdup(PQgetvalue(r, 0, 0));
@@ -559,7 +575,6 @@ START_TEST(test_replay_identical)
 }
 END_TEST
 
-
 START_TEST(test_cold_resume)
 {
     sc_t sc;
@@ -572,11 +587,11 @@ START_TEST(test_cold_resume)
                               json_pack("{s:I,s:[{s:I}]}", "run_id", (json_int_t)RUN_ID, "items",
                                         "ti_id", (json_int_t)ti71)),
                      JM_OUTCOME_APPLIED);
-    ck_assert_int_eq(sc_apply(&sc, JM_EV_TI_LAUNCHED, 7,
-                              json_pack("{s:I,s:i,s:[{s:I,s:s}]}", "run_id", (json_int_t)RUN_ID,
-                                        "next_report_s", 300, "items", "ti_id", (json_int_t)ti71,
-                                        "distributor_id", "42")),
-                     JM_OUTCOME_APPLIED);
+    ck_assert_int_eq(
+        sc_apply(&sc, JM_EV_TI_LAUNCHED, 7,
+                 json_pack("{s:I,s:i,s:[{s:I,s:s}]}", "run_id", (json_int_t)RUN_ID, "next_report_s",
+                           300, "items", "ti_id", (json_int_t)ti71, "distributor_id", "42")),
+        JM_OUTCOME_APPLIED);
     /* a second run without resume is refused while the first is alive */
     ck_assert_int_eq(sc_apply(&sc, JM_EV_RUN_START, 7,
                               json_pack("{s:I,s:s,s:s,s:s,s:b,s:i,s:s}", "run_id", (json_int_t)778,
@@ -596,9 +611,10 @@ START_TEST(test_cold_resume)
      * adopted by the new run (its distributor is the one that kills it) */
     ck_assert_int_eq(q_int(&sc, "SELECT count(*) FROM task_instance WHERE run_id = 778"), 2);
     ck_assert_int_eq(q_int(&sc, "SELECT count(*) FROM task_instance WHERE run_id = 778"
-                                " AND status = 'Q'"), 1);
-    ck_assert_int_eq(q_int(&sc, "SELECT run_id FROM task_instance WHERE id = %lld",
-                           (long long)ti71), 778);
+                                " AND status = 'Q'"),
+                     1);
+    ck_assert_int_eq(
+        q_int(&sc, "SELECT run_id FROM task_instance WHERE id = %lld", (long long)ti71), 778);
     ck_assert_int_eq(q_int(&sc, "SELECT ti_seq FROM task WHERE id = 71"), 2);
     ck_assert_int_eq(q_int(&sc, "SELECT num_attempts FROM task WHERE id = 71"), 1);
     ck_assert_int_eq(sc_apply(&sc, JM_EV_TI_KILLED, 7,
@@ -636,8 +652,8 @@ static void run_up(sc_t *sc, int64_t wf, int64_t run)
 
 static jm_outcome_t ev_items(sc_t *sc, jm_event_type_t type, int64_t wf, int64_t ti)
 {
-    return sc_apply(sc, type, wf, json_pack("{s:I,s:[{s:I}]}", "run_id", JI(RUN_ID), "items",
-                                            "ti_id", JI(ti)));
+    return sc_apply(sc, type, wf,
+                    json_pack("{s:I,s:[{s:I}]}", "run_id", JI(RUN_ID), "items", "ti_id", JI(ti)));
 }
 
 static jm_outcome_t ev_launched(sc_t *sc, int64_t wf, int64_t ti, int secs)
@@ -671,9 +687,9 @@ static jm_outcome_t ev_heartbeat(sc_t *sc, int64_t wf, int64_t ti, int secs)
 static jm_outcome_t ev_done(sc_t *sc, int64_t wf, int64_t ti)
 {
     return sc_apply(sc, JM_EV_TI_DONE, wf,
-                    json_pack("{s:I,s:s,s:s,s:{s:i,s:i,s:i}}", "ti_id", JI(ti), "stdout_tail",
-                              "ok", "stderr_tail", "", "usage", "wall_ms", 10, "cpu_ms", 5,
-                              "maxrss_kb", 100));
+                    json_pack("{s:I,s:s,s:s,s:{s:i,s:i,s:i}}", "ti_id", JI(ti), "stdout_tail", "ok",
+                              "stderr_tail", "", "usage", "wall_ms", 10, "cpu_ms", 5, "maxrss_kb",
+                              100));
 }
 
 /* `what` is one status letter, as a string */
@@ -710,16 +726,18 @@ static char st_of(sc_t *sc, const char *table, int64_t id)
     snprintf(sql, sizeof(sql), "SELECT status FROM %s WHERE id = %lld", table, (long long)id);
     return q_char(sc, sql);
 }
-#define TI_ST(sc, id) st_of(sc, "task_instance", id)
-#define TASK_ST(sc, id) st_of(sc, "task", id)
-#define RUN_ST(sc, id) st_of(sc, "workflow_run", id)
-#define WF_ST(sc, id) st_of(sc, "workflow", id)
+#define TI_ST(sc, id)     st_of(sc, "task_instance", id)
+#define TASK_ST(sc, id)   st_of(sc, "task", id)
+#define RUN_ST(sc, id)    st_of(sc, "workflow_run", id)
+#define WF_ST(sc, id)     st_of(sc, "workflow", id)
 #define TI(task, attempt) jm_hash_ti_id(task, attempt)
 
 static int64_t n_log(sc_t *sc, const char *entity, int64_t id, char from, char to)
 {
-    return q_int(sc, "SELECT count(*) FROM transition_log WHERE entity = '%s' AND entity_id = %lld"
-                 " AND from_status = '%c' AND to_status = '%c'", entity, (long long)id, from, to);
+    return q_int(sc,
+                 "SELECT count(*) FROM transition_log WHERE entity = '%s' AND entity_id = %lld"
+                 " AND from_status = '%c' AND to_status = '%c'",
+                 entity, (long long)id, from, to);
 }
 
 /* ---- resume, reset, operator --------------------------------------------------------------- */
@@ -741,13 +759,13 @@ START_TEST(test_hot_resume)
     /* the running instance survives, keeps its task R and is adopted by the new run */
     ck_assert_int_eq(TI_ST(&sc, TI(81, 1)), 'R');
     ck_assert_int_eq(TASK_ST(&sc, 81), 'R');
-    ck_assert_int_eq(q_int(&sc, "SELECT run_id FROM task_instance WHERE id = %lld",
-                           (long long)TI(81, 1)), 778);
+    ck_assert_int_eq(
+        q_int(&sc, "SELECT run_id FROM task_instance WHERE id = %lld", (long long)TI(81, 1)), 778);
     /* the launched one is killed (O -> K), adopted, and its task requeued for the new run */
     ck_assert_int_eq(TI_ST(&sc, TI(82, 1)), 'K');
     ck_assert_int_eq(n_log(&sc, "task_instance", TI(82, 1), 'O', 'K'), 1);
-    ck_assert_int_eq(q_int(&sc, "SELECT run_id FROM task_instance WHERE id = %lld",
-                           (long long)TI(82, 1)), 778);
+    ck_assert_int_eq(
+        q_int(&sc, "SELECT run_id FROM task_instance WHERE id = %lld", (long long)TI(82, 1)), 778);
     ck_assert_int_eq(TI_ST(&sc, TI(82, 2)), 'Q');
     ck_assert_int_eq(TASK_ST(&sc, 82), 'Q');
     ck_assert_int_eq(q_int(&sc, "SELECT num_attempts FROM task WHERE id = 82"), 1);
@@ -854,9 +872,8 @@ START_TEST(test_workflow_reset)
     ck_assert_int_eq(TI_ST(&sc, TI(33, 3)), 'Q');
     ck_assert_int_eq(sc_apply(&sc, JM_EV_WORKFLOW_RESET, 11, json_pack("{s:b}", "partial", 1)),
                      JM_OUTCOME_REJECTED);
-    ck_assert_int_eq(ev_run(&sc, JM_EV_RUN_STOP, 11, 778), JM_OUTCOME_REJECTED); /* B -> S */
-    run_up(&sc, 11, 778);
-    ck_assert_int_eq(ev_run(&sc, JM_EV_RUN_STOP, 11, 778), JM_OUTCOME_APPLIED);
+    ck_assert_int_eq(ev_run(&sc, JM_EV_RUN_STOP, 11, 778), JM_OUTCOME_APPLIED); /* B -> S */
+    ck_assert_int_eq(RUN_ST(&sc, 778), 'S');
     /* partial: everything but D back to G with no attempts used */
     ck_assert_int_eq(sc_apply(&sc, JM_EV_WORKFLOW_RESET, 11, json_pack("{s:b}", "partial", 1)),
                      JM_OUTCOME_APPLIED);
@@ -879,7 +896,8 @@ START_TEST(test_workflow_reset)
     drive(&sc, 11, NULL, 0, 0, 0);
     ck_assert_int_eq(WF_ST(&sc, 11), 'D');
     ck_assert_int_eq(q_int(&sc, "SELECT count(*) FROM task_instance WHERE run_id = 779"
-                                " AND status = 'D'"), 8);
+                                " AND status = 'D'"),
+                     8);
     sc_close(&sc, 1);
 }
 END_TEST
@@ -888,16 +906,18 @@ START_TEST(test_set_status_g_done_workflow)
 {
     sc_t sc;
     sc_open(&sc);
-    task_def_t t[] = {{.id = 111}, {.id = 112, .up = {111}, .nup = 1},
-                      {.id = 113, .up = {111}, .nup = 1}, {.id = 114, .up = {112, 113}, .nup = 2}};
+    task_def_t t[] = {{.id = 111},
+                      {.id = 112, .up = {111}, .nup = 1},
+                      {.id = 113, .up = {111}, .nup = 1},
+                      {.id = 114, .up = {112, 113}, .nup = 2}};
     bind(&sc, 12, t, 4, 100);
     start(&sc, 12);
     drive(&sc, 12, NULL, 0, 0, 0);
     ck_assert_int_eq(WF_ST(&sc, 12), 'D');
-    ck_assert_int_eq(sc_apply(&sc, JM_EV_TASK_SET_STATUS, 12,
-                              json_pack("{s:[I],s:s,s:b}", "task_ids", JI(112), "status", "G",
-                                        "recursive", 1)),
-                     JM_OUTCOME_APPLIED);
+    ck_assert_int_eq(
+        sc_apply(&sc, JM_EV_TASK_SET_STATUS, 12,
+                 json_pack("{s:[I],s:s,s:b}", "task_ids", JI(112), "status", "G", "recursive", 1)),
+        JM_OUTCOME_APPLIED);
     ck_assert_int_eq(TASK_ST(&sc, 111), 'D');
     ck_assert_int_eq(TASK_ST(&sc, 112), 'G');
     ck_assert_int_eq(TASK_ST(&sc, 113), 'D');
@@ -922,10 +942,10 @@ START_TEST(test_set_status_g_active)
     bind(&sc, 13, t, 2, 100);
     start(&sc, 13);
     to_running(&sc, 13, TI(121, 1), 300);
-    ck_assert_int_eq(sc_apply(&sc, JM_EV_TASK_SET_STATUS, 13,
-                              json_pack("{s:[I],s:s,s:b}", "task_ids", JI(121), "status", "G",
-                                        "recursive", 1)),
-                     JM_OUTCOME_APPLIED);
+    ck_assert_int_eq(
+        sc_apply(&sc, JM_EV_TASK_SET_STATUS, 13,
+                 json_pack("{s:[I],s:s,s:b}", "task_ids", JI(121), "status", "G", "recursive", 1)),
+        JM_OUTCOME_APPLIED);
     ck_assert_int_eq(TI_ST(&sc, TI(121, 1)), 'K');
     /* the alive run queues it again at once, with a fresh instance and budget */
     ck_assert_int_eq(TASK_ST(&sc, 121), 'Q');
@@ -944,7 +964,8 @@ START_TEST(test_set_status_d)
 {
     sc_t sc;
     sc_open(&sc);
-    task_def_t t[] = {{.id = 131, .max_attempts = 1}, {.id = 132, .up = {131}, .nup = 1},
+    task_def_t t[] = {{.id = 131, .max_attempts = 1},
+                      {.id = 132, .up = {131}, .nup = 1},
                       {.id = 133, .up = {132}, .nup = 1}};
     bind(&sc, 14, t, 3, 100);
     start(&sc, 14);
@@ -952,17 +973,17 @@ START_TEST(test_set_status_d)
     ck_assert_int_eq(TASK_ST(&sc, 131), 'F');
     ck_assert_int_eq(RUN_ST(&sc, RUN_ID), 'E');
     ck_assert_int_eq(WF_ST(&sc, 14), 'F');
-    ck_assert_int_eq(sc_apply(&sc, JM_EV_TASK_SET_STATUS, 14,
-                              json_pack("{s:[I],s:s,s:b}", "task_ids", JI(131), "status", "D",
-                                        "recursive", 0)),
-                     JM_OUTCOME_APPLIED);
+    ck_assert_int_eq(
+        sc_apply(&sc, JM_EV_TASK_SET_STATUS, 14,
+                 json_pack("{s:[I],s:s,s:b}", "task_ids", JI(131), "status", "D", "recursive", 0)),
+        JM_OUTCOME_APPLIED);
     ck_assert_int_eq(TASK_ST(&sc, 131), 'D');
     ck_assert_int_eq(q_int(&sc, "SELECT pending_upstreams FROM task WHERE id = 132"), 0);
     ck_assert_int_eq(q_int(&sc, "SELECT pending_upstreams FROM task WHERE id = 133"), 1);
     ck_assert_int_eq(WF_ST(&sc, 14), 'F');
     ck_assert_int_eq(sc_apply(&sc, JM_EV_TASK_SET_STATUS, 14,
-                              json_pack("{s:[I,I],s:s,s:b}", "task_ids", JI(132), JI(133),
-                                        "status", "D", "recursive", 0)),
+                              json_pack("{s:[I,I],s:s,s:b}", "task_ids", JI(132), JI(133), "status",
+                                        "D", "recursive", 0)),
                      JM_OUTCOME_APPLIED);
     ck_assert_int_eq(WF_ST(&sc, 14), 'D');
     ck_assert_int_eq(q_int(&sc, "SELECT n FROM workflow_task_count WHERE status = 'D'"), 3);
@@ -1072,8 +1093,11 @@ START_TEST(test_overdue_running)
     ck_assert_int_eq(ev_heartbeat(&sc, 18, ti, 100), JM_OUTCOME_IGNORED);
     ck_assert_int_eq(TI_ST(&sc, ti), 'U');
     ck_assert_int_eq(q_int(&sc, "SELECT count(*) FROM transition_log"), before);
-    ck_assert_int_eq(q_int(&sc, "SELECT count(*) FROM task_instance WHERE id = %lld AND"
-                                " stdout_tail IS NOT NULL", (long long)ti), 0);
+    ck_assert_int_eq(q_int(&sc,
+                           "SELECT count(*) FROM task_instance WHERE id = %lld AND"
+                           " stdout_tail IS NOT NULL",
+                           (long long)ti),
+                     0);
     drive(&sc, 18, NULL, 0, 0, 0);
     ck_assert_int_eq(WF_ST(&sc, 18), 'D');
     sc_close(&sc, 1);
@@ -1102,8 +1126,11 @@ START_TEST(test_overdue_launched)
     ck_assert_int_eq(TI_ST(&sc, ti), 'E');
     ck_assert_int_eq(n_log(&sc, "task_instance", ti, 'O', 'X'), 1);
     ck_assert_int_eq(n_log(&sc, "task_instance", ti, 'X', 'E'), 1);
-    ck_assert_int_eq(q_int(&sc, "SELECT count(*) FROM task_instance WHERE id = %lld AND message"
-                                " LIKE '%%never reported a heartbeat%%'", (long long)ti), 1);
+    ck_assert_int_eq(q_int(&sc,
+                           "SELECT count(*) FROM task_instance WHERE id = %lld AND message"
+                           " LIKE '%%never reported a heartbeat%%'",
+                           (long long)ti),
+                     1);
     ck_assert_int_eq(TASK_ST(&sc, 181), 'Q'); /* retried */
     ck_assert_int_eq(q_int(&sc, "SELECT num_attempts FROM task WHERE id = 181"), 2);
     ck_assert_int_eq(TI_ST(&sc, TI(181, 2)), 'Q');
@@ -1140,20 +1167,29 @@ START_TEST(test_triaged)
     ck_assert_int_eq(TI_ST(&sc, TI(191, 1)), 'Z');
     ck_assert_int_eq(n_log(&sc, "task", 191, 'E', 'A'), 1);
     ck_assert_int_eq(TASK_ST(&sc, 191), 'Q');
-    ck_assert_int_eq(q_int(&sc, "SELECT (resources->>'memory')::int FROM task_instance WHERE id"
-                                " = %lld", (long long)TI(191, 2)), 1536);
+    ck_assert_int_eq(q_int(&sc,
+                           "SELECT (resources->>'memory')::int FROM task_instance WHERE id"
+                           " = %lld",
+                           (long long)TI(191, 2)),
+                     1536);
     /* U: plain retry */
     ck_assert_int_eq(TI_ST(&sc, TI(192, 1)), 'U');
     ck_assert_int_eq(n_log(&sc, "task", 192, 'E', 'G'), 1);
     ck_assert_int_eq(TI_ST(&sc, TI(192, 2)), 'Q');
-    ck_assert_int_eq(q_int(&sc, "SELECT (resources->>'memory')::int FROM task_instance WHERE id"
-                                " = %lld", (long long)TI(192, 2)), 1024);
+    ck_assert_int_eq(q_int(&sc,
+                           "SELECT (resources->>'memory')::int FROM task_instance WHERE id"
+                           " = %lld",
+                           (long long)TI(192, 2)),
+                     1024);
     /* F: fatal, no retry */
     ck_assert_int_eq(TI_ST(&sc, TI(193, 1)), 'F');
     ck_assert_int_eq(TASK_ST(&sc, 193), 'F');
     ck_assert_int_eq(q_int(&sc, "SELECT count(*) FROM task_instance WHERE task_id = 193"), 1);
-    ck_assert_int_eq(q_int(&sc, "SELECT count(*) FROM task_instance WHERE id = %lld AND message"
-                                " = 'triaged'", (long long)TI(193, 1)), 1);
+    ck_assert_int_eq(q_int(&sc,
+                           "SELECT count(*) FROM task_instance WHERE id = %lld AND message"
+                           " = 'triaged'",
+                           (long long)TI(193, 1)),
+                     1);
     ck_assert_int_eq(RUN_ST(&sc, RUN_ID), 'R');
     /* a U verdict after a heartbeat made the instance R again is not applied */
     ck_assert_int_eq(ev_status_items(&sc, JM_EV_TI_TRIAGED, 20, TI(194, 1), "U"),
@@ -1181,8 +1217,11 @@ START_TEST(test_submit_failed)
                                         "sbatch: no", "items", "ti_id", JI(ti))),
                      JM_OUTCOME_APPLIED);
     ck_assert_int_eq(TI_ST(&sc, ti), 'W');
-    ck_assert_int_eq(q_int(&sc, "SELECT count(*) FROM task_instance WHERE id = %lld AND message"
-                                " = 'sbatch: no'", (long long)ti), 1);
+    ck_assert_int_eq(q_int(&sc,
+                           "SELECT count(*) FROM task_instance WHERE id = %lld AND message"
+                           " = 'sbatch: no'",
+                           (long long)ti),
+                     1);
     ck_assert_int_eq(n_log(&sc, "task", 201, 'I', 'E'), 1);
     ck_assert_int_eq(TASK_ST(&sc, 201), 'Q');
     ck_assert_int_eq(TI_ST(&sc, TI(201, 2)), 'Q');
@@ -1229,15 +1268,15 @@ START_TEST(test_array_limit)
     ck_assert_int_eq(q_int(&sc, "SELECT count(*) FROM task WHERE status = 'Q'"), 2);
     run_ti(&sc, 23, TI(221, 1), 0);
     ck_assert_int_eq(q_int(&sc, "SELECT count(*) FROM task WHERE status IN ('Q','I','O','R')"), 2);
-    ck_assert_int_eq(sc_apply(&sc, JM_EV_WORKFLOW_CONCURRENCY, 23,
-                              json_pack("{s:i,s:s}", "max_concurrently_running", 3, "template",
-                                        "tmpl")),
-                     JM_OUTCOME_APPLIED);
+    ck_assert_int_eq(
+        sc_apply(&sc, JM_EV_WORKFLOW_CONCURRENCY, 23,
+                 json_pack("{s:i,s:s}", "max_concurrently_running", 3, "template", "tmpl")),
+        JM_OUTCOME_APPLIED);
     ck_assert_int_eq(q_int(&sc, "SELECT count(*) FROM task WHERE status IN ('Q','I','O','R')"), 3);
-    ck_assert_int_eq(sc_apply(&sc, JM_EV_WORKFLOW_CONCURRENCY, 23,
-                              json_pack("{s:i,s:s}", "max_concurrently_running", 3, "template",
-                                        "nope")),
-                     JM_OUTCOME_REJECTED);
+    ck_assert_int_eq(
+        sc_apply(&sc, JM_EV_WORKFLOW_CONCURRENCY, 23,
+                 json_pack("{s:i,s:s}", "max_concurrently_running", 3, "template", "nope")),
+        JM_OUTCOME_REJECTED);
     drive(&sc, 23, NULL, 0, 0, 3);
     ck_assert_int_eq(WF_ST(&sc, 23), 'D');
     sc_close(&sc, 1);
@@ -1250,11 +1289,10 @@ START_TEST(test_same_args_different_tasks)
     sc_open(&sc);
     task_def_t t[] = {{.id = 231}};
     bind(&sc, 24, t, 1, 10);
-    json_t *p = json_pack("{s:s,s:s,s:s,s:s,s:s,s:i,s:i,s:s,s:{},s:[]}", "tool", "t",
-                          "workflow_args_hash", HEX, "task_hash",
-                          "ffffffffffffffffffffffffffffffff", "dag_hash", HEX, "name", "wf",
-                          "max_concurrently_running", 10, "total_tasks", 1, "user", "u",
-                          "attributes", "templates");
+    json_t *p = json_pack(
+        "{s:s,s:s,s:s,s:s,s:s,s:i,s:i,s:s,s:{},s:[]}", "tool", "t", "workflow_args_hash", HEX,
+        "task_hash", "ffffffffffffffffffffffffffffffff", "dag_hash", HEX, "name", "wf",
+        "max_concurrently_running", 10, "total_tasks", 1, "user", "u", "attributes", "templates");
     ck_assert_int_eq(sc_apply(&sc, JM_EV_WORKFLOW_BIND, 25, p), JM_OUTCOME_REJECTED);
     ck_assert_int_eq(q_int(&sc, "SELECT count(*) FROM workflow"), 1);
     /* the same workflow again is a re-bind (the resume path), not a conflict */
@@ -1270,18 +1308,21 @@ END_TEST
  * deadlines and triage, a cold resume signal drained by kills, a partial reset, a fresh run. */
 static void rich_scenario(sc_t *sc, int64_t wf)
 {
-    task_def_t t[] = {{.id = 301}, {.id = 302, .up = {301}, .nup = 1},
-                      {.id = 303, .up = {301}, .nup = 1}, {.id = 304, .up = {302, 303}, .nup = 2},
-                      {.id = 305, .max_attempts = 1}, {.id = 306, .memory = 2048}};
+    task_def_t t[] = {{.id = 301},
+                      {.id = 302, .up = {301}, .nup = 1},
+                      {.id = 303, .up = {301}, .nup = 1},
+                      {.id = 304, .up = {302, 303}, .nup = 2},
+                      {.id = 305, .max_attempts = 1},
+                      {.id = 306, .memory = 2048}};
     bind(sc, wf, t, 6, 3);
     start(sc, wf);
     int64_t fail[] = {305};
     drive(sc, wf, fail, 1, 'E', 3);
     ck_assert_int_eq(WF_ST(sc, wf), 'F');
-    ck_assert_int_eq(sc_apply(sc, JM_EV_TASK_SET_STATUS, wf,
-                              json_pack("{s:[I],s:s,s:b}", "task_ids", JI(302), "status", "G",
-                                        "recursive", 1)),
-                     JM_OUTCOME_APPLIED);
+    ck_assert_int_eq(
+        sc_apply(sc, JM_EV_TASK_SET_STATUS, wf,
+                 json_pack("{s:[I],s:s,s:b}", "task_ids", JI(302), "status", "G", "recursive", 1)),
+        JM_OUTCOME_APPLIED);
     ck_assert_int_eq(start_run(sc, wf, 778, "hot", 0, 0), JM_OUTCOME_APPLIED);
     run_up(sc, wf, 778);
     int64_t ti = q_int(sc, "SELECT min(id) FROM task_instance WHERE status = 'Q'");
@@ -1327,16 +1368,17 @@ START_TEST(test_replay_event_log)
     ck_assert_msg(st.outcome_mismatch == 0, "%s", st.first_mismatch);
     int n_diff = -1;
     char diff[256];
-    ck_assert_msg(jm_replay_diff(a.pg, a.schema, b.schema, 30, &n_diff, diff, sizeof(diff), &err)
-                      == JM_OK, "diff: %s", err.msg);
+    ck_assert_msg(jm_replay_diff(a.pg, a.schema, b.schema, 30, &n_diff, diff, sizeof(diff), &err) ==
+                      JM_OK,
+                  "diff: %s", err.msg);
     ck_assert_msg(n_diff == 0, "replay differs in %s", diff);
     /* the comparison sees one changed column and a reordered log */
     exec_ok(&b, "UPDATE task_instance SET maxrss_kb = maxrss_kb + 1 WHERE id = (SELECT min(id)"
                 " FROM task_instance WHERE maxrss_kb IS NOT NULL)");
     exec_ok(&b, "UPDATE transition_log SET seq = -seq WHERE seq IN (SELECT seq FROM transition_log"
                 " WHERE entity = 'task' ORDER BY seq LIMIT 2)");
-    ck_assert(jm_replay_diff(a.pg, a.schema, b.schema, 30, &n_diff, diff, sizeof(diff), &err)
-              == JM_OK);
+    ck_assert(jm_replay_diff(a.pg, a.schema, b.schema, 30, &n_diff, diff, sizeof(diff), &err) ==
+              JM_OK);
     ck_assert_int_eq(n_diff, 2);
     ck_assert_str_eq(diff, "transition_log,task_instance");
     b.ap = jm_apply_new(b.pg, &err); /* for sc_close */

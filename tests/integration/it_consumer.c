@@ -29,7 +29,7 @@
 #endif
 
 #define HEX        "0123456789abcdef0123456789abcdef"
-#define DEADLINE_S 60
+#define DEADLINE_S 300
 
 typedef struct {
     char topic[96], dlq[96], group[96], log[160];
@@ -197,11 +197,13 @@ static void send_workflow(ctx_t *c, int64_t wf)
                              "command_template", "{command}", "node_args", "task_args", "op_args",
                              "array_id", (json_int_t)(wf + 1), "max_concurrently_running", 100);
     jm_event_t *evs[4];
+    char args_hash[40]; /* a workflow's args are its identity: unique per workflow */
+    snprintf(args_hash, sizeof(args_hash), "%032llx", (unsigned long long)wf);
     evs[0] = ev_new(JM_EV_WORKFLOW_BIND, wf,
                     json_pack("{s:s,s:s,s:s,s:s,s:s,s:i,s:i,s:s,s:{},s:o}", "tool", "t",
-                              "workflow_args_hash", HEX, "task_hash", HEX, "dag_hash", HEX, "name",
-                              "wf", "max_concurrently_running", 100, "total_tasks", 1, "user", "u",
-                              "attributes", "templates", tmpl));
+                              "workflow_args_hash", args_hash, "task_hash", HEX, "dag_hash", HEX,
+                              "name", "wf", "max_concurrently_running", 100, "total_tasks", 1,
+                              "user", "u", "attributes", "templates", tmpl));
     evs[1] =
         ev_new(JM_EV_WORKFLOW_BIND_TASKS, wf,
                json_pack("{s:i,s:[{s:I,s:s,s:s,s:s,s:I,s:s,s:i,s:{},s:{},s:[],s:s,s:[]}]}", "chunk",
@@ -540,7 +542,7 @@ Suite *it_consumer_suite(void)
 {
     Suite *s = suite_create("consumer");
     TCase *tc = tcase_create("loop");
-    tcase_set_timeout(tc, 240);
+    tcase_set_timeout(tc, 1200);
     tcase_add_test(tc, test_duplicate_applied_once);
     tcase_add_test(tc, test_malformed_to_dlq_and_continue);
     tcase_add_test(tc, test_serialization_failure_retried);

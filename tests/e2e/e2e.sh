@@ -1,0 +1,513 @@
+#!/usr/bin/env bash
+# tests/e2e/e2e.sh [CLUSTER...] — end-to-end tests of the whole system through `jobmon run --json`:
+# Kafka → jobmon-fsm → PostgreSQL/Redis → jobmon-distributor → plugin → jobmon-worker.  TAP.
+#
+# Default clusters: dummy sequential multiprocess slurm (E2E_CLUSTERS overrides).  Needs
+# `scripts/stack up` (with jobmon-fsm) and, for slurm, `scripts/stack up --slurm`.  A service that
+# is down is a failure ("not ok"), never a skip.  Workflow files are tests/e2e/wf/*.json, where
+# @TAG@ (unique per run and cluster, so reruns never collide) and @TMP@ (a scratch dir) are
+# substituted.  State is read from PostgreSQL with the reader role (task, task_instance,
+# task_edge, transition_log) and from `jobmon run --json`.  Waits poll with deadlines.
+#
+#   make check-e2e                       (all clusters)
+#   tests/e2e/e2e.sh sequential          (one cluster)
+#   E2E_ONLY='memory|fatal' tests/e2e/e2e.sh multiprocess   (cases matching a regex)
+set -u
+ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
+HERE=$ROOT/tests/e2e
+B=${JOBMON_BUILD_DIR:-$ROOT}
+JOBMON=${JOBMON:-$B/jobmon}
+REAL_DIST=${JOBMON_DISTRIBUTOR:-$B/jobmon-distributor}
+REAL_WORKER=${JOBMON_WORKER:-$B/jobmon-worker}
+RUN_TIMEOUT=${E2E_RUN_TIMEOUT:-180}
+
+clusters=("$@")
+if ((${#clusters[@]} == 0)); then
+    read -r -a clusters <<<"${E2E_CLUSTERS:-dummy sequential multiprocess slurm}"
+fi
+
+n=0
+fails=0
+failed_names=()
+T0=$SECONDS
+say() { echo "# $*" >&2; }
+
+tmp=$(mktemp -d "${TMPDIR:-/tmp}/jobmon-e2e.XXXXXX") || exit 1
+cleanup()
+{
+    local p
+    for p in $(jobs -p); do kill "$p" 2>/dev/null; done
+    [[ -n "${E2E_KEEP:-}" ]] || rm -rf "$tmp"
+}
+trap cleanup EXIT
+export XDG_STATE_HOME=$tmp/state
+TAG=${E2E_TAG:-$(date +%s)-$$-$RANDOM}
+
+# ---- the stack ---------------------------------------------------------------------------------
+stack_ok=1
+if ! "$ROOT/scripts/stack" status >"$tmp/stack.status" 2>&1; then
+    stack_ok=0
+fi
+if ! eval "$("$ROOT/scripts/stack" env 2>/dev/null)"; then
+    stack_ok=0
+fi
+slurm_ok=0
+export JOBMON_SLURM_STATE=${JOBMON_SLURM_STATE:-${JOBMON_STACK_DIR:-$ROOT/.stack}/slurm}
+if [[ " ${clusters[*]} " == *" slurm "* ]]; then
+    if "$ROOT/scripts/slurm-stack" status >"$tmp/slurm.status" 2>&1; then
+        eval "$("$ROOT/scripts/slurm-stack" env)"
+        slurm_ok=1
+    fi
+fi
+# The distributor goes through a wrapper so a test can add options (--parallelism) and slip a
+# worker wrapper in (the spool case); without E2E_* variables both are transparent.
+export E2E_REAL_DISTRIBUTOR=$REAL_DIST E2E_REAL_WORKER=$REAL_WORKER
+export JOBMON_DISTRIBUTOR=$HERE/dist-wrap.sh
+
+q() { psql "$JOBMON_POSTGRES_READER_CONNINFO" -X -qAt -v ON_ERROR_STOP=1 -c "$1"; }
+# id KEY FILE — a 64-bit integer field as text (jq 1.6 rounds them).
+id() { grep -o "\"$1\":[0-9]*" "$2" | head -1 | cut -d: -f2; }
+
+# ---- TAP ---------------------------------------------------------------------------------------
+# t NAME FUNCTION ARGS... — one test; the function prints diagnostics as "# ..." on stderr.
+t()
+{
+    local name=$1 t1=$SECONDS rc
+    shift
+    if [[ -n "${E2E_ONLY:-}" && ! "$name" =~ ${E2E_ONLY} ]]; then
+        return
+    fi
+    n=$((n + 1))
+    if ((!stack_ok)); then
+        say "the local stack is not (fully) up: run scripts/stack up"
+        sed 's/^/#   /' "$tmp/stack.status" >&2
+        rc=1
+    elif [[ "$name" == slurm* ]] && ((!slurm_ok)); then
+        say "Slurm is not up: run scripts/stack up --slurm"
+        sed 's/^/#   /' "$tmp/slurm.status" >&2
+        rc=1
+    else
+        "$@"
+        rc=$?
+    fi
+    if ((rc == 0)); then
+        echo "ok $n - $name ($((SECONDS - t1)) s)"
+    else
+        echo "not ok $n - $name ($((SECONDS - t1)) s)"
+        fails=$((fails + 1))
+        failed_names+=("$name")
+    fi
+}
+
+# fail MESSAGE — a failed check: print it and return 1 (use as `check || fail msg`).
+fail()
+{
+    say "$*"
+    if [[ -n "${LAST:-}" && -f "$LAST.err" ]]; then
+        say "--- last 15 lines of jobmon's stderr ($LAST.err):"
+        tail -n 15 "$LAST.err" | sed 's/^/#   /' >&2
+    fi
+    return 1
+}
+
+# eq WHAT GOT WANT
+eq() { [[ "$2" == "$3" ]] || fail "$1: got '$2', want '$3'"; }
+
+# ---- running workflows -------------------------------------------------------------------------
+# render CASE CLUSTER — the workflow file of CASE for CLUSTER, with @TAG@/@TMP@ substituted.
+render()
+{
+    local d=$tmp/$2
+    mkdir -p "$d"
+    sed -e "s|@TAG@|$TAG-$2|g" -e "s|@TMP@|$d|g" "$HERE/wf/$1.json" >"$d/$1.wf.json"
+    echo "$d/$1.wf.json"
+}
+
+# jrun CASE CLUSTER [jobmon run options] — run CASE to the end; sets RC, WF, RUN, LAST (file
+# prefix: $LAST.json = stdout, $LAST.err = stderr).
+jrun()
+{
+    local c=$1 cl=$2 f
+    shift 2
+    f=$(render "$c" "$cl")
+    LAST=$tmp/$cl/$c
+    timeout -k 5 "$RUN_TIMEOUT" "$JOBMON" run --json --cluster "$cl" "$@" "$f" \
+        >"$LAST.json" 2>"$LAST.err"
+    RC=$?
+    WF=$(id workflow_id "$LAST.json")
+    RUN=$(id workflow_run_id "$LAST.json")
+    if [[ -z "$WF" ]]; then
+        WF=$(sed -n 's/.*workflow \([0-9]*\) bound.*/\1/p' "$LAST.err" | head -1)
+    fi
+    ((RC != 124)) || say "jobmon run timed out after $RUN_TIMEOUT s"
+}
+
+# task_col WF NAME COL — a column of a task by name.
+task_col() { q "SELECT $3 FROM task WHERE workflow_id = $1 AND name = '$2'"; }
+# ti_of WF NAME COLS — one line per instance of the task, in attempt order.
+ti_of()
+{
+    q "SELECT $3 FROM task_instance ti WHERE ti.task_id =
+        (SELECT id FROM task WHERE workflow_id = $1 AND name = '$2') ORDER BY ti.attempt"
+}
+n_ti() { q "SELECT count(*) FROM task_instance ti JOIN task t ON t.id = ti.task_id
+             WHERE t.workflow_id = $1 AND t.name = '$2'"; }
+
+# expect_done [NTASKS] — the last run exited 0, the workflow is D with NTASKS tasks, all D.
+expect_done()
+{
+    local want=${1:-}
+    [[ $RC == 0 ]] || { fail "jobmon run exited $RC, want 0"; return 1; }
+    [[ -n "$WF" ]] || { fail "no workflow_id in the --json output"; return 1; }
+    eq "run --json status" "$(jq -r .status "$LAST.json")" D || return 1
+    eq "workflow status in PostgreSQL" "$(q "SELECT status FROM workflow WHERE id = $WF")" D || return 1
+    eq "run status in PostgreSQL" "$(q "SELECT status FROM workflow_run WHERE id = $RUN")" D || return 1
+    local total done
+    total=$(q "SELECT count(*) FROM task WHERE workflow_id = $WF")
+    done=$(q "SELECT count(*) FROM task WHERE workflow_id = $WF AND status = 'D'")
+    eq "tasks DONE" "$done" "$total" || return 1
+    eq "run --json tasks.DONE" "$(jq -r .tasks.DONE "$LAST.json")" "$total" || return 1
+    if [[ -n "$want" ]]; then
+        eq "number of tasks" "$total" "$want" || return 1
+    fi
+}
+
+# edges_respected WF — every task was queued only after all its upstreams were DONE (apply order).
+edges_respected()
+{
+    local bad
+    bad=$(q "SELECT string_agg(u.name || '->' || d.name, ' ') FROM task_edge e
+        JOIN task u ON u.id = e.upstream_id JOIN task d ON d.id = e.downstream_id
+        WHERE e.workflow_id = $1 AND NOT coalesce(
+          (SELECT min(seq) FROM transition_log WHERE entity = 'task' AND entity_id = e.downstream_id
+              AND to_status = 'Q') >
+          (SELECT min(seq) FROM transition_log WHERE entity = 'task' AND entity_id = e.upstream_id
+              AND to_status = 'D'), false)")
+    [[ -z "$bad" ]] || fail "edges whose downstream was queued before its upstream was DONE: $bad"
+}
+
+# one_ti_each WF — every task ran exactly once and its instance is D.
+one_ti_each()
+{
+    local bad
+    bad=$(q "SELECT string_agg(t.name || ':' || coalesce(x.n, 0) || ':' || coalesce(x.s, '-'), ' ')
+        FROM task t LEFT JOIN (SELECT task_id, count(*) n, string_agg(status, '') s
+          FROM task_instance GROUP BY task_id) x ON x.task_id = t.id
+        WHERE t.workflow_id = $1 AND (x.n IS DISTINCT FROM 1 OR x.s <> 'D')")
+    [[ -z "$bad" ]] || fail "tasks without exactly one D instance (name:count:statuses): $bad"
+}
+
+# ---- cases -------------------------------------------------------------------------------------
+
+case_one()
+{
+    jrun one "$1"
+    expect_done 1 && one_ti_each "$WF" || return 1
+    if [[ $1 != dummy ]]; then
+        eq "stdout tail" "$(ti_of "$WF" only "stdout_tail" | tr -d '\n')" "one-$TAG-$1" || return 1
+    fi
+}
+
+case_linear3()
+{
+    jrun linear3 "$1"
+    expect_done 3 && one_ti_each "$WF" && edges_respected "$WF" || return 1
+    eq "edges" "$(q "SELECT count(*) FROM task_edge WHERE workflow_id = $WF")" 2
+}
+
+case_forkjoin()
+{
+    jrun forkjoin "$1"
+    expect_done 8 && one_ti_each "$WF" && edges_respected "$WF" || return 1
+    eq "edges" "$(q "SELECT count(*) FROM task_edge WHERE workflow_id = $WF")" 9
+}
+
+# examples/diamond.json as shipped (a fresh workflow_args so reruns do not collide).
+case_diamond()
+{
+    local d=$tmp/$1
+    mkdir -p "$d"
+    jq --arg a "diamond-$TAG-$1" '. + {workflow_args: $a}' "$ROOT/examples/diamond.json" \
+        >"$d/diamond.wf.json"
+    LAST=$d/diamond
+    timeout -k 5 "$RUN_TIMEOUT" "$JOBMON" run --json --cluster "$1" "$d/diamond.wf.json" \
+        >"$LAST.json" 2>"$LAST.err"
+    RC=$?
+    WF=$(id workflow_id "$LAST.json")
+    RUN=$(id workflow_run_id "$LAST.json")
+    expect_done 4 && one_ti_each "$WF" && edges_respected "$WF"
+}
+
+# A fatal task: descendants never run, siblings finish, run E, exit 1, the task is printed.
+case_fatal()
+{
+    jrun fatal "$1"
+    eq "jobmon run exit code" "$RC" 1 || return 1
+    eq "run --json status" "$(jq -r .status "$LAST.json")" F || return 1
+    eq "run status" "$(q "SELECT status FROM workflow_run WHERE id = $RUN")" E || return 1
+    eq "workflow status" "$(q "SELECT status FROM workflow WHERE id = $WF")" F || return 1
+    eq "bad: status" "$(task_col "$WF" bad status)" F || return 1
+    eq "bad: instances" "$(ti_of "$WF" bad "status || ':' || exit_code")" "E:3" || return 1
+    local s
+    for s in root sib1 sib2; do
+        eq "$s: status" "$(task_col "$WF" "$s" status)" D || return 1
+    done
+    for s in child grandchild; do
+        eq "$s: task_instance rows" "$(n_ti "$WF" "$s")" 0 || return 1
+        eq "$s: status" "$(task_col "$WF" "$s" status)" G || return 1
+    done
+    eq "run --json tasks.FATAL" "$(jq -r .tasks.FATAL "$LAST.json")" 1 || return 1
+    grep -q "bad: exit code 3" "$LAST.err" || fail "jobmon run did not print the failed task" || return 1
+    grep -q "e2e-fatal-marker-$TAG-$1" "$LAST.err" ||
+        fail "jobmon run did not print the failed task's stderr" || return 1
+}
+
+case_retry()
+{
+    jrun retry "$1"
+    expect_done 1 || return 1
+    eq "flaky: instances" "$(ti_of "$WF" flaky "status" | tr -d '\n')" ED || return 1
+    eq "flaky: attempts" "$(task_col "$WF" flaky num_attempts)" 2
+}
+
+# Z for memory, resources scaled (64M, scale 1.0 → 128M), D on the next attempt.
+case_memory()
+{
+    jrun memory "$1"
+    expect_done 1 || return 1
+    eq "hungry: instances" "$(ti_of "$WF" hungry "status" | tr -d '\n')" ZD || return 1
+    local m1 m2
+    m1=$(ti_of "$WF" hungry "(resources->>'memory')::numeric" | sed -n 1p)
+    m2=$(ti_of "$WF" hungry "(resources->>'memory')::numeric" | sed -n 2p)
+    say "requested memory: attempt 1 $m1, attempt 2 $m2"
+    [[ -n "$m1" && -n "$m2" ]] && awk -v a="$m1" -v b="$m2" 'BEGIN { exit !(b > a) }' ||
+        fail "the second instance's memory ($m2) is not larger than the first's ($m1)" || return 1
+    if [[ $1 != slurm ]]; then
+        ti_of "$WF" hungry "message" | sed -n 1p | grep -qi memory ||
+            fail "first instance's message does not name the memory limit:" \
+                "$(ti_of "$WF" hungry message | sed -n 1p)" || return 1
+    fi
+}
+
+# Z for runtime (2 s, sleep 3), runtime scaled (→ 4 s), D on the next attempt.
+case_runtime()
+{
+    jrun runtime "$1"
+    expect_done 1 || return 1
+    eq "slow: instances" "$(ti_of "$WF" slow "status" | tr -d '\n')" ZD || return 1
+    ti_of "$WF" slow "message" | sed -n 1p | grep -qi runtime ||
+        fail "first instance's message does not name the runtime limit" || return 1
+    local r1 r2
+    r1=$(ti_of "$WF" slow "(resources->>'runtime')::numeric" | sed -n 1p)
+    r2=$(ti_of "$WF" slow "(resources->>'runtime')::numeric" | sed -n 2p)
+    say "requested runtime: attempt 1 $r1 s, attempt 2 $r2 s"
+    awk -v a="$r1" -v b="$r2" 'BEGIN { exit !(a == 2 && b > a) }' ||
+        fail "runtime not scaled: $r1 -> $r2"
+}
+
+# max_concurrently_running 2, 8 tasks, 4 local worker slots: never more than 2 tasks in
+# Q/I/O/R after any applied event, and never more than 2 instances between their worker-reported
+# R and their end (event timestamps); the limit is reached (2).
+case_concurrency()
+{
+    E2E_DIST_ARGS="--parallelism 4" jrun concurrency "$1"
+    expect_done 8 || return 1
+    local fsm_max run_max
+    fsm_max=$(q "WITH t AS (
+          SELECT seq, event_id, (to_status IN ('Q','I','O','R'))::int
+                 - (coalesce(from_status, 'G') IN ('Q','I','O','R'))::int AS d
+            FROM transition_log WHERE workflow_id = $WF AND entity = 'task'),
+        e AS (SELECT min(seq) s, sum(d) d FROM t GROUP BY event_id)
+        SELECT max(c) FROM (SELECT sum(d) OVER (ORDER BY s) c FROM e) x")
+    run_max=$(q "WITH iv AS (
+          SELECT entity_id, min(at) FILTER (WHERE to_status = 'R') r,
+                 min(at) FILTER (WHERE to_status IN ('D','E','Z','F','U','K')) e
+            FROM transition_log WHERE workflow_id = $WF AND entity = 'task_instance'
+           GROUP BY entity_id),
+        pts AS (SELECT r t, 1 d FROM iv WHERE r IS NOT NULL
+                UNION ALL SELECT e, -1 FROM iv WHERE r IS NOT NULL)
+        SELECT max(c) FROM (SELECT sum(d) OVER (ORDER BY t, d ROWS UNBOUNDED PRECEDING) c FROM pts) x")
+    say "max tasks active (FSM, per event): $fsm_max; max instances running (worker times): $run_max"
+    eq "max tasks queued or running" "$fsm_max" 2 || return 1
+    if [[ $1 != dummy ]]; then
+        [[ -n "$run_max" ]] && ((run_max <= 2)) ||
+            fail "more than 2 instances running at once: $run_max"
+    fi
+}
+
+# wait_until SECONDS CMD... — poll until CMD succeeds.
+wait_until()
+{
+    local deadline=$((SECONDS + $1))
+    shift
+    until "$@"; do
+        ((SECONDS < deadline)) || return 1
+        sleep 0.1 # poll interval; the deadline bounds the wait
+    done
+}
+# gate_running ERRFILE — the run's workflow (from jobmon's log) has its "gate" instance in R.
+gate_running()
+{
+    local wf
+    wf=$(sed -n 's/.*workflow \([0-9]*\) bound.*/\1/p' "$1" | head -1)
+    [[ -n "$wf" ]] && [[ "$(ti_of "$wf" gate status | tr -d '\n')" == R ]]
+}
+proc_gone() { ! kill -0 "$1" 2>/dev/null; }
+
+# Stop a run while its middle task runs (MODE sigint: Ctrl-C on `jobmon run`; MODE cli:
+# `jobmon stop WF`), then `jobmon resume`: finishes, and the task DONE before the stop is not rerun.
+case_stop()
+{
+    local cl=$1 mode=$2 f pid rc2
+    f=$(render stop "$cl")
+    LAST=$tmp/$cl/stop
+    "$JOBMON" run --json --cluster "$cl" "$f" >"$LAST.json" 2>"$LAST.err" &
+    pid=$!
+    wait_until 60 gate_running "$LAST.err" || { fail "gate never ran"; kill "$pid"; return 1; }
+    WF=$(sed -n 's/.*workflow \([0-9]*\) bound.*/\1/p' "$LAST.err" | head -1)
+    if [[ $mode == sigint ]]; then
+        kill -INT "$pid"
+    else
+        "$JOBMON" stop --wait "$WF" >"$LAST.stop" 2>&1 || { fail "jobmon stop failed: $(cat "$LAST.stop")"; return 1; }
+    fi
+    wait_until 60 proc_gone "$pid" || { fail "jobmon run did not end after the stop"; kill "$pid"; return 1; }
+    wait "$pid"
+    rc2=$?
+    eq "jobmon run exit code after the stop" "$rc2" 1 || return 1
+    local run1
+    run1=$(q "SELECT id FROM workflow_run WHERE workflow_id = $WF ORDER BY created_at DESC LIMIT 1")
+    eq "stopped run status" "$(q "SELECT status FROM workflow_run WHERE id = $run1")" S || return 1
+    eq "last: task_instance rows before resume" "$(n_ti "$WF" last)" 0 || return 1
+    touch "$tmp/$cl/stop-release"
+    LAST=$tmp/$cl/stop-resume
+    timeout -k 5 "$RUN_TIMEOUT" "$JOBMON" resume --json "$WF" >"$LAST.json" 2>"$LAST.err"
+    RC=$?
+    RUN=$(id workflow_run_id "$LAST.json")
+    expect_done 3 || return 1
+    eq "first: instances (not rerun)" "$(n_ti "$WF" first)" 1 || return 1
+    eq "last: instances" "$(n_ti "$WF" last)" 1 || return 1
+    eq "commands started (first gate... last)" "$(tr '\n' ' ' <"$tmp/$cl/stop-runs")" \
+        "first gate gate last " || return 1
+}
+
+# SIGKILL the distributor mid-run; `jobmon run` notices; `jobmon resume` completes the workflow.
+case_sigkill()
+{
+    local cl=$1 f pid dpid
+    f=$(render sigkill "$cl")
+    LAST=$tmp/$cl/sigkill
+    "$JOBMON" run --json --cluster "$cl" "$f" >"$LAST.json" 2>"$LAST.err" &
+    pid=$!
+    wait_until 60 test -e "$tmp/$cl/sigkill-started" || { fail "gate never started"; kill "$pid"; return 1; }
+    WF=$(sed -n 's/.*workflow \([0-9]*\) bound.*/\1/p' "$LAST.err" | head -1)
+    dpid=$(pgrep -P "$pid" | head -1)
+    [[ -n "$dpid" ]] && grep -q jobmon-distributor "/proc/$dpid/cmdline" ||
+        { fail "no distributor child of jobmon run ($pid)"; kill "$pid"; return 1; }
+    kill -KILL "$dpid"
+    say "killed distributor $dpid"
+    wait_until 60 proc_gone "$pid" || { fail "jobmon run did not notice its distributor died"; kill "$pid"; return 1; }
+    wait "$pid"
+    say "jobmon run exited $? after the SIGKILL"
+    touch "$tmp/$cl/sigkill-release"
+    LAST=$tmp/$cl/sigkill-resume
+    timeout -k 5 "$RUN_TIMEOUT" "$JOBMON" resume --json "$WF" >"$LAST.json" 2>"$LAST.err"
+    RC=$?
+    RUN=$(id workflow_run_id "$LAST.json")
+    expect_done 4 || return 1
+    eq "first: instances (not rerun)" "$(n_ti "$WF" first)" 1 || return 1
+    edges_respected "$WF"
+}
+
+# One worker cannot reach Kafka (its brokers point at a closed loopback port): it retries for
+# 20 s, spools its report; the distributor re-publishes the spool file; the result is recorded.
+case_spool()
+{
+    local t1=$SECONDS
+    mkdir -p "$tmp/$1/spool"
+    JOBMON_WORKER_SPOOL_DIR=$tmp/$1/spool E2E_WORKER_WRAP=1 jrun spool "$1"
+    expect_done 2 || return 1
+    eq "cut-off: instances" "$(ti_of "$WF" cut-off status | tr -d '\n')" D || return 1
+    eq "cut-off: stdout tail" "$(ti_of "$WF" cut-off stdout_tail | tr -d '\n')" "e2e-spool-$TAG-$1" || return 1
+    grep -q "report spooled" "$LAST.err" || fail "the worker did not spool" || return 1
+    grep -q "re-published" "$LAST.err" || fail "the distributor did not re-publish" || return 1
+    ((SECONDS - t1 >= 20)) || fail "finished in $((SECONDS - t1)) s: the worker was not cut off for 20 s" || return 1
+    [[ -z "$(ls "$tmp/$1/spool"/*.jmspool 2>/dev/null)" ]] || fail "spool file left behind"
+}
+
+case_env()
+{
+    jrun env "$1"
+    expect_done 1 || return 1
+    local want got
+    want=$(q "SELECT 'wf=' || ti.workflow_id || ' run=' || ti.run_id || ' task=' || ti.task_id
+               || ' ti=' || ti.id FROM task_instance ti JOIN task t ON t.id = ti.task_id
+               WHERE t.workflow_id = $WF")
+    got=$(ti_of "$WF" env stdout_tail | tr -d '\n')
+    eq "JOBMON_* seen by the command" "$got" "$want"
+}
+
+case_stderr()
+{
+    jrun stderr "$1"
+    expect_done 1 || return 1
+    local len tail
+    len=$(ti_of "$WF" noisy "octet_length(stderr_tail)")
+    tail=$(ti_of "$WF" noisy "right(stderr_tail, 15)" | tr -d '\n')
+    say "stderr tail: $len bytes (of 50016 written)"
+    ((len > 9000 && len <= 10000)) || fail "stderr tail is $len bytes, want (9000, 10000]" || return 1
+    eq "stderr tail end" "$tail" "e2e-stderr-end" || return 1
+    q "SELECT stderr_path FROM task_instance ti JOIN task t ON t.id = ti.task_id WHERE t.workflow_id = $WF" \
+        >"$tmp/stderr.path"
+    local p
+    p=$(cat "$tmp/stderr.path")
+    [[ -z "$p" || ! -f "$p" ]] || (($(stat -c %s "$p") >= 50000)) ||
+        fail "the stderr log file $p does not hold the whole stream"
+}
+
+# ---- plan --------------------------------------------------------------------------------------
+echo "# jobmon e2e: clusters ${clusters[*]}, tag $TAG"
+for cl in "${clusters[@]}"; do
+    case $cl in
+    dummy)
+        t "dummy one task" case_one dummy
+        t "dummy three linear tasks" case_linear3 dummy
+        t "dummy fork-join 1-3-3-1" case_forkjoin dummy
+        t "dummy examples/diamond.json" case_diamond dummy
+        t "dummy concurrency limit 2" case_concurrency dummy
+        ;;
+    sequential | multiprocess)
+        t "$cl one task" case_one "$cl"
+        t "$cl three linear tasks" case_linear3 "$cl"
+        t "$cl fork-join 1-3-3-1" case_forkjoin "$cl"
+        t "$cl examples/diamond.json" case_diamond "$cl"
+        t "$cl fatal task: descendants never run, siblings finish, run E, exit 1" case_fatal "$cl"
+        t "$cl fails once then succeeds" case_retry "$cl"
+        t "$cl memory kill: Z, memory scaled, D" case_memory "$cl"
+        t "$cl runtime kill: Z, runtime scaled, D" case_runtime "$cl"
+        t "$cl concurrency limit 2 never exceeded" case_concurrency "$cl"
+        if [[ $cl == sequential ]]; then
+            t "$cl Ctrl-C stop, then resume reruns only unfinished tasks" case_stop "$cl" sigint
+        else
+            t "$cl jobmon stop, then resume reruns only unfinished tasks" case_stop "$cl" cli
+        fi
+        t "$cl distributor SIGKILL, then resume completes" case_sigkill "$cl"
+        t "$cl worker cut off from Kafka 20 s: spooled, re-published, recorded" case_spool "$cl"
+        t "$cl JOBMON_* environment visible to the command" case_env "$cl"
+        t "$cl stderr tail limited to 10,000 bytes" case_stderr "$cl"
+        ;;
+    slurm)
+        t "slurm one task" case_one slurm
+        t "slurm fork-join 1-3-3-1" case_forkjoin slurm
+        t "slurm examples/diamond.json" case_diamond slurm
+        t "slurm memory kill: Z, memory scaled, D" case_memory slurm
+        t "slurm JOBMON_* environment visible to the command" case_env slurm
+        ;;
+    *)
+        t "unknown cluster $cl" false
+        ;;
+    esac
+done
+echo "1..$n"
+echo "# e2e: $((n - fails)) passed, $fails failed in $((SECONDS - T0)) s"
+for f in "${failed_names[@]}"; do echo "#   failed: $f"; done
+((fails == 0 && n > 0))
