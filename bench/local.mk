@@ -4,6 +4,7 @@ noinst_PROGRAMS += bench/fsm_throughput
 bench_fsm_throughput_SOURCES = bench/fsm_throughput.c
 bench_fsm_throughput_LDADD = libjobmon.la $(JM_DEP_LIBS)
 EXTRA_DIST += bench/run_fsm_bench.sh bench/RESULTS.md bench/pqtime.c
+EXTRA_DIST += bench/e2e_throughput.sh bench/gen_e2e_dag.py
 
 # bind_gen: client-side bind without Kafka (issue 5): bench/bind_gen N.
 noinst_PROGRAMS += bench/bind_gen

@@ -444,6 +444,46 @@ END_TEST
 
 /* ---- bind events ---- */
 
+/* The fast encoder (jm_bind_next_encoded, what jm_workflow_bind sends) gives the same events as
+ * the reference iterator: same types, equal payloads, and every one decodes (= the consumer's
+ * full validation of the actual bytes). */
+static void check_encoded_equal(jm_workflow_t *wf)
+{
+    jm_err_t err;
+    jm_bind_iter_t *ref = jm_bind_iter_new(wf, "tester"), *fast = jm_bind_iter_new(wf, "tester");
+    for (size_t k = 0;; k++) {
+        jm_event_t *ev = NULL, *dec = NULL;
+        char *buf = NULL;
+        size_t len = 0;
+        jm_event_type_t type;
+        ck_assert_int_eq(jm_bind_next_event(ref, &ev, &err), JM_OK);
+        ck_assert_msg(jm_bind_next_encoded(fast, &buf, &len, &type, &err) == JM_OK, "%s", err.msg);
+        if (!ev) {
+            ck_assert_ptr_null(buf);
+            break;
+        }
+        ck_assert_ptr_nonnull(buf);
+        ck_assert_uint_eq(strlen(buf), len);
+        ck_assert_int_eq(type, ev->type);
+        ck_assert_msg(jm_event_decode(buf, len, &dec, &err) == JM_OK, "event %zu: %s", k, err.msg);
+        ck_assert_int_eq(dec->type, ev->type);
+        ck_assert_int_eq(dec->workflow_id, ev->workflow_id);
+        ck_assert_msg(json_equal(dec->payload, ev->payload), "event %zu: payloads differ", k);
+        if (ev->type == JM_EV_WORKFLOW_BIND_TASKS) { /* byte for byte, as jansson dumps it */
+            char *a = json_dumps(ev->payload, JSON_COMPACT), *b = json_dumps(dec->payload, JSON_COMPACT);
+            ck_assert_str_eq(a, b);
+            ck_assert_ptr_nonnull(strstr(buf, a));
+            free(a);
+            free(b);
+        }
+        jm_event_destroy(dec);
+        jm_event_destroy(ev);
+        free(buf);
+    }
+    jm_bind_iter_destroy(ref);
+    jm_bind_iter_destroy(fast);
+}
+
 static void check_bind(jm_workflow_t *wf, size_t *chunks_out, size_t *max_bytes)
 {
     jm_err_t err;
@@ -520,6 +560,7 @@ static void check_bind(jm_workflow_t *wf, size_t *chunks_out, size_t *max_bytes)
     ck_assert_uint_eq(total, n);
     ck_assert_uint_eq(k, chunks + 2);
     jm_bind_iter_destroy(it);
+    check_encoded_equal(wf);
     free(ids);
     free(seen);
     *chunks_out = chunks;
@@ -570,6 +611,53 @@ START_TEST(test_bind_long_commands)
 }
 END_TEST
 
+/* Strings that need escaping, non-ASCII text, several settings sets; invalid UTF-8 is refused
+ * by the fast encoder with a message naming the task (the reference path would abort). */
+START_TEST(test_bind_encoded_escapes)
+{
+    jm_err_t err;
+    jm_tool_t *tool = jm_tool_new("esc");
+    const char *node[] = {"v"};
+    jm_template_t *tt = jm_template_new(tool, "e", "printf '%s' {v}", node, 1, NULL, 0, NULL, 0, &err);
+    ck_assert_ptr_nonnull(tt);
+    jm_workflow_t *wf = jm_workflow_new(tool, "esc");
+    const char *vals[] = {"quote\"back\\slash", "tab\tnl\nff\fbs\bcr\r", "ctl\x01\x1f\x7f",
+                          "caf\xc3\xa9 \xe2\x82\xac \xf0\x9f\x98\x80", "/slash/"};
+    jm_task_t *prev = NULL;
+    for (size_t i = 0; i < sizeof(vals) / sizeof(*vals); i++) {
+        jm_task_t *t = jm_workflow_add_task(wf, tt, (jm_kv_t[]){{"v", vals[i]}}, 1, &err);
+        ck_assert_ptr_nonnull(t);
+        if (i % 2)
+            jm_defaults_set_resource(jm_task_defaults(t), "memory", "3G");
+        if (prev)
+            ck_assert_int_eq(jm_task_add_upstream(t, prev, &err), JM_OK);
+        prev = t;
+    }
+    ck_assert_ptr_nonnull(jm_workflow_add_command(wf, "echo \"plain\"", &err));
+    size_t chunks, max;
+    check_bind(wf, &chunks, &max); /* includes check_encoded_equal */
+
+    jm_task_t *bad = jm_workflow_add_task(wf, tt, (jm_kv_t[]){{"v", "bad\xff\xfe"}}, 1, &err);
+    ck_assert_ptr_nonnull(bad);
+    ck_assert_int_eq(jm_workflow_validate(wf, &err), JM_OK);
+    jm_bind_iter_t *it = jm_bind_iter_new(wf, "tester");
+    char *buf = NULL;
+    size_t len;
+    jm_event_type_t type;
+    jm_rc_t rc = JM_OK;
+    for (int k = 0; k < 5 && rc == JM_OK; k++) {
+        rc = jm_bind_next_encoded(it, &buf, &len, &type, &err);
+        free(buf);
+        buf = NULL;
+    }
+    ck_assert_int_eq(rc, JM_ERR_INVALID);
+    ck_assert_ptr_nonnull(strstr(err.msg, "not valid UTF-8"));
+    jm_bind_iter_destroy(it);
+    jm_workflow_destroy(wf);
+    jm_tool_destroy(tool);
+}
+END_TEST
+
 Suite *jm_client_suite(void);
 Suite *jm_client_suite(void)
 {
@@ -588,6 +676,7 @@ Suite *jm_client_suite(void)
     tcase_add_test(tc, test_precedence);
     tcase_add_test(tc, test_bind_events_examples);
     tcase_add_test(tc, test_bind_long_commands);
+    tcase_add_test(tc, test_bind_encoded_escapes);
     suite_add_tcase(s, tc);
     return s;
 }

@@ -108,6 +108,48 @@ START_TEST(test_unreachable_flush_times_out)
 }
 END_TEST
 
+/* librdkafka 2.0.2 leaves a topic first named in a produce call after the connection is up
+ * without metadata until its 1 s topic scan: sends go through topic handles, whose creation
+ * asks for the leader at once.  Both profiles, the events topic and another one (the DLQ). */
+START_TEST(test_first_send_not_delayed)
+{
+    jm_err_t err;
+    const char *topics[] = {JM_EVENT_TOPIC, "jobmon.test.first_send"};
+    for (int profile = JM_PRODUCER_THROUGHPUT; profile <= JM_PRODUCER_LATENCY; profile++) {
+        jm_producer_t *p = jm_producer_new_profile(NULL, profile, mock_props, &err);
+        ck_assert_msg(p != NULL, "%s", err.msg);
+        jm_producer_poll(p, 300); /* connected, first metadata reply in */
+        for (size_t i = 0; i < 2; i++) {
+            int64_t t0 = jm_time_mono_ms();
+            ck_assert_int_eq(jm_producer_send_raw(p, topics[i], "1", "{}", 2, NULL, &err), JM_OK);
+            ck_assert_msg(jm_producer_flush(p, 5000, &err) == JM_OK, "%s", err.msg);
+            int64_t took = jm_time_mono_ms() - t0;
+            ck_assert_msg(took < 600, "profile %d, %s: first send acknowledged after %lld ms",
+                          profile, topics[i], (long long)took);
+        }
+        jm_producer_destroy(p);
+    }
+}
+END_TEST
+
+START_TEST(test_latency_profile_overridable)
+{
+    /* extra_props still win over the profile; a bad one is still refused */
+    jm_err_t err;
+    const char *const props[] = {"test.mock.num.brokers", "1", "linger.ms", "2", NULL};
+    jm_producer_t *p = jm_producer_new_profile(NULL, JM_PRODUCER_LATENCY, props, &err);
+    ck_assert_msg(p != NULL, "%s", err.msg);
+    jm_event_t *ev = heartbeat(5, 6);
+    ck_assert_int_eq(jm_producer_send(p, ev, &err), JM_OK);
+    ck_assert_msg(jm_producer_flush(p, 5000, &err) == JM_OK, "%s", err.msg);
+    jm_event_destroy(ev);
+    jm_producer_destroy(p);
+    const char *const bad[] = {"linger.ms", "-3", NULL};
+    ck_assert_ptr_null(jm_producer_new_profile("127.0.0.1:1", JM_PRODUCER_LATENCY, bad, &err));
+    ck_assert_int_eq(err.rc, JM_ERR_INVALID);
+}
+END_TEST
+
 Suite *jm_producer_suite(void);
 Suite *jm_producer_suite(void)
 {
@@ -119,6 +161,8 @@ Suite *jm_producer_suite(void)
     tcase_add_test(tc, test_invalid_event_refused);
     tcase_add_test(tc, test_bad_property);
     tcase_add_test(tc, test_unreachable_flush_times_out);
+    tcase_add_test(tc, test_first_send_not_delayed);
+    tcase_add_test(tc, test_latency_profile_overridable);
     suite_add_tcase(s, tc);
     return s;
 }

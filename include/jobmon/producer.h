@@ -20,6 +20,13 @@
 
 typedef struct jm_producer_s jm_producer_t;
 
+/* Settings for the use: THROUGHPUT batches (linger.ms 5: bind, the FSM's DLQ, the distributor);
+ * LATENCY sends each message at once (linger.ms 0, socket.nagle.disable, small local queue) and
+ * skips loading Cyrus SASL plugins unless security.protocol is sasl_*: for jobmon-worker, which
+ * publishes a few events and waits for the last one before exiting.  Both are idempotent with
+ * acks=all: a lost event is never traded for speed. */
+typedef enum { JM_PRODUCER_THROUGHPUT = 0, JM_PRODUCER_LATENCY } jm_producer_profile_t;
+
 /* Counters since jm_producer_new. */
 typedef struct {
     uint64_t sent;   /* accepted by jm_producer_send / _send_raw */
@@ -32,9 +39,16 @@ typedef struct {
  * key, value pairs (may be NULL); they override jobmon's defaults.  Returns a new producer,
  * caller destroys; NULL with JM_ERR_INVALID in `err` for a bad property. */
 jm_producer_t *jm_producer_new(const char *brokers, const char *const *extra_props, jm_err_t *err);
+/* jm_producer_new with a profile's settings under extra_props (jm_producer_new is THROUGHPUT).
+ * The events topic's metadata is requested at once, so the first send does not wait for it. */
+jm_producer_t *jm_producer_new_profile(const char *brokers, jm_producer_profile_t profile,
+                                       const char *const *extra_props, jm_err_t *err);
 
 /* Topic jm_producer_send writes to (default JM_EVENT_TOPIC).  Copies `topic`. */
 void jm_producer_set_topic(jm_producer_t *p, const char *topic);
+
+/* The topic jm_producer_send writes to; borrowed, valid until the next set_topic or destroy. */
+const char *jm_producer_topic(const jm_producer_t *p);
 
 /* Validate, encode and enqueue `ev` (borrowed) on the events topic with key = workflow_id.
  * A full local queue is drained by polling and retried for up to 30 s.

@@ -35,7 +35,7 @@ static int is_dir(const char *p)
     return stat(p, &sb) == 0 && S_ISDIR(sb.st_mode);
 }
 
-static char *default_schema_dir(void)
+char *jm_cli_default_schema_dir(void)
 {
     const char *env = getenv("JOBMON_MIGRATIONS_DIR");
     char self[PATH_MAX];
@@ -101,6 +101,40 @@ static int exec_simple(PGconn *c, const char *sql, char *msg, size_t len)
     return ok ? 0 : -1;
 }
 
+int jm_cli_migrate_fresh(jm_pg_t *pg, const char *dir, char *msg, size_t len)
+{
+    struct dirent **files = NULL;
+    PGconn *c = jm_pg_conn(pg);
+    int n = scandir(dir, &files, migration_name, alphasort), rc = 0;
+    if (n < 0) {
+        snprintf(msg, len, "cannot read %s: %s\n", dir, strerror(errno));
+        return -1;
+    }
+    if (n == 0) {
+        snprintf(msg, len, "no NNN_*.sql migration in %s\n", dir);
+        rc = -1;
+    }
+    for (int i = 0; rc == 0 && i < n; i++) {
+        char *path = jm_asprintf("%s/%s", dir, files[i]->d_name);
+        char *sql = read_file(path);
+        if (!sql) {
+            snprintf(msg, len, "cannot read %s: %s\n", path, strerror(errno));
+            rc = -1;
+        } else if (exec_simple(c, sql, msg, len) != 0) {
+            char m2[1024];
+            snprintf(m2, sizeof(m2), "%s: %s", files[i]->d_name, msg);
+            snprintf(msg, len, "%s", m2);
+            rc = -1;
+        }
+        free(sql);
+        free(path);
+    }
+    for (int i = 0; i < n; i++)
+        free(files[i]);
+    free(files);
+    return rc;
+}
+
 int jm_cli_cmd_db(jm_cli_t *cli, int argc, char **argv)
 {
     enum { OPT_DIR = 256, OPT_DRY, OPT_JSON };
@@ -151,7 +185,7 @@ int jm_cli_cmd_db(jm_cli_t *cli, int argc, char **argv)
         code = JM_EXIT_USAGE;
         goto out;
     }
-    dir = dir_opt ? jm_strdup(dir_opt) : default_schema_dir();
+    dir = dir_opt ? jm_strdup(dir_opt) : jm_cli_default_schema_dir();
     n = scandir(dir, &files, migration_name, alphasort);
     if (n < 0) {
         fprintf(stderr, "jobmon: db migrate: cannot read %s: %s\n", dir, strerror(errno));

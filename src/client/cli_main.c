@@ -24,6 +24,8 @@ typedef struct {
 
 /* Keep sorted by name; one row per command group. */
 static const cli_command_t commands[] = {
+    {"audit", jm_cli_cmd_audit,
+     "replay a workflow's event log into a scratch schema and compare (writer role)"},
     {"concurrency", jm_cli_cmd_ops, "limit a workflow's (or template's) running tasks"},
     {"config", jm_cli_cmd_config,
      "show the effective configuration and where each value comes from"},

@@ -9,6 +9,7 @@
 #include <stdint.h>
 
 #include "client/cli_int.h"
+#include "jobmon/pg.h"
 
 typedef struct {
     int64_t wf_id;  /* stop, reset, concurrency */
@@ -34,5 +35,15 @@ int jm_cli_cmd_ops(jm_cli_t *cli, int argc, char **argv);
 
 /* cli_db.c: `jobmon db migrate [--schema-dir DIR]` */
 int jm_cli_cmd_db(jm_cli_t *cli, int argc, char **argv);
+/* The migrations directory: $JOBMON_MIGRATIONS_DIR, the checkout's schemas/sql beside the
+ * binary, or <prefix>/share/jobmon/sql.  Returns a new string, caller frees. */
+char *jm_cli_default_schema_dir(void);
+/* Run every NNN_*.sql of `dir`, in order, on `pg` (into the first schema of its search_path;
+ * meant for a fresh scratch schema: nothing is recorded or skipped).  0 ok; -1 with a message
+ * ending in a newline. */
+int jm_cli_migrate_fresh(jm_pg_t *pg, const char *dir, char *msg, size_t len);
+
+/* cli_audit.c: `jobmon audit WF` */
+int jm_cli_cmd_audit(jm_cli_t *cli, int argc, char **argv);
 
 #endif

@@ -195,6 +195,14 @@ void jm_settings_free(jm_settings_t *s);
 /* Check a cluster name exists.  JM_ERR_INVALID otherwise. */
 jm_rc_t jm_cluster_check(const char *cluster, jm_err_t *err);
 
+/* ---- bind.c ---- */
+/* The next bind event already encoded, like jm_bind_next_event (same events, equal JSON) but
+ * chunks are written without jansson and validated as the file comment of bind.c says.  JM_OK
+ * with *out a new buffer (caller frees; NUL-terminated, *len without the NUL) and *type, or with
+ * *out NULL at the end; JM_ERR_INVALID for a task the catalogue refuses (nothing to send). */
+jm_rc_t jm_bind_next_encoded(jm_bind_iter_t *it, char **out, size_t *len, jm_event_type_t *type,
+                             jm_err_t *err);
+
 /* ---- dag.c: validation stages (each requires the previous) ---- */
 jm_rc_t jm_workflow_check_structure(jm_workflow_t *wf, jm_err_t *err);  /* CSR, cycles, limits */
 jm_rc_t jm_workflow_compute_identity(jm_workflow_t *wf, jm_err_t *err); /* hashes, duplicates */

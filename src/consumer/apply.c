@@ -5,6 +5,16 @@
  * status change of every entity passes (validate with jm_fsm_check, conditional UPDATE on the
  * expected status, transition_log, workflow_task_count).
  *
+ * Per-transaction state (jm_apply_flush / jm_apply_rollback): the hot rows every event would
+ * otherwise update — workflow_task_count per (workflow, status) and workflow.batches — are kept
+ * as pending deltas and written once before COMMIT; readers inside the transaction add them
+ * (jm_ap_count_delta, jm_ap_batches_pending).  Repeated updates of one row inside a transaction
+ * each leave a row version that later statements walk, so a batch got slower as it grew.  The
+ * statuses this transaction gave task instances are remembered, so that a ti.heartbeat of an
+ * instance known to be R is applied in memory (its report_by written at the flush, or before any
+ * statement that reads or writes report_by).  None of this changes what a handler decides: the
+ * rows are the same whatever the batch boundaries.
+ *
  * It does not open, commit or roll back transactions (the consume loop does), read any clock,
  * or use randomness: everything comes from the event.
  */
@@ -127,10 +137,19 @@ static jm_rc_t prepare_all(jm_apply_t *ap, jm_err_t *err)
     return JM_OK;
 }
 
+static jm_rc_t flush_report_by(jm_apply_t *ap, jm_err_t *err);
+
 jm_rc_t jm_ap_exec(jm_apply_t *ap, jm_ap_sql_t s, int n, const char *const *params,
                    PGresult **res, jm_err_t *err)
 {
     char name[32];
+    /* Coalesced heartbeats are written before anything that reads or writes report_by. */
+    if (ap->ti.n_pending &&
+        (s == AP_TI_LOAD || s == AP_TI_SET_LAUNCHED || s == AP_TI_SET_RUNNING)) {
+        jm_rc_t rc = flush_report_by(ap, err);
+        if (rc != JM_OK)
+            return rc;
+    }
     snprintf(name, sizeof(name), "jm_ap_%d", (int)s);
     if (res)
         *res = NULL;
@@ -151,6 +170,189 @@ jm_rc_t jm_ap_exec(jm_apply_t *ap, jm_ap_sql_t s, int n, const char *const *para
     return JM_OK;
 }
 
+/* ---- per-transaction state ----------------------------------------------------------------- */
+
+int64_t jm_ap_count_delta(const jm_apply_t *ap, int64_t wf, char status)
+{
+    for (size_t i = 0; i < ap->n_cnt; i++)
+        if (ap->cnt[i].wf == wf && ap->cnt[i].status == status)
+            return ap->cnt[i].delta;
+    return 0;
+}
+
+static void count_add(jm_apply_t *ap, int64_t wf, char status, int64_t d)
+{
+    for (size_t i = 0; i < ap->n_cnt; i++)
+        if (ap->cnt[i].wf == wf && ap->cnt[i].status == status) {
+            ap->cnt[i].delta += d;
+            return;
+        }
+    if (ap->n_cnt == ap->cap_cnt) {
+        ap->cap_cnt = ap->cap_cnt ? ap->cap_cnt * 2 : 16;
+        ap->cnt = jm_realloc(ap->cnt, ap->cap_cnt * sizeof(*ap->cnt));
+    }
+    ap->cnt[ap->n_cnt++] = (jm_ap_count_t){.wf = wf, .status = status, .delta = d};
+}
+
+int64_t jm_ap_batches_pending(const jm_apply_t *ap, int64_t wf)
+{
+    for (size_t i = 0; i < ap->n_bat; i++)
+        if (ap->bat[i].wf == wf)
+            return ap->bat[i].batches;
+    return 0;
+}
+
+void jm_ap_batches_note(jm_apply_t *ap, int64_t wf, int64_t batch_num)
+{
+    for (size_t i = 0; i < ap->n_bat; i++)
+        if (ap->bat[i].wf == wf) {
+            if (batch_num > ap->bat[i].batches)
+                ap->bat[i].batches = batch_num;
+            return;
+        }
+    if (ap->n_bat == ap->cap_bat) {
+        ap->cap_bat = ap->cap_bat ? ap->cap_bat * 2 : 8;
+        ap->bat = jm_realloc(ap->bat, ap->cap_bat * sizeof(*ap->bat));
+    }
+    ap->bat[ap->n_bat++] = (jm_ap_batch_t){.wf = wf, .batches = batch_num};
+}
+
+static size_t ti_slot(const jm_ap_timap_t *m, int64_t id)
+{
+    uint64_t h = (uint64_t)id * 0x9E3779B97F4A7C15ull;
+    size_t i = (size_t)(h >> 17) & (m->cap - 1);
+    while (m->v[i].id != 0 && m->v[i].id != id)
+        i = (i + 1) & (m->cap - 1);
+    return i;
+}
+
+static jm_ap_tistate_t *ti_get(jm_apply_t *ap, int64_t id, int create)
+{
+    jm_ap_timap_t *m = &ap->ti;
+    if (id == 0)
+        return NULL;
+    if (!create && m->n == 0)
+        return NULL;
+    if (create && (m->n + 1) * 2 > m->cap) {
+        jm_ap_timap_t old = *m;
+        m->cap = old.cap ? old.cap * 2 : 256;
+        m->v = jm_calloc(m->cap, sizeof(*m->v));
+        for (size_t i = 0; i < old.cap; i++)
+            if (old.v[i].id)
+                m->v[ti_slot(m, old.v[i].id)] = old.v[i];
+        free(old.v);
+    }
+    if (m->cap == 0)
+        return NULL;
+    size_t i = ti_slot(m, id);
+    if (m->v[i].id == 0) {
+        if (!create)
+            return NULL;
+        m->v[i].id = id;
+        m->n++;
+    }
+    return &m->v[i];
+}
+
+char jm_ap_ti_known(const jm_apply_t *ap, int64_t id)
+{
+    const jm_ap_tistate_t *t = ti_get((jm_apply_t *)ap, id, 0);
+    return t ? t->status : 0;
+}
+
+void jm_ap_ti_note(jm_apply_t *ap, int64_t id, char status)
+{
+    jm_ap_tistate_t *t = ti_get(ap, id, 1);
+    if (t)
+        t->status = status;
+}
+
+void jm_ap_ti_defer_report_by(jm_apply_t *ap, int64_t id, int64_t report_by_ms)
+{
+    jm_ap_tistate_t *t = ti_get(ap, id, 1);
+    if (t->report_by_ms == 0)
+        ap->ti.n_pending++;
+    t->report_by_ms = report_by_ms;
+}
+
+static void ti_clear(jm_ap_timap_t *m)
+{
+    if (m->n)
+        memset(m->v, 0, m->cap * sizeof(*m->v));
+    m->n = m->n_pending = 0;
+    if (m->cap > 65536) { /* a huge batch: do not keep its table */
+        free(m->v);
+        m->v = NULL;
+        m->cap = 0;
+    }
+}
+
+static jm_rc_t flush_report_by(jm_apply_t *ap, jm_err_t *err)
+{
+    jm_pgarr_t *a = &ap->arr[5], *b = &ap->arr[6];
+    jm_pgarr_reset(a);
+    jm_pgarr_reset(b);
+    for (size_t i = 0; i < ap->ti.cap; i++) {
+        jm_ap_tistate_t *t = &ap->ti.v[i];
+        if (!t->id || !t->report_by_ms)
+            continue;
+        char ts[40];
+        jm_ap_ts(ts, sizeof(ts), t->report_by_ms);
+        jm_pgarr_add_int(a, t->id);
+        jm_pgarr_add_text(b, ts, strlen(ts));
+        t->report_by_ms = 0;
+    }
+    ap->ti.n_pending = 0;
+    const char *p[2] = {jm_pgarr_finish(a), jm_pgarr_finish(b)};
+    return jm_ap_exec(ap, AP_FLUSH_REPORT_BY, 2, p, NULL, err);
+}
+
+jm_rc_t jm_apply_flush(jm_apply_t *ap, jm_err_t *err)
+{
+    jm_rc_t rc = JM_OK;
+    if (ap->ti.n_pending && (rc = flush_report_by(ap, err)) != JM_OK)
+        goto out;
+    if (ap->n_cnt) {
+        jm_pgarr_t *a = &ap->arr[5], *b = &ap->arr[6], *c = &ap->arr[7];
+        jm_pgarr_reset(a);
+        jm_pgarr_reset(b);
+        jm_pgarr_reset(c);
+        for (size_t i = 0; i < ap->n_cnt; i++) {
+            jm_pgarr_add_int(a, ap->cnt[i].wf);
+            jm_pgarr_add_text(b, &ap->cnt[i].status, 1);
+            jm_pgarr_add_int(c, ap->cnt[i].delta);
+        }
+        const char *p[3] = {jm_pgarr_finish(a), jm_pgarr_finish(b), jm_pgarr_finish(c)};
+        if ((rc = jm_ap_exec(ap, AP_FLUSH_COUNTS, 3, p, NULL, err)) != JM_OK)
+            goto out;
+    }
+    if (ap->n_bat) {
+        jm_pgarr_t *a = &ap->arr[5], *b = &ap->arr[6];
+        jm_pgarr_reset(a);
+        jm_pgarr_reset(b);
+        for (size_t i = 0; i < ap->n_bat; i++) {
+            jm_pgarr_add_int(a, ap->bat[i].wf);
+            jm_pgarr_add_int(b, ap->bat[i].batches);
+        }
+        const char *p[2] = {jm_pgarr_finish(a), jm_pgarr_finish(b)};
+        if ((rc = jm_ap_exec(ap, AP_FLUSH_BATCHES, 2, p, NULL, err)) != JM_OK)
+            goto out;
+    }
+out:
+    /* Written (or the transaction is lost and the caller rolls back): nothing is pending. */
+    jm_apply_rollback(ap);
+    return rc;
+}
+
+void jm_apply_rollback(jm_apply_t *ap)
+{
+    if (!ap)
+        return;
+    ap->n_cnt = 0;
+    ap->n_bat = 0;
+    ti_clear(&ap->ti);
+}
+
 /* ---- lifecycle ----------------------------------------------------------------------------- */
 
 jm_apply_t *jm_apply_new(jm_pg_t *pg, jm_err_t *err)
@@ -167,6 +369,7 @@ jm_rc_t jm_apply_reset(jm_apply_t *ap, jm_pg_t *pg, jm_err_t *err)
 {
     ap->pg = pg;
     ap->conn = jm_pg_conn(pg);
+    jm_apply_rollback(ap); /* a new connection: whatever was pending died with the old one */
     if (!ap->conn)
         return jm_err_set(err, JM_ERR_UNAVAILABLE, "apply: no PostgreSQL connection");
     return prepare_all(ap, err);
@@ -178,6 +381,9 @@ void jm_apply_destroy(jm_apply_t *ap)
         return;
     jm_ap_ids_free(&ap->touched_wf);
     jm_ap_ids_free(&ap->touched_runs);
+    free(ap->cnt);
+    free(ap->bat);
+    free(ap->ti.v);
     for (size_t i = 0; i < JM_ARRAY_LEN(ap->arr); i++)
         jm_pgarr_free(&ap->arr[i]);
     free(ap);
@@ -288,12 +494,20 @@ jm_rc_t jm_ap_transition(jm_apply_t *ap, jm_entity_t entity, size_t n, const int
         for (size_t i = 0; i < n; i++) {
             if (st[i] != AP_ITEM_APPLIED)
                 continue;
-            int found = 0;
+            int found = 0; /* row index + 1 */
             for (int k = 0; k < rows && !found; k++)
-                found = strtoll(PQgetvalue(r, k, 0), NULL, 10) == ids[i];
+                if (strtoll(PQgetvalue(r, k, 0), NULL, 10) == ids[i])
+                    found = k + 1;
             if (found) {
                 st[i] = -1; /* applied and settled */
                 applied++;
+                if (entity == JM_ENTITY_TASK) {
+                    int64_t wf = strtoll(PQgetvalue(r, found - 1, 1), NULL, 10);
+                    count_add(ap, wf, cur[i], -1);
+                    count_add(ap, wf, to[i], 1);
+                } else if (entity == JM_ENTITY_TI) {
+                    ti_get(ap, ids[i], 1)->status = to[i];
+                }
                 jm_log(JM_LOG_DEBUG, "fsm", "%s %" PRId64 ": %c -> %c (event %s)",
                        jm_entity_name(entity), ids[i], cur[i], to[i], ap->evid);
             } else {

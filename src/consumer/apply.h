@@ -4,8 +4,13 @@
  * event type does to the model tables, including scheduling).
  *
  * The loop opens ONE transaction per polled batch and calls jm_apply_event() for each decoded,
- * not-yet-seen event in offset order.  Handlers read no wall clock and no randomness: times come
- * from ev->ts_ms, derived ids from jobmon/hash.h.  Handlers never commit or roll back.
+ * not-yet-seen event in offset order, then jm_apply_flush() right before COMMIT, or
+ * jm_apply_rollback() after a ROLLBACK.  Handlers keep some per-transaction writes in memory
+ * (per-status task count deltas, workflow batch numbers, the newest report_by of coalesced
+ * heartbeats) and write them at the flush, so that the hot rows are updated once per
+ * transaction; what they read inside the transaction includes the pending writes, so outcomes do
+ * not depend on where the batch boundaries fall.  Handlers read no wall clock and no randomness:
+ * times come from ev->ts_ms, derived ids from jobmon/hash.h.  Handlers never commit or roll back.
  */
 #ifndef JOBMON_CONSUMER_APPLY_H
 #define JOBMON_CONSUMER_APPLY_H
@@ -46,6 +51,14 @@ void jm_apply_destroy(jm_apply_t *ap); /* accepts NULL */
  * Anything else: a bug or broken database; the caller rolls back and stops. */
 jm_rc_t jm_apply_event(jm_apply_t *ap, const jm_event_t *ev, int64_t offset,
                        jm_apply_result_t *res, jm_err_t *err);
+
+/* Write the transaction's pending in-memory state (task count deltas, batch numbers, coalesced
+ * heartbeats): call after the last jm_apply_event() and before COMMIT.  Errors as for
+ * jm_apply_event (the caller rolls back). */
+jm_rc_t jm_apply_flush(jm_apply_t *ap, jm_err_t *err) JM_WUR;
+/* The transaction was rolled back (or is abandoned): drop every pending per-transaction state.
+ * Call after a ROLLBACK, before the batch is applied again.  The touched sets are kept. */
+void jm_apply_rollback(jm_apply_t *ap);
 
 /* Workflows whose status or task counts changed since the last jm_apply_clear_touched(), for the
  * Redis cache and notifications after commit.  Borrowed, valid until the next apply call. */

@@ -71,6 +71,12 @@ typedef enum {
     AP_WF_OLD_TIS,
     AP_WF_ARGS_TAKEN,
     AP_SCHED_PICK_FAST,
+    AP_FLUSH_COUNTS,
+    AP_FLUSH_BATCHES,
+    AP_FLUSH_REPORT_BY,
+    AP_FLUSH_TI_STATUS,
+    AP_FLUSH_TASK_STATUS,
+    AP_FLUSH_TLOG,
     AP_SQL__CNT
 } jm_ap_sql_t;
 
@@ -87,6 +93,55 @@ typedef struct {
     size_t n, cap;
 } jm_ap_ids_t;
 
+/* Per-transaction pending writes (flushed by jm_apply_flush, dropped by jm_apply_rollback). */
+typedef struct {
+    int64_t wf;
+    char status;
+    int64_t delta; /* may be 0: the row is still created, as a per-event apply would */
+} jm_ap_count_t;
+
+typedef struct {
+    int64_t wf;
+    int64_t batches; /* the highest batch_num handed out in this transaction */
+} jm_ap_batch_t;
+
+/* Row state known inside the transaction (authoritative there: the FSM is the only writer and
+ * the partition's owner): task instances and tasks this transaction read or moved.  A status
+ * change of a known row whose status is as expected is applied in memory (`db_status` keeps the
+ * stored status, transition_log rows wait in order) and written before any statement that could
+ * see the difference, or at the flush. */
+typedef struct {
+    int64_t id;
+    char status;
+    char db_status;       /* stored status when a change is pending, else 0 */
+    int64_t status_at_ms; /* pending status_at */
+    int64_t report_by_ms; /* pending report_by of coalesced heartbeats; 0 = none */
+    int row;              /* the fields below are loaded (AP_TI_LOAD) */
+    int64_t task_id, run_id, wf;
+    int attempt;
+} jm_ap_tistate_t;
+
+typedef struct {
+    int64_t id;
+    char status, db_status;
+    int64_t status_at_ms;
+    int64_t wf;
+    int tnum, tmax, tseq;
+} jm_ap_taskstate_t;
+
+typedef struct {
+    void *v; /* open addressing on the first int64_t field, 0 = empty */
+    size_t elem, n, cap, n_pending;
+} jm_ap_map_t;
+
+typedef struct {
+    char entity; /* jm_entity_t */
+    int64_t id, wf;
+    char from, to;
+    char evid[40];
+    int64_t ts_ms;
+} jm_ap_tlog_t;
+
 struct jm_apply_s {
     jm_pg_t *pg;
     PGconn *conn;
@@ -99,7 +154,35 @@ struct jm_apply_s {
     char ignore_reason[256];
     jm_ap_ids_t touched_wf, touched_runs;
     jm_pgarr_t arr[8]; /* scratch array literals */
+    jm_ap_count_t *cnt; /* pending workflow_task_count deltas */
+    size_t n_cnt, cap_cnt;
+    jm_ap_batch_t *bat; /* pending workflow.batches */
+    size_t n_bat, cap_bat;
+    jm_ap_map_t ti;   /* jm_ap_tistate_t */
+    jm_ap_map_t task; /* jm_ap_taskstate_t */
+    jm_ap_tlog_t *tlog; /* pending transition_log rows, in order */
+    size_t n_tlog, cap_tlog;
+    size_t n_status_pending; /* rows with db_status set */
 };
+
+/* Pending state readers: the count delta of (wf, status) and the workflow's pending batches
+ * (0 when none). */
+int64_t jm_ap_count_delta(const jm_apply_t *ap, int64_t wf, char status);
+int64_t jm_ap_batches_pending(const jm_apply_t *ap, int64_t wf);
+void jm_ap_batches_note(jm_apply_t *ap, int64_t wf, int64_t batch_num);
+/* The status this transaction last gave task instance `id`, 0 when unknown. */
+char jm_ap_ti_known(const jm_apply_t *ap, int64_t id);
+/* Remember that instance `id` is in `status` now (read from the database in this transaction). */
+void jm_ap_ti_note(jm_apply_t *ap, int64_t id, char status);
+/* Known rows (NULL when unknown); `create` adds an empty entry. */
+jm_ap_tistate_t *jm_ap_ti_state(jm_apply_t *ap, int64_t id, int create);
+jm_ap_taskstate_t *jm_ap_task_state(jm_apply_t *ap, int64_t id, int create);
+/* Write every pending status change, transition_log row and report_by now. */
+jm_rc_t jm_ap_write_pending(jm_apply_t *ap, jm_err_t *err) JM_WUR;
+/* Forget the known rows (after writing what is pending). */
+void jm_ap_forget_rows(jm_apply_t *ap);
+/* Defer report_by = ts_ms + secs for an instance known to be R (ti.heartbeat). */
+void jm_ap_ti_defer_report_by(jm_apply_t *ap, int64_t id, int64_t report_by_ms);
 
 /* Execute prepared statement `s`; *res (may be NULL) receives the result (caller PQclear).
  * Classifies failures: 40001/40P01 → JM_ERR_RETRY, lost connection → JM_ERR_UNAVAILABLE, else
@@ -176,10 +259,11 @@ jm_rc_t jm_ap_progress(jm_apply_t *ap, int64_t wf, jm_err_t *err) JM_WUR;
 /* Queue ready tasks of workflow `wf` for run `run_id` up to capacity `cap` (> 0: the workflow
  * limit minus its active tasks, as the caller just counted).  `arrays_bind`: some array's limit
  * is below the workflow's, so array capacities must be computed (the slower, full pick);
- * otherwise the pick is an index scan bounded by `cap`.  *queued (may be NULL) receives the
+ * otherwise the pick is an index scan bounded by `cap`.  `batches`: the workflow's last batch
+ * number handed out (stored value or this transaction's pending one).  *queued (may be NULL) receives the
  * number of new task instances. */
 jm_rc_t jm_sched_workflow(jm_apply_t *ap, int64_t wf, int64_t run_id, int64_t cap,
-                          int arrays_bind, size_t *queued, jm_err_t *err) JM_WUR;
+                          int arrays_bind, int64_t batches, size_t *queued, jm_err_t *err) JM_WUR;
 
 /* Pure helpers (unit-tested). */
 #define JM_SCHED_BATCH_MAX 500

@@ -230,7 +230,19 @@ typedef struct {
     int64_t run_id;  /* the alive run, 0 if none */
     char run_status;
     int fail_fast;
+    int64_t batches; /* last batch number handed out (stored or pending) */
 } counts_t;
+
+static void count_status(counts_t *c, char s, int64_t n)
+{
+    c->total += n;
+    if (s == 'Q' || s == 'I' || s == 'O' || s == 'R')
+        c->active += n;
+    else if (s == 'D')
+        c->done += n;
+    else if (s == 'F')
+        c->fatal += n;
+}
 
 static jm_rc_t wf_counts(jm_apply_t *ap, int64_t wf, counts_t *c, jm_err_t *err)
 {
@@ -248,19 +260,19 @@ static jm_rc_t wf_counts(jm_apply_t *ap, int64_t wf, counts_t *c, jm_err_t *err)
         c->run_id = get_i64(r, i, 4);
         c->run_status = c->run_id ? PQgetvalue(r, i, 5)[0] : 0;
         c->fail_fast = get_bool(r, i, 6);
+        c->batches = get_i64(r, i, 7);
         if (PQgetisnull(r, i, 0))
             continue;
-        char s = PQgetvalue(r, i, 0)[0];
-        int64_t n = get_i64(r, i, 1);
-        c->total += n;
-        if (s == 'Q' || s == 'I' || s == 'O' || s == 'R')
-            c->active += n;
-        else if (s == 'D')
-            c->done += n;
-        else if (s == 'F')
-            c->fatal += n;
+        count_status(c, PQgetvalue(r, i, 0)[0], get_i64(r, i, 1));
     }
     PQclear(r);
+    /* what this transaction changed and has not written yet */
+    for (size_t i = 0; i < ap->n_cnt; i++)
+        if (ap->cnt[i].wf == wf)
+            count_status(c, ap->cnt[i].status, ap->cnt[i].delta);
+    int64_t b = jm_ap_batches_pending(ap, wf);
+    if (b > c->batches)
+        c->batches = b;
     return JM_OK;
 }
 
@@ -288,7 +300,7 @@ jm_rc_t jm_ap_progress(jm_apply_t *ap, int64_t wf, jm_err_t *err)
         return jm_ap_run_move(ap, wf, run_id, 'R', 'E', 0, NULL, err);
     size_t queued = 0;
     if ((rc = jm_sched_workflow(ap, wf, run_id, jm_sched_capacity(c.limit, c.active), c.arrays_bind,
-                                &queued, err)) != JM_OK)
+                                c.batches, &queued, err)) != JM_OK)
         return rc;
     if (st == 'R' && queued == 0 && c.active == 0 && c.fatal > 0) {
         char w[24];

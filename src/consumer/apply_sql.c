@@ -22,7 +22,8 @@
 
 const char *const jm_ap_sql[AP_SQL__CNT] = {
     [AP_TR_TI] = TR_SQL("task_instance", "task_instance", "workflow_id"),
-    /* Task: also $6 attempt mode (0 keep, 1 queue: +1, 2 reset) and the per-status counters. */
+    /* Task: also $6 attempt mode (0 keep, 1 queue: +1, 2 reset).  The per-status counters are
+     * kept in memory by the caller (jm_ap_transition) and written once per transaction. */
     [AP_TR_TASK] =
         "WITH x AS (SELECT * FROM unnest($1::bigint[], $2::text[], $3::text[]) AS x(id, f, t)),"
         " u AS (UPDATE task e SET status = x.t, status_at = $4::timestamptz,"
@@ -33,12 +34,8 @@ const char *const jm_ap_sql[AP_SQL__CNT] = {
         "       RETURNING e.id, e.workflow_id AS wf, x.f, x.t),"
         " l AS (INSERT INTO transition_log (entity, entity_id, workflow_id, from_status, to_status,"
         "       event_id, at) SELECT 'task', id, wf, f, t, $5::uuid, $4::timestamptz FROM u"
-        "       ORDER BY id),"
-        " c AS (INSERT INTO workflow_task_count AS c (workflow_id, status, n)"
-        "       SELECT wf, s, sum(d)::int FROM (SELECT wf, f AS s, -1 AS d FROM u"
-        "         UNION ALL SELECT wf, t, 1 FROM u) z GROUP BY wf, s HAVING sum(d) <> 0"
-        "       ON CONFLICT (workflow_id, status) DO UPDATE SET n = c.n + EXCLUDED.n)"
-        " SELECT id FROM u",
+        "       ORDER BY id)"
+        " SELECT id, wf FROM u",
     [AP_TR_RUN] = TR_SQL("workflow_run", "workflow_run", "workflow_id"),
     [AP_TR_WF] = TR_SQL("workflow", "workflow", "id"),
     [AP_STATUS_TI] = STATUS_SQL("task_instance"),
@@ -176,14 +173,13 @@ const char *const jm_ap_sql[AP_SQL__CNT] = {
         " WHERE id = $1::bigint AND status IN ('L','B','I','O','R') RETURNING id",
 
     /* ---- scheduler ---- */
-    /* $1 wf: ready tasks under the workflow and array limits, grouped into batches of equal
-     * (array, resources) of at most 500, numbered after workflow.batches by first task id;
-     * step = 0-based rank by task id inside the batch.  A (resource retry) first, then by id. */
+    /* $1 wf, $2 capacity (the workflow limit minus its active tasks, counted by the caller with
+     * the transaction's pending count deltas), $3 the workflow's last batch number: ready tasks
+     * under the workflow and array limits, grouped into batches of equal (array, resources) of at
+     * most 500, numbered after $3 by first task id; step = 0-based rank by task id inside the
+     * batch.  A (resource retry) first, then by id. */
     [AP_SCHED_PICK] =
-        "WITH w AS (SELECT GREATEST(0, w.max_concurrently_running - COALESCE((SELECT sum(c.n)"
-        "   FROM workflow_task_count c WHERE c.workflow_id = w.id"
-        "   AND c.status IN ('Q','I','O','R')), 0)) AS cap, w.batches FROM workflow w"
-        "   WHERE w.id = $1::bigint),"
+        "WITH w AS (SELECT $2::bigint AS cap, $3::int AS batches),"
         " act AS (SELECT array_id, count(*) AS n FROM task WHERE workflow_id = $1::bigint"
         "   AND status IN ('Q','I','O','R') AND array_id IS NOT NULL GROUP BY array_id),"
         " ready AS (SELECT t.id, t.array_id, t.resources, t.status, t.ti_seq,"
@@ -200,8 +196,9 @@ const char *const jm_ap_sql[AP_SQL__CNT] = {
         "   AS first_id FROM g)"
         " SELECT id, status, ti_seq + 1, (SELECT batches FROM w) + dense_rank() OVER"
         "   (ORDER BY first_id), rn % 500 FROM g2 ORDER BY id",
-    /* $1 wf, $2 capacity (> 0), when no array limit can bind: the first $2 ready tasks (A
-     * first, then by id) by two bounded scans of task_ready_status, laid out as AP_SCHED_PICK. */
+    /* $1 wf, $2 capacity (> 0), $3 last batch number, when no array limit can bind: the first $2
+     * ready tasks (A first, then by id) by two bounded scans of task_ready_status, laid out as
+     * AP_SCHED_PICK. */
     [AP_SCHED_PICK_FAST] =
         "WITH picked AS (SELECT * FROM ((SELECT id, array_id, resources, status, ti_seq FROM task"
         "   WHERE workflow_id = $1::bigint AND status = 'A' AND pending_upstreams = 0"
@@ -212,10 +209,10 @@ const char *const jm_ap_sql[AP_SQL__CNT] = {
         "   AS rn FROM picked p),"
         " g2 AS (SELECT g.*, min(id) OVER (PARTITION BY array_id, resources, rn / 500)"
         "   AS first_id FROM g)"
-        " SELECT id, status, ti_seq + 1, (SELECT batches FROM workflow WHERE id = $1::bigint)"
-        "   + dense_rank() OVER (ORDER BY first_id), rn % 500 FROM g2 ORDER BY id",
+        " SELECT id, status, ti_seq + 1, $3::int + dense_rank() OVER (ORDER BY first_id),"
+        "   rn % 500 FROM g2 ORDER BY id",
     /* $1 ti ids, $2 task ids, $3 attempts, $4 batch nums, $5 steps, $6 wf, $7 run, $8 ts,
-     * $9 event id */
+     * $9 event id.  workflow.batches is advanced by the caller (pending, AP_FLUSH_BATCHES). */
     [AP_SCHED_INSERT] =
         "WITH x AS (SELECT * FROM unnest($1::bigint[], $2::bigint[], $3::int[], $4::int[],"
         "   $5::int[]) AS x(id, task_id, attempt, batch_num, step)),"
@@ -226,9 +223,7 @@ const char *const jm_ap_sql[AP_SQL__CNT] = {
         "  FROM x JOIN task t ON t.id = x.task_id ORDER BY x.id RETURNING id),"
         " l AS (INSERT INTO transition_log (entity, entity_id, workflow_id, from_status, to_status,"
         "   event_id, at) SELECT 'task_instance', id, $6::bigint, NULL, 'Q', $9::uuid,"
-        "   $8::timestamptz FROM i ORDER BY id),"
-        " b AS (UPDATE workflow SET batches = GREATEST(batches, (SELECT max(batch_num) FROM x))"
-        "   WHERE id = $6::bigint)"
+        "   $8::timestamptz FROM i ORDER BY id)"
         " SELECT count(*) FROM i",
 
     /* ---- task instance fields ---- */
@@ -271,13 +266,14 @@ const char *const jm_ap_sql[AP_SQL__CNT] = {
     /* $1 wf, $2 statuses */
     [AP_WF_TASKS_STATUS] = "SELECT id, status FROM task WHERE workflow_id = $1::bigint"
                            " AND status = ANY($2::text[]) ORDER BY id",
-    /* $1 wf: per-status counts (status NULL when none yet), the workflow limit, whether an
-     * array limit is below it (only then can an array limit bind), and the alive run (id,
-     * status, fail_fast; NULL when none) — everything jm_ap_progress needs in one trip */
+    /* $1 wf: per-status counts (status NULL when none yet; the caller adds the transaction's
+     * pending deltas), the workflow limit, whether an array limit is below it (only then can an
+     * array limit bind), the alive run (id, status, fail_fast; NULL when none) and the stored
+     * workflow.batches — everything jm_ap_progress needs in one trip */
     [AP_WF_COUNTS] =
         "SELECT c.status, c.n, w.max_concurrently_running, EXISTS (SELECT 1 FROM task_array a"
         "  WHERE a.workflow_id = w.id AND a.max_concurrently_running < w.max_concurrently_running),"
-        " r.id, r.status, r.fail_fast"
+        " r.id, r.status, r.fail_fast, w.batches"
         " FROM workflow w LEFT JOIN LATERAL (SELECT id, status, fail_fast FROM workflow_run"
         "  WHERE workflow_id = w.id AND status IN " ALIVE_RUN " LIMIT 1) r ON true"
         " LEFT JOIN workflow_task_count c ON c.workflow_id = w.id"
@@ -326,6 +322,38 @@ const char *const jm_ap_sql[AP_SQL__CNT] = {
         " WHERE ti.workflow_id = $1::bigint AND ti.run_id <> $2::bigint"
         " AND ti.status IN ('Q','I','O','R','T','X','K') ORDER BY ti.id",
     /* $1 tool, $2 workflow args hash, $3 wf: another workflow with the same args (§1.4) */
+    /* ---- per-transaction flush (jm_apply_flush) ---- */
+    /* $1 wfs, $2 statuses, $3 deltas (a 0 delta still creates the row, as a per-event apply
+     * would have when the status was entered and left again) */
+    [AP_FLUSH_COUNTS] =
+        "INSERT INTO workflow_task_count AS c (workflow_id, status, n)"
+        " SELECT wf, s, d FROM unnest($1::bigint[], $2::text[], $3::int[]) AS x(wf, s, d)"
+        " ORDER BY wf, s ON CONFLICT (workflow_id, status) DO UPDATE SET n = c.n + EXCLUDED.n",
+    /* $1 wfs, $2 highest batch numbers handed out */
+    [AP_FLUSH_BATCHES] =
+        "UPDATE workflow w SET batches = GREATEST(w.batches, x.b)"
+        " FROM unnest($1::bigint[], $2::int[]) AS x(id, b) WHERE w.id = x.id",
+    /* $1 ti ids, $2 report_by: coalesced ti.heartbeat (the newest per instance) */
+    [AP_FLUSH_REPORT_BY] =
+        "UPDATE task_instance ti SET report_by = x.r"
+        " FROM unnest($1::bigint[], $2::timestamptz[]) AS x(id, r) WHERE ti.id = x.id",
+    /* $1 ids, $2 stored statuses, $3 new statuses, $4 status_at: status changes applied in
+     * memory (the caller checks that every row was still in its stored status) */
+    [AP_FLUSH_TI_STATUS] =
+        "UPDATE task_instance e SET status = x.t, status_at = x.at FROM unnest($1::bigint[],"
+        " $2::text[], $3::text[], $4::timestamptz[]) AS x(id, f, t, at)"
+        " WHERE e.id = x.id AND e.status = x.f",
+    [AP_FLUSH_TASK_STATUS] =
+        "UPDATE task e SET status = x.t, status_at = x.at FROM unnest($1::bigint[],"
+        " $2::text[], $3::text[], $4::timestamptz[]) AS x(id, f, t, at)"
+        " WHERE e.id = x.id AND e.status = x.f",
+    /* $1 entities, $2 ids, $3 wfs, $4 from, $5 to, $6 event ids, $7 at: pending
+     * transition_log rows, inserted in their order */
+    [AP_FLUSH_TLOG] =
+        "INSERT INTO transition_log (entity, entity_id, workflow_id, from_status, to_status,"
+        " event_id, at) SELECT e, id, wf, f, t, ev, at FROM unnest($1::text[], $2::bigint[],"
+        " $3::bigint[], $4::text[], $5::text[], $6::uuid[], $7::timestamptz[])"
+        " WITH ORDINALITY AS x(e, id, wf, f, t, ev, at, ord) ORDER BY ord",
     [AP_WF_ARGS_TAKEN] = "SELECT id FROM workflow WHERE tool = $1 AND workflow_args_hash = $2"
                          " AND id <> $3::bigint ORDER BY id LIMIT 1",
 };

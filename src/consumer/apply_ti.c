@@ -407,8 +407,10 @@ static jm_rc_t heartbeat_fast(jm_apply_t *ap, int64_t id, int64_t secs, int *hit
     PGresult *r = NULL;
     jm_rc_t rc = jm_ap_exec(ap, AP_TI_SET_REPORT_BY, 4, p, &r, err);
     *hit = rc == JM_OK && PQntuples(r) > 0;
-    if (*hit)
+    if (*hit) {
         jm_ap_applied(ap);
+        jm_ap_ti_note(ap, id, 'R'); /* the next heartbeats in this transaction stay in memory */
+    }
     PQclear(r);
     return rc;
 }
@@ -470,6 +472,13 @@ jm_rc_t jm_ap_ti_event(jm_apply_t *ap, jm_err_t *err)
             rows[i].target = 0;
         break;
     default: /* triaged, overdue: per-item status */ break;
+    }
+    if (ev->type == JM_EV_TI_HEARTBEAT && jm_ap_ti_known(ap, rows[0].id) == 'R') {
+        /* this transaction moved it to R and nothing moved it since: the same outcome as the
+         * statement below, written once at the flush (the newest report_by wins, as it would) */
+        jm_ap_ti_defer_report_by(ap, rows[0].id, ev->ts_ms + jm_ev_int(p, "next_report_s") * 1000);
+        jm_ap_applied(ap);
+        goto out;
     }
     if (ev->type == JM_EV_TI_HEARTBEAT) { /* hot path: still R, one statement */
         int hit = 0;

@@ -420,6 +420,8 @@ static jm_rc_t txn_run(jm_fsm_consumer_t *c, jm_owned_t *parts, size_t *n_parts,
     if (rc == JM_OK)
         rc = txn_apply(c, err);
     if (rc == JM_OK)
+        rc = jm_apply_flush(c->ap, err); /* the handlers' pending per-transaction writes */
+    if (rc == JM_OK)
         rc = jm_evlog_record(c->el, c->pg, c->items, c->n_items, err);
     if (rc == JM_OK) {
         *n_parts = txn_next_offsets(c, parts);
@@ -504,6 +506,7 @@ static jm_rc_t batch_apply(jm_fsm_consumer_t *c, jm_err_t *err)
             break;
         }
         pg_rollback_quietly(c);
+        jm_apply_rollback(c->ap);
         if (rc == (jm_rc_t)TXN_REDO) {
             rc = JM_OK;
             continue;

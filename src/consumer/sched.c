@@ -5,7 +5,9 @@
  * Resource retries (A) go first, then ascending task id: deterministic.  Each queued task goes
  * G/A → Q with num_attempts + 1 and gets a new task instance in Q, id jm_hash_ti_id(task,
  * ti_seq), grouped into batches of equal (array, resources) of at most 500 with 0-based steps by
- * task id.  Three statements per call whatever the number of tasks: pick (with the batch layout),
+ * task id; the batch numbers continue after the caller's `batches` (the stored value or the
+ * transaction's pending one), and the new highest is noted for the flush (jm_apply_flush).
+ * Three statements per call whatever the number of tasks: pick (with the batch layout),
  * the task transitions, the instance inserts; none when the caller found no capacity.  The pick
  * is bounded by the capacity (an index scan of at most 2 × cap rows) unless an array limit below
  * the workflow's can bind, which needs the per-array active counts (full pick).
@@ -23,13 +25,15 @@ int64_t jm_sched_capacity(int64_t limit, int64_t active)
 }
 
 jm_rc_t jm_sched_workflow(jm_apply_t *ap, int64_t wf, int64_t run_id, int64_t cap, int arrays_bind,
-                          size_t *queued, jm_err_t *err)
+                          int64_t batches, size_t *queued, jm_err_t *err)
 {
-    char w[24], rid[24], c[24];
+    char w[24], rid[24], c[24], bt[24];
     jm_ap_i64(w, sizeof(w), wf);
     jm_ap_i64(rid, sizeof(rid), run_id);
     jm_ap_i64(c, sizeof(c), cap);
-    const char *p[2] = {w, c};
+    jm_ap_i64(bt, sizeof(bt), batches);
+    const char *p[3] = {w, c, bt};
+    int64_t max_batch = 0;
     PGresult *r = NULL;
     jm_rc_t rc;
     int64_t *tids = NULL, *ok_ids = NULL;
@@ -39,8 +43,8 @@ jm_rc_t jm_sched_workflow(jm_apply_t *ap, int64_t wf, int64_t run_id, int64_t ca
         *queued = 0;
     if (cap <= 0)
         return JM_OK;
-    if ((rc = jm_ap_exec(ap, arrays_bind ? AP_SCHED_PICK : AP_SCHED_PICK_FAST, arrays_bind ? 1 : 2,
-                         p, &r, err)) != JM_OK)
+    if ((rc = jm_ap_exec(ap, arrays_bind ? AP_SCHED_PICK : AP_SCHED_PICK_FAST, 3, p, &r, err)) !=
+        JM_OK)
         return rc;
     size_t n = (size_t)PQntuples(r);
     if (n == 0)
@@ -72,7 +76,10 @@ jm_rc_t jm_sched_workflow(jm_apply_t *ap, int64_t wf, int64_t run_id, int64_t ca
         jm_pgarr_add_int(a_ti, jm_hash_ti_id(tids[i], attempt));
         jm_pgarr_add_int(a_task, tids[i]);
         jm_pgarr_add_int(a_att, attempt);
-        jm_pgarr_add_int(a_b, strtoll(PQgetvalue(r, (int)i, 3), NULL, 10));
+        int64_t bn = strtoll(PQgetvalue(r, (int)i, 3), NULL, 10);
+        if (bn > max_batch)
+            max_batch = bn;
+        jm_pgarr_add_int(a_b, bn);
         jm_pgarr_add_int(a_s, strtoll(PQgetvalue(r, (int)i, 4), NULL, 10));
         m++;
     }
@@ -91,6 +98,7 @@ jm_rc_t jm_sched_workflow(jm_apply_t *ap, int64_t wf, int64_t run_id, int64_t ca
                         ap->evid};
     if ((rc = jm_ap_exec(ap, AP_SCHED_INSERT, 9, q, NULL, err)) != JM_OK)
         goto out;
+    jm_ap_batches_note(ap, wf, max_batch); /* workflow.batches, written at the flush */
     jm_ap_touch_run(ap, run_id);
     jm_ap_touch_wf(ap, wf);
     if (queued)

@@ -4,12 +4,21 @@
  * Owns the rd_kafka_t and counts delivery reports so callers can tell when everything they sent
  * is durable.  It does not retry failed deliveries itself (librdkafka does, up to
  * message.timeout.ms) and does not decide what to do about them: callers do.
+ *
+ * First-send latency (librdkafka 2.0.2): a topic that first appears through rd_kafka_producev()
+ * by name is created without a metadata request; unless it existed before the bootstrap
+ * connection sent its first MetadataRequest, its partitions stay unknown until the 1 s topic
+ * scan ("Mapped 0 partition(s)", then "refresh unavailable topics" one second later).  So the
+ * events topic gets a handle from rd_kafka_topic_new() as soon as the producer exists (that
+ * API queries the leader at once), and every send goes through a topic handle.
  */
+#include <dlfcn.h>
 #include <inttypes.h>
 #include <librdkafka/rdkafka.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 #include "jobmon/jmtime.h"
 #include "jobmon/log.h"
@@ -20,6 +29,7 @@
 struct jm_producer_s {
     rd_kafka_t *rk;
     char *topic;
+    rd_kafka_topic_t *rkt; /* handle on `topic`, held so its metadata is fetched up front */
     jm_producer_stats_t stats;
     uint64_t failed_reported; /* stats.failed already reported by a flush */
     char last_error[256];     /* of the last failed delivery */
@@ -29,6 +39,15 @@ struct jm_producer_s {
 static const char *const default_props[] = {
     "enable.idempotence", "true",   "acks", "all", "compression.codec", "none", "linger.ms", "5",
     "client.id",          "jobmon", NULL,
+};
+
+/* JM_PRODUCER_LATENCY on top of default_props: send each message at once (a worker publishes
+ * a handful of events and waits for the last one), no Nagle delay on the socket, and a small
+ * local queue (limits, not preallocations: they bound memory when Kafka is down for long; a
+ * worker's heartbeats expire after message.timeout.ms long before filling it). */
+static const char *const latency_props[] = {
+    "linger.ms", "0", "socket.nagle.disable", "true", "queue.buffering.max.messages", "10000",
+    "queue.buffering.max.kbytes", "4096", NULL,
 };
 
 static void on_delivery(rd_kafka_t *rk, const rd_kafka_message_t *m, void *opaque)
@@ -82,7 +101,63 @@ static jm_rc_t conf_set_pairs(rd_kafka_conf_t *conf, const char *const *kv, jm_e
     return JM_OK;
 }
 
+/* The value of property `key` in the NULL-terminated pairs, the last one winning; NULL if unset. */
+static const char *prop_get(const char *const *kv, const char *key)
+{
+    const char *v = NULL;
+    for (; kv && kv[0] && kv[1]; kv += 2)
+        if (strcmp(kv[0], key) == 0)
+            v = kv[1];
+    return v;
+}
+
+static int no_sasl_plugins_path(void *context, const char **path)
+{
+    (void)context;
+    *path = ""; /* no directory: Cyrus SASL loads no plugin */
+    return 0;   /* SASL_OK */
+}
+
+/* librdkafka 2.0.2 calls Cyrus SASL's sasl_client_init(NULL) in its global init, whatever the
+ * configuration; that dlopen()s every plugin in /usr/lib/<arch>/sasl2 (and Berkeley DB behind
+ * sasldb): measured 7-14 ms of CPU and ~0.5 MB RSS per process.  Only GSSAPI uses Cyrus (PLAIN,
+ * SCRAM and OAUTHBEARER are built into librdkafka), so when the configuration cannot use it, do
+ * the global init first with a plugin path that loads nothing; librdkafka's own call then only
+ * counts a reference.  Looked up with dlsym (libsasl2 is librdkafka's dependency, not ours) and
+ * skipped when absent.  The declarations are those of <sasl/sasl.h> (stable ABI).  Not
+ * thread-safe: for the latency profile, whose users (jobmon-worker) are single-threaded. */
+static void sasl_init_without_plugins(const char *const *kv)
+{
+    typedef struct {
+        unsigned long id;
+        int (*proc)(void);
+        void *context;
+    } sasl_callback_t;
+    enum { SASL_CB_LIST_END = 0, SASL_CB_GETPATH = 3 };
+    static sasl_callback_t cbs[2];
+    static int done;
+    const char *proto = prop_get(kv, "security.protocol");
+    if (done || (proto && strncasecmp(proto, "sasl", 4) == 0))
+        return;
+    done = 1;
+    int (*client_init)(const sasl_callback_t *);
+    *(void **)(&client_init) = dlsym(RTLD_DEFAULT, "sasl_client_init");
+    if (!client_init)
+        return;
+    cbs[0].id = SASL_CB_GETPATH;
+    cbs[0].proc = (int (*)(void))(void (*)(void))no_sasl_plugins_path; /* as sasl.h does */
+    cbs[1].id = SASL_CB_LIST_END;
+    if (client_init(cbs) != 0)
+        jm_log(JM_LOG_DEBUG, "kafka", "sasl_client_init without plugins failed");
+}
+
 jm_producer_t *jm_producer_new(const char *brokers, const char *const *extra_props, jm_err_t *err)
+{
+    return jm_producer_new_profile(brokers, JM_PRODUCER_THROUGHPUT, extra_props, err);
+}
+
+jm_producer_t *jm_producer_new_profile(const char *brokers, jm_producer_profile_t profile,
+                                       const char *const *extra_props, jm_err_t *err)
 {
     char errstr[512];
     jm_producer_t *p = jm_calloc(1, sizeof(*p));
@@ -91,9 +166,12 @@ jm_producer_t *jm_producer_new(const char *brokers, const char *const *extra_pro
 
     p->topic = jm_strdup(JM_EVENT_TOPIC);
     if (conf_set_pairs(conf, default_props, err) != JM_OK ||
+        (profile == JM_PRODUCER_LATENCY && conf_set_pairs(conf, latency_props, err) != JM_OK) ||
         (brokers && conf_set_pairs(conf, boot, err) != JM_OK) ||
         conf_set_pairs(conf, extra_props, err) != JM_OK)
         goto fail;
+    if (profile == JM_PRODUCER_LATENCY)
+        sasl_init_without_plugins(extra_props);
     rd_kafka_conf_set_opaque(conf, p);
     rd_kafka_conf_set_dr_msg_cb(conf, on_delivery);
     rd_kafka_conf_set_log_cb(conf, on_log);
@@ -103,6 +181,7 @@ jm_producer_t *jm_producer_new(const char *brokers, const char *const *extra_pro
         jm_err_set(err, JM_ERR_INVALID, "kafka producer: %s", errstr);
         goto fail;
     }
+    p->rkt = rd_kafka_topic_new(p->rk, p->topic, NULL); /* starts the metadata request */
     return p; /* rd_kafka_new took conf */
 fail:
     rd_kafka_conf_destroy(conf);
@@ -112,8 +191,13 @@ fail:
 
 void jm_producer_set_topic(jm_producer_t *p, const char *topic)
 {
+    if (strcmp(p->topic, topic) == 0)
+        return;
     free(p->topic);
     p->topic = jm_strdup(topic);
+    if (p->rkt)
+        rd_kafka_topic_destroy(p->rkt);
+    p->rkt = rd_kafka_topic_new(p->rk, p->topic, NULL);
 }
 
 static rd_kafka_headers_t *make_headers(const char *const *kv)
@@ -129,11 +213,22 @@ static rd_kafka_headers_t *make_headers(const char *const *kv)
 static jm_rc_t produce_once(jm_producer_t *p, const char *topic, const char *key, const void *buf,
                             size_t len, const char *const *headers, rd_kafka_resp_err_t *kerr)
 {
+    /* A handle, never the topic's name: a topic first seen by name waits up to 1 s for its
+     * metadata (see the header comment).  topic_new on a known topic is a lookup. */
+    rd_kafka_topic_t *rkt = p->rkt && strcmp(topic, p->topic) == 0
+                                ? p->rkt
+                                : rd_kafka_topic_new(p->rk, topic, NULL);
+    if (!rkt) {
+        *kerr = rd_kafka_last_error();
+        return JM_ERR_INVALID;
+    }
     rd_kafka_headers_t *hdrs = make_headers(headers);
-    *kerr = rd_kafka_producev(
-        p->rk, RD_KAFKA_V_TOPIC(topic), RD_KAFKA_V_KEY(key, key ? strlen(key) : 0),
-        RD_KAFKA_V_VALUE((void *)buf, len), RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY),
-        RD_KAFKA_V_HEADERS(hdrs), RD_KAFKA_V_END);
+    *kerr = rd_kafka_producev(p->rk, RD_KAFKA_V_RKT(rkt), RD_KAFKA_V_KEY(key, key ? strlen(key) : 0),
+                              RD_KAFKA_V_VALUE((void *)buf, len),
+                              RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY), RD_KAFKA_V_HEADERS(hdrs),
+                              RD_KAFKA_V_END);
+    if (rkt != p->rkt)
+        rd_kafka_topic_destroy(rkt);
     if (*kerr == RD_KAFKA_RESP_ERR_NO_ERROR)
         return JM_OK; /* librdkafka owns hdrs now */
     if (hdrs)
@@ -173,6 +268,11 @@ jm_rc_t jm_producer_send(jm_producer_t *p, const jm_event_t *ev, jm_err_t *err)
     rc = jm_producer_send_raw(p, p->topic, key, buf, len, NULL, err);
     free(buf);
     return rc;
+}
+
+const char *jm_producer_topic(const jm_producer_t *p)
+{
+    return p->topic;
 }
 
 void jm_producer_poll(jm_producer_t *p, int timeout_ms)
@@ -216,6 +316,8 @@ void jm_producer_destroy(jm_producer_t *p)
         p->closing = 1;
         rd_kafka_purge(p->rk, RD_KAFKA_PURGE_F_QUEUE | RD_KAFKA_PURGE_F_INFLIGHT);
         rd_kafka_poll(p->rk, 0);
+        if (p->rkt)
+            rd_kafka_topic_destroy(p->rkt);
         rd_kafka_destroy(p->rk);
     }
     free(p->topic);

@@ -57,6 +57,13 @@ void jm_report_props_free(char **props)
 jm_report_t *jm_report_new(const jm_config_t *cfg, const char *events_file, int delivery_timeout_s,
                            jm_err_t *err)
 {
+    return jm_report_new_profile(cfg, events_file, delivery_timeout_s, JM_PRODUCER_THROUGHPUT, err);
+}
+
+jm_report_t *jm_report_new_profile(const jm_config_t *cfg, const char *events_file,
+                                   int delivery_timeout_s, jm_producer_profile_t profile,
+                                   jm_err_t *err)
+{
     jm_report_t *r = jm_calloc(1, sizeof(*r));
     r->fd = -1;
     if (events_file) {
@@ -71,7 +78,8 @@ jm_report_t *jm_report_new(const jm_config_t *cfg, const char *events_file, int 
     char tmo[32];
     snprintf(tmo, sizeof(tmo), "%d", delivery_timeout_s * 1000);
     char **props = jm_report_props(cfg, delivery_timeout_s > 0 ? "message.timeout.ms" : NULL, tmo);
-    r->p = jm_producer_new(jm_config_str(cfg, "kafka.brokers"), (const char *const *)props, err);
+    r->p = jm_producer_new_profile(jm_config_str(cfg, "kafka.brokers"), profile,
+                                   (const char *const *)props, err);
     jm_report_props_free(props);
     if (!r->p) {
         free(r);

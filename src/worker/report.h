@@ -19,6 +19,7 @@
 #include "jobmon/common.h"
 #include "jobmon/config.h"
 #include "jobmon/event.h"
+#include "jobmon/producer.h"
 
 typedef struct jm_report_s jm_report_t;
 
@@ -27,6 +28,11 @@ typedef struct jm_report_s jm_report_t;
  * retries of one message (message.timeout.ms; 0 = library default).  Caller destroys. */
 jm_report_t *jm_report_new(const jm_config_t *cfg, const char *events_file, int delivery_timeout_s,
                            jm_err_t *err);
+/* jm_report_new with the producer's settings for `profile` (jm_report_new: THROUGHPUT; the
+ * worker: LATENCY). */
+jm_report_t *jm_report_new_profile(const jm_config_t *cfg, const char *events_file,
+                                   int delivery_timeout_s, jm_producer_profile_t profile,
+                                   jm_err_t *err);
 void jm_report_destroy(jm_report_t *r); /* accepts NULL; does not flush */
 
 /* Validate and enqueue `ev` (takes ownership in every case).  With `keep`, the encoded event

@@ -12,6 +12,7 @@
 #   make check-e2e                       (all clusters)
 #   tests/e2e/e2e.sh sequential          (one cluster)
 #   E2E_ONLY='memory|fatal' tests/e2e/e2e.sh multiprocess   (cases matching a regex)
+#   E2E_WF_DIR=DIR (mutated workflow files: check that a case can fail), E2E_KEEP=1 (keep scratch)
 set -u
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
 HERE=$ROOT/tests/e2e
@@ -119,7 +120,7 @@ render()
 {
     local d=$tmp/$2
     mkdir -p "$d"
-    sed -e "s|@TAG@|$TAG-$2|g" -e "s|@TMP@|$d|g" "$HERE/wf/$1.json" >"$d/$1.wf.json"
+    sed -e "s|@TAG@|$TAG-$2|g" -e "s|@TMP@|$d|g" "${E2E_WF_DIR:-$HERE/wf}/$1.json" >"$d/$1.wf.json"
     echo "$d/$1.wf.json"
 }
 

@@ -26,5 +26,6 @@ else
 fuzz-smoke:
 	@echo "fuzz-smoke: configure with --enable-fuzz CC=clang" >&2; exit 1
 endif
-EXTRA_DIST += tests/fuzz/fuzz_wffile.c tests/fuzz/fuzz_event_decode.c tests/fuzz/event.dict
+EXTRA_DIST += tests/fuzz/fuzz_wffile.c tests/fuzz/fuzz_event_decode.c tests/fuzz/event.dict \
+	tests/fuzz/wffile.dict
 .PHONY: fuzz-smoke

@@ -153,6 +153,8 @@ static jm_outcome_t sc_apply_ev(sc_t *sc, const jm_event_t *ev, char *reason)
     ck_assert_msg(rc == JM_OK, "apply %s: %s", jm_event_type_name(ev->type), err.msg);
     if (sc->log_events)
         evlog_record(sc, ev, &res);
+    rc = jm_apply_flush(sc->ap, &err);
+    ck_assert_msg(rc == JM_OK, "flush after %s: %s", jm_event_type_name(ev->type), err.msg);
     exec_ok(sc, "COMMIT");
     jm_apply_clear_touched(sc->ap);
     if (reason)
@@ -1327,12 +1329,17 @@ static void rich_scenario(sc_t *sc, int64_t wf)
     run_up(sc, wf, 778);
     int64_t ti = q_int(sc, "SELECT min(id) FROM task_instance WHERE status = 'Q'");
     to_running(sc, wf, ti, 100);
+    /* heartbeats: the replay applies them in the same transaction as ti.running (kept in
+     * memory until the overdue check reads report_by) */
+    ck_assert_int_eq(ev_heartbeat(sc, wf, ti, 50), JM_OUTCOME_APPLIED);
+    ck_assert_int_eq(ev_heartbeat(sc, wf, ti, 100), JM_OUTCOME_APPLIED);
     sc->ts += 200000;
     ck_assert_int_eq(ev_status_items(sc, JM_EV_REAPER_OVERDUE, wf, ti, "T"), JM_OUTCOME_APPLIED);
     ck_assert_int_eq(ev_status_items(sc, JM_EV_TI_TRIAGED, wf, ti, "Z"), JM_OUTCOME_APPLIED);
     ck_assert_int_eq(ev_done(sc, wf, ti), JM_OUTCOME_REJECTED); /* Z -> D is illegal */
     ti = q_int(sc, "SELECT min(id) FROM task_instance WHERE status = 'Q'");
     to_running(sc, wf, ti, 100);
+    ck_assert_int_eq(ev_heartbeat(sc, wf, ti, 300), JM_OUTCOME_APPLIED);
     ck_assert_int_eq(sc_apply(sc, JM_EV_WORKFLOW_RESUME, wf, json_pack("{s:s}", "mode", "cold")),
                      JM_OUTCOME_APPLIED);
     for (int guard = 0; guard < 10; guard++) {

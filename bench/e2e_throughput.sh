@@ -1,0 +1,141 @@
+#!/usr/bin/env bash
+# bench/e2e_throughput.sh — end-to-end benchmarks through `jobmon run` (issue 6):
+#
+#   (a) no-op throughput: a DAG of TASKS tasks (bench/gen_e2e_dag.py: one root, a fan-out of
+#       TASKS/10, a chain of 9 after each) with the dummy plugin, tasks/s from run start
+#       (workflow_run.created_at, the run.start event) to D (workflow_run.status_at), once per
+#       entry of FSMS (number of jobmon-fsm processes, fsm.consumers=1 each);
+#   (b) MP_TASKS independent `true` tasks with the multiprocess plugin (one worker per core),
+#       against `xargs -P $(nproc)` running the same commands (the physical floor).
+#
+# Each (a) run gets a fresh topic (4 partitions) and consumer group and its own jobmon-fsm
+# processes (a copy of src/consumer/jobmon-fsm), so the stack's consumers and other users'
+# traffic are not measured; (b) uses the stack's own consumers.  Needs `scripts/stack up`.
+# Prints one markdown table row per measurement; APPEND=1 appends them to bench/RESULTS.md.
+#
+#   TASKS=10000 FSMS="1 2" MP_TASKS=1000 bench/e2e_throughput.sh
+set -euo pipefail
+ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+B=${JOBMON_BUILD_DIR:-$ROOT}
+TASKS=${TASKS:-10000}
+FSMS=${FSMS:-1 2}
+MP_TASKS=${MP_TASKS:-1000}
+PARTS=4
+eval "$("$ROOT/scripts/stack" env)"
+"$ROOT/scripts/stack" status >/dev/null || { echo "the stack is not up" >&2; exit 1; }
+tmp=$(mktemp -d "${TMPDIR:-/tmp}/jobmon-bench-e2e.XXXXXX")
+export XDG_STATE_HOME=$tmp/state
+FSM_PIDS=()
+cleanup()
+{
+    local p
+    for p in "${FSM_PIDS[@]}"; do kill "$p" 2>/dev/null || true; done
+    rm -rf "$tmp"
+}
+trap cleanup EXIT
+# Private copies of the programs: a rebuild in the tree during a run must not break it (a
+# half-linked jobmon-worker is "Permission denied" for the distributor).  jobmon finds the
+# distributor, and the distributor the worker, next to itself.
+cp "$B/src/consumer/jobmon-fsm" "$tmp/jobmon-fsm"
+mkdir -p "$tmp/bin"
+cp "$B/jobmon" "$B/jobmon-distributor" "$B/jobmon-worker" "$tmp/bin/"
+unset JOBMON_DISTRIBUTOR
+B=$tmp/bin
+q() { psql "$JOBMON_POSTGRES_READER_CONNINFO" -X -qAt -v ON_ERROR_STOP=1 -c "$1"; }
+kafka_tool()
+{
+    java -Xms64m -Xmx256m -XX:+UseSerialGC -XX:TieredStopAtLevel=1 \
+        -Dlog4j2.configurationFile="$ROOT/scripts/kafka/log4j2.properties" \
+        -Dkafka.logs.dir="$tmp" -cp "$ROOT/.stack/kafka/libs/*" "$@"
+}
+wait_until()
+{
+    local deadline=$((SECONDS + $1))
+    shift
+    until "$@"; do
+        ((SECONDS < deadline)) || return 1
+        sleep 0.2 # poll interval; the deadline bounds the wait
+    done
+}
+all_assigned() { (($(cat "$tmp"/fsm-"$1"-*.log 2>/dev/null | grep -c 'assigned ') >= PARTS)); }
+rows=()
+machine="$(nproc) cores $(sed -n 's/^model name[^:]*: //p' /proc/cpuinfo | head -1), $(free -g | awk '/Mem:/ {print $2}') GB"
+when=$(date -u +%Y-%m-%dT%H:%MZ)
+
+# ---- (a) dummy no-op throughput ----------------------------------------------------------------
+for k in $FSMS; do
+    tag=$(date +%s)-$$-$k
+    topic=jobmon.bench.e2e.$tag
+    kafka_tool org.apache.kafka.tools.TopicCommand --bootstrap-server "$JOBMON_KAFKA_BROKERS" \
+        --create --topic "$topic" --partitions $PARTS --replication-factor 1 >"$tmp/topic.log" 2>&1
+    FSM_PIDS=()
+    for ((i = 1; i <= k; i++)); do
+        JOBMON_KAFKA_TOPIC=$topic JOBMON_FSM_GROUP_ID=bench-e2e-$tag JOBMON_FSM_CONSUMERS=1 \
+            "$tmp/jobmon-fsm" --config "$JOBMON_CONFIG" >"$tmp/fsm-$k-$i.log" 2>&1 &
+        FSM_PIDS+=($!)
+    done
+    # every partition assigned before the clock starts
+    wait_until 60 all_assigned "$k" ||
+        { echo "bench: the consumers were not assigned" >&2; exit 1; }
+    python3 "$ROOT/bench/gen_e2e_dag.py" "$TASKS" "$tag" >"$tmp/dag.json"
+    n=$(jq '.tasks | length' "$tmp/dag.json")
+    t0=$(date +%s%N)
+    JOBMON_KAFKA_TOPIC=$topic "$B/jobmon" run --json --cluster dummy --timeout 3600 \
+        "$tmp/dag.json" >"$tmp/run.json" 2>"$tmp/run.err" || { tail "$tmp/run.err"; exit 1; }
+    wall=$((($(date +%s%N) - t0) / 1000000))
+    run=$(grep -o '"workflow_run_id":[0-9]*' "$tmp/run.json" | cut -d: -f2)
+    st=$(q "SELECT status || ' ' || round(extract(epoch FROM status_at - created_at)::numeric, 2)
+            FROM workflow_run WHERE id = $run")
+    secs=${st#* }
+    rate=$(awk -v n="$n" -v s="$secs" 'BEGIN { printf "%.0f", n / s }')
+    bind_s=$(sed -n 's/.*bound: .*//p' "$tmp/run.err" | head -1)
+    echo "dummy: $n tasks, $k jobmon-fsm: run ${st%% *} in $secs s (run start -> D), $rate tasks/s; jobmon run wall $((wall / 1000)).$((wall % 1000 / 100)) s" >&2
+    rows+=("| $when | (a) dummy no-op DAG | $n | $k jobmon-fsm | $secs s | **$rate tasks/s** | jobmon run wall $((wall / 1000)).$((wall % 1000 / 100)) s (bind included) |")
+    for p in "${FSM_PIDS[@]}"; do kill "$p" 2>/dev/null || true; done
+    for p in "${FSM_PIDS[@]}"; do wait "$p" 2>/dev/null || true; done
+    FSM_PIDS=()
+    kafka_tool org.apache.kafka.tools.TopicCommand --bootstrap-server "$JOBMON_KAFKA_BROKERS" \
+        --delete --topic "$topic" >>"$tmp/topic.log" 2>&1 || true
+done
+
+# ---- (b) multiprocess vs xargs -----------------------------------------------------------------
+if ((MP_TASKS > 0)); then
+    tag=$(date +%s)-$$-mp
+    python3 - "$MP_TASKS" "$tag" >"$tmp/mp.json" <<'EOF'
+import json, sys
+n, tag = int(sys.argv[1]), sys.argv[2]
+json.dump({"tool": "bench", "workflow_args": f"mp-{n}-{tag}", "name": f"bench {n} true",
+           "max_concurrently_running": n + 10,
+           "defaults": {"compute_resources": {"cores": 1, "memory": "64M", "runtime": "10m"},
+                        "max_attempts": 1},
+           "task_templates": [{"name": "t", "command_template": "true {i}", "node_args": ["i"],
+                               "max_concurrently_running": n + 10}],
+           "tasks": [{"name": f"t{i}", "template": "t", "args": {"i": i}} for i in range(n)]},
+          sys.stdout)
+EOF
+    t0=$(date +%s%N)
+    "$B/jobmon" run --json --cluster multiprocess "$tmp/mp.json" >"$tmp/mp.out" 2>"$tmp/mp.err" ||
+        { tail "$tmp/mp.err"; exit 1; }
+    wall=$((($(date +%s%N) - t0) / 1000000))
+    run=$(grep -o '"workflow_run_id":[0-9]*' "$tmp/mp.out" | cut -d: -f2)
+    secs=$(q "SELECT round(extract(epoch FROM status_at - created_at)::numeric, 2) FROM workflow_run WHERE id = $run")
+    t0=$(date +%s%N)
+    seq 0 $((MP_TASKS - 1)) | xargs -P "$(nproc)" -I{} /bin/sh -c 'true {}'
+    xw=$((($(date +%s%N) - t0) / 1000000))
+    xs=$(awk -v m="$xw" 'BEGIN { printf "%.2f", m / 1000 }')
+    ratio=$(awk -v a="$secs" -v b="$xs" 'BEGIN { printf "%.0f", a / b }')
+    echo "multiprocess: $MP_TASKS true in $secs s (run start -> D), jobmon run wall $((wall / 1000)).$((wall % 1000 / 100)) s; xargs -P $(nproc): $xs s; ratio ${ratio}x" >&2
+    rows+=("| $when | (b) multiprocess, $MP_TASKS \`true\` | $MP_TASKS | stack (2 jobmon-fsm) | $secs s | $(awk -v n="$MP_TASKS" -v s="$secs" 'BEGIN { printf "%.0f", n / s }') tasks/s | xargs -P $(nproc): $xs s → **${ratio}× xargs**; jobmon run wall $((wall / 1000)).$((wall % 1000 / 100)) s |")
+fi
+
+{
+    echo
+    echo "Machine: $machine; Debian 12; stack from scripts/stack on the same host."
+    echo
+    echo "| date (UTC) | case | tasks | consumers | run start → D | throughput | notes |"
+    echo "|---|---|---:|---|---:|---:|---|"
+    printf '%s\n' "${rows[@]}"
+} | tee "$tmp/rows.md"
+if [[ -n "${APPEND:-}" ]]; then
+    cat "$tmp/rows.md" >>"$ROOT/bench/RESULTS.md"
+fi
