@@ -17,6 +17,8 @@
  *
  * --topic T (with --send) publishes to T instead of kafka.topic: the client's publish cost alone,
  * without loading the FSM (no consumer reads T; do not combine with --wait).
+ * --load PATH: the workflow is read from the file PATH (jm_workflow_load_file, as `jobmon submit`
+ * does) instead of built with the API; "build s" is then parsing the file.
  * --tag makes the workflow_args unique (default "bench-bind-gen").  Peak RSS is getrusage's.
  * Deliberately not here: running the tasks (bench/fsm_throughput, bench/e2e_throughput.sh).
  */
@@ -179,7 +181,9 @@ static int send_bind(jm_workflow_t *wf, double t_start, double t_built, int wait
     int code = JM_EXIT_FAILED;
     if (jm_config_load(cfg, NULL, &err) != JM_OK)
         die(&err);
-    const char *props[] = {"message.timeout.ms", "300000", NULL};
+    /* as jm_cli_producer (src/client/cli_util.c), with a longer delivery timeout */
+    const char *props[] = {"message.timeout.ms", "300000", "queue.buffering.max.kbytes", "131072",
+                           NULL};
     p = jm_producer_new(jm_config_str(cfg, "kafka.brokers"), props, &err);
     if (!p)
         die(&err);
@@ -296,11 +300,12 @@ int main(int argc, char **argv)
     static const struct option longopts[] = {
         {"send", no_argument, NULL, 'S'},         {"wait", required_argument, NULL, 'w'},
         {"tag", required_argument, NULL, 't'},    {"file", required_argument, NULL, 'f'},
-        {"topic", required_argument, NULL, 'T'},  {"help", no_argument, NULL, 'h'},
+        {"topic", required_argument, NULL, 'T'},  {"load", required_argument, NULL, 'L'},
+        {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0},
     };
     int send = 0, wait_s = 0, opt, code;
-    const char *tag = "bench-bind-gen", *file = NULL, *topic = NULL;
+    const char *tag = "bench-bind-gen", *file = NULL, *topic = NULL, *load = NULL;
     while ((opt = getopt_long(argc, argv, "h", longopts, NULL)) != -1) {
         switch (opt) {
         case 'S': send = 1; break;
@@ -308,9 +313,10 @@ int main(int argc, char **argv)
         case 't': tag = optarg; break;
         case 'f': file = optarg; break;
         case 'T': topic = optarg; break;
+        case 'L': load = optarg; break;
         default:
-            fprintf(stderr, "usage: bind_gen [--send [--wait S] [--topic T]] [--file PATH] [--tag T] "
-                            "[N]\n");
+            fprintf(stderr, "usage: bind_gen [--send [--wait S] [--topic T]] [--file PATH] "
+                            "[--load PATH] [--tag T] [N]\n");
             return opt == 'h' ? JM_EXIT_OK : JM_EXIT_USAGE;
         }
     }
@@ -320,8 +326,15 @@ int main(int argc, char **argv)
 
     jm_err_t err;
     double t0 = now();
-    jm_tool_t *tool = jm_tool_new("bench");
-    jm_workflow_t *wf = build(tool, n, tag);
+    jm_tool_t *tool = NULL;
+    jm_workflow_t *wf;
+    if (load) { /* what `jobmon submit FILE` does before binding (the workflow owns its tool) */
+        if (!(wf = jm_workflow_load_file(load, &err)))
+            die(&err);
+    } else {
+        tool = jm_tool_new("bench");
+        wf = build(tool, n, tag);
+    }
     double t1 = now();
     long rss_build = peak_rss_mb();
 

@@ -7,10 +7,15 @@
 #      polled through the reader role, bounded by DEADLINE seconds);
 #   2. CLI (SUBMIT=1, the default for N ≤ SUBMIT_MAX): the same DAG as a workflow file
 #      (bind_gen --file), `jobmon submit --cluster dummy FILE` under /usr/bin/time -v (its whole
-#      process: parse, validate, bind, run.start, daemonised distributor), then the same bound_at
+#      process: parse, validate, bind, run.start, daemonised distributor, then it waits up to 10 s
+#      for the FSM to show the run, which comes after the whole bind), then the same bound_at
 #      poll; the file sets max_concurrently_running 1 and the run is stopped (`jobmon stop`) once
-#      bound, so the shared stack is not flooded with task-instance events.
-# Prints Markdown rows.  Needs the stack up (scripts/stack up) and a build (make -j2).
+#      bound, so the shared stack is not flooded with task-instance events;
+#   3. FILE (N > SUBMIT_MAX): the client half of submit for big files, without starting a run:
+#      bench/bind_gen --send --load FILE (parse + validate + bind + acks), publish-only when
+#      N > APPLY_MAX.
+# Prints Markdown rows.  Needs the stack up (scripts/stack up) and a build (make -j2; BUILD=DIR
+# for a VPATH build directory).
 #
 #   bench/bind_throughput.sh [N...]        (default: 100000 1500000)
 #   DEADLINE=1800 SUBMIT=0 SUBMIT_MAX=100000 bench/bind_throughput.sh 100000
@@ -50,7 +55,7 @@ wait_bound() {
     while [ "$(date +%s)" -lt $end ]; do
         b=$(psql "$JOBMON_POSTGRES_READER_CONNINFO" -XAtc "SELECT bound_at IS NOT NULL FROM workflow WHERE id = $wf" 2>/dev/null)
         if [ "$b" = t ]; then
-            echo "$(mono) - $start" | bc
+            printf '%.1f\n' "$(echo "$(mono) - $start" | bc)"
             return 0
         fi
         sleep 0.2 # poll interval (the deadline bounds the wait)
@@ -85,7 +90,11 @@ for n in $SIZES; do
     /usr/bin/time -v "$BUILD/bench/bind_gen" --send "${extra[@]}" --tag "$tag-api-$n" "$n" \
         >"$tmp/api.out" 2>"$tmp/api.time"
     rc=$?
-    if [ $first = 1 ]; then head -2 "$tmp/api.out" | sed 's/ |$/ | process wall s | process peak RSS MB (time -v) |/; 2s/|$/---:|---:|/'; first=0; fi
+    if [ $first = 1 ]; then
+        echo "$(head -1 "$tmp/api.out") process wall s | process peak RSS MB (time -v) |"
+        echo "|---:|---:|---:|---:|---:|---:|---:|---:|---|---:|---:|"
+        first=0
+    fi
     row=$(sed -n 3p "$tmp/api.out")
     echo "$row $(wall_s "$tmp/api.time") | $(rss_mb "$tmp/api.time") |"
     [ $rc -eq 0 ] || { echo "# bind_gen exit $rc:"; grep -v '^\s' "$tmp/api.time" | tail -3 | sed 's/^/# /'; }
@@ -97,8 +106,19 @@ echo "### CLI: jobmon submit --cluster dummy FILE (whole process), then bound_at
 echo "| tasks | file MB | submit wall s | submit peak RSS MB | bound_at after submit returned s | start → bound s | end-to-end tasks/s | workflow_id |"
 echo "|---:|---:|---:|---:|---:|---:|---:|---|"
 for n in $SIZES; do
-    [ "$n" -le "$SUBMIT_MAX" ] || { echo "| $n | (skipped: SUBMIT_MAX=$SUBMIT_MAX) |||||||"; continue; }
     "$BUILD/bench/bind_gen" --file "$tmp/wf.json" --tag "$tag-cli-$n" "$n" || exit 1
+    if [ "$n" -gt "$SUBMIT_MAX" ]; then # client half only: parse + validate + bind, no run
+        if [ "$n" -gt "$APPLY_MAX" ]; then
+            extra=(--topic "$BENCH_TOPIC" --wait 0)
+        else
+            extra=(--wait "$DEADLINE")
+        fi
+        /usr/bin/time -v "$BUILD/bench/bind_gen" --send "${extra[@]}" --load "$tmp/wf.json" \
+            >"$tmp/load.out" 2>"$tmp/load.time"
+        echo "| $n | $(du -m "$tmp/wf.json" | cut -f1) | (bind_gen --load, no run) $(wall_s "$tmp/load.time") | $(rss_mb "$tmp/load.time") | $(sed -n 3p "$tmp/load.out" | cut -d'|' -f7) | | | $(sed -n 3p "$tmp/load.out" | cut -d'|' -f10) |"
+        sed -n 3p "$tmp/load.out" | sed 's/^/# bind_gen --load: /'
+        continue
+    fi
     mb=$(du -m "$tmp/wf.json" | cut -f1)
     t0=$(mono)
     /usr/bin/time -v "$BUILD/jobmon" submit --json --cluster dummy "$tmp/wf.json" >"$tmp/sub.out" 2>"$tmp/sub.time"

@@ -9,7 +9,8 @@
 #   sh -c true          the command alone
 #   worker sink=file    `jobmon-worker ... --command true --events-file F` (no Kafka at all)
 #   worker sink=kafka   the same publishing to the stack's Kafka and waiting for the acks=all
-#                       acknowledgement of ti.running + ti.done (needs scripts/stack up)
+#                       acknowledgement of ti.running + ti.done (needs scripts/stack up; the
+#                       events go to the stack's topic, for workflow 900000001 unknown to the FSM)
 # Every case is started the same way (bash → /usr/bin/time → command) so the launcher's cost
 # cancels in the differences.  A header gives the machine, the time and the load average:
 # results taken under load are not comparable, rerun when `uptime` shows the machine idle.

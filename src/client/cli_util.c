@@ -72,11 +72,16 @@ jm_producer_t *jm_cli_producer(const jm_config_t *cfg, jm_err_t *err)
 {
     size_t n = 0;
     const char *const *items = jm_config_list(cfg, "kafka.properties", &n);
-    const char **kv = jm_calloc(2 * n + 3, sizeof(*kv));
+    const char **kv = jm_calloc(2 * n + 5, sizeof(*kv));
     char **owned = jm_calloc(n + 1, sizeof(*owned));
     size_t k = 0;
     kv[k++] = "message.timeout.ms";
     kv[k++] = "30000";
+    /* Bound what a big bind can hold in librdkafka's queue (its default is 1 GB): a full queue
+     * makes jm_producer_send_raw poll and retry, so the client's RSS stays below the 1 GB goal
+     * at 1.5M tasks (about 350 MB of model + this). */
+    kv[k++] = "queue.buffering.max.kbytes";
+    kv[k++] = JM_CLI_PRODUCER_QUEUE_KB;
     for (size_t i = 0; i < n; i++) {
         char *eq = strchr(items[i], '=');
         if (!eq)

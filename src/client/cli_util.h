@@ -25,6 +25,9 @@ const char *jm_cli_user(void);
 /* Print `j` (stolen) compactly on stdout followed by a newline. */
 void jm_cli_print_json(json_t *j);
 
+/* librdkafka queue.buffering.max.kbytes of the CLI's producer (kafka.properties overrides). */
+#define JM_CLI_PRODUCER_QUEUE_KB "131072"
+
 /* A producer for the configured brokers/topic/properties, with a 30 s delivery timeout unless
  * kafka.properties sets message.timeout.ms.  NULL with err on a bad property. */
 jm_producer_t *jm_cli_producer(const jm_config_t *cfg, jm_err_t *err);

@@ -6,6 +6,12 @@
  * Order: templates, then `tasks`, then `arrays`; upstream names are resolved last, so a task may
  * name any task of the file (explicit or default name).  Deliberately not here: graph checks
  * (cycles, duplicates: jm_workflow_validate) and anything about running.
+ *
+ * Memory: a whole-file jansson tree costs about 2 kB per task (3 GB at 1.5M tasks), so the top
+ * level is split by a small scanner and the `tasks` array is parsed one element at a time (each
+ * element with jansson, freed after it is read); only upstream names are kept until they are
+ * resolved.  Any JSON syntax error sends the whole buffer to jansson once more, so syntax errors
+ * read exactly as before ("line L column C: ...").
  */
 #include <errno.h>
 #include <math.h>
@@ -587,10 +593,10 @@ out:
 
 /* ---- upstream names ---- */
 
-static jm_rc_t read_upstream(ctx_t *c, const char *path, const json_t *o, uint32_t first,
-                             uint32_t count)
+/* `up` (the value of an "upstream" key, or NULL) of the task(s) first … first+count-1 at path. */
+static jm_rc_t read_upstream_json(ctx_t *c, const char *path, const json_t *up, uint32_t first,
+                                  uint32_t count)
 {
-    const json_t *up = json_object_get(o, "upstream");
     if (!up)
         return JM_OK;
     char p[PATH_MAX_B];
@@ -617,6 +623,126 @@ static jm_rc_t read_upstream(ctx_t *c, const char *path, const json_t *o, uint32
     return JM_OK;
 }
 
+static jm_rc_t read_upstream(ctx_t *c, const char *path, const json_t *o, uint32_t first,
+                             uint32_t count)
+{
+    return read_upstream_json(c, path, json_object_get(o, "upstream"), first, count);
+}
+
+/* ---- the tasks array, streamed ---- */
+
+/* The elements of `tasks`: either a jansson array (`arr`), or byte ranges of the file that are
+ * parsed one at a time.  What pass 1 keeps of each task for the later passes: whether it has an
+ * explicit name, and its upstream names (a clean list of non-empty strings goes to `names`; any
+ * other "upstream" value is kept as JSON in bad_up[i] so that its error reads as before). */
+typedef struct {
+    const json_t *arr;
+    const char *buf;
+    size_t *off, *len, n, cap;
+    unsigned char *named;
+    size_t *up_at;  /* offset in names of task i's first upstream name */
+    uint32_t *up_n; /* number of upstream names of task i; UINT32_MAX = no "upstream" key */
+    json_t **bad_up;
+    char *names;
+    size_t names_len, names_cap;
+} tasks_src_t;
+
+static void tasks_src_free(tasks_src_t *ts)
+{
+    if (ts->bad_up)
+        for (size_t i = 0; i < ts->n; i++)
+            json_decref(ts->bad_up[i]);
+    free(ts->bad_up);
+    free(ts->off);
+    free(ts->len);
+    free(ts->named);
+    free(ts->up_at);
+    free(ts->up_n);
+    free(ts->names);
+    memset(ts, 0, sizeof(*ts));
+}
+
+static size_t tasks_count(const tasks_src_t *ts)
+{
+    return ts->arr ? json_array_size(ts->arr) : ts->n;
+}
+
+/* Element i as a new reference, or NULL when its text is not valid JSON. */
+static json_t *tasks_get(const tasks_src_t *ts, size_t i)
+{
+    json_error_t je;
+    if (ts->arr)
+        return json_incref(json_array_get(ts->arr, i));
+    return json_loadb(ts->buf + ts->off[i], ts->len[i], JSON_REJECT_DUPLICATES, &je);
+}
+
+/* Keep what the later passes need of task element o (index i). */
+static void tasks_keep(tasks_src_t *ts, size_t i, const json_t *o)
+{
+    size_t n = tasks_count(ts);
+    if (!ts->up_n) {
+        ts->named = jm_calloc(n + 1, 1);
+        ts->up_at = jm_calloc(n + 1, sizeof(size_t));
+        ts->up_n = jm_calloc(n + 1, sizeof(uint32_t));
+        ts->bad_up = jm_calloc(n + 1, sizeof(json_t *));
+    }
+    ts->named[i] = json_object_get(o, "name") != NULL;
+    json_t *up = json_object_get(o, "upstream");
+    ts->up_n[i] = UINT32_MAX;
+    if (!up)
+        return;
+    int clean = json_is_array(up);
+    for (size_t j = 0; clean && j < json_array_size(up); j++) {
+        const json_t *x = json_array_get(up, j);
+        clean = json_is_string(x) && json_string_length(x) > 0 &&
+                json_string_length(x) <= JM_NAME_MAX &&
+                strlen(json_string_value(x)) == json_string_length(x);
+    }
+    if (!clean) {
+        ts->bad_up[i] = json_incref(up);
+        return;
+    }
+    ts->up_at[i] = ts->names_len;
+    ts->up_n[i] = (uint32_t)json_array_size(up);
+    for (size_t j = 0; j < json_array_size(up); j++) {
+        size_t l = json_string_length(json_array_get(up, j)) + 1;
+        if (ts->names_len + l > ts->names_cap) {
+            ts->names_cap = ts->names_cap ? 2 * ts->names_cap : 65536;
+            while (ts->names_len + l > ts->names_cap)
+                ts->names_cap *= 2;
+            ts->names = jm_realloc(ts->names, ts->names_cap);
+        }
+        memcpy(ts->names + ts->names_len, json_string_value(json_array_get(up, j)), l);
+        ts->names_len += l;
+    }
+}
+
+/* Upstream of task element i (pass 3), with the same checks and messages as read_upstream. */
+static jm_rc_t tasks_upstream(ctx_t *c, const tasks_src_t *ts, size_t i, const char *path,
+                              uint32_t first)
+{
+    if (ts->bad_up[i])
+        return read_upstream_json(c, path, ts->bad_up[i], first, 1);
+    if (ts->up_n[i] == UINT32_MAX)
+        return JM_OK;
+    const char *name = ts->names + ts->up_at[i];
+    for (uint32_t j = 0; j < ts->up_n[i]; j++, name += strlen(name) + 1) {
+        char pj[PATH_MAX_B];
+        int amb;
+        uint32_t u = jm_workflow_lookup(c->wf, name, &amb);
+        if (u == JM_NONE || amb || u == first)
+            pathf(pj, "%s.upstream[%u]", path, j);
+        if (u == JM_NONE)
+            return fail(c, pj, "no task named \"%.64s\"", name);
+        if (amb)
+            return fail(c, pj, "several tasks are named \"%.64s\"", name);
+        if (u == first)
+            return fail(c, pj, "task \"%.64s\" cannot depend on itself", name);
+        jm_workflow_edge(c->wf, first, u);
+    }
+    return JM_OK;
+}
+
 /* ---- top level ---- */
 
 static const char *const top_keys[] = {"tool",
@@ -634,7 +760,9 @@ static const char *const top_keys[] = {"tool",
 static const char *const defaults_keys[] = {"compute_resources", "max_attempts", "resource_scales",
                                             "fallback_queues",   "cluster",      NULL};
 
-static jm_rc_t read_workflow(ctx_t *c, const json_t *root)
+/* JM_ERR_RETRY (internal): a task element is not valid JSON (the caller re-parses the whole file for the
+ * message). */
+static jm_rc_t read_workflow(ctx_t *c, const json_t *root, tasks_src_t *ts)
 {
     jm_rc_t rc = JM_ERR_INVALID;
     const char *s;
@@ -705,6 +833,8 @@ static jm_rc_t read_workflow(ctx_t *c, const json_t *root)
     }
     const json_t *tts = json_object_get(root, "task_templates");
     const json_t *tasks = json_object_get(root, "tasks");
+    if (!ts->buf)
+        ts->arr = json_is_array(tasks) ? tasks : NULL;
     const json_t *arrays = json_object_get(root, "arrays");
     if (tts && get_array(c, "task_templates", tts) != JM_OK)
         return JM_ERR_INVALID;
@@ -717,11 +847,20 @@ static jm_rc_t read_workflow(ctx_t *c, const json_t *root)
     for (size_t i = 0; i < json_array_size(tts); i++)
         if (read_template(c, i, json_array_get(tts, i)) != JM_OK)
             return JM_ERR_INVALID;
-    size_t n_tasks = json_array_size(tasks), n_arrays = json_array_size(arrays);
+    size_t n_tasks = tasks_count(ts), n_arrays = json_array_size(arrays);
     first = jm_calloc(n_tasks + n_arrays + 1, sizeof(uint32_t));
     count = jm_calloc(n_tasks + n_arrays + 1, sizeof(uint32_t));
     for (size_t i = 0; i < n_tasks; i++) {
-        if (read_task(c, i, json_array_get(tasks, i), &first[i]) != JM_OK)
+        json_t *o = tasks_get(ts, i);
+        if (!o) {
+            rc = JM_ERR_RETRY;
+            goto out;
+        }
+        jm_rc_t r = read_task(c, i, o, &first[i]);
+        if (r == JM_OK)
+            tasks_keep(ts, i, o);
+        json_decref(o);
+        if (r != JM_OK)
             goto out;
         count[i] = 1;
     }
@@ -731,15 +870,15 @@ static jm_rc_t read_workflow(ctx_t *c, const json_t *root)
             goto out;
     /* explicit names must be unique */
     for (size_t i = 0; i < n_tasks; i++) {
-        const json_t *nv = json_object_get(json_array_get(tasks, i), "name");
         int amb;
-        if (!nv)
+        if (!ts->named[i])
             continue;
-        (void)jm_workflow_lookup(wf, json_string_value(nv), &amb);
+        const char *name = jm_task_name(jm_wf_task(wf, first[i])); /* = its "name" */
+        (void)jm_workflow_lookup(wf, name, &amb);
         if (amb) {
             char p[PATH_MAX_B];
             pathf(p, "tasks[%zu].name", i);
-            fail(c, p, "another task is also named \"%.64s\"", json_string_value(nv));
+            fail(c, p, "another task is also named \"%.64s\"", name);
             goto out;
         }
     }
@@ -749,9 +888,9 @@ static jm_rc_t read_workflow(ctx_t *c, const json_t *root)
             pathf(path, "tasks[%zu]", i);
         else
             pathf(path, "arrays[%zu]", i - n_tasks);
-        const json_t *o =
-            i < n_tasks ? json_array_get(tasks, i) : json_array_get(arrays, i - n_tasks);
-        if (read_upstream(c, path, o, first[i], count[i]) != JM_OK)
+        if (i < n_tasks ? tasks_upstream(c, ts, i, path, first[i]) != JM_OK
+                        : read_upstream(c, path, json_array_get(arrays, i - n_tasks), first[i],
+                                        count[i]) != JM_OK)
             goto out;
     }
     rc = JM_OK;
@@ -761,20 +900,192 @@ out:
     return rc;
 }
 
-jm_workflow_t *jm_workflow_load_buffer(const void *buf, size_t len, jm_err_t *err)
+/* ---- the top-level scanner ---- */
+
+static size_t skip_ws(const char *b, size_t len, size_t i)
+{
+    while (i < len && (b[i] == ' ' || b[i] == '\t' || b[i] == '\n' || b[i] == '\r'))
+        i++;
+    return i;
+}
+
+/* End of the string starting at the quote b[i] (one past the closing quote), or len. */
+static size_t skip_string(const char *b, size_t len, size_t i)
+{
+    for (i++; i < len; i++) {
+        if (b[i] == '\\')
+            i++;
+        else if (b[i] == '"')
+            return i + 1;
+    }
+    return len;
+}
+
+/* End of the JSON value starting at b[i], assuming it is well formed (jansson checks it after). */
+static size_t skip_value(const char *b, size_t len, size_t i)
+{
+    if (i >= len)
+        return len;
+    if (b[i] == '"')
+        return skip_string(b, len, i);
+    if (b[i] == '{' || b[i] == '[') {
+        size_t depth = 0;
+        while (i < len) {
+            char ch = b[i];
+            if (ch == '"') {
+                i = skip_string(b, len, i);
+                continue;
+            }
+            if (ch == '{' || ch == '[')
+                depth++;
+            else if ((ch == '}' || ch == ']') && --depth == 0)
+                return i + 1;
+            i++;
+        }
+        return len;
+    }
+    while (i < len && !strchr(",}] \t\r\n", b[i]) && b[i] != '\0')
+        i++;
+    return i;
+}
+
+static void tasks_add(tasks_src_t *ts, size_t off, size_t len)
+{
+    if (ts->n == ts->cap) {
+        ts->cap = ts->cap ? 2 * ts->cap : 1024;
+        ts->off = jm_realloc(ts->off, ts->cap * sizeof(size_t));
+        ts->len = jm_realloc(ts->len, ts->cap * sizeof(size_t));
+    }
+    ts->off[ts->n] = off;
+    ts->len[ts->n] = len;
+    ts->n++;
+}
+
+/* Split the top-level object of b: every member but "tasks" parsed into a new object (returned),
+ * the elements of "tasks" recorded as byte ranges in ts (and "tasks": [] put in the object).
+ * NULL when the text is not one well-formed object (the caller lets jansson say why). */
+static json_t *scan_top(const char *b, size_t len, tasks_src_t *ts)
+{
+    json_error_t je;
+    json_t *root = json_object();
+    size_t i = skip_ws(b, len, 0);
+    if (i >= len || b[i] != '{')
+        goto bad;
+    i = skip_ws(b, len, i + 1);
+    if (i < len && b[i] == '}') {
+        i++;
+        goto end;
+    }
+    for (;;) {
+        if (i >= len || b[i] != '"')
+            goto bad;
+        size_t kend = skip_string(b, len, i);
+        json_t *k = json_loadb(b + i, kend - i, JSON_DECODE_ANY, &je);
+        if (!k || !json_is_string(k) ||
+            strlen(json_string_value(k)) != json_string_length(k) ||
+            json_object_get(root, json_string_value(k))) { /* NUL in a key, duplicate key */
+            json_decref(k);
+            goto bad;
+        }
+        i = skip_ws(b, len, kend);
+        if (i >= len || b[i] != ':') {
+            json_decref(k);
+            goto bad;
+        }
+        i = skip_ws(b, len, i + 1);
+        if (strcmp(json_string_value(k), "tasks") == 0 && i < len && b[i] == '[') {
+            i = skip_ws(b, len, i + 1);
+            if (i < len && b[i] == ']') {
+                i++;
+            } else {
+                for (;;) {
+                    size_t vend = skip_value(b, len, i);
+                    if (vend == i) {
+                        json_decref(k);
+                        goto bad;
+                    }
+                    tasks_add(ts, i, vend - i);
+                    i = skip_ws(b, len, vend);
+                    if (i < len && b[i] == ',') {
+                        i = skip_ws(b, len, i + 1);
+                        continue;
+                    }
+                    if (i < len && b[i] == ']') {
+                        i++;
+                        break;
+                    }
+                    json_decref(k);
+                    goto bad;
+                }
+            }
+            json_object_set_new(root, "tasks", json_array());
+        } else {
+            size_t vend = skip_value(b, len, i);
+            json_t *v = json_loadb(b + i, vend - i, JSON_REJECT_DUPLICATES | JSON_DECODE_ANY, &je);
+            if (!v) {
+                json_decref(k);
+                goto bad;
+            }
+            json_object_set_new(root, json_string_value(k), v);
+            i = vend;
+        }
+        json_decref(k);
+        i = skip_ws(b, len, i);
+        if (i < len && b[i] == ',') {
+            i = skip_ws(b, len, i + 1);
+            continue;
+        }
+        if (i < len && b[i] == '}') {
+            i++;
+            break;
+        }
+        goto bad;
+    }
+end:
+    if (skip_ws(b, len, i) != len)
+        goto bad;
+    ts->buf = b;
+    return root;
+bad:
+    json_decref(root);
+    tasks_src_free(ts);
+    return NULL;
+}
+
+/* The whole text with jansson (the tree path): syntax errors, or a non-object root. */
+static jm_workflow_t *load_tree(const void *buf, size_t len, jm_err_t *err)
 {
     json_error_t je;
     ctx_t c = {.wf = NULL, .err = err};
+    tasks_src_t ts = {0};
     json_t *root = json_loadb(buf, len, JSON_REJECT_DUPLICATES, &je);
     if (!root) {
         jm_err_set(err, JM_ERR_INVALID, "line %d column %d: %s", je.line, je.column, je.text);
         return NULL;
     }
-    jm_rc_t rc = read_workflow(&c, root);
+    jm_rc_t rc = read_workflow(&c, root, &ts);
     json_decref(root);
+    tasks_src_free(&ts);
     if (rc != JM_OK) {
         jm_workflow_destroy(c.wf);
         return NULL;
+    }
+    return c.wf;
+}
+
+jm_workflow_t *jm_workflow_load_buffer(const void *buf, size_t len, jm_err_t *err)
+{
+    ctx_t c = {.wf = NULL, .err = err};
+    tasks_src_t ts = {0};
+    json_t *root = scan_top(buf, len, &ts);
+    if (!root)
+        return load_tree(buf, len, err);
+    jm_rc_t rc = read_workflow(&c, root, &ts);
+    json_decref(root);
+    tasks_src_free(&ts);
+    if (rc != JM_OK) {
+        jm_workflow_destroy(c.wf);
+        return rc == JM_ERR_RETRY ? load_tree(buf, len, err) : NULL;
     }
     return c.wf;
 }

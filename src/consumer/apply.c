@@ -138,15 +138,25 @@ static jm_rc_t prepare_all(jm_apply_t *ap, jm_err_t *err)
 }
 
 static jm_rc_t flush_report_by(jm_apply_t *ap, jm_err_t *err);
+static int has_pending(const jm_apply_t *ap);
 
 jm_rc_t jm_ap_exec(jm_apply_t *ap, jm_ap_sql_t s, int n, const char *const *params,
                    PGresult **res, jm_err_t *err)
 {
     char name[32];
-    /* Coalesced heartbeats are written before anything that reads or writes report_by. */
-    if (ap->ti.n_pending &&
-        (s == AP_TI_LOAD || s == AP_TI_SET_LAUNCHED || s == AP_TI_SET_RUNNING)) {
-        jm_rc_t rc = flush_report_by(ap, err);
+    /* What is applied in memory is written before any statement that could see the difference
+     * (these statements neither read task/instance statuses, report_by or transition_log, nor
+     * write them; AP_TI_LOAD's rows are overlaid with the known state by its caller). */
+    if (has_pending(ap) && s != AP_TI_LOAD && s != AP_TI_SET_RUNNING && s != AP_TI_SET_RESULT &&
+        s != AP_DOWNSTREAM_DONE && s != AP_WF_COUNTS && s != AP_TI_SET_MESSAGE &&
+        s != AP_SCHED_INSERT && s != AP_FLUSH_REPORT_BY && s != AP_FLUSH_TI_STATUS &&
+        s != AP_FLUSH_TASK_STATUS && s != AP_FLUSH_TLOG && s != AP_FLUSH_COUNTS &&
+        s != AP_FLUSH_BATCHES && s != AP_FLUSH_RUNNING && s != AP_FLUSH_RESULT) {
+        jm_rc_t rc;
+        if (s == AP_SCHED_PICK_FAST) /* reads the ready set (G/A) only */
+            rc = ap->ga_dirty ? jm_ap_write_task_status(ap, err) : JM_OK;
+        else
+            rc = jm_ap_write_pending(ap, err);
         if (rc != JM_OK)
             return rc;
     }
@@ -217,68 +227,49 @@ void jm_ap_batches_note(jm_apply_t *ap, int64_t wf, int64_t batch_num)
     ap->bat[ap->n_bat++] = (jm_ap_batch_t){.wf = wf, .batches = batch_num};
 }
 
-static size_t ti_slot(const jm_ap_timap_t *m, int64_t id)
+static size_t map_slot(const jm_ap_map_t *m, int64_t id)
 {
     uint64_t h = (uint64_t)id * 0x9E3779B97F4A7C15ull;
     size_t i = (size_t)(h >> 17) & (m->cap - 1);
-    while (m->v[i].id != 0 && m->v[i].id != id)
+    for (;;) {
+        int64_t k = *(const int64_t *)((const char *)m->v + i * m->elem);
+        if (k == 0 || k == id)
+            return i;
         i = (i + 1) & (m->cap - 1);
-    return i;
+    }
 }
 
-static jm_ap_tistate_t *ti_get(jm_apply_t *ap, int64_t id, int create)
+static void *map_get(jm_ap_map_t *m, int64_t id, int create)
 {
-    jm_ap_timap_t *m = &ap->ti;
-    if (id == 0)
-        return NULL;
-    if (!create && m->n == 0)
+    if (id == 0 || (!create && m->n == 0))
         return NULL;
     if (create && (m->n + 1) * 2 > m->cap) {
-        jm_ap_timap_t old = *m;
+        jm_ap_map_t old = *m;
         m->cap = old.cap ? old.cap * 2 : 256;
-        m->v = jm_calloc(m->cap, sizeof(*m->v));
-        for (size_t i = 0; i < old.cap; i++)
-            if (old.v[i].id)
-                m->v[ti_slot(m, old.v[i].id)] = old.v[i];
+        m->v = jm_calloc(m->cap, m->elem);
+        for (size_t i = 0; i < old.cap; i++) {
+            char *e = (char *)old.v + i * old.elem;
+            if (*(int64_t *)e)
+                memcpy((char *)m->v + map_slot(m, *(int64_t *)e) * m->elem, e, m->elem);
+        }
         free(old.v);
     }
     if (m->cap == 0)
         return NULL;
-    size_t i = ti_slot(m, id);
-    if (m->v[i].id == 0) {
+    char *e = (char *)m->v + map_slot(m, id) * m->elem;
+    if (*(int64_t *)e == 0) {
         if (!create)
             return NULL;
-        m->v[i].id = id;
+        *(int64_t *)e = id;
         m->n++;
     }
-    return &m->v[i];
+    return e;
 }
 
-char jm_ap_ti_known(const jm_apply_t *ap, int64_t id)
-{
-    const jm_ap_tistate_t *t = ti_get((jm_apply_t *)ap, id, 0);
-    return t ? t->status : 0;
-}
-
-void jm_ap_ti_note(jm_apply_t *ap, int64_t id, char status)
-{
-    jm_ap_tistate_t *t = ti_get(ap, id, 1);
-    if (t)
-        t->status = status;
-}
-
-void jm_ap_ti_defer_report_by(jm_apply_t *ap, int64_t id, int64_t report_by_ms)
-{
-    jm_ap_tistate_t *t = ti_get(ap, id, 1);
-    if (t->report_by_ms == 0)
-        ap->ti.n_pending++;
-    t->report_by_ms = report_by_ms;
-}
-
-static void ti_clear(jm_ap_timap_t *m)
+static void map_clear(jm_ap_map_t *m)
 {
     if (m->n)
-        memset(m->v, 0, m->cap * sizeof(*m->v));
+        memset(m->v, 0, m->cap * m->elem);
     m->n = m->n_pending = 0;
     if (m->cap > 65536) { /* a huge batch: do not keep its table */
         free(m->v);
@@ -287,33 +278,287 @@ static void ti_clear(jm_ap_timap_t *m)
     }
 }
 
+jm_ap_tistate_t *jm_ap_ti_state(jm_apply_t *ap, int64_t id, int create)
+{
+    return map_get(&ap->ti, id, create);
+}
+
+jm_ap_taskstate_t *jm_ap_task_state(jm_apply_t *ap, int64_t id, int create)
+{
+    return map_get(&ap->task, id, create);
+}
+
+char jm_ap_ti_known(const jm_apply_t *ap, int64_t id)
+{
+    const jm_ap_tistate_t *t = map_get((jm_ap_map_t *)&ap->ti, id, 0);
+    return t ? t->status : 0;
+}
+
+void jm_ap_ti_note(jm_apply_t *ap, int64_t id, char status)
+{
+    jm_ap_tistate_t *t = map_get(&ap->ti, id, 1);
+    t->status = status;
+}
+
+void jm_ap_ti_defer_report_by(jm_apply_t *ap, int64_t id, int64_t report_by_ms)
+{
+    jm_ap_tistate_t *t = map_get(&ap->ti, id, 1);
+    if (t->report_by_ms == 0)
+        ap->ti.n_pending++;
+    t->report_by_ms = report_by_ms;
+}
+
 static jm_rc_t flush_report_by(jm_apply_t *ap, jm_err_t *err)
 {
-    jm_pgarr_t *a = &ap->arr[5], *b = &ap->arr[6];
+    jm_pgarr_t *a = &ap->farr[5], *b = &ap->farr[6];
     jm_pgarr_reset(a);
     jm_pgarr_reset(b);
+    jm_ap_tistate_t *v = ap->ti.v;
     for (size_t i = 0; i < ap->ti.cap; i++) {
-        jm_ap_tistate_t *t = &ap->ti.v[i];
-        if (!t->id || !t->report_by_ms)
+        if (!v[i].id || !v[i].report_by_ms)
             continue;
         char ts[40];
-        jm_ap_ts(ts, sizeof(ts), t->report_by_ms);
-        jm_pgarr_add_int(a, t->id);
+        jm_ap_ts(ts, sizeof(ts), v[i].report_by_ms);
+        jm_pgarr_add_int(a, v[i].id);
         jm_pgarr_add_text(b, ts, strlen(ts));
-        t->report_by_ms = 0;
+        v[i].report_by_ms = 0;
     }
     ap->ti.n_pending = 0;
     const char *p[2] = {jm_pgarr_finish(a), jm_pgarr_finish(b)};
     return jm_ap_exec(ap, AP_FLUSH_REPORT_BY, 2, p, NULL, err);
 }
 
-jm_rc_t jm_apply_flush(jm_apply_t *ap, jm_err_t *err)
+/* One status UPDATE for the pending rows of a map (ti or task); every row must match. */
+static jm_rc_t flush_status(jm_apply_t *ap, int ti, jm_err_t *err)
+{
+    jm_ap_map_t *m = ti ? &ap->ti : &ap->task;
+    jm_pgarr_t *a = &ap->farr[2], *f = &ap->farr[3], *t = &ap->farr[4], *at = &ap->farr[5],
+               *na = &ap->farr[6], *sq = &ap->farr[7];
+    jm_pgarr_reset(a);
+    jm_pgarr_reset(f);
+    jm_pgarr_reset(t);
+    jm_pgarr_reset(at);
+    jm_pgarr_reset(na);
+    jm_pgarr_reset(sq);
+    size_t n = 0;
+    for (size_t i = 0; i < m->cap; i++) {
+        int64_t id;
+        char *db, *st;
+        int64_t ms;
+        if (ti) {
+            jm_ap_tistate_t *e = &((jm_ap_tistate_t *)m->v)[i];
+            id = e->id, db = &e->db_status, st = &e->status, ms = e->status_at_ms;
+        } else {
+            jm_ap_taskstate_t *e = &((jm_ap_taskstate_t *)m->v)[i];
+            id = e->id, db = &e->db_status, st = &e->status, ms = e->status_at_ms;
+            if (id && *db) {
+                jm_pgarr_add_int(na, e->tnum);
+                jm_pgarr_add_int(sq, e->tseq);
+            }
+        }
+        if (!id || !*db)
+            continue;
+        {
+            char ts[40];
+            jm_ap_ts(ts, sizeof(ts), ms);
+            jm_pgarr_add_int(a, id);
+            jm_pgarr_add_text(f, db, 1);
+            jm_pgarr_add_text(t, st, 1);
+            jm_pgarr_add_text(at, ts, strlen(ts));
+            n++;
+        }
+        *db = 0;
+    }
+    if (n == 0)
+        return JM_OK;
+    const char *p[6] = {jm_pgarr_finish(a),  jm_pgarr_finish(f),  jm_pgarr_finish(t),
+                        jm_pgarr_finish(at), jm_pgarr_finish(na), jm_pgarr_finish(sq)};
+    PGresult *r = NULL;
+    jm_rc_t rc = jm_ap_exec(ap, ti ? AP_FLUSH_TI_STATUS : AP_FLUSH_TASK_STATUS, ti ? 4 : 6, p, &r,
+                            err);
+    if (rc == JM_OK && strtoull(PQcmdTuples(r), NULL, 10) != n)
+        rc = jm_err_set(err, JM_ERR_RETRY,
+                        "%s: %zu status change(s) applied in memory, %s matched the stored rows",
+                        ti ? "task_instance" : "task", n, PQcmdTuples(r));
+    PQclear(r);
+    return rc;
+}
+
+static jm_rc_t flush_tlog(jm_apply_t *ap, jm_err_t *err)
+{
+    jm_pgarr_t *a = ap->farr;
+    for (int i = 0; i < 8; i++)
+        jm_pgarr_reset(&a[i]);
+    for (size_t i = 0; i < ap->n_tlog; i++) {
+        const jm_ap_tlog_t *l = &ap->tlog[i];
+        const char *e = jm_entity_name((jm_entity_t)l->entity);
+        char ts[40];
+        jm_ap_ts(ts, sizeof(ts), l->ts_ms);
+        jm_pgarr_add_text(&a[0], e, strlen(e));
+        jm_pgarr_add_int(&a[1], l->id);
+        jm_pgarr_add_int(&a[2], l->wf);
+        if (l->from)
+            jm_pgarr_add_text(&a[3], &l->from, 1);
+        else
+            jm_pgarr_add_null(&a[3]);
+        jm_pgarr_add_text(&a[4], &l->to, 1);
+        jm_pgarr_add_text(&a[5], l->evid, strlen(l->evid));
+        jm_pgarr_add_text(&a[6], ts, strlen(ts));
+    }
+    ap->n_tlog = 0;
+    const char *p[7];
+    for (int i = 0; i < 7; i++)
+        p[i] = jm_pgarr_finish(&a[i]);
+    return jm_ap_exec(ap, AP_FLUSH_TLOG, 7, p, NULL, err);
+}
+
+jm_rc_t jm_ap_write_task_status(jm_apply_t *ap, jm_err_t *err)
+{
+    ap->ga_dirty = 0;
+    if (!ap->task.n_pending)
+        return JM_OK;
+    ap->task.n_pending = 0;
+    return flush_status(ap, 0, err);
+}
+
+void jm_ap_tlog_push(jm_apply_t *ap, jm_entity_t entity, int64_t id, int64_t wf, char from,
+                     char to)
+{
+    if (ap->n_tlog == ap->cap_tlog) {
+        ap->cap_tlog = ap->cap_tlog ? ap->cap_tlog * 2 : 256;
+        ap->tlog = jm_realloc(ap->tlog, ap->cap_tlog * sizeof(*ap->tlog));
+    }
+    jm_ap_tlog_t *l = &ap->tlog[ap->n_tlog++];
+    l->entity = (char)entity;
+    l->id = id;
+    l->wf = wf;
+    l->from = from;
+    l->to = to;
+    snprintf(l->evid, sizeof(l->evid), "%s", ap->evid);
+    l->ts_ms = ap->ev->ts_ms;
+}
+
+static int has_pending(const jm_apply_t *ap)
+{
+    return ap->n_status_pending || ap->task.n_pending || ap->n_tlog || ap->ti.n_pending ||
+           ap->dfr[0].n || ap->dfr[1].n;
+}
+
+static void defer_clear(jm_ap_defer_t *d)
+{
+    for (size_t i = 0; i < d->n * AP_DEFER_COLS; i++)
+        free(d->v[i]);
+    d->n = 0;
+}
+
+static jm_rc_t flush_fields(jm_apply_t *ap, int kind, jm_err_t *err)
+{
+    jm_ap_defer_t *d = &ap->dfr[kind];
+    const char *p[AP_DEFER_COLS];
+    for (int c = 0; c < AP_DEFER_COLS; c++) {
+        jm_pgarr_t *a = &ap->farr[c];
+        jm_pgarr_reset(a);
+        for (size_t i = 0; i < d->n; i++) {
+            const char *v = d->v[i * AP_DEFER_COLS + c];
+            if (v)
+                jm_pgarr_add_text(a, v, strlen(v));
+            else
+                jm_pgarr_add_null(a);
+        }
+        p[c] = jm_pgarr_finish(a);
+    }
+    defer_clear(d);
+    jm_ap_tistate_t *v = ap->ti.v;
+    for (size_t i = 0; i < ap->ti.cap; i++)
+        v[i].fields &= ~(1u << kind);
+    return jm_ap_exec(ap, kind == AP_DEFER_RUNNING ? AP_FLUSH_RUNNING : AP_FLUSH_RESULT,
+                      AP_DEFER_COLS, p, NULL, err);
+}
+
+jm_rc_t jm_ap_defer_fields(jm_apply_t *ap, int kind, int64_t id, const char *const *params,
+                           jm_err_t *err)
+{
+    jm_ap_tistate_t *t = jm_ap_ti_state(ap, id, 1);
+    if (t->fields & (1u << kind)) { /* one row per instance and statement */
+        jm_rc_t rc = jm_ap_write_pending(ap, err);
+        if (rc != JM_OK)
+            return rc;
+        t = jm_ap_ti_state(ap, id, 1);
+    }
+    jm_ap_defer_t *d = &ap->dfr[kind];
+    if (d->n == d->cap) {
+        d->cap = d->cap ? d->cap * 2 : 64;
+        d->v = jm_realloc(d->v, d->cap * AP_DEFER_COLS * sizeof(*d->v));
+    }
+    for (int c = 0; c < AP_DEFER_COLS; c++)
+        d->v[d->n * AP_DEFER_COLS + c] = params[c] ? jm_strdup(params[c]) : NULL;
+    d->n++;
+    t->fields |= 1u << kind;
+    return JM_OK;
+}
+
+jm_rc_t jm_ap_write_pending(jm_apply_t *ap, jm_err_t *err)
 {
     jm_rc_t rc = JM_OK;
+    /* running fields (incl. their report_by) before the coalesced heartbeats' report_by */
+    for (int k = 0; k < AP_DEFER__CNT; k++)
+        if (ap->dfr[k].n && (rc = flush_fields(ap, k, err)) != JM_OK)
+            return rc;
     if (ap->ti.n_pending && (rc = flush_report_by(ap, err)) != JM_OK)
+        return rc;
+    if (ap->n_status_pending) {
+        ap->n_status_pending = 0;
+        if ((rc = flush_status(ap, 1, err)) != JM_OK)
+            return rc;
+    }
+    if ((rc = jm_ap_write_task_status(ap, err)) != JM_OK)
+        return rc;
+    if (ap->n_tlog)
+        rc = flush_tlog(ap, err);
+    return rc;
+}
+
+jm_ap_wfc_t *jm_ap_wfc(jm_apply_t *ap, int64_t wf, int create)
+{
+    for (size_t i = 0; i < ap->n_wfc; i++)
+        if (ap->wfc[i].wf == wf)
+            return &ap->wfc[i];
+    if (!create)
+        return NULL;
+    if (ap->n_wfc == ap->cap_wfc) {
+        ap->cap_wfc = ap->cap_wfc ? ap->cap_wfc * 2 : 8;
+        ap->wfc = jm_realloc(ap->wfc, ap->cap_wfc * sizeof(*ap->wfc));
+    }
+    jm_ap_wfc_t *c = &ap->wfc[ap->n_wfc++];
+    memset(c, 0, sizeof(*c));
+    c->wf = wf;
+    return c;
+}
+
+void jm_ap_ready_changed(jm_apply_t *ap)
+{
+    for (size_t i = 0; i < ap->n_wfc; i++)
+        ap->wfc[i].no_ready = 0;
+}
+
+void jm_ap_forget_rows(jm_apply_t *ap)
+{
+    ap->n_wfc = 0;
+    for (int k = 0; k < AP_DEFER__CNT; k++)
+        defer_clear(&ap->dfr[k]);
+    map_clear(&ap->ti);
+    map_clear(&ap->task);
+    ap->n_tlog = 0;
+    ap->n_status_pending = 0;
+}
+
+jm_rc_t jm_apply_flush(jm_apply_t *ap, jm_err_t *err)
+{
+    jm_rc_t rc = jm_ap_write_pending(ap, err);
+    if (rc != JM_OK)
         goto out;
     if (ap->n_cnt) {
-        jm_pgarr_t *a = &ap->arr[5], *b = &ap->arr[6], *c = &ap->arr[7];
+        jm_pgarr_t *a = &ap->farr[5], *b = &ap->farr[6], *c = &ap->farr[7];
         jm_pgarr_reset(a);
         jm_pgarr_reset(b);
         jm_pgarr_reset(c);
@@ -327,7 +572,7 @@ jm_rc_t jm_apply_flush(jm_apply_t *ap, jm_err_t *err)
             goto out;
     }
     if (ap->n_bat) {
-        jm_pgarr_t *a = &ap->arr[5], *b = &ap->arr[6];
+        jm_pgarr_t *a = &ap->farr[5], *b = &ap->farr[6];
         jm_pgarr_reset(a);
         jm_pgarr_reset(b);
         for (size_t i = 0; i < ap->n_bat; i++) {
@@ -350,7 +595,7 @@ void jm_apply_rollback(jm_apply_t *ap)
         return;
     ap->n_cnt = 0;
     ap->n_bat = 0;
-    ti_clear(&ap->ti);
+    jm_ap_forget_rows(ap);
 }
 
 /* ---- lifecycle ----------------------------------------------------------------------------- */
@@ -358,6 +603,8 @@ void jm_apply_rollback(jm_apply_t *ap)
 jm_apply_t *jm_apply_new(jm_pg_t *pg, jm_err_t *err)
 {
     jm_apply_t *ap = jm_calloc(1, sizeof(*ap));
+    ap->ti.elem = sizeof(jm_ap_tistate_t);
+    ap->task.elem = sizeof(jm_ap_taskstate_t);
     if (jm_apply_reset(ap, pg, err) != JM_OK) {
         jm_apply_destroy(ap);
         return NULL;
@@ -384,8 +631,17 @@ void jm_apply_destroy(jm_apply_t *ap)
     free(ap->cnt);
     free(ap->bat);
     free(ap->ti.v);
-    for (size_t i = 0; i < JM_ARRAY_LEN(ap->arr); i++)
+    free(ap->task.v);
+    free(ap->tlog);
+    free(ap->wfc);
+    for (int k = 0; k < AP_DEFER__CNT; k++) {
+        defer_clear(&ap->dfr[k]);
+        free(ap->dfr[k].v);
+    }
+    for (size_t i = 0; i < JM_ARRAY_LEN(ap->arr); i++) {
         jm_pgarr_free(&ap->arr[i]);
+        jm_pgarr_free(&ap->farr[i]);
+    }
     free(ap);
 }
 
@@ -450,6 +706,87 @@ static int check_item(jm_apply_t *ap, jm_entity_t entity, int64_t id, char from,
     }
 }
 
+static int cmp_idx_by_id(const void *a, const void *b, void *ids)
+{
+    int64_t x = ((const int64_t *)ids)[*(const size_t *)a];
+    int64_t y = ((const int64_t *)ids)[*(const size_t *)b];
+    return x < y ? -1 : x > y;
+}
+
+/* Apply in memory when every legal item is a known row in the expected status (the row cannot
+ * differ in the database: this transaction is its only writer).  Returns the number applied
+ * (their st[] set to -1), 0 when the statement must run. */
+static size_t defer(jm_apply_t *ap, jm_entity_t entity, size_t n, const int64_t *ids,
+                    const char *cur, const char *to, int att, int *st)
+{
+    size_t m = 0;
+    for (size_t i = 0; i < n; i++) {
+        if (st[i] != AP_ITEM_APPLIED)
+            continue;
+        if (entity == JM_ENTITY_TI) {
+            const jm_ap_tistate_t *t = jm_ap_ti_state(ap, ids[i], 0);
+            if (!t || !t->row || t->status != cur[i])
+                return 0;
+        } else {
+            const jm_ap_taskstate_t *k = jm_ap_task_state(ap, ids[i], 0);
+            if (!k || k->status != cur[i])
+                return 0;
+        }
+        m++;
+    }
+    if (m == 0)
+        return 0;
+    /* transition_log in id order, as the statement writes it */
+    size_t *idx = jm_malloc(m * sizeof(*idx)), k = 0;
+    for (size_t i = 0; i < n; i++)
+        if (st[i] == AP_ITEM_APPLIED)
+            idx[k++] = i;
+    qsort_r(idx, m, sizeof(*idx), cmp_idx_by_id, (void *)ids);
+    if (ap->n_tlog + m > ap->cap_tlog) {
+        ap->cap_tlog = (ap->n_tlog + m) * 2;
+        ap->tlog = jm_realloc(ap->tlog, ap->cap_tlog * sizeof(*ap->tlog));
+    }
+    for (size_t j = 0; j < m; j++) {
+        size_t i = idx[j];
+        char *status, *db;
+        int64_t *at, wf;
+        if (entity == JM_ENTITY_TI) {
+            jm_ap_tistate_t *t = jm_ap_ti_state(ap, ids[i], 0);
+            status = &t->status, db = &t->db_status, at = &t->status_at_ms, wf = t->wf;
+            if (!*db)
+                ap->n_status_pending++;
+        } else {
+            jm_ap_taskstate_t *t = jm_ap_task_state(ap, ids[i], 0);
+            status = &t->status, db = &t->db_status, at = &t->status_at_ms, wf = t->wf;
+            count_add(ap, wf, cur[i], -1);
+            count_add(ap, wf, to[i], 1);
+            if (att == AP_ATT_QUEUE)
+                t->tnum++, t->tseq++;
+            if (!*db)
+                ap->task.n_pending++;
+            if (strchr("GA", cur[i]) || strchr("GA", to[i]))
+                ap->ga_dirty = 1;
+        }
+        if (!*db)
+            *db = *status;
+        *status = to[i];
+        *at = ap->ev->ts_ms;
+        jm_ap_tlog_t *l = &ap->tlog[ap->n_tlog++];
+        l->entity = (char)entity;
+        l->id = ids[i];
+        l->wf = wf;
+        l->from = cur[i];
+        l->to = to[i];
+        snprintf(l->evid, sizeof(l->evid), "%s", ap->evid);
+        l->ts_ms = ap->ev->ts_ms;
+        st[i] = -1;
+        jm_log(JM_LOG_DEBUG, "fsm", "%s %" PRId64 ": %c -> %c (event %s)", jm_entity_name(entity),
+               ids[i], cur[i], to[i], ap->evid);
+    }
+    free(idx);
+    return m;
+}
+
 jm_rc_t jm_ap_transition(jm_apply_t *ap, jm_entity_t entity, size_t n, const int64_t *ids,
                          const char *from, const char *to, int bypass, int att, int *item,
                          size_t *n_applied, jm_err_t *err)
@@ -465,7 +802,17 @@ jm_rc_t jm_ap_transition(jm_apply_t *ap, jm_entity_t entity, size_t n, const int
     for (size_t i = 0; i < n; i++)
         st[i] = check_item(ap, entity, ids[i], cur[i], to[i], bypass, att);
 
-    for (int round = 0; round < 3; round++) {
+    if (entity == JM_ENTITY_RUN || entity == JM_ENTITY_WORKFLOW)
+        ap->n_wfc = 0; /* the progress inputs read in this transaction may be stale */
+    if (entity == JM_ENTITY_TASK)
+        for (size_t i = 0; i < n; i++)
+            if (to[i] == 'G' || to[i] == 'A')
+                jm_ap_ready_changed(ap);
+    if ((att == AP_ATT_KEEP && entity == JM_ENTITY_TI) ||
+        ((att == AP_ATT_KEEP || att == AP_ATT_QUEUE) && entity == JM_ENTITY_TASK))
+        applied = defer(ap, entity, n, ids, cur, to, att, st);
+
+    for (int round = 0; round < 3 && !applied; round++) {
         jm_pgarr_t *a_id = &ap->arr[5], *a_f = &ap->arr[6], *a_t = &ap->arr[7];
         jm_pgarr_reset(a_id);
         jm_pgarr_reset(a_f);
@@ -505,8 +852,16 @@ jm_rc_t jm_ap_transition(jm_apply_t *ap, jm_entity_t entity, size_t n, const int
                     int64_t wf = strtoll(PQgetvalue(r, found - 1, 1), NULL, 10);
                     count_add(ap, wf, cur[i], -1);
                     count_add(ap, wf, to[i], 1);
+                    jm_ap_taskstate_t *k = jm_ap_task_state(ap, ids[i], 0);
+                    if (k) {
+                        k->status = to[i];
+                        if (att == AP_ATT_QUEUE)
+                            k->tnum++, k->tseq++;
+                        else if (att == AP_ATT_RESET)
+                            k->tnum = 0;
+                    }
                 } else if (entity == JM_ENTITY_TI) {
-                    ti_get(ap, ids[i], 1)->status = to[i];
+                    jm_ap_ti_state(ap, ids[i], 1)->status = to[i];
                 }
                 jm_log(JM_LOG_DEBUG, "fsm", "%s %" PRId64 ": %c -> %c (event %s)",
                        jm_entity_name(entity), ids[i], cur[i], to[i], ap->evid);
@@ -621,7 +976,20 @@ jm_rc_t jm_apply_event(jm_apply_t *ap, const jm_event_t *ev, int64_t offset,
         snprintf(res->reason, sizeof(res->reason), "unknown event type %d", (int)ev->type);
         return JM_OK;
     }
-    jm_rc_t rc = handlers[ev->type](ap, err);
+    /* Known rows are only trusted across the hot task-instance events; any other handler may
+     * change rows with statements that do not keep them. */
+    int fast = ev->type == JM_EV_TI_INSTANTIATED || ev->type == JM_EV_TI_LAUNCHED ||
+               ev->type == JM_EV_TI_LAUNCH_HEARTBEAT || ev->type == JM_EV_TI_RUNNING ||
+               ev->type == JM_EV_TI_HEARTBEAT || ev->type == JM_EV_TI_DONE ||
+               ev->type == JM_EV_TI_ERROR;
+    jm_rc_t rc = JM_OK;
+    if (!fast && (has_pending(ap) || ap->ti.n || ap->task.n))
+        if ((rc = jm_ap_write_pending(ap, err)) == JM_OK)
+            jm_ap_forget_rows(ap);
+    if (rc == JM_OK)
+        rc = handlers[ev->type](ap, err);
+    if (rc == JM_OK && !fast && (rc = jm_ap_write_pending(ap, err)) == JM_OK)
+        jm_ap_forget_rows(ap);
     if (rc != JM_OK) {
         ap->ev = NULL;
         return rc;

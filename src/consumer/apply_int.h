@@ -77,6 +77,8 @@ typedef enum {
     AP_FLUSH_TI_STATUS,
     AP_FLUSH_TASK_STATUS,
     AP_FLUSH_TLOG,
+    AP_FLUSH_RUNNING,
+    AP_FLUSH_RESULT,
     AP_SQL__CNT
 } jm_ap_sql_t;
 
@@ -119,7 +121,17 @@ typedef struct {
     int row;              /* the fields below are loaded (AP_TI_LOAD) */
     int64_t task_id, run_id, wf;
     int attempt;
+    unsigned fields; /* 1 << AP_DEFER_*: a field update of that kind is pending */
 } jm_ap_tistate_t;
+
+/* Field updates of task instances applied as one statement per kind at the flush: the
+ * parameters of AP_TI_SET_RUNNING / AP_TI_SET_RESULT, one row per instance. */
+enum { AP_DEFER_RUNNING = 0, AP_DEFER_RESULT, AP_DEFER__CNT };
+#define AP_DEFER_COLS 8
+typedef struct {
+    char **v; /* n rows × AP_DEFER_COLS owned strings (NULL = SQL NULL) */
+    size_t n, cap;
+} jm_ap_defer_t;
 
 typedef struct {
     int64_t id;
@@ -133,6 +145,18 @@ typedef struct {
     void *v; /* open addressing on the first int64_t field, 0 = empty */
     size_t elem, n, cap, n_pending;
 } jm_ap_map_t;
+
+/* What jm_ap_progress read of a workflow in this transaction (AP_WF_COUNTS without the pending
+ * count deltas, which are added on use), valid until a run or workflow status changes or a
+ * handler outside the hot task-instance events runs; `no_ready`: the last pick found fewer
+ * ready tasks than capacity and no task became ready since. */
+typedef struct {
+    int64_t wf;
+    int64_t counts[9]; /* by task status, in the order of "GQIORDEAF" */
+    int64_t limit, run_id, batches;
+    int arrays_bind, fail_fast, no_ready;
+    char run_status;
+} jm_ap_wfc_t;
 
 typedef struct {
     char entity; /* jm_entity_t */
@@ -153,7 +177,8 @@ struct jm_apply_s {
     char reject_reason[256];
     char ignore_reason[256];
     jm_ap_ids_t touched_wf, touched_runs;
-    jm_pgarr_t arr[8]; /* scratch array literals */
+    jm_pgarr_t arr[8];  /* scratch array literals */
+    jm_pgarr_t farr[8]; /* the same for writing pending state (may run inside a handler's call) */
     jm_ap_count_t *cnt; /* pending workflow_task_count deltas */
     size_t n_cnt, cap_cnt;
     jm_ap_batch_t *bat; /* pending workflow.batches */
@@ -163,6 +188,11 @@ struct jm_apply_s {
     jm_ap_tlog_t *tlog; /* pending transition_log rows, in order */
     size_t n_tlog, cap_tlog;
     size_t n_status_pending; /* rows with db_status set */
+    int ga_dirty;            /* a pending task change enters or leaves G/A (the ready set) */
+    jm_ap_wfc_t *wfc;        /* workflows read by jm_ap_progress in this transaction */
+    size_t n_wfc, cap_wfc;
+    size_t last_pick; /* rows of the last schedule pick */
+    jm_ap_defer_t dfr[AP_DEFER__CNT];
 };
 
 /* Pending state readers: the count delta of (wf, status) and the workflow's pending batches
@@ -177,6 +207,19 @@ void jm_ap_ti_note(jm_apply_t *ap, int64_t id, char status);
 /* Known rows (NULL when unknown); `create` adds an empty entry. */
 jm_ap_tistate_t *jm_ap_ti_state(jm_apply_t *ap, int64_t id, int create);
 jm_ap_taskstate_t *jm_ap_task_state(jm_apply_t *ap, int64_t id, int create);
+/* The transaction's copy of workflow `wf`'s progress inputs (NULL when not read yet). */
+jm_ap_wfc_t *jm_ap_wfc(jm_apply_t *ap, int64_t wf, int create);
+/* Some task may have become ready: picks must look again. */
+void jm_ap_ready_changed(jm_apply_t *ap);
+/* Queue the AP_TI_SET_RUNNING (kind AP_DEFER_RUNNING) or AP_TI_SET_RESULT parameters of
+ * instance `id` (params[0]) for the flush. */
+jm_rc_t jm_ap_defer_fields(jm_apply_t *ap, int kind, int64_t id, const char *const *params,
+                           jm_err_t *err) JM_WUR;
+/* Queue a transition_log row (from 0 = created) for the flush, after those already queued. */
+void jm_ap_tlog_push(jm_apply_t *ap, jm_entity_t entity, int64_t id, int64_t wf, char from,
+                     char to);
+/* Write the pending task status changes now (before reading the ready set). */
+jm_rc_t jm_ap_write_task_status(jm_apply_t *ap, jm_err_t *err) JM_WUR;
 /* Write every pending status change, transition_log row and report_by now. */
 jm_rc_t jm_ap_write_pending(jm_apply_t *ap, jm_err_t *err) JM_WUR;
 /* Forget the known rows (after writing what is pending). */

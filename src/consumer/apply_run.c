@@ -231,7 +231,10 @@ typedef struct {
     char run_status;
     int fail_fast;
     int64_t batches; /* last batch number handed out (stored or pending) */
+    int64_t by_status[9]; /* wf_counts_read only: stored counts in the order of count_letters */
 } counts_t;
+
+static jm_rc_t wf_counts_read(jm_apply_t *ap, int64_t wf, counts_t *c, jm_err_t *err);
 
 static void count_status(counts_t *c, char s, int64_t n)
 {
@@ -244,7 +247,46 @@ static void count_status(counts_t *c, char s, int64_t n)
         c->fatal += n;
 }
 
+static const char count_letters[] = "GQIORDEAF";
+
+/* The stored inputs (AP_WF_COUNTS) are read once per transaction (jm_ap_wfc); the pending count
+ * deltas and batch numbers are added on each call. */
 static jm_rc_t wf_counts(jm_apply_t *ap, int64_t wf, counts_t *c, jm_err_t *err)
+{
+    jm_ap_wfc_t *k = jm_ap_wfc(ap, wf, 0);
+    if (!k) {
+        counts_t base;
+        jm_rc_t rc = wf_counts_read(ap, wf, &base, err);
+        if (rc != JM_OK)
+            return rc;
+        k = jm_ap_wfc(ap, wf, 1);
+        memcpy(k->counts, base.by_status, sizeof(k->counts));
+        k->limit = base.limit;
+        k->arrays_bind = base.arrays_bind;
+        k->run_id = base.run_id;
+        k->run_status = base.run_status;
+        k->fail_fast = base.fail_fast;
+        k->batches = base.batches;
+    }
+    memset(c, 0, sizeof(*c));
+    for (int i = 0; i < 9; i++)
+        count_status(c, count_letters[i], k->counts[i]);
+    c->limit = k->limit;
+    c->arrays_bind = k->arrays_bind;
+    c->run_id = k->run_id;
+    c->run_status = k->run_status;
+    c->fail_fast = k->fail_fast;
+    c->batches = k->batches;
+    for (size_t i = 0; i < ap->n_cnt; i++)
+        if (ap->cnt[i].wf == wf)
+            count_status(c, ap->cnt[i].status, ap->cnt[i].delta);
+    int64_t b = jm_ap_batches_pending(ap, wf);
+    if (b > c->batches)
+        c->batches = b;
+    return JM_OK;
+}
+
+static jm_rc_t wf_counts_read(jm_apply_t *ap, int64_t wf, counts_t *c, jm_err_t *err)
 {
     char w[24];
     jm_ap_i64(w, sizeof(w), wf);
@@ -263,16 +305,11 @@ static jm_rc_t wf_counts(jm_apply_t *ap, int64_t wf, counts_t *c, jm_err_t *err)
         c->batches = get_i64(r, i, 7);
         if (PQgetisnull(r, i, 0))
             continue;
-        count_status(c, PQgetvalue(r, i, 0)[0], get_i64(r, i, 1));
+        const char *l = strchr(count_letters, PQgetvalue(r, i, 0)[0]);
+        if (l)
+            c->by_status[l - count_letters] += get_i64(r, i, 1);
     }
     PQclear(r);
-    /* what this transaction changed and has not written yet */
-    for (size_t i = 0; i < ap->n_cnt; i++)
-        if (ap->cnt[i].wf == wf)
-            count_status(c, ap->cnt[i].status, ap->cnt[i].delta);
-    int64_t b = jm_ap_batches_pending(ap, wf);
-    if (b > c->batches)
-        c->batches = b;
     return JM_OK;
 }
 
@@ -299,9 +336,16 @@ jm_rc_t jm_ap_progress(jm_apply_t *ap, int64_t wf, jm_err_t *err)
     if (st == 'R' && ff && c.fatal > 0)
         return jm_ap_run_move(ap, wf, run_id, 'R', 'E', 0, NULL, err);
     size_t queued = 0;
-    if ((rc = jm_sched_workflow(ap, wf, run_id, jm_sched_capacity(c.limit, c.active), c.arrays_bind,
-                                c.batches, &queued, err)) != JM_OK)
-        return rc;
+    int64_t cap = jm_sched_capacity(c.limit, c.active);
+    jm_ap_wfc_t *k = jm_ap_wfc(ap, wf, 0);
+    if (cap > 0 && !(k && k->no_ready)) {
+        ap->last_pick = 0;
+        if ((rc = jm_sched_workflow(ap, wf, run_id, cap, c.arrays_bind, c.batches, &queued,
+                                    err)) != JM_OK)
+            return rc;
+        if ((int64_t)ap->last_pick < cap && (k = jm_ap_wfc(ap, wf, 0)) != NULL)
+            k->no_ready = 1; /* fewer ready tasks than room: none left until one becomes ready */
+    }
     if (st == 'R' && queued == 0 && c.active == 0 && c.fatal > 0) {
         char w[24];
         jm_ap_i64(w, sizeof(w), wf);

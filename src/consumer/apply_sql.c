@@ -182,7 +182,8 @@ const char *const jm_ap_sql[AP_SQL__CNT] = {
         "WITH w AS (SELECT $2::bigint AS cap, $3::int AS batches),"
         " act AS (SELECT array_id, count(*) AS n FROM task WHERE workflow_id = $1::bigint"
         "   AND status IN ('Q','I','O','R') AND array_id IS NOT NULL GROUP BY array_id),"
-        " ready AS (SELECT t.id, t.array_id, t.resources, t.status, t.ti_seq,"
+        " ready AS (SELECT t.id, t.array_id, t.resources, t.status, t.ti_seq, t.num_attempts,"
+        "   t.max_attempts,"
         "   row_number() OVER (PARTITION BY t.array_id ORDER BY (t.status = 'A') DESC, t.id)"
         "   AS arank FROM task t WHERE t.workflow_id = $1::bigint AND t.status IN ('G','A')"
         "   AND t.pending_upstreams = 0 AND (SELECT cap FROM w) > 0),"
@@ -195,14 +196,16 @@ const char *const jm_ap_sql[AP_SQL__CNT] = {
         " g2 AS (SELECT g.*, min(id) OVER (PARTITION BY array_id, resources, rn / 500)"
         "   AS first_id FROM g)"
         " SELECT id, status, ti_seq + 1, (SELECT batches FROM w) + dense_rank() OVER"
-        "   (ORDER BY first_id), rn % 500 FROM g2 ORDER BY id",
+        "   (ORDER BY first_id), rn % 500, num_attempts, max_attempts FROM g2 ORDER BY id",
     /* $1 wf, $2 capacity (> 0), $3 last batch number, when no array limit can bind: the first $2
      * ready tasks (A first, then by id) by two bounded scans of task_ready_status, laid out as
      * AP_SCHED_PICK. */
     [AP_SCHED_PICK_FAST] =
-        "WITH picked AS (SELECT * FROM ((SELECT id, array_id, resources, status, ti_seq FROM task"
+        "WITH picked AS (SELECT * FROM ((SELECT id, array_id, resources, status, ti_seq,"
+        "   num_attempts, max_attempts FROM task"
         "   WHERE workflow_id = $1::bigint AND status = 'A' AND pending_upstreams = 0"
-        "   ORDER BY id LIMIT $2::int) UNION ALL (SELECT id, array_id, resources, status, ti_seq"
+        "   ORDER BY id LIMIT $2::int) UNION ALL (SELECT id, array_id, resources, status, ti_seq,"
+        "   num_attempts, max_attempts"
         "   FROM task WHERE workflow_id = $1::bigint AND status = 'G' AND pending_upstreams = 0"
         "   ORDER BY id LIMIT $2::int)) c ORDER BY (status = 'A') DESC, id LIMIT $2::int),"
         " g AS (SELECT p.*, row_number() OVER (PARTITION BY array_id, resources ORDER BY id) - 1"
@@ -210,9 +213,10 @@ const char *const jm_ap_sql[AP_SQL__CNT] = {
         " g2 AS (SELECT g.*, min(id) OVER (PARTITION BY array_id, resources, rn / 500)"
         "   AS first_id FROM g)"
         " SELECT id, status, ti_seq + 1, $3::int + dense_rank() OVER (ORDER BY first_id),"
-        "   rn % 500 FROM g2 ORDER BY id",
-    /* $1 ti ids, $2 task ids, $3 attempts, $4 batch nums, $5 steps, $6 wf, $7 run, $8 ts,
-     * $9 event id.  workflow.batches is advanced by the caller (pending, AP_FLUSH_BATCHES). */
+        "   rn % 500, num_attempts, max_attempts FROM g2 ORDER BY id",
+    /* $1 ti ids, $2 task ids, $3 attempts, $4 batch nums, $5 steps, $6 wf, $7 run, $8 ts.
+     * Returns the new ids in id order.  workflow.batches and the transition_log rows are
+     * written by the caller (pending state, jm_apply_flush). */
     [AP_SCHED_INSERT] =
         "WITH x AS (SELECT * FROM unnest($1::bigint[], $2::bigint[], $3::int[], $4::int[],"
         "   $5::int[]) AS x(id, task_id, attempt, batch_num, step)),"
@@ -220,11 +224,8 @@ const char *const jm_ap_sql[AP_SQL__CNT] = {
         "   array_id, batch_num, step, resources, created_at, status_at)"
         "  SELECT x.id, x.task_id, $6::bigint, $7::bigint, x.attempt, 'Q', t.array_id,"
         "   x.batch_num, x.step, t.resources, $8::timestamptz, $8::timestamptz"
-        "  FROM x JOIN task t ON t.id = x.task_id ORDER BY x.id RETURNING id),"
-        " l AS (INSERT INTO transition_log (entity, entity_id, workflow_id, from_status, to_status,"
-        "   event_id, at) SELECT 'task_instance', id, $6::bigint, NULL, 'Q', $9::uuid,"
-        "   $8::timestamptz FROM i ORDER BY id)"
-        " SELECT count(*) FROM i",
+        "  FROM x JOIN task t ON t.id = x.task_id ORDER BY x.id RETURNING id)"
+        " SELECT id FROM i ORDER BY id",
 
     /* ---- task instance fields ---- */
     /* $1 ids, $2 distributor ids, $3 ts, $4 seconds */
@@ -343,10 +344,11 @@ const char *const jm_ap_sql[AP_SQL__CNT] = {
         "UPDATE task_instance e SET status = x.t, status_at = x.at FROM unnest($1::bigint[],"
         " $2::text[], $3::text[], $4::timestamptz[]) AS x(id, f, t, at)"
         " WHERE e.id = x.id AND e.status = x.f",
+    /* the same for tasks, $5 num_attempts, $6 ti_seq (as this transaction knows them) */
     [AP_FLUSH_TASK_STATUS] =
-        "UPDATE task e SET status = x.t, status_at = x.at FROM unnest($1::bigint[],"
-        " $2::text[], $3::text[], $4::timestamptz[]) AS x(id, f, t, at)"
-        " WHERE e.id = x.id AND e.status = x.f",
+        "UPDATE task e SET status = x.t, status_at = x.at, num_attempts = x.na, ti_seq = x.sq"
+        " FROM unnest($1::bigint[], $2::text[], $3::text[], $4::timestamptz[], $5::int[],"
+        " $6::int[]) AS x(id, f, t, at, na, sq) WHERE e.id = x.id AND e.status = x.f",
     /* $1 entities, $2 ids, $3 wfs, $4 from, $5 to, $6 event ids, $7 at: pending
      * transition_log rows, inserted in their order */
     [AP_FLUSH_TLOG] =
@@ -354,6 +356,21 @@ const char *const jm_ap_sql[AP_SQL__CNT] = {
         " event_id, at) SELECT e, id, wf, f, t, ev, at FROM unnest($1::text[], $2::bigint[],"
         " $3::bigint[], $4::text[], $5::text[], $6::uuid[], $7::timestamptz[])"
         " WITH ORDINALITY AS x(e, id, wf, f, t, ev, at, ord) ORDER BY ord",
+    /* AP_TI_SET_RUNNING's parameters, one array each ($5 ts, $6 seconds), one row per instance */
+    [AP_FLUSH_RUNNING] =
+        "UPDATE task_instance ti SET host = x.h, pid = x.p::int,"
+        " distributor_id = COALESCE(NULLIF(x.d, ''), ti.distributor_id),"
+        " report_by = x.ts::timestamptz + make_interval(secs => x.s::int),"
+        " stdout_path = x.o, stderr_path = x.e FROM unnest($1::bigint[], $2::text[], $3::text[],"
+        " $4::text[], $5::text[], $6::text[], $7::text[], $8::text[])"
+        " AS x(id, h, p, d, ts, s, o, e) WHERE ti.id = x.id",
+    /* AP_TI_SET_RESULT's parameters, one array each */
+    [AP_FLUSH_RESULT] =
+        "UPDATE task_instance ti SET exit_code = x.c::int, message = COALESCE(x.m, ti.message),"
+        " stdout_tail = x.so, stderr_tail = x.se, wall_ms = x.w::bigint, cpu_ms = x.cp::bigint,"
+        " maxrss_kb = x.r::bigint FROM unnest($1::bigint[], $2::text[], $3::text[], $4::text[],"
+        " $5::text[], $6::text[], $7::text[], $8::text[]) AS x(id, c, m, so, se, w, cp, r)"
+        " WHERE ti.id = x.id",
     [AP_WF_ARGS_TAKEN] = "SELECT id FROM workflow WHERE tool = $1 AND workflow_args_hash = $2"
                          " AND id <> $3::bigint ORDER BY id LIMIT 1",
 };

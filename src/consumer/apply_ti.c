@@ -36,35 +36,91 @@ static int64_t i64(const PGresult *r, int row, int col)
     return PQgetisnull(r, row, col) ? 0 : strtoll(PQgetvalue(r, row, col), NULL, 10);
 }
 
+/* The rows of the instances and their tasks: known rows (apply_int.h) from memory, the others
+ * in one statement, overlaid with what this transaction changed in memory and then known.
+ * reaper.overdue and ti.triaged compare report_by: everything pending is written first and
+ * the rows read from the database. */
 static jm_rc_t load(jm_apply_t *ap, ti_row_t *rows, size_t n, jm_err_t *err)
 {
+    jm_rc_t rc;
+    int64_t wf = ap->ev->workflow_id;
+    if (ap->ev->type == JM_EV_REAPER_OVERDUE || ap->ev->type == JM_EV_TI_TRIAGED) {
+        if ((rc = jm_ap_write_pending(ap, err)) != JM_OK)
+            return rc;
+        jm_ap_forget_rows(ap);
+    }
     jm_pgarr_t *a = &ap->arr[0];
     jm_pgarr_reset(a);
-    for (size_t i = 0; i < n; i++)
-        jm_pgarr_add_int(a, rows[i].id);
-    const char *p[3] = {jm_pgarr_finish(a), ap->wfid, ap->ts};
-    PGresult *r = NULL;
-    jm_rc_t rc = jm_ap_exec(ap, AP_TI_LOAD, 3, p, &r, err);
-    if (rc != JM_OK)
-        return rc;
-    for (int k = 0; k < PQntuples(r); k++) {
-        int64_t id = i64(r, k, 0);
-        for (size_t i = 0; i < n; i++) {
-            if (rows[i].id != id)
-                continue;
+    size_t miss = 0;
+    for (size_t i = 0; i < n; i++) {
+        const jm_ap_tistate_t *t = jm_ap_ti_state(ap, rows[i].id, 0);
+        const jm_ap_taskstate_t *k = t && t->row ? jm_ap_task_state(ap, t->task_id, 0) : NULL;
+        if (k && t->wf == wf) {
             rows[i].found = 1;
-            rows[i].st = PQgetvalue(r, k, 1)[0];
-            rows[i].task_id = i64(r, k, 2);
-            rows[i].run_id = i64(r, k, 3);
-            rows[i].attempt = (int)i64(r, k, 4);
-            rows[i].overdue = PQgetvalue(r, k, 5)[0] == 't';
-            rows[i].tst = PQgetvalue(r, k, 6)[0];
-            rows[i].tnum = (int)i64(r, k, 7);
-            rows[i].tmax = (int)i64(r, k, 8);
-            rows[i].tseq = (int)i64(r, k, 9);
+            rows[i].st = t->status;
+            rows[i].task_id = t->task_id;
+            rows[i].run_id = t->run_id;
+            rows[i].attempt = t->attempt;
+            rows[i].overdue = 0; /* only read by the two event types above */
+            rows[i].tst = k->status;
+            rows[i].tnum = k->tnum;
+            rows[i].tmax = k->tmax;
+            rows[i].tseq = k->tseq;
+        } else {
+            jm_pgarr_add_int(a, rows[i].id);
+            miss++;
         }
     }
-    PQclear(r);
+    if (miss) {
+        const char *p[3] = {jm_pgarr_finish(a), ap->wfid, ap->ts};
+        PGresult *r = NULL;
+        if ((rc = jm_ap_exec(ap, AP_TI_LOAD, 3, p, &r, err)) != JM_OK)
+            return rc;
+        for (int k = 0; k < PQntuples(r); k++) {
+            int64_t id = i64(r, k, 0);
+            for (size_t i = 0; i < n; i++) {
+                if (rows[i].id != id || rows[i].found)
+                    continue;
+                ti_row_t *row = &rows[i];
+                row->found = 1;
+                row->st = PQgetvalue(r, k, 1)[0];
+                row->task_id = i64(r, k, 2);
+                row->run_id = i64(r, k, 3);
+                row->attempt = (int)i64(r, k, 4);
+                row->overdue = PQgetvalue(r, k, 5)[0] == 't';
+                row->tst = PQgetvalue(r, k, 6)[0];
+                row->tnum = (int)i64(r, k, 7);
+                row->tmax = (int)i64(r, k, 8);
+                row->tseq = (int)i64(r, k, 9);
+                /* a task this transaction already knows (changed in memory, maybe) */
+                jm_ap_taskstate_t *ks = jm_ap_task_state(ap, row->task_id, 1);
+                if (ks->status) {
+                    row->tst = ks->status;
+                    row->tnum = ks->tnum;
+                    row->tmax = ks->tmax;
+                    row->tseq = ks->tseq;
+                } else {
+                    ks->status = row->tst;
+                    ks->tnum = row->tnum;
+                    ks->tmax = row->tmax;
+                    ks->tseq = row->tseq;
+                    ks->wf = wf;
+                }
+                /* an instance not known with its row has no change pending: stored = current */
+                jm_ap_tistate_t *ts = jm_ap_ti_state(ap, id, 1);
+                if (ts->row || ts->db_status)
+                    row->st = ts->status;
+                else
+                    ts->status = row->st;
+                ts->row = 1;
+                ts->task_id = row->task_id;
+                ts->run_id = row->run_id;
+                ts->attempt = row->attempt;
+                ts->wf = wf;
+            }
+        }
+        PQclear(r);
+    }
     for (size_t i = 0; i < n; i++)
         if (!rows[i].found && rows[i].target) {
             jm_ap_rejected(ap, "task_instance %" PRId64 ": unknown", rows[i].id);
@@ -301,8 +357,12 @@ static jm_rc_t move(jm_apply_t *ap, ti_row_t *rows, size_t n, int killed, int *p
         for (size_t i = 0; i < nd; i++)
             jm_pgarr_add_int(a, done[i]);
         const char *p[1] = {jm_pgarr_finish(a)};
-        if ((rc = jm_ap_exec(ap, AP_DOWNSTREAM_DONE, 1, p, NULL, err)) != JM_OK)
+        PGresult *r = NULL;
+        if ((rc = jm_ap_exec(ap, AP_DOWNSTREAM_DONE, 1, p, &r, err)) != JM_OK)
             goto out;
+        if (PQntuples(r) > 0) /* pending upstream counts went down: maybe ready now */
+            jm_ap_ready_changed(ap);
+        PQclear(r);
     }
 out:
     free(ids);
@@ -367,7 +427,7 @@ static jm_rc_t set_result(jm_apply_t *ap, int64_t id, const json_t *p, jm_err_t 
                         usage ? wall : NULL,
                         usage ? cpu : NULL,
                         usage ? rss : NULL};
-    return jm_ap_exec(ap, AP_TI_SET_RESULT, 8, q, NULL, err);
+    return jm_ap_defer_fields(ap, AP_DEFER_RESULT, id, q, err); /* written at the flush */
 }
 
 static jm_rc_t extend(jm_apply_t *ap, ti_row_t *rows, size_t n, char status, int64_t secs,
@@ -392,25 +452,6 @@ static jm_rc_t extend(jm_apply_t *ap, ti_row_t *rows, size_t n, char status, int
     jm_rc_t rc = jm_ap_exec(ap, AP_TI_SET_REPORT_BY, 4, p, &r, err);
     if (rc == JM_OK && PQntuples(r) > 0)
         jm_ap_applied(ap);
-    PQclear(r);
-    return rc;
-}
-
-/* Extend the report-by of an instance still in R; *hit = 1 when it was (the event is then
- * applied and nothing else is needed). */
-static jm_rc_t heartbeat_fast(jm_apply_t *ap, int64_t id, int64_t secs, int *hit, jm_err_t *err)
-{
-    char lit[48], s[24];
-    snprintf(lit, sizeof(lit), "{%" PRId64 "}", id);
-    jm_ap_i64(s, sizeof(s), secs);
-    const char *p[4] = {lit, ap->ts, s, "R"};
-    PGresult *r = NULL;
-    jm_rc_t rc = jm_ap_exec(ap, AP_TI_SET_REPORT_BY, 4, p, &r, err);
-    *hit = rc == JM_OK && PQntuples(r) > 0;
-    if (*hit) {
-        jm_ap_applied(ap);
-        jm_ap_ti_note(ap, id, 'R'); /* the next heartbeats in this transaction stay in memory */
-    }
     PQclear(r);
     return rc;
 }
@@ -473,6 +514,9 @@ jm_rc_t jm_ap_ti_event(jm_apply_t *ap, jm_err_t *err)
         break;
     default: /* triaged, overdue: per-item status */ break;
     }
+    if (ev->type == JM_EV_TI_HEARTBEAT && !jm_ap_ti_known(ap, rows[0].id) &&
+        (rc = load(ap, rows, n, err)) != JM_OK)
+        goto out;
     if (ev->type == JM_EV_TI_HEARTBEAT && jm_ap_ti_known(ap, rows[0].id) == 'R') {
         /* this transaction moved it to R and nothing moved it since: the same outcome as the
          * statement below, written once at the flush (the newest report_by wins, as it would) */
@@ -480,13 +524,8 @@ jm_rc_t jm_ap_ti_event(jm_apply_t *ap, jm_err_t *err)
         jm_ap_applied(ap);
         goto out;
     }
-    if (ev->type == JM_EV_TI_HEARTBEAT) { /* hot path: still R, one statement */
-        int hit = 0;
-        if ((rc = heartbeat_fast(ap, rows[0].id, jm_ev_int(p, "next_report_s"), &hit, err)) !=
-                JM_OK ||
-            hit)
-            goto out;
-    }
+    for (size_t i = 0; i < n; i++) /* a heartbeat's row may be loaded already: load again */
+        rows[i].found = 0;
     if ((rc = load(ap, rows, n, err)) != JM_OK)
         goto out;
     if (ev->type == JM_EV_TI_LAUNCH_HEARTBEAT || ev->type == JM_EV_TI_HEARTBEAT) {
@@ -573,7 +612,7 @@ jm_rc_t jm_ap_ti_event(jm_apply_t *ap, jm_err_t *err)
                                 secs,
                                 jm_ev_str(p, "stdout_path"),
                                 jm_ev_str(p, "stderr_path")};
-            rc = jm_ap_exec(ap, AP_TI_SET_RUNNING, 8, q, NULL, err);
+            rc = jm_ap_defer_fields(ap, AP_DEFER_RUNNING, rows[0].id, q, err); /* at the flush */
         }
         break;
     case JM_EV_TI_DONE:

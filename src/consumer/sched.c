@@ -37,6 +37,7 @@ jm_rc_t jm_sched_workflow(jm_apply_t *ap, int64_t wf, int64_t run_id, int64_t ca
     PGresult *r = NULL;
     jm_rc_t rc;
     int64_t *tids = NULL, *ok_ids = NULL;
+    int *attempts = NULL;
     char *from = NULL, *to = NULL;
     int *item = NULL;
     if (queued)
@@ -47,6 +48,7 @@ jm_rc_t jm_sched_workflow(jm_apply_t *ap, int64_t wf, int64_t run_id, int64_t ca
         JM_OK)
         return rc;
     size_t n = (size_t)PQntuples(r);
+    ap->last_pick = n;
     if (n == 0)
         goto out;
     tids = jm_malloc(n * sizeof(*tids));
@@ -57,6 +59,16 @@ jm_rc_t jm_sched_workflow(jm_apply_t *ap, int64_t wf, int64_t run_id, int64_t ca
         tids[i] = strtoll(PQgetvalue(r, (int)i, 0), NULL, 10);
         from[i] = PQgetvalue(r, (int)i, 1)[0];
         to[i] = 'Q';
+        /* known from here on: the transition and later events of this transaction stay in
+         * memory (apply_int.h) */
+        jm_ap_taskstate_t *k = jm_ap_task_state(ap, tids[i], 1);
+        if (!k->status) {
+            k->status = from[i];
+            k->tseq = atoi(PQgetvalue(r, (int)i, 2)) - 1;
+            k->tnum = atoi(PQgetvalue(r, (int)i, 5));
+            k->tmax = atoi(PQgetvalue(r, (int)i, 6));
+            k->wf = wf;
+        }
     }
     rc = jm_ap_transition(ap, JM_ENTITY_TASK, n, tids, from, to, 0, AP_ATT_QUEUE, item, NULL, err);
     if (rc != JM_OK)
@@ -69,11 +81,14 @@ jm_rc_t jm_sched_workflow(jm_apply_t *ap, int64_t wf, int64_t run_id, int64_t ca
     jm_pgarr_reset(a_b);
     jm_pgarr_reset(a_s);
     size_t m = 0;
+    attempts = jm_malloc(n * sizeof(*attempts));
+    ok_ids = jm_malloc(n * sizeof(*ok_ids));
     for (size_t i = 0; i < n; i++) {
+        int attempt = attempts[i] = atoi(PQgetvalue(r, (int)i, 2));
+        ok_ids[i] = jm_hash_ti_id(tids[i], attempt);
         if (item[i] != AP_ITEM_APPLIED)
             continue;
-        int attempt = atoi(PQgetvalue(r, (int)i, 2));
-        jm_pgarr_add_int(a_ti, jm_hash_ti_id(tids[i], attempt));
+        jm_pgarr_add_int(a_ti, ok_ids[i]);
         jm_pgarr_add_int(a_task, tids[i]);
         jm_pgarr_add_int(a_att, attempt);
         int64_t bn = strtoll(PQgetvalue(r, (int)i, 3), NULL, 10);
@@ -87,17 +102,33 @@ jm_rc_t jm_sched_workflow(jm_apply_t *ap, int64_t wf, int64_t run_id, int64_t ca
     r = NULL;
     if (m == 0)
         goto out;
-    const char *q[9] = {jm_pgarr_finish(a_ti),
+    const char *q[8] = {jm_pgarr_finish(a_ti),
                         jm_pgarr_finish(a_task),
                         jm_pgarr_finish(a_att),
                         jm_pgarr_finish(a_b),
                         jm_pgarr_finish(a_s),
                         w,
                         rid,
-                        ap->ts,
-                        ap->evid};
-    if ((rc = jm_ap_exec(ap, AP_SCHED_INSERT, 9, q, NULL, err)) != JM_OK)
+                        ap->ts};
+    if ((rc = jm_ap_exec(ap, AP_SCHED_INSERT, 8, q, &r, err)) != JM_OK)
         goto out;
+    /* the new instances' transition_log rows (in id order), and they are known rows now */
+    for (int k = 0; k < PQntuples(r); k++) {
+        int64_t id = strtoll(PQgetvalue(r, k, 0), NULL, 10);
+        jm_ap_tlog_push(ap, JM_ENTITY_TI, id, wf, 0, 'Q');
+        for (size_t i = 0; i < n; i++)
+            if (item[i] == AP_ITEM_APPLIED && ok_ids[i] == id) {
+                jm_ap_tistate_t *t = jm_ap_ti_state(ap, id, 1);
+                t->status = 'Q';
+                t->row = 1;
+                t->task_id = tids[i];
+                t->run_id = run_id;
+                t->attempt = attempts[i];
+                t->wf = wf;
+            }
+    }
+    PQclear(r);
+    r = NULL;
     jm_ap_batches_note(ap, wf, max_batch); /* workflow.batches, written at the flush */
     jm_ap_touch_run(ap, run_id);
     jm_ap_touch_wf(ap, wf);
@@ -107,6 +138,7 @@ out:
     PQclear(r);
     free(tids);
     free(ok_ids);
+    free(attempts);
     free(from);
     free(to);
     free(item);

@@ -46,8 +46,15 @@ static const char *const default_props[] = {
  * local queue (limits, not preallocations: they bound memory when Kafka is down for long; a
  * worker's heartbeats expire after message.timeout.ms long before filling it). */
 static const char *const latency_props[] = {
-    "linger.ms", "0", "socket.nagle.disable", "true", "queue.buffering.max.messages", "10000",
-    "queue.buffering.max.kbytes", "4096", NULL,
+    "linger.ms",
+    "0",
+    "socket.nagle.disable",
+    "true",
+    "queue.buffering.max.messages",
+    "10000",
+    "queue.buffering.max.kbytes",
+    "4096",
+    NULL,
 };
 
 static void on_delivery(rd_kafka_t *rk, const rd_kafka_message_t *m, void *opaque)
@@ -120,7 +127,7 @@ static int no_sasl_plugins_path(void *context, const char **path)
 
 /* librdkafka 2.0.2 calls Cyrus SASL's sasl_client_init(NULL) in its global init, whatever the
  * configuration; that dlopen()s every plugin in /usr/lib/<arch>/sasl2 (and Berkeley DB behind
- * sasldb): measured 7-14 ms of CPU and ~0.5 MB RSS per process.  Only GSSAPI uses Cyrus (PLAIN,
+ * sasldb): measured 7-14 ms of CPU and 0.3-0.7 MB RSS per process.  Only GSSAPI uses Cyrus (PLAIN,
  * SCRAM and OAUTHBEARER are built into librdkafka), so when the configuration cannot use it, do
  * the global init first with a plugin path that loads nothing; librdkafka's own call then only
  * counts a reference.  Looked up with dlsym (libsasl2 is librdkafka's dependency, not ours) and
@@ -181,8 +188,9 @@ jm_producer_t *jm_producer_new_profile(const char *brokers, jm_producer_profile_
         jm_err_set(err, JM_ERR_INVALID, "kafka producer: %s", errstr);
         goto fail;
     }
-    p->rkt = rd_kafka_topic_new(p->rk, p->topic, NULL); /* starts the metadata request */
-    return p; /* rd_kafka_new took conf */
+    /* rd_kafka_new took conf; the handle starts the events topic's metadata request */
+    p->rkt = rd_kafka_topic_new(p->rk, p->topic, NULL);
+    return p;
 fail:
     rd_kafka_conf_destroy(conf);
     jm_producer_destroy(p);
@@ -215,18 +223,17 @@ static jm_rc_t produce_once(jm_producer_t *p, const char *topic, const char *key
 {
     /* A handle, never the topic's name: a topic first seen by name waits up to 1 s for its
      * metadata (see the header comment).  topic_new on a known topic is a lookup. */
-    rd_kafka_topic_t *rkt = p->rkt && strcmp(topic, p->topic) == 0
-                                ? p->rkt
-                                : rd_kafka_topic_new(p->rk, topic, NULL);
+    rd_kafka_topic_t *rkt =
+        p->rkt && strcmp(topic, p->topic) == 0 ? p->rkt : rd_kafka_topic_new(p->rk, topic, NULL);
     if (!rkt) {
         *kerr = rd_kafka_last_error();
         return JM_ERR_INVALID;
     }
     rd_kafka_headers_t *hdrs = make_headers(headers);
-    *kerr = rd_kafka_producev(p->rk, RD_KAFKA_V_RKT(rkt), RD_KAFKA_V_KEY(key, key ? strlen(key) : 0),
-                              RD_KAFKA_V_VALUE((void *)buf, len),
-                              RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY), RD_KAFKA_V_HEADERS(hdrs),
-                              RD_KAFKA_V_END);
+    *kerr = rd_kafka_producev(
+        p->rk, RD_KAFKA_V_RKT(rkt), RD_KAFKA_V_KEY(key, key ? strlen(key) : 0),
+        RD_KAFKA_V_VALUE((void *)buf, len), RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY),
+        RD_KAFKA_V_HEADERS(hdrs), RD_KAFKA_V_END);
     if (rkt != p->rkt)
         rd_kafka_topic_destroy(rkt);
     if (*kerr == RD_KAFKA_RESP_ERR_NO_ERROR)

@@ -1394,6 +1394,77 @@ START_TEST(test_replay_event_log)
 }
 END_TEST
 
+/* The replay applies up to 1000 events per transaction, where the scenario applied one each:
+ * retries (E), resource kills (Z -> A, scaled, requeued), a DAG and a limit of 2, so queueing
+ * and completion happen in the middle of a replayed transaction, with heartbeats. */
+START_TEST(test_replay_batched_retries)
+{
+    sc_t a, b;
+    sc_open(&a);
+    a.log_events = 1;
+    task_def_t t[] = {{.id = 401},
+                      {.id = 402, .up = {401}, .nup = 1},
+                      {.id = 403, .up = {401}, .nup = 1},
+                      {.id = 404, .up = {401}, .nup = 1},
+                      {.id = 405, .up = {402, 403}, .nup = 2},
+                      {.id = 406, .memory = 1024},
+                      {.id = 407, .max_attempts = 2},
+                      {.id = 408, .up = {404}, .nup = 1}};
+    bind(&a, 40, t, 8, 2);
+    start(&a, 40);
+    int64_t fail_z[] = {406};
+    for (int guard = 0; guard < 100; guard++) {
+        int64_t ti = q_int(&a, "SELECT min(id) FROM task_instance WHERE workflow_id = 40 AND"
+                               " status = 'Q'");
+        if (ti < 0)
+            break;
+        int64_t task = q_int(&a, "SELECT task_id FROM task_instance WHERE id = %lld",
+                             (long long)ti);
+        int attempt = (int)q_int(&a, "SELECT attempt FROM task_instance WHERE id = %lld",
+                                 (long long)ti);
+        char fail = 0;
+        if (task == fail_z[0] && attempt == 1)
+            fail = 'Z';
+        if (task == 407 && attempt == 1)
+            fail = 'E';
+        to_running(&a, 40, ti, 300);
+        ck_assert_int_eq(ev_heartbeat(&a, 40, ti, 300), JM_OUTCOME_APPLIED);
+        ck_assert_int_eq(ev_heartbeat(&a, 40, ti, 400), JM_OUTCOME_APPLIED);
+        if (fail) {
+            json_t *usage = json_pack("{s:i,s:i,s:i}", "wall_ms", 10, "cpu_ms", 5, "maxrss_kb", 1);
+            ck_assert_int_eq(sc_apply(&a, JM_EV_TI_ERROR, 40,
+                                      json_pack("{s:I,s:s#,s:i,s:s,s:s,s:s,s:o}", "ti_id", JI(ti),
+                                                "status", &fail, 1, "exit_code", 1, "message",
+                                                "boom", "stdout_tail", "", "stderr_tail", "e",
+                                                "usage", usage)),
+                             JM_OUTCOME_APPLIED);
+        } else {
+            ck_assert_int_eq(ev_done(&a, 40, ti), JM_OUTCOME_APPLIED);
+        }
+        ck_assert_int_eq(ev_heartbeat(&a, 40, ti, 500), JM_OUTCOME_IGNORED); /* late */
+    }
+    ck_assert_int_eq(WF_ST(&a, 40), 'D');
+    sc_open(&b);
+    jm_apply_destroy(b.ap);
+    b.ap = NULL;
+    exec_ok(&b, "DEALLOCATE ALL");
+    jm_err_t err;
+    jm_replay_stats_t st;
+    ck_assert_msg(jm_replay_workflow(a.pg, b.pg, 40, &st, &err) == JM_OK, "replay: %s", err.msg);
+    ck_assert_int_eq(st.events, a.nlog);
+    ck_assert_msg(st.outcome_mismatch == 0, "%s", st.first_mismatch);
+    int n_diff = -1;
+    char diff[256];
+    ck_assert_msg(jm_replay_diff(a.pg, a.schema, b.schema, 40, &n_diff, diff, sizeof(diff), &err) ==
+                      JM_OK,
+                  "diff: %s", err.msg);
+    ck_assert_msg(n_diff == 0, "replay differs in %s", diff);
+    b.ap = jm_apply_new(b.pg, &err);
+    sc_close(&b, 1);
+    sc_close(&a, 1);
+}
+END_TEST
+
 Suite *it_apply_suite(void)
 {
     Suite *s = suite_create("apply");
@@ -1427,6 +1498,7 @@ Suite *it_apply_suite(void)
     tcase_add_test(tc, test_array_limit);
     tcase_add_test(tc, test_same_args_different_tasks);
     tcase_add_test(tc, test_replay_event_log);
+    tcase_add_test(tc, test_replay_batched_retries);
     suite_add_tcase(s, tc);
     return s;
 }
