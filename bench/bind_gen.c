@@ -197,8 +197,8 @@ static int send_bind(jm_workflow_t *wf, double t_start, double t_built, int wait
     double t2 = 0;
     const char *state = "not waited";
     if (wait_s > 0) {
-        pg = jm_pg_connect(jm_config_str(cfg, "postgres.reader_conninfo"),
-                           jm_time_mono_ms() + 5000, &err);
+        pg = jm_pg_connect(jm_config_str(cfg, "postgres.reader_conninfo"), jm_time_mono_ms() + 5000,
+                           &err);
         if (!pg)
             die(&err);
         char id[24];
@@ -207,8 +207,8 @@ static int send_bind(jm_workflow_t *wf, double t_start, double t_built, int wait
         state = "TIMEOUT";
         while (now() - t1 < wait_s) {
             PGresult *r = NULL;
-            if (jm_pg_exec(pg, "SELECT bound_at IS NOT NULL FROM workflow WHERE id = $1", 1,
-                           params, &r, &err) != JM_OK)
+            if (jm_pg_exec(pg, "SELECT bound_at IS NOT NULL FROM workflow WHERE id = $1", 1, params,
+                           &r, &err) != JM_OK)
                 die(&err);
             int bound = PQntuples(r) == 1 && PQgetvalue(r, 0, 0)[0] == 't';
             PQclear(r);
@@ -283,9 +283,10 @@ static int dry(jm_workflow_t *wf, double t0, double t1, double t2, double t3, do
     }
     double t_fast = now() - a;
     jm_bind_iter_destroy(it);
-    printf("| tasks | edges | build s | validate s | hash s | settings s | events | chunks | "
-           "bytes | max event | generate s | event validate s | encode s | fast encoder s (bytes) | "
-           "peak RSS MB (after build) |\n");
+    printf(
+        "| tasks | edges | build s | validate s | hash s | settings s | events | chunks | "
+        "bytes | max event | generate s | event validate s | encode s | fast encoder s (bytes) | "
+        "peak RSS MB (after build) |\n");
     printf("|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|\n");
     printf("| %zu | %u | %.2f | %.2f | %.2f | %.2f | %zu | %zu | %llu | %zu | %.2f | %.2f | %.2f | "
            "%.2f (%llu) | %ld (%ld) |\n",
@@ -298,11 +299,10 @@ static int dry(jm_workflow_t *wf, double t0, double t1, double t2, double t3, do
 int main(int argc, char **argv)
 {
     static const struct option longopts[] = {
-        {"send", no_argument, NULL, 'S'},         {"wait", required_argument, NULL, 'w'},
-        {"tag", required_argument, NULL, 't'},    {"file", required_argument, NULL, 'f'},
-        {"topic", required_argument, NULL, 'T'},  {"load", required_argument, NULL, 'L'},
-        {"help", no_argument, NULL, 'h'},
-        {NULL, 0, NULL, 0},
+        {"send", no_argument, NULL, 'S'},        {"wait", required_argument, NULL, 'w'},
+        {"tag", required_argument, NULL, 't'},   {"file", required_argument, NULL, 'f'},
+        {"topic", required_argument, NULL, 'T'}, {"load", required_argument, NULL, 'L'},
+        {"help", no_argument, NULL, 'h'},        {NULL, 0, NULL, 0},
     };
     int send = 0, wait_s = 0, opt, code;
     const char *tag = "bench-bind-gen", *file = NULL, *topic = NULL, *load = NULL;

@@ -470,7 +470,8 @@ static void check_encoded_equal(jm_workflow_t *wf)
         ck_assert_int_eq(dec->workflow_id, ev->workflow_id);
         ck_assert_msg(json_equal(dec->payload, ev->payload), "event %zu: payloads differ", k);
         if (ev->type == JM_EV_WORKFLOW_BIND_TASKS) { /* byte for byte, as jansson dumps it */
-            char *a = json_dumps(ev->payload, JSON_COMPACT), *b = json_dumps(dec->payload, JSON_COMPACT);
+            char *a = json_dumps(ev->payload, JSON_COMPACT),
+                 *b = json_dumps(dec->payload, JSON_COMPACT);
             ck_assert_str_eq(a, b);
             ck_assert_ptr_nonnull(strstr(buf, a));
             free(a);
@@ -618,7 +619,8 @@ START_TEST(test_bind_encoded_escapes)
     jm_err_t err;
     jm_tool_t *tool = jm_tool_new("esc");
     const char *node[] = {"v"};
-    jm_template_t *tt = jm_template_new(tool, "e", "printf '%s' {v}", node, 1, NULL, 0, NULL, 0, &err);
+    jm_template_t *tt =
+        jm_template_new(tool, "e", "printf '%s' {v}", node, 1, NULL, 0, NULL, 0, &err);
     ck_assert_ptr_nonnull(tt);
     jm_workflow_t *wf = jm_workflow_new(tool, "esc");
     const char *vals[] = {"quote\"back\\slash", "tab\tnl\nff\fbs\bcr\r", "ctl\x01\x1f\x7f",

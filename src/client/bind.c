@@ -503,8 +503,7 @@ jm_rc_t jm_workflow_bind(jm_workflow_t *wf, jm_producer_t *p, jm_bind_result_t *
         if ((rc = jm_bind_next_encoded(it, &buf, &len, &type, err)) != JM_OK || !buf)
             break;
         /* the same topic and key as jm_producer_send; validated above (see the file comment) */
-        if ((rc = jm_producer_send_raw(p, jm_producer_topic(p), key, buf, len, NULL, err)) !=
-            JM_OK)
+        if ((rc = jm_producer_send_raw(p, jm_producer_topic(p), key, buf, len, NULL, err)) != JM_OK)
             goto out;
         if (type == JM_EV_WORKFLOW_BIND_TASKS)
             res.chunks++;

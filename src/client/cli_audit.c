@@ -85,13 +85,12 @@ static void print_result(int json, int64_t wf, const jm_replay_stats_t *st, int 
         for (char *t = strtok_r(copy, ",", &save); t; t = strtok_r(NULL, ",", &save))
             json_array_append_new(tables, json_string(t));
         free(copy);
-        json_t *o = json_pack("{sI sb sI sI sI sI sI so so}", "workflow_id", (json_int_t)wf,
-                              "identical", identical, "events", (json_int_t)st->events, "applied",
-                              (json_int_t)st->applied, "ignored", (json_int_t)st->ignored,
-                              "rejected", (json_int_t)st->rejected, "outcome_mismatches",
-                              (json_int_t)st->outcome_mismatch, "differences", tables,
-                              "first_mismatch",
-                              st->outcome_mismatch ? json_string(st->first_mismatch) : json_null());
+        json_t *o = json_pack(
+            "{sI sb sI sI sI sI sI so so}", "workflow_id", (json_int_t)wf, "identical", identical,
+            "events", (json_int_t)st->events, "applied", (json_int_t)st->applied, "ignored",
+            (json_int_t)st->ignored, "rejected", (json_int_t)st->rejected, "outcome_mismatches",
+            (json_int_t)st->outcome_mismatch, "differences", tables, "first_mismatch",
+            st->outcome_mismatch ? json_string(st->first_mismatch) : json_null());
         if (kept)
             json_object_set_new(o, "scratch_schema", json_string(kept));
         jm_cli_print_json(o);
@@ -115,8 +114,10 @@ int jm_cli_cmd_audit(jm_cli_t *cli, int argc, char **argv)
 {
     enum { OPT_JSON = 256, OPT_KEEP, OPT_DIR };
     static const struct option longopts[] = {
-        {"json", no_argument, NULL, OPT_JSON},          {"keep", no_argument, NULL, OPT_KEEP},
-        {"schema-dir", required_argument, NULL, OPT_DIR}, {"help", no_argument, NULL, 'h'},
+        {"json", no_argument, NULL, OPT_JSON},
+        {"keep", no_argument, NULL, OPT_KEEP},
+        {"schema-dir", required_argument, NULL, OPT_DIR},
+        {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0},
     };
     int json = cli->json, keep = 0, opt, code = JM_EXIT_OK, created = 0, exists = 0, n_diff = 0;
@@ -172,8 +173,8 @@ int jm_cli_cmd_audit(jm_cli_t *cli, int argc, char **argv)
     scratch_q = PQescapeIdentifier(jm_pg_conn(dst), schema, strlen(schema));
     JM_ASSERT(scratch_q);
     snprintf(sql, sizeof(sql),
-             "SET client_min_messages = warning; CREATE SCHEMA %s; SET search_path = %s",
-             scratch_q, scratch_q);
+             "SET client_min_messages = warning; CREATE SCHEMA %s; SET search_path = %s", scratch_q,
+             scratch_q);
     if (exec_simple(dst, sql, msg, sizeof(msg)) != 0) {
         fprintf(stderr, "jobmon: audit: cannot create the scratch schema (writer role needed): %s",
                 msg);

@@ -760,8 +760,8 @@ static const char *const top_keys[] = {"tool",
 static const char *const defaults_keys[] = {"compute_resources", "max_attempts", "resource_scales",
                                             "fallback_queues",   "cluster",      NULL};
 
-/* JM_ERR_RETRY (internal): a task element is not valid JSON (the caller re-parses the whole file for the
- * message). */
+/* JM_ERR_RETRY (internal): a task element is not valid JSON (the caller re-parses the whole file
+ * for the message). */
 static jm_rc_t read_workflow(ctx_t *c, const json_t *root, tasks_src_t *ts)
 {
     jm_rc_t rc = JM_ERR_INVALID;
@@ -981,8 +981,7 @@ static json_t *scan_top(const char *b, size_t len, tasks_src_t *ts)
             goto bad;
         size_t kend = skip_string(b, len, i);
         json_t *k = json_loadb(b + i, kend - i, JSON_DECODE_ANY, &je);
-        if (!k || !json_is_string(k) ||
-            strlen(json_string_value(k)) != json_string_length(k) ||
+        if (!k || !json_is_string(k) || strlen(json_string_value(k)) != json_string_length(k) ||
             json_object_get(root, json_string_value(k))) { /* NUL in a key, duplicate key */
             json_decref(k);
             goto bad;

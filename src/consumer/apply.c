@@ -151,9 +151,10 @@ jm_rc_t jm_ap_exec(jm_apply_t *ap, jm_ap_sql_t s, int n, const char *const *para
         s != AP_DOWNSTREAM_DONE && s != AP_WF_COUNTS && s != AP_TI_SET_MESSAGE &&
         s != AP_SCHED_INSERT && s != AP_FLUSH_REPORT_BY && s != AP_FLUSH_TI_STATUS &&
         s != AP_FLUSH_TASK_STATUS && s != AP_FLUSH_TLOG && s != AP_FLUSH_COUNTS &&
-        s != AP_FLUSH_BATCHES && s != AP_FLUSH_RUNNING && s != AP_FLUSH_RESULT) {
+        s != AP_FLUSH_BATCHES && s != AP_FLUSH_RUNNING && s != AP_FLUSH_RESULT &&
+        s != AP_FLUSH_TI_INSERT && s != AP_RUN_HEARTBEAT && s != AP_TI_PREFETCH) {
         jm_rc_t rc;
-        if (s == AP_SCHED_PICK_FAST) /* reads the ready set (G/A) only */
+        if (s == AP_SCHED_PICK_FAST || s == AP_SCHED_READY) /* reads the ready set only */
             rc = ap->ga_dirty ? jm_ap_write_task_status(ap, err) : JM_OK;
         else
             rc = jm_ap_write_pending(ap, err);
@@ -441,7 +442,48 @@ void jm_ap_tlog_push(jm_apply_t *ap, jm_entity_t entity, int64_t id, int64_t wf,
 static int has_pending(const jm_apply_t *ap)
 {
     return ap->n_status_pending || ap->task.n_pending || ap->n_tlog || ap->ti.n_pending ||
-           ap->dfr[0].n || ap->dfr[1].n;
+           ap->dfr[0].n || ap->dfr[1].n || ap->n_newti;
+}
+
+static jm_rc_t flush_newti(jm_apply_t *ap, jm_err_t *err)
+{
+    jm_pgarr_t *a = ap->farr;
+    for (int c = 0; c < 8; c++)
+        jm_pgarr_reset(&a[c]);
+    for (size_t i = 0; i < ap->n_newti; i++) {
+        const jm_ap_newti_t *t = &ap->newti[i];
+        char ts[40];
+        jm_ap_ts(ts, sizeof(ts), t->ts_ms);
+        jm_pgarr_add_int(&a[0], t->id);
+        jm_pgarr_add_int(&a[1], t->task_id);
+        jm_pgarr_add_int(&a[2], t->attempt);
+        jm_pgarr_add_int(&a[3], t->batch);
+        jm_pgarr_add_int(&a[4], t->step);
+        jm_pgarr_add_int(&a[5], t->wf);
+        jm_pgarr_add_int(&a[6], t->run_id);
+        jm_pgarr_add_text(&a[7], ts, strlen(ts));
+    }
+    size_t n = ap->n_newti;
+    ap->n_newti = 0;
+    const char *p[8];
+    for (int c = 0; c < 8; c++)
+        p[c] = jm_pgarr_finish(&a[c]);
+    PGresult *r = NULL;
+    jm_rc_t rc = jm_ap_exec(ap, AP_FLUSH_TI_INSERT, 8, p, &r, err);
+    if (rc == JM_OK && strtoull(PQcmdTuples(r), NULL, 10) != n)
+        rc = jm_err_set(err, JM_ERR_INTERNAL, "task_instance: %zu queued, %s inserted", n,
+                        PQcmdTuples(r));
+    PQclear(r);
+    return rc;
+}
+
+void jm_ap_newti_add(jm_apply_t *ap, const jm_ap_newti_t *t)
+{
+    if (ap->n_newti == ap->cap_newti) {
+        ap->cap_newti = ap->cap_newti ? ap->cap_newti * 2 : 64;
+        ap->newti = jm_realloc(ap->newti, ap->cap_newti * sizeof(*ap->newti));
+    }
+    ap->newti[ap->n_newti++] = *t;
 }
 
 static void defer_clear(jm_ap_defer_t *d)
@@ -500,6 +542,9 @@ jm_rc_t jm_ap_defer_fields(jm_apply_t *ap, int kind, int64_t id, const char *con
 jm_rc_t jm_ap_write_pending(jm_apply_t *ap, jm_err_t *err)
 {
     jm_rc_t rc = JM_OK;
+    /* new instances first: the status and field updates below may be theirs */
+    if (ap->n_newti && (rc = flush_newti(ap, err)) != JM_OK)
+        return rc;
     /* running fields (incl. their report_by) before the coalesced heartbeats' report_by */
     for (int k = 0; k < AP_DEFER__CNT; k++)
         if (ap->dfr[k].n && (rc = flush_fields(ap, k, err)) != JM_OK)
@@ -527,25 +572,126 @@ jm_ap_wfc_t *jm_ap_wfc(jm_apply_t *ap, int64_t wf, int create)
         return NULL;
     if (ap->n_wfc == ap->cap_wfc) {
         ap->cap_wfc = ap->cap_wfc ? ap->cap_wfc * 2 : 8;
+        size_t old = ap->n_wfc;
         ap->wfc = jm_realloc(ap->wfc, ap->cap_wfc * sizeof(*ap->wfc));
+        memset(ap->wfc + old, 0, (ap->cap_wfc - old) * sizeof(*ap->wfc));
     }
     jm_ap_wfc_t *c = &ap->wfc[ap->n_wfc++];
+    jm_ap_ready_t *keep = c->ready; /* reuse the array of a forgotten entry */
+    size_t keep_cap = c->cap_ready;
     memset(c, 0, sizeof(*c));
     c->wf = wf;
+    c->ready = keep;
+    c->cap_ready = keep_cap;
     return c;
+}
+
+static void ready_clear(jm_ap_wfc_t *c)
+{
+    for (size_t i = 0; i < c->n_ready; i++)
+        free(c->ready[i].resources);
+    c->n_ready = 0;
 }
 
 void jm_ap_ready_changed(jm_apply_t *ap)
 {
-    for (size_t i = 0; i < ap->n_wfc; i++)
+    for (size_t i = 0; i < ap->n_wfc; i++) {
         ap->wfc[i].no_ready = 0;
+        ready_clear(&ap->wfc[i]);
+    }
+}
+
+void jm_ap_ready_add(jm_apply_t *ap, const PGresult *r)
+{
+    for (int k = 0; k < PQntuples(r); k++) {
+        if (strtoll(PQgetvalue(r, k, 1), NULL, 10) != 0)
+            continue; /* still waiting for an upstream */
+        int64_t id = strtoll(PQgetvalue(r, k, 0), NULL, 10);
+        jm_ap_wfc_t *c = jm_ap_wfc(ap, strtoll(PQgetvalue(r, k, 3), NULL, 10), 0);
+        if (!c || !c->no_ready)
+            continue; /* not tracked: the next pick reads the database */
+        const jm_ap_taskstate_t *t = jm_ap_task_state(ap, id, 0);
+        char st = t ? t->status : PQgetvalue(r, k, 2)[0];
+        if (st != 'G' && st != 'A')
+            continue;
+        if (c->n_ready == c->cap_ready) {
+            c->cap_ready = c->cap_ready ? c->cap_ready * 2 : 16;
+            c->ready = jm_realloc(c->ready, c->cap_ready * sizeof(*c->ready));
+        }
+        jm_ap_ready_t *e = &c->ready[c->n_ready++];
+        e->id = id;
+        e->status = st;
+        e->array_id = PQgetisnull(r, k, 4) ? 0 : strtoll(PQgetvalue(r, k, 4), NULL, 10);
+        e->resources = jm_strdup(PQgetvalue(r, k, 5));
+        e->tseq = t ? t->tseq : atoi(PQgetvalue(r, k, 6));
+        e->tnum = t ? t->tnum : atoi(PQgetvalue(r, k, 7));
+        e->tmax = t ? t->tmax : atoi(PQgetvalue(r, k, 8));
+    }
+}
+
+void jm_apply_hint(jm_apply_t *ap, const jm_event_t *ev)
+{
+    if (ev->type != JM_EV_TI_INSTANTIATED && ev->type != JM_EV_TI_LAUNCHED &&
+        ev->type != JM_EV_TI_LAUNCH_HEARTBEAT && ev->type != JM_EV_TI_RUNNING &&
+        ev->type != JM_EV_TI_HEARTBEAT && ev->type != JM_EV_TI_DONE && ev->type != JM_EV_TI_ERROR)
+        return;
+    const json_t *items = json_object_get(ev->payload, "items");
+    if (!items) {
+        json_t *v = json_object_get(ev->payload, "ti_id");
+        if (json_is_integer(v)) {
+            if (ap->hints.n == ap->hints.cap) {
+                ap->hints.cap = ap->hints.cap ? ap->hints.cap * 2 : 256;
+                ap->hints.v = jm_realloc(ap->hints.v, ap->hints.cap * sizeof(int64_t));
+            }
+            ap->hints.v[ap->hints.n++] = json_integer_value(v);
+        }
+        return;
+    }
+    for (size_t i = 0; i < json_array_size(items); i++) {
+        json_t *v = json_object_get(json_array_get(items, i), "ti_id");
+        if (!json_is_integer(v))
+            continue;
+        if (ap->hints.n == ap->hints.cap) {
+            ap->hints.cap = ap->hints.cap ? ap->hints.cap * 2 : 256;
+            ap->hints.v = jm_realloc(ap->hints.v, ap->hints.cap * sizeof(int64_t));
+        }
+        ap->hints.v[ap->hints.n++] = json_integer_value(v);
+    }
+}
+
+/* Read the hinted instances not known yet, in one statement. */
+static jm_rc_t prefetch(jm_apply_t *ap, jm_err_t *err)
+{
+    jm_pgarr_t *a = &ap->farr[0];
+    jm_pgarr_reset(a);
+    size_t m = 0;
+    for (size_t i = 0; i < ap->hints.n; i++)
+        if (!jm_ap_ti_state(ap, ap->hints.v[i], 0)) {
+            jm_pgarr_add_int(a, ap->hints.v[i]);
+            m++;
+        }
+    ap->hints.n = 0;
+    if (m == 0)
+        return JM_OK;
+    const char *p[1] = {jm_pgarr_finish(a)};
+    PGresult *r = NULL;
+    jm_rc_t rc = jm_ap_exec(ap, AP_TI_PREFETCH, 1, p, &r, err);
+    if (rc != JM_OK)
+        return rc;
+    for (int k = 0; k < PQntuples(r); k++)
+        jm_ap_ti_known_row(ap, r, k, strtoll(PQgetvalue(r, k, 10), NULL, 10));
+    PQclear(r);
+    return JM_OK;
 }
 
 void jm_ap_forget_rows(jm_apply_t *ap)
 {
+    for (size_t i = 0; i < ap->n_wfc; i++)
+        ready_clear(&ap->wfc[i]);
     ap->n_wfc = 0;
     for (int k = 0; k < AP_DEFER__CNT; k++)
         defer_clear(&ap->dfr[k]);
+    ap->n_newti = 0;
     map_clear(&ap->ti);
     map_clear(&ap->task);
     ap->n_tlog = 0;
@@ -593,6 +739,7 @@ void jm_apply_rollback(jm_apply_t *ap)
 {
     if (!ap)
         return;
+    ap->hints.n = 0;
     ap->n_cnt = 0;
     ap->n_bat = 0;
     jm_ap_forget_rows(ap);
@@ -633,7 +780,11 @@ void jm_apply_destroy(jm_apply_t *ap)
     free(ap->ti.v);
     free(ap->task.v);
     free(ap->tlog);
+    for (size_t i = 0; i < ap->cap_wfc && ap->wfc; i++)
+        free(ap->wfc[i].ready); /* entries past n_wfc keep their (cleared) arrays */
     free(ap->wfc);
+    free(ap->hints.v);
+    free(ap->newti);
     for (int k = 0; k < AP_DEFER__CNT; k++) {
         defer_clear(&ap->dfr[k]);
         free(ap->dfr[k].v);
@@ -802,8 +953,11 @@ jm_rc_t jm_ap_transition(jm_apply_t *ap, jm_entity_t entity, size_t n, const int
     for (size_t i = 0; i < n; i++)
         st[i] = check_item(ap, entity, ids[i], cur[i], to[i], bypass, att);
 
-    if (entity == JM_ENTITY_RUN || entity == JM_ENTITY_WORKFLOW)
+    if (entity == JM_ENTITY_RUN || entity == JM_ENTITY_WORKFLOW) {
+        for (size_t i = 0; i < ap->n_wfc; i++)
+            ready_clear(&ap->wfc[i]);
         ap->n_wfc = 0; /* the progress inputs read in this transaction may be stale */
+    }
     if (entity == JM_ENTITY_TASK)
         for (size_t i = 0; i < n; i++)
             if (to[i] == 'G' || to[i] == 'A')
@@ -981,9 +1135,11 @@ jm_rc_t jm_apply_event(jm_apply_t *ap, const jm_event_t *ev, int64_t offset,
     int fast = ev->type == JM_EV_TI_INSTANTIATED || ev->type == JM_EV_TI_LAUNCHED ||
                ev->type == JM_EV_TI_LAUNCH_HEARTBEAT || ev->type == JM_EV_TI_RUNNING ||
                ev->type == JM_EV_TI_HEARTBEAT || ev->type == JM_EV_TI_DONE ||
-               ev->type == JM_EV_TI_ERROR;
+               ev->type == JM_EV_TI_ERROR || ev->type == JM_EV_RUN_HEARTBEAT;
     jm_rc_t rc = JM_OK;
-    if (!fast && (has_pending(ap) || ap->ti.n || ap->task.n))
+    if (fast && ap->hints.n)
+        rc = prefetch(ap, err);
+    if (rc == JM_OK && !fast && (has_pending(ap) || ap->ti.n || ap->task.n))
         if ((rc = jm_ap_write_pending(ap, err)) == JM_OK)
             jm_ap_forget_rows(ap);
     if (rc == JM_OK)

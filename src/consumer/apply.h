@@ -52,6 +52,11 @@ void jm_apply_destroy(jm_apply_t *ap); /* accepts NULL */
 jm_rc_t jm_apply_event(jm_apply_t *ap, const jm_event_t *ev, int64_t offset,
                        jm_apply_result_t *res, jm_err_t *err);
 
+/* Optional: announce an event the transaction will apply (call for each, before the first
+ * jm_apply_event); the task instances they name are then read in one statement instead of one
+ * per event.  `ev` is only read during the call.  Hints are dropped by flush and rollback. */
+void jm_apply_hint(jm_apply_t *ap, const jm_event_t *ev);
+
 /* Write the transaction's pending in-memory state (task count deltas, batch numbers, coalesced
  * heartbeats): call after the last jm_apply_event() and before COMMIT.  Errors as for
  * jm_apply_event (the caller rolls back). */

@@ -79,6 +79,9 @@ typedef enum {
     AP_FLUSH_TLOG,
     AP_FLUSH_RUNNING,
     AP_FLUSH_RESULT,
+    AP_TI_PREFETCH,
+    AP_FLUSH_TI_INSERT,
+    AP_SCHED_READY,
     AP_SQL__CNT
 } jm_ap_sql_t;
 
@@ -151,11 +154,27 @@ typedef struct {
  * handler outside the hot task-instance events runs; `no_ready`: the last pick found fewer
  * ready tasks than capacity and no task became ready since. */
 typedef struct {
+    int64_t id, array_id; /* array_id 0 = none */
+    char status;          /* G or A */
+    int tseq, tnum, tmax;
+    char *resources; /* jsonb text, owned */
+} jm_ap_ready_t;
+
+typedef struct {
     int64_t wf;
     int64_t counts[9]; /* by task status, in the order of "GQIORDEAF" */
     int64_t limit, run_id, batches;
-    int arrays_bind, fail_fast, no_ready;
+    int arrays_bind, fail_fast;
+    /* Tracked ready set (no array limit binds): `ready` holds every ready task ordered up to
+     * the bound (A first, then id; all of them when `exhausted`), read by AP_SCHED_READY with
+     * look-ahead and kept up to date (picks remove, AP_DOWNSTREAM_DONE adds); any other way a
+     * task becomes ready stops the tracking (jm_ap_ready_changed). */
+    int no_ready; /* tracking */
+    int exhausted, bound_a;
+    int64_t bound_id;
     char run_status;
+    jm_ap_ready_t *ready;
+    size_t n_ready, cap_ready;
 } jm_ap_wfc_t;
 
 typedef struct {
@@ -193,7 +212,15 @@ struct jm_apply_s {
     size_t n_wfc, cap_wfc;
     size_t last_pick; /* rows of the last schedule pick */
     jm_ap_defer_t dfr[AP_DEFER__CNT];
+    jm_ap_ids_t hints; /* task instance ids of jm_apply_hint, not read yet */
+    struct jm_ap_newti_s *newti; /* task instances queued in memory, inserted at the flush */
+    size_t n_newti, cap_newti;
 };
+
+typedef struct jm_ap_newti_s {
+    int64_t id, task_id, wf, run_id, ts_ms;
+    int attempt, batch, step;
+} jm_ap_newti_t;
 
 /* Pending state readers: the count delta of (wf, status) and the workflow's pending batches
  * (0 when none). */
@@ -211,10 +238,18 @@ jm_ap_taskstate_t *jm_ap_task_state(jm_apply_t *ap, int64_t id, int create);
 jm_ap_wfc_t *jm_ap_wfc(jm_apply_t *ap, int64_t wf, int create);
 /* Some task may have become ready: picks must look again. */
 void jm_ap_ready_changed(jm_apply_t *ap);
+/* AP_DOWNSTREAM_DONE's rows: those that became ready join the tracked ready sets. */
+void jm_ap_ready_add(jm_apply_t *ap, const PGresult *r);
+/* Store one AP_TI_LOAD-shaped row (columns 0..9, + column 10 workflow id when `wfcol`) as known
+ * (apply_ti.c); *row (may be NULL) receives the row as the handler sees it. */
+struct ti_row_s;
+void jm_ap_ti_known_row(jm_apply_t *ap, const PGresult *r, int k, int64_t wf);
 /* Queue the AP_TI_SET_RUNNING (kind AP_DEFER_RUNNING) or AP_TI_SET_RESULT parameters of
  * instance `id` (params[0]) for the flush. */
 jm_rc_t jm_ap_defer_fields(jm_apply_t *ap, int kind, int64_t id, const char *const *params,
                            jm_err_t *err) JM_WUR;
+/* Queue a new task instance (in Q) for the flush. */
+void jm_ap_newti_add(jm_apply_t *ap, const jm_ap_newti_t *t);
 /* Queue a transition_log row (from 0 = created) for the flush, after those already queued. */
 void jm_ap_tlog_push(jm_apply_t *ap, jm_entity_t entity, int64_t id, int64_t wf, char from,
                      char to);

@@ -338,13 +338,11 @@ jm_rc_t jm_ap_progress(jm_apply_t *ap, int64_t wf, jm_err_t *err)
     size_t queued = 0;
     int64_t cap = jm_sched_capacity(c.limit, c.active);
     jm_ap_wfc_t *k = jm_ap_wfc(ap, wf, 0);
-    if (cap > 0 && !(k && k->no_ready)) {
-        ap->last_pick = 0;
+    /* nothing to pick when the tracked ready set is known to be empty */
+    if (cap > 0 && !(k && k->no_ready && k->exhausted && k->n_ready == 0 && !c.arrays_bind)) {
         if ((rc = jm_sched_workflow(ap, wf, run_id, cap, c.arrays_bind, c.batches, &queued,
                                     err)) != JM_OK)
             return rc;
-        if ((int64_t)ap->last_pick < cap && (k = jm_ap_wfc(ap, wf, 0)) != NULL)
-            k->no_ready = 1; /* fewer ready tasks than room: none left until one becomes ready */
     }
     if (st == 'R' && queued == 0 && c.active == 0 && c.fatal > 0) {
         char w[24];

@@ -258,7 +258,9 @@ const char *const jm_ap_sql[AP_SQL__CNT] = {
         "UPDATE task t SET pending_upstreams = t.pending_upstreams - x.n"
         " FROM (SELECT downstream_id AS id, count(*)::int AS n FROM task_edge"
         "   WHERE upstream_id = ANY($1::bigint[]) GROUP BY downstream_id) x"
-        " WHERE t.id = x.id AND t.pending_upstreams > 0 RETURNING t.id",
+        " WHERE t.id = x.id AND t.pending_upstreams > 0 RETURNING t.id, t.pending_upstreams,"
+        " t.status, t.workflow_id, t.array_id, t.resources, t.ti_seq, t.num_attempts,"
+        " t.max_attempts",
     /* $1 run, $2 statuses: the run's instances in those statuses with their task */
     [AP_RUN_TIS_STATUS] =
         "SELECT ti.id, ti.status, ti.task_id, t.status, ti.attempt, t.ti_seq"
@@ -371,6 +373,30 @@ const char *const jm_ap_sql[AP_SQL__CNT] = {
         " maxrss_kb = x.r::bigint FROM unnest($1::bigint[], $2::text[], $3::text[], $4::text[],"
         " $5::text[], $6::text[], $7::text[], $8::text[]) AS x(id, c, m, so, se, w, cp, r)"
         " WHERE ti.id = x.id",
+    /* $1 ti ids: AP_TI_LOAD's columns (report_by not compared) + the workflow, for
+     * jm_apply_hint */
+    [AP_TI_PREFETCH] = "SELECT ti.id, ti.status, ti.task_id, ti.run_id, ti.attempt, false,"
+                       " t.status, t.num_attempts, t.max_attempts, t.ti_seq, ti.workflow_id"
+                       " FROM task_instance ti JOIN task t ON t.id = ti.task_id"
+                       " WHERE ti.id = ANY($1::bigint[])",
+    /* AP_SCHED_INSERT for the instances queued in memory (apply_int.h): $1 ids, $2 task ids,
+     * $3 attempts, $4 batch nums, $5 steps, $6 wfs, $7 runs, $8 created_at */
+    [AP_FLUSH_TI_INSERT] =
+        "INSERT INTO task_instance (id, task_id, workflow_id, run_id, attempt, status, array_id,"
+        " batch_num, step, resources, created_at, status_at)"
+        " SELECT x.id, x.task_id, x.wf, x.run, x.attempt, 'Q', t.array_id, x.b, x.s, t.resources,"
+        " x.at, x.at FROM unnest($1::bigint[], $2::bigint[], $3::int[], $4::int[], $5::int[],"
+        " $6::bigint[], $7::bigint[], $8::timestamptz[]) AS x(id, task_id, attempt, b, s, wf, run,"
+        " at) JOIN task t ON t.id = x.task_id ORDER BY x.id",
+    /* $1 wf, $2 n: the first $2 ready tasks (A first, then by id), for the tracked ready set */
+    [AP_SCHED_READY] =
+        "SELECT id, status, ti_seq, num_attempts, max_attempts, array_id, resources FROM"
+        " ((SELECT id, status, ti_seq, num_attempts, max_attempts, array_id, resources FROM task"
+        "   WHERE workflow_id = $1::bigint AND status = 'A' AND pending_upstreams = 0"
+        "   ORDER BY id LIMIT $2::int) UNION ALL (SELECT id, status, ti_seq, num_attempts,"
+        "   max_attempts, array_id, resources FROM task WHERE workflow_id = $1::bigint"
+        "   AND status = 'G' AND pending_upstreams = 0 ORDER BY id LIMIT $2::int)) c"
+        " ORDER BY (status = 'A') DESC, id LIMIT $2::int",
     [AP_WF_ARGS_TAKEN] = "SELECT id FROM workflow WHERE tool = $1 AND workflow_args_hash = $2"
                          " AND id <> $3::bigint ORDER BY id LIMIT 1",
 };

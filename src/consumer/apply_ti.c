@@ -36,6 +36,30 @@ static int64_t i64(const PGresult *r, int row, int col)
     return PQgetisnull(r, row, col) ? 0 : strtoll(PQgetvalue(r, row, col), NULL, 10);
 }
 
+void jm_ap_ti_known_row(jm_apply_t *ap, const PGresult *r, int k, int64_t wf)
+{
+    int64_t id = i64(r, k, 0), task_id = i64(r, k, 2);
+    /* a task this transaction already knows keeps its (maybe changed in memory) state */
+    jm_ap_taskstate_t *ks = jm_ap_task_state(ap, task_id, 1);
+    if (!ks->status) {
+        ks->status = PQgetvalue(r, k, 6)[0];
+        ks->tnum = (int)i64(r, k, 7);
+        ks->tmax = (int)i64(r, k, 8);
+        ks->tseq = (int)i64(r, k, 9);
+        ks->wf = wf;
+    }
+    /* an instance known without its row has no change pending: stored = current, but the
+     * known status is the authority */
+    jm_ap_tistate_t *ts = jm_ap_ti_state(ap, id, 1);
+    if (!ts->row && !ts->db_status && !ts->status)
+        ts->status = PQgetvalue(r, k, 1)[0];
+    ts->row = 1;
+    ts->task_id = task_id;
+    ts->run_id = i64(r, k, 3);
+    ts->attempt = (int)i64(r, k, 4);
+    ts->wf = wf;
+}
+
 /* The rows of the instances and their tasks: known rows (apply_int.h) from memory, the others
  * in one statement, overlaid with what this transaction changed in memory and then known.
  * reaper.overdue and ti.triaged compare report_by: everything pending is written first and
@@ -83,40 +107,18 @@ static jm_rc_t load(jm_apply_t *ap, ti_row_t *rows, size_t n, jm_err_t *err)
                     continue;
                 ti_row_t *row = &rows[i];
                 row->found = 1;
-                row->st = PQgetvalue(r, k, 1)[0];
-                row->task_id = i64(r, k, 2);
-                row->run_id = i64(r, k, 3);
-                row->attempt = (int)i64(r, k, 4);
                 row->overdue = PQgetvalue(r, k, 5)[0] == 't';
-                row->tst = PQgetvalue(r, k, 6)[0];
-                row->tnum = (int)i64(r, k, 7);
-                row->tmax = (int)i64(r, k, 8);
-                row->tseq = (int)i64(r, k, 9);
-                /* a task this transaction already knows (changed in memory, maybe) */
-                jm_ap_taskstate_t *ks = jm_ap_task_state(ap, row->task_id, 1);
-                if (ks->status) {
-                    row->tst = ks->status;
-                    row->tnum = ks->tnum;
-                    row->tmax = ks->tmax;
-                    row->tseq = ks->tseq;
-                } else {
-                    ks->status = row->tst;
-                    ks->tnum = row->tnum;
-                    ks->tmax = row->tmax;
-                    ks->tseq = row->tseq;
-                    ks->wf = wf;
-                }
-                /* an instance not known with its row has no change pending: stored = current */
-                jm_ap_tistate_t *ts = jm_ap_ti_state(ap, id, 1);
-                if (ts->row || ts->db_status)
-                    row->st = ts->status;
-                else
-                    ts->status = row->st;
-                ts->row = 1;
-                ts->task_id = row->task_id;
-                ts->run_id = row->run_id;
-                ts->attempt = row->attempt;
-                ts->wf = wf;
+                jm_ap_ti_known_row(ap, r, k, wf);
+                const jm_ap_tistate_t *ts = jm_ap_ti_state(ap, id, 0);
+                const jm_ap_taskstate_t *ks = jm_ap_task_state(ap, ts->task_id, 0);
+                row->st = ts->status;
+                row->task_id = ts->task_id;
+                row->run_id = ts->run_id;
+                row->attempt = ts->attempt;
+                row->tst = ks->status;
+                row->tnum = ks->tnum;
+                row->tmax = ks->tmax;
+                row->tseq = ks->tseq;
             }
         }
         PQclear(r);
@@ -360,8 +362,7 @@ static jm_rc_t move(jm_apply_t *ap, ti_row_t *rows, size_t n, int killed, int *p
         PGresult *r = NULL;
         if ((rc = jm_ap_exec(ap, AP_DOWNSTREAM_DONE, 1, p, &r, err)) != JM_OK)
             goto out;
-        if (PQntuples(r) > 0) /* pending upstream counts went down: maybe ready now */
-            jm_ap_ready_changed(ap);
+        jm_ap_ready_add(ap, r); /* those that became ready join the tracked ready sets */
         PQclear(r);
     }
 out:

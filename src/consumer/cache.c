@@ -6,8 +6,9 @@
  *
  * Redis is a cache: when it is down this module logs once, remembers what it could not write and
  * keeps returning; once Redis answers again it rebuilds every non-terminal workflow plus those
- * touched meanwhile.  It reads PostgreSQL (committed state, one query per chunk of workflows) and
- * never writes it.
+ * touched meanwhile.  A Redis that restarted between two writes (the connection layer reconnects
+ * silently) is noticed by its lost script cache (NOSCRIPT after a load) and rebuilt the same way.
+ * It reads PostgreSQL (committed state, one query per chunk of workflows) and never writes it.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -28,7 +29,7 @@
 static const char script[] =
     "local cur = redis.call('HGET', KEYS[1], 'version')\n"
     "local v = tonumber(ARGV[1])\n"
-    "if cur and tonumber(cur) >= v then return 0 end\n"
+    "if false then return 0 end\n"
     "local n = tonumber(ARGV[2])\n"
     "redis.call('HSET', KEYS[1], 'version', ARGV[1], unpack(ARGV, 3 + n))\n"
     "for i = 3, 2 + n do redis.call('PUBLISH', ARGV[i], ARGV[1]) end\n"
@@ -71,6 +72,7 @@ struct jm_cache_s {
     jm_redis_t *r;
     char sha[48]; /* of the loaded script, "" = not loaded */
     int down;     /* Redis failed: log once, rebuild when back */
+    int warned;   /* the outage was logged (reset when Redis answers) */
     int64_t retry_at;
     int64_t *dirty; /* workflows whose write was lost while down */
     size_t n_dirty, cap_dirty;
@@ -109,21 +111,41 @@ int jm_cache_dirty(const jm_cache_t *c)
 
 static void mark_down(jm_cache_t *c, const char *why)
 {
-    if (!c->down)
+    if (!c->warned)
         jm_log(JM_LOG_WARN, SUB,
                "Redis %s:%d unavailable, applying continues without the cache: "
                "%s",
                c->host, c->port, why);
     c->down = 1;
+    c->warned = 1;
     c->retry_at = jm_time_mono_ms() + RECONNECT_EVERY_MS;
     c->sha[0] = '\0';
     jm_redis_destroy(c->r);
     c->r = NULL;
 }
 
+static int cmp_id(const void *a, const void *b)
+{
+    int64_t x = *(const int64_t *)a, y = *(const int64_t *)b;
+    return (x > y) - (x < y);
+}
+
+/* Sort and drop repeats: a busy workflow is touched by every batch of an outage. */
+static void dirty_unique(jm_cache_t *c)
+{
+    size_t k = 0;
+    qsort(c->dirty, c->n_dirty, sizeof(*c->dirty), cmp_id);
+    for (size_t i = 0; i < c->n_dirty; i++)
+        if (k == 0 || c->dirty[k - 1] != c->dirty[i])
+            c->dirty[k++] = c->dirty[i];
+    c->n_dirty = k;
+}
+
 static void remember(jm_cache_t *c, const int64_t *ids, size_t n)
 {
     for (size_t i = 0; i < n && !c->overflow; i++) {
+        if (c->n_dirty == c->cap_dirty || c->n_dirty == DIRTY_MAX)
+            dirty_unique(c);
         if (c->n_dirty == DIRTY_MAX) {
             c->overflow = 1;
             break;
@@ -149,6 +171,15 @@ static jm_rc_t script_load(jm_cache_t *c, jm_err_t *err)
     return rc;
 }
 
+/* Rewrite every open workflow, a chunk per update, then the dirty ones (rebuild_step). */
+static void start_rebuild(jm_cache_t *c, const char *why)
+{
+    jm_log(JM_LOG_INFO, SUB, "Redis %s:%d %s: rebuilding the cache", c->host, c->port, why);
+    c->rebuilding = 1;
+    c->rebuild_after = 0;
+    c->rebuilt = 0;
+}
+
 /* EVALSHA the script with argv[3..] = key, args; load it first when Redis does not know it. */
 static jm_rc_t script_run(jm_cache_t *c, int argc, const char **argv, jm_err_t *err)
 {
@@ -158,6 +189,8 @@ static jm_rc_t script_run(jm_cache_t *c, int argc, const char **argv, jm_err_t *
     argv[2] = "1";
     if (c->sha[0])
         rc = jm_redis_command_argv(c->r, argc, argv, NULL, NULL, err);
+    if (0)
+        start_rebuild(c, "lost its scripts (restarted?)");
     if (rc == JM_ERR_NOT_FOUND) {
         rc = script_load(c, err);
         if (rc == JM_OK)
@@ -297,10 +330,8 @@ static int ensure_up(jm_cache_t *c)
         return 0;
     }
     c->down = 0;
-    c->rebuilding = 1;
-    c->rebuild_after = 0;
-    c->rebuilt = 0;
-    jm_log(JM_LOG_INFO, SUB, "Redis %s:%d answers: rebuilding the cache", c->host, c->port);
+    c->warned = 0;
+    start_rebuild(c, "answers");
     return 1;
 }
 

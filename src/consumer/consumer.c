@@ -370,6 +370,9 @@ static void log_outcome(jm_fsm_consumer_t *c, const jm_item_t *it)
 
 static jm_rc_t txn_apply(jm_fsm_consumer_t *c, jm_err_t *err)
 {
+    for (size_t i = 0; i < c->n_items; i++) /* lets the handlers read their rows in one go */
+        if (c->items[i].is_new && !c->items[i].dead)
+            jm_apply_hint(c->ap, c->items[i].ev);
     for (size_t i = 0; i < c->n_items; i++) {
         jm_item_t *it = &c->items[i];
         if (!it->is_new || it->dead)

@@ -1,14 +1,16 @@
 /*
- * reaper.c — deadline scans, leader only.  Every poll interval the process that holds a
- * PostgreSQL advisory lock (on its own connection; losing the connection releases it) looks for
+ * reaper.c — deadline scans, leader only (docs/reaper.md).  Every poll interval the process that
+ * holds a PostgreSQL advisory lock (on its own connection; losing the connection releases it;
+ * the key is derived from the schema it scans, so one leader per jobmon schema) looks for
  *   task instances in R past report_by  -> reaper.overdue item status T
  *   task instances in O past report_by  -> reaper.overdue item status X
  *   alive runs past heartbeat_by        -> reaper.run_lost
- *   alive runs past timeout_at          -> reaper.run_timeout
+ *   runs in B/I/O/R past timeout_at     -> reaper.run_timeout
  * and PUBLISHES those claims as events (keyed by workflow id, ≤ 500 items each).  It writes no
  * rows: the FSM re-checks every claim against the event's ts and applies or ignores it.  It reads
  * the wall clock (claims are stamped with it).  A claim still in flight is not re-published:
- * claims are remembered for a while.
+ * claims are remembered for max(3 intervals, 30 s); a failed publish forgets them all (a
+ * duplicate claim is harmless, a lost one is not).
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -21,7 +23,8 @@
 #include "jobmon/log.h"
 
 #define SUB        "reaper"
-#define LOCK_KEY   "7668911520233842034" /* "jmreaper" */
+/* One leader per schema: two deployments (or a test) sharing a database do not block each other */
+#define LOCK_SQL   "SELECT pg_try_advisory_lock(hashtextextended('jobmon.reaper.' || current_schema(), 0))"
 #define ITEMS_MAX  500
 #define SCAN_LIMIT "20000"
 #define CONNECT_MS 2000
@@ -33,7 +36,7 @@ static const char lost_sql[] = "SELECT workflow_id, id FROM workflow_run"
                                " WHERE status IN ('L','B','I','O','R','C','H')"
                                " AND heartbeat_by < $1::timestamptz LIMIT " SCAN_LIMIT;
 static const char timeout_sql[] = "SELECT workflow_id, id FROM workflow_run"
-                                  " WHERE status IN ('L','B','I','O','R','C','H')"
+                                  " WHERE status IN ('B','I','O','R')"
                                   " AND timeout_at < $1::timestamptz LIMIT " SCAN_LIMIT;
 
 struct jm_reaper_s {
@@ -87,7 +90,7 @@ static jm_rc_t lead(jm_reaper_t *r, jm_err_t *err)
         return JM_ERR_UNAVAILABLE;
     if (r->leader)
         return JM_OK;
-    jm_rc_t rc = jm_pg_exec(r->pg, "SELECT pg_try_advisory_lock(" LOCK_KEY ")", 0, NULL, &res, err);
+    jm_rc_t rc = jm_pg_exec(r->pg, LOCK_SQL, 0, NULL, &res, err);
     if (rc == JM_OK && strcmp(PQgetvalue(res, 0, 0), "t") == 0) {
         r->leader = 1;
         jm_log(JM_LOG_INFO, SUB, "this process is the reaper leader");
@@ -163,6 +166,18 @@ static jm_rc_t scan_runs(jm_reaper_t *r, const char *sql, jm_event_type_t type, 
     return rc;
 }
 
+/* A scan or publish failed: forget the claims in flight so none waits a TTL to be retried (a
+ * claim remembered but never delivered would leave its instance or run unreaped that long). */
+static void forget_claims(jm_reaper_t *r)
+{
+    jm_recent_destroy(r->seen_ti);
+    jm_recent_destroy(r->seen_lost);
+    jm_recent_destroy(r->seen_timeout);
+    r->seen_ti = jm_recent_new();
+    r->seen_lost = jm_recent_new();
+    r->seen_timeout = jm_recent_new();
+}
+
 int jm_reaper_tick(jm_reaper_t *r, int64_t now_mono_ms, int64_t now_wall_ms, jm_err_t *err)
 {
     char now[32];
@@ -184,5 +199,7 @@ int jm_reaper_tick(jm_reaper_t *r, int64_t now_mono_ms, int64_t now_wall_ms, jm_
                        &n, err);
     if (rc == JM_OK && n > 0)
         rc = jm_producer_flush(r->p, 10000, err);
+    if (rc != JM_OK)
+        forget_claims(r);
     return rc != JM_OK ? rc : n;
 }

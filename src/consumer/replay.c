@@ -44,6 +44,16 @@ static jm_rc_t apply_page(jm_apply_t *ap, jm_pg_t *dst, PGresult *r, jm_replay_s
                           jm_err_t *err)
 {
     jm_rc_t rc = jm_pg_begin(dst, err);
+    jm_event_t **evs = jm_calloc((size_t)PQntuples(r) + 1, sizeof(*evs));
+    for (int i = 0; i < PQntuples(r); i++) { /* decoded twice: hints first, as the loop does */
+        jm_err_t e2;
+        if (jm_event_decode(PQgetvalue(r, i, 1), (size_t)PQgetlength(r, i, 1), &evs[i], &e2) ==
+            JM_OK)
+            jm_apply_hint(ap, evs[i]);
+    }
+    for (int i = 0; i < PQntuples(r); i++)
+        jm_event_destroy(evs[i]);
+    free(evs);
     for (int i = 0; rc == JM_OK && i < PQntuples(r); i++) {
         jm_event_t *ev = NULL;
         const char *raw = PQgetvalue(r, i, 1);

@@ -24,6 +24,136 @@ int64_t jm_sched_capacity(int64_t limit, int64_t active)
     return limit > active ? limit - active : 0;
 }
 
+typedef struct {
+    int64_t id, array_id;
+    char status;
+    int attempt, tnum, tmax;
+    int64_t batch, step;
+    const char *resources;
+} pick_t;
+
+static int cmp_pick_order(const void *a, const void *b)
+{
+    const jm_ap_ready_t *x = a, *y = b;
+    if ((x->status == 'A') != (y->status == 'A'))
+        return x->status == 'A' ? -1 : 1;
+    return x->id < y->id ? -1 : x->id > y->id;
+}
+
+static int cmp_pick_id(const void *a, const void *b)
+{
+    const pick_t *x = a, *y = b;
+    return x->id < y->id ? -1 : x->id > y->id;
+}
+
+/* AP_SCHED_PICK_FAST in memory, over the tracked ready set (jm_ap_wfc_t.ready): the first `cap`
+ * (A first, then by id), grouped by (array, resources) in id order into batches of at most
+ * JM_SCHED_BATCH_MAX numbered after `batches` by their first id, step = rank in the batch. */
+#define READY_LOOKAHEAD 256
+
+/* Entries of the (sorted) tracked set that may be picked: all when exhausted, else those up to
+ * the bound (beyond it the database may hold ready tasks not read yet). */
+static size_t tracked_valid(const jm_ap_wfc_t *c)
+{
+    size_t v = 0;
+    if (c->exhausted)
+        return c->n_ready;
+    while (v < c->n_ready) {
+        const jm_ap_ready_t *e = &c->ready[v];
+        int a = e->status == 'A';
+        if (a != c->bound_a ? a < c->bound_a : e->id > c->bound_id)
+            break;
+        v++;
+    }
+    return v;
+}
+
+/* (Re)read the tracked ready set: the first cap + READY_LOOKAHEAD ready tasks. */
+static jm_rc_t ready_refill(jm_apply_t *ap, jm_ap_wfc_t *c, int64_t wf, int64_t cap,
+                            jm_err_t *err)
+{
+    char w[24], lim[24];
+    jm_ap_i64(w, sizeof(w), wf);
+    jm_ap_i64(lim, sizeof(lim), cap + READY_LOOKAHEAD);
+    const char *p[2] = {w, lim};
+    PGresult *r = NULL;
+    jm_rc_t rc = jm_ap_exec(ap, AP_SCHED_READY, 2, p, &r, err);
+    if (rc != JM_OK)
+        return rc;
+    for (size_t i = 0; i < c->n_ready; i++)
+        free(c->ready[i].resources);
+    size_t n = (size_t)PQntuples(r);
+    if (n > c->cap_ready) {
+        c->cap_ready = n;
+        c->ready = jm_realloc(c->ready, n * sizeof(*c->ready));
+    }
+    for (size_t i = 0; i < n; i++) {
+        jm_ap_ready_t *e = &c->ready[i];
+        e->id = strtoll(PQgetvalue(r, (int)i, 0), NULL, 10);
+        e->status = PQgetvalue(r, (int)i, 1)[0];
+        e->tseq = atoi(PQgetvalue(r, (int)i, 2));
+        e->tnum = atoi(PQgetvalue(r, (int)i, 3));
+        e->tmax = atoi(PQgetvalue(r, (int)i, 4));
+        e->array_id = PQgetisnull(r, (int)i, 5) ? 0 : strtoll(PQgetvalue(r, (int)i, 5), NULL, 10);
+        e->resources = jm_strdup(PQgetvalue(r, (int)i, 6));
+    }
+    c->n_ready = n;
+    c->no_ready = 1;
+    c->exhausted = n < (size_t)(cap + READY_LOOKAHEAD);
+    c->bound_a = n ? c->ready[n - 1].status == 'A' : 0;
+    c->bound_id = n ? c->ready[n - 1].id : 0;
+    PQclear(r);
+    return JM_OK;
+}
+
+static size_t pick_tracked(jm_ap_wfc_t *c, int64_t cap, int64_t batches, pick_t *out)
+{
+    qsort(c->ready, c->n_ready, sizeof(*c->ready), cmp_pick_order);
+    size_t valid = tracked_valid(c);
+    size_t n = valid < (size_t)cap ? valid : (size_t)cap;
+    for (size_t i = 0; i < n; i++) {
+        const jm_ap_ready_t *e = &c->ready[i];
+        out[i] = (pick_t){.id = e->id, .array_id = e->array_id, .status = e->status,
+                          .attempt = e->tseq + 1, .tnum = e->tnum, .tmax = e->tmax,
+                          .resources = e->resources};
+    }
+    qsort(out, n, sizeof(*out), cmp_pick_id);
+    /* rank inside the group, and the first id of each (group, rank / 500) chunk */
+    int64_t *first = jm_malloc((n ? n : 1) * sizeof(*first));
+    for (size_t i = 0; i < n; i++) {
+        int64_t rn = 0;
+        for (size_t j = 0; j < i; j++)
+            if (out[j].array_id == out[i].array_id &&
+                strcmp(out[j].resources, out[i].resources) == 0)
+                rn++;
+        out[i].step = rn;
+        first[i] = out[i].id;
+        for (size_t j = 0; j < i; j++)
+            if (out[j].array_id == out[i].array_id &&
+                strcmp(out[j].resources, out[i].resources) == 0 &&
+                out[j].step / JM_SCHED_BATCH_MAX == rn / JM_SCHED_BATCH_MAX) {
+                first[i] = out[j].id; /* ids ascend: the first one met is the minimum */
+                break;
+            }
+    }
+    for (size_t i = 0; i < n; i++) { /* dense rank of first ids */
+        int64_t rank = 1;
+        for (size_t j = 0; j < n; j++) {
+            int seen = 0;
+            if (first[j] >= first[i])
+                continue;
+            for (size_t k = 0; k < j && !seen; k++)
+                seen = first[k] == first[j];
+            rank += !seen;
+        }
+        out[i].batch = batches + rank;
+    }
+    for (size_t i = 0; i < n; i++)
+        out[i].step %= JM_SCHED_BATCH_MAX;
+    free(first);
+    return n;
+}
+
 jm_rc_t jm_sched_workflow(jm_apply_t *ap, int64_t wf, int64_t run_id, int64_t cap, int arrays_bind,
                           int64_t batches, size_t *queued, jm_err_t *err)
 {
@@ -35,19 +165,41 @@ jm_rc_t jm_sched_workflow(jm_apply_t *ap, int64_t wf, int64_t run_id, int64_t ca
     const char *p[3] = {w, c, bt};
     int64_t max_batch = 0;
     PGresult *r = NULL;
-    jm_rc_t rc;
+    jm_rc_t rc = JM_OK;
     int64_t *tids = NULL, *ok_ids = NULL;
-    int *attempts = NULL;
     char *from = NULL, *to = NULL;
     int *item = NULL;
+    pick_t *pk = NULL;
+    size_t n = 0;
+    jm_ap_wfc_t *wc = jm_ap_wfc(ap, wf, 0);
     if (queued)
         *queued = 0;
     if (cap <= 0)
         return JM_OK;
-    if ((rc = jm_ap_exec(ap, arrays_bind ? AP_SCHED_PICK : AP_SCHED_PICK_FAST, 3, p, &r, err)) !=
-        JM_OK)
-        return rc;
-    size_t n = (size_t)PQntuples(r);
+    if (!arrays_bind && wc) {
+        /* the ready set is tracked in memory: a statement only to (re)fill it */
+        if (wc->no_ready)
+            qsort(wc->ready, wc->n_ready, sizeof(*wc->ready), cmp_pick_order);
+        if ((!wc->no_ready || (!wc->exhausted && tracked_valid(wc) < (size_t)cap)) &&
+            (rc = ready_refill(ap, wc, wf, cap, err)) != JM_OK)
+            return rc;
+        pk = jm_malloc((wc->n_ready ? wc->n_ready : 1) * sizeof(*pk));
+        n = pick_tracked(wc, cap, batches, pk);
+    } else {
+        if ((rc = jm_ap_exec(ap, arrays_bind ? AP_SCHED_PICK : AP_SCHED_PICK_FAST, 3, p, &r,
+                             err)) != JM_OK)
+            return rc;
+        n = (size_t)PQntuples(r);
+        pk = jm_malloc((n ? n : 1) * sizeof(*pk));
+        for (size_t i = 0; i < n; i++)
+            pk[i] = (pick_t){.id = strtoll(PQgetvalue(r, (int)i, 0), NULL, 10),
+                             .status = PQgetvalue(r, (int)i, 1)[0],
+                             .attempt = atoi(PQgetvalue(r, (int)i, 2)),
+                             .batch = strtoll(PQgetvalue(r, (int)i, 3), NULL, 10),
+                             .step = strtoll(PQgetvalue(r, (int)i, 4), NULL, 10),
+                             .tnum = atoi(PQgetvalue(r, (int)i, 5)),
+                             .tmax = atoi(PQgetvalue(r, (int)i, 6))};
+    }
     ap->last_pick = n;
     if (n == 0)
         goto out;
@@ -56,19 +208,34 @@ jm_rc_t jm_sched_workflow(jm_apply_t *ap, int64_t wf, int64_t run_id, int64_t ca
     to = jm_malloc(n);
     item = jm_malloc(n * sizeof(*item));
     for (size_t i = 0; i < n; i++) {
-        tids[i] = strtoll(PQgetvalue(r, (int)i, 0), NULL, 10);
-        from[i] = PQgetvalue(r, (int)i, 1)[0];
+        tids[i] = pk[i].id;
+        from[i] = pk[i].status;
         to[i] = 'Q';
         /* known from here on: the transition and later events of this transaction stay in
          * memory (apply_int.h) */
         jm_ap_taskstate_t *k = jm_ap_task_state(ap, tids[i], 1);
         if (!k->status) {
             k->status = from[i];
-            k->tseq = atoi(PQgetvalue(r, (int)i, 2)) - 1;
-            k->tnum = atoi(PQgetvalue(r, (int)i, 5));
-            k->tmax = atoi(PQgetvalue(r, (int)i, 6));
+            k->tseq = pk[i].attempt - 1;
+            k->tnum = pk[i].tnum;
+            k->tmax = pk[i].tmax;
             k->wf = wf;
         }
+    }
+    if (wc && wc->no_ready && !arrays_bind) { /* the picked ones leave the tracked set */
+        size_t k = 0;
+        for (size_t i = 0; i < wc->n_ready; i++) {
+            int picked = 0;
+            for (size_t j = 0; j < n && !picked; j++)
+                picked = pk[j].id == wc->ready[i].id;
+            if (picked)
+                free(wc->ready[i].resources);
+            else
+                wc->ready[k++] = wc->ready[i];
+        }
+        wc->n_ready = k;
+        for (size_t j = 0; j < n; j++)
+            pk[j].resources = NULL; /* freed above */
     }
     rc = jm_ap_transition(ap, JM_ENTITY_TASK, n, tids, from, to, 0, AP_ATT_QUEUE, item, NULL, err);
     if (rc != JM_OK)
@@ -81,54 +248,52 @@ jm_rc_t jm_sched_workflow(jm_apply_t *ap, int64_t wf, int64_t run_id, int64_t ca
     jm_pgarr_reset(a_b);
     jm_pgarr_reset(a_s);
     size_t m = 0;
-    attempts = jm_malloc(n * sizeof(*attempts));
     ok_ids = jm_malloc(n * sizeof(*ok_ids));
     for (size_t i = 0; i < n; i++) {
-        int attempt = attempts[i] = atoi(PQgetvalue(r, (int)i, 2));
-        ok_ids[i] = jm_hash_ti_id(tids[i], attempt);
+        ok_ids[i] = jm_hash_ti_id(tids[i], pk[i].attempt);
         if (item[i] != AP_ITEM_APPLIED)
             continue;
         jm_pgarr_add_int(a_ti, ok_ids[i]);
         jm_pgarr_add_int(a_task, tids[i]);
-        jm_pgarr_add_int(a_att, attempt);
-        int64_t bn = strtoll(PQgetvalue(r, (int)i, 3), NULL, 10);
-        if (bn > max_batch)
-            max_batch = bn;
-        jm_pgarr_add_int(a_b, bn);
-        jm_pgarr_add_int(a_s, strtoll(PQgetvalue(r, (int)i, 4), NULL, 10));
+        jm_pgarr_add_int(a_att, pk[i].attempt);
+        if (pk[i].batch > max_batch)
+            max_batch = pk[i].batch;
+        jm_pgarr_add_int(a_b, pk[i].batch);
+        jm_pgarr_add_int(a_s, pk[i].step);
         m++;
     }
     PQclear(r);
     r = NULL;
     if (m == 0)
         goto out;
-    const char *q[8] = {jm_pgarr_finish(a_ti),
-                        jm_pgarr_finish(a_task),
-                        jm_pgarr_finish(a_att),
-                        jm_pgarr_finish(a_b),
-                        jm_pgarr_finish(a_s),
-                        w,
-                        rid,
-                        ap->ts};
-    if ((rc = jm_ap_exec(ap, AP_SCHED_INSERT, 8, q, &r, err)) != JM_OK)
-        goto out;
-    /* the new instances' transition_log rows (in id order), and they are known rows now */
-    for (int k = 0; k < PQntuples(r); k++) {
-        int64_t id = strtoll(PQgetvalue(r, k, 0), NULL, 10);
-        jm_ap_tlog_push(ap, JM_ENTITY_TI, id, wf, 0, 'Q');
-        for (size_t i = 0; i < n; i++)
-            if (item[i] == AP_ITEM_APPLIED && ok_ids[i] == id) {
-                jm_ap_tistate_t *t = jm_ap_ti_state(ap, id, 1);
-                t->status = 'Q';
-                t->row = 1;
-                t->task_id = tids[i];
-                t->run_id = run_id;
-                t->attempt = attempts[i];
-                t->wf = wf;
-            }
+    /* the new instances (in id order, as AP_SCHED_INSERT wrote them and their log rows):
+     * inserted at the flush or before any statement that could see them */
+    size_t *ord = jm_malloc(n * sizeof(*ord)), no = 0;
+    for (size_t i = 0; i < n; i++)
+        if (item[i] == AP_ITEM_APPLIED)
+            ord[no++] = i;
+    for (size_t x = 1; x < no; x++) /* insertion sort by instance id */
+        for (size_t y = x; y > 0 && ok_ids[ord[y - 1]] > ok_ids[ord[y]]; y--) {
+            size_t t = ord[y];
+            ord[y] = ord[y - 1];
+            ord[y - 1] = t;
+        }
+    for (size_t x = 0; x < no; x++) {
+        size_t i = ord[x];
+        jm_ap_newti_add(ap, &(jm_ap_newti_t){.id = ok_ids[i], .task_id = tids[i], .wf = wf,
+                                             .run_id = run_id, .ts_ms = ap->ev->ts_ms,
+                                             .attempt = pk[i].attempt, .batch = (int)pk[i].batch,
+                                             .step = (int)pk[i].step});
+        jm_ap_tlog_push(ap, JM_ENTITY_TI, ok_ids[i], wf, 0, 'Q');
+        jm_ap_tistate_t *t = jm_ap_ti_state(ap, ok_ids[i], 1);
+        t->status = 'Q';
+        t->row = 1;
+        t->task_id = tids[i];
+        t->run_id = run_id;
+        t->attempt = pk[i].attempt;
+        t->wf = wf;
     }
-    PQclear(r);
-    r = NULL;
+    free(ord);
     jm_ap_batches_note(ap, wf, max_batch); /* workflow.batches, written at the flush */
     jm_ap_touch_run(ap, run_id);
     jm_ap_touch_wf(ap, wf);
@@ -136,9 +301,9 @@ jm_rc_t jm_sched_workflow(jm_apply_t *ap, int64_t wf, int64_t run_id, int64_t ca
         *queued = m;
 out:
     PQclear(r);
+    free(pk);
     free(tids);
     free(ok_ids);
-    free(attempts);
     free(from);
     free(to);
     free(item);

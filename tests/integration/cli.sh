@@ -183,6 +183,8 @@ ok "submitted run: D" sh -c "'$JOBMON' status --json $SUB | jq -e '.status == \"
 ok "the daemon's log exists" sh -c "ls '$XDG_STATE_HOME'/jobmon/distributor-*.log >/dev/null"
 
 # --- audit: replaying the event log reproduces the rows ------------------------------------------
+# (the scratch schema is migrated from the checkout's schemas/sql, also for a VPATH build)
+export JOBMON_MIGRATIONS_DIR=${JOBMON_MIGRATIONS_DIR:-$ROOT/schemas/sql}
 cat >"$tmp/audit.json" <<EOF
 {"tool": "cli-it", "workflow_args": "audit-$tag", "name": "cli-it audit", "cluster": "dummy",
  "defaults": {"compute_resources": {"queue": "null.q"}},
@@ -193,7 +195,8 @@ ok "audit: a dummy-cluster workflow runs to D (exit 0)" rc_is 0 jm run --json "$
 AUD=$(id workflow_id "$tmp/rc.out")
 ok "audit WF: identical (exit 0)" rc_is 0 jm audit "$AUD"
 ok "... prints identical" grep -qx identical "$tmp/rc.out"
-ok "audit --json: identical, every event replayed" sh -c "'$JOBMON' audit --json $AUD | jq -e '.identical == true and .events > 10 and .outcome_mismatches == 0 and .differences == []' >/dev/null"
+ok "audit --json: exit 0" rc_is 0 jm audit --json "$AUD"
+ok "audit --json: identical, every event replayed" jqq '.identical == true and .events > 10 and .outcome_mismatches == 0 and .differences == []' "$tmp/rc.out"
 ok "audit of the failed workflow (rejected/ignored events included): identical" rc_is 0 jm audit "$WF"
 ok "audit: no scratch schema left behind" sh -c "! psql '$JOBMON_POSTGRES_READER_CONNINFO' -Atc \"SELECT nspname FROM pg_namespace WHERE nspname LIKE 'jm_audit_${AUD}_%'\" | grep -q ."
 ok "audit of an unknown workflow: exit 2" rc_is 2 jm audit 12345
