@@ -65,6 +65,9 @@ jm_rc_t jm_pg_classify(const PGresult *res, PGconn *conn);
  * redo the whole transaction. */
 JM_WUR jm_rc_t jm_pg_exec(jm_pg_t *pg, const char *sql, int nparams, const char *const *params,
                           PGresult **out, jm_err_t *err);
+/* jm_pg_exec() of `sql` with one parameter: $1 = `id` in decimal. */
+JM_WUR jm_rc_t jm_pg_exec_id(jm_pg_t *pg, const char *sql, int64_t id, PGresult **out,
+                             jm_err_t *err);
 
 /* BEGIN / COMMIT / ROLLBACK through jm_pg_exec().  A COMMIT that fails (e.g. 40001 at commit)
  * returns its classified rc; the transaction is then over.  COMMIT of a transaction in which a

@@ -64,11 +64,8 @@ static char *current_schema(jm_pg_t *pg, jm_err_t *err)
 
 static int wf_exists(jm_pg_t *pg, int64_t wf, int *exists, jm_err_t *err)
 {
-    char id[24];
-    const char *p[1] = {id};
     PGresult *r = NULL;
-    snprintf(id, sizeof(id), "%" PRId64, wf);
-    jm_rc_t rc = jm_pg_exec(pg, "SELECT 1 FROM workflow WHERE id = $1::bigint", 1, p, &r, err);
+    jm_rc_t rc = jm_pg_exec_id(pg, "SELECT 1 FROM workflow WHERE id = $1::bigint", wf, &r, err);
     if (rc == JM_OK)
         *exists = PQntuples(r) > 0;
     PQclear(r);

@@ -37,25 +37,10 @@ static int is_dir(const char *p)
 
 char *jm_cli_default_schema_dir(void)
 {
-    const char *env = getenv("JOBMON_MIGRATIONS_DIR");
-    char self[PATH_MAX];
-    if (env && *env)
-        return jm_strdup(env);
-    ssize_t n = readlink("/proc/self/exe", self, sizeof(self) - 1);
-    if (n > 0) {
-        self[n] = '\0';
-        char *slash = strrchr(self, '/');
-        if (slash)
-            *slash = '\0';
-        const char *cands[] = {"%s/schemas/sql", "%s/../schemas/sql", "%s/../share/jobmon/sql"};
-        for (size_t i = 0; i < JM_ARRAY_LEN(cands); i++) {
-            char *c = jm_asprintf(cands[i], self);
-            if (is_dir(c))
-                return c;
-            free(c);
-        }
-    }
-    return jm_strdup("/usr/local/share/jobmon/sql");
+    static const char *const fmts[] = {"%s/schemas/sql", "%s/../schemas/sql",
+                                       "%s/../share/jobmon/sql"};
+    char *p = jm_cli_locate("JOBMON_MIGRATIONS_DIR", fmts, JM_ARRAY_LEN(fmts), is_dir, 0);
+    return p ? p : jm_strdup("/usr/local/share/jobmon/sql");
 }
 
 static int migration_name(const struct dirent *d)

@@ -13,8 +13,8 @@
 #include "client/cli_ops.h"
 #include "client/cli_run.h"
 #include "client/cli_status.h"
+#include "common/progmain.h"
 #include "config.h" /* autoconf: PACKAGE_VERSION */
-#include "jobmon/log.h"
 
 typedef struct {
     const char *name;
@@ -124,14 +124,11 @@ int main(int argc, char **argv)
         usage(stdout);
         goto out;
     }
-    if (jm_config_load(cli.cfg, config_path, &err) != JM_OK) {
+    if (jm_main_load_config(cli.cfg, config_path, &err) != JM_OK) {
         fprintf(stderr, "jobmon: configuration: %s\n", err.msg);
         code = jm_rc_to_exit(err.rc);
         goto out;
     }
-    jm_log_level_t level;
-    if (jm_log_level_parse(jm_config_str(cli.cfg, "log.level"), &level) == JM_OK)
-        jm_log_set_level(level);
     code = cmd->handler(&cli, argc - optind, argv + optind);
 out:
     jm_config_destroy(cli.cfg);

@@ -271,14 +271,11 @@ static int run_is_terminal(char s)
 /* Status of our run from PostgreSQL (when the cache shows another one); 0 if unknown. */
 static char pg_run_status(jm_status_ctx_t *ctx, int64_t run_id)
 {
-    char id[24];
-    const char *params[1] = {id};
     PGresult *res = NULL;
     char st = 0;
     jm_pg_t *pg = jm_status_ctx_pg(ctx, NULL);
-    snprintf(id, sizeof(id), "%" PRId64, run_id);
     if (pg &&
-        jm_pg_exec(pg, "SELECT status FROM workflow_run WHERE id = $1", 1, params, &res, NULL) ==
+        jm_pg_exec_id(pg, "SELECT status FROM workflow_run WHERE id = $1", run_id, &res, NULL) ==
             JM_OK &&
         PQntuples(res) == 1)
         st = PQgetvalue(res, 0, 0)[0];
@@ -294,13 +291,10 @@ static void print_failed(jm_status_ctx_t *ctx, int64_t wf_id)
         " FROM task t LEFT JOIN LATERAL (SELECT exit_code, message, stderr_tail FROM task_instance"
         "   WHERE task_id = t.id ORDER BY attempt DESC LIMIT 1) ti ON true"
         " WHERE t.workflow_id = $1 AND t.status = 'F' ORDER BY t.id LIMIT 20";
-    char id[24];
-    const char *params[1] = {id};
     PGresult *res = NULL;
     jm_err_t err;
     jm_pg_t *pg = jm_status_ctx_pg(ctx, &err);
-    snprintf(id, sizeof(id), "%" PRId64, wf_id);
-    if (!pg || jm_pg_exec(pg, sql, 1, params, &res, &err) != JM_OK) {
+    if (!pg || jm_pg_exec_id(pg, sql, wf_id, &res, &err) != JM_OK) {
         fprintf(stderr, "jobmon: cannot list the failed tasks: %s\n", err.msg);
         goto out;
     }
@@ -840,14 +834,12 @@ static int cmd_resume_wf(jm_cli_t *cli, jm_cli_run_opts_t *o)
     jm_status_ctx_t *ctx = NULL;
     jm_producer_t *p = NULL;
     PGresult *res = NULL;
-    char id[24], *cluster = NULL;
-    const char *params[1] = {id};
+    char *cluster = NULL;
     int code;
 
     if ((code = connect_infra(cli, &ctx, &p)) != JM_EXIT_OK)
         goto out;
-    snprintf(id, sizeof(id), "%" PRId64, o->wf_id);
-    if (jm_pg_exec(jm_status_ctx_pg(ctx, NULL), sql, 1, params, &res, &err) != JM_OK) {
+    if (jm_pg_exec_id(jm_status_ctx_pg(ctx, NULL), sql, o->wf_id, &res, &err) != JM_OK) {
         fprintf(stderr, "jobmon: PostgreSQL: %s\n", err.msg);
         code = jm_rc_to_exit(err.rc);
         goto out;

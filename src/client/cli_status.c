@@ -210,6 +210,28 @@ static int query(jm_status_ctx_t *ctx, const char *sql, int n, const char *const
     return JM_EXIT_OK;
 }
 
+/* Run a query on one `what` ($1 = its id); no row is a usage error ("what id not found"). */
+static int query_one(jm_status_ctx_t *ctx, const char *what, const char *sql, const char *id,
+                     PGresult **res)
+{
+    const char *params[1] = {id};
+    int code = query(ctx, sql, 1, params, res);
+    if (code == JM_EXIT_OK && PQntuples(*res) == 0) {
+        fprintf(stderr, "jobmon: %s %s not found\n", what, id);
+        code = JM_EXIT_USAGE;
+    }
+    return code;
+}
+
+/* The task `id` (task_sql, $1 = id; not found is a usage error), then detail_sql about it. */
+static int query_task(jm_status_ctx_t *ctx, const char *task_sql, const char *detail_sql,
+                      const char *id, PGresult **t, PGresult **detail)
+{
+    const char *params[1] = {id};
+    int code = query_one(ctx, "task", task_sql, id, t);
+    return code == JM_EXIT_OK ? query(ctx, detail_sql, 1, params, detail) : code;
+}
+
 static json_t *jint_or_null(PGresult *r, int row, int col)
 {
     return PQgetisnull(r, row, col) ? json_null()
@@ -349,13 +371,9 @@ static int cmd_tasks(jm_status_ctx_t *ctx, read_opts_t *o)
     if (o->status)
         jm_cli_task_status_filter(o->status, letters, sizeof(letters));
     snprintf(lim, sizeof(lim), "%" PRId64, o->limit ? o->limit : INT32_MAX);
-    if ((code = query(ctx, "SELECT 1 FROM workflow WHERE id = $1", 1, params, &res)) != JM_EXIT_OK)
+    if ((code = query_one(ctx, "workflow", "SELECT 1 FROM workflow WHERE id = $1", o->args[0],
+                          &res)) != JM_EXIT_OK)
         goto out;
-    if (PQntuples(res) == 0) {
-        fprintf(stderr, "jobmon: workflow %s not found\n", o->args[0]);
-        code = JM_EXIT_USAGE;
-        goto out;
-    }
     PQclear(res);
     if ((code = query(ctx,
                       "SELECT id, name, status, num_attempts FROM task WHERE workflow_id = $1"
@@ -388,26 +406,17 @@ out:
 
 static int cmd_task(jm_status_ctx_t *ctx, read_opts_t *o)
 {
-    const char *params[1] = {o->args[0]};
     PGresult *t = NULL, *ti = NULL;
-    int code;
-    if ((code = query(ctx,
-                      "SELECT id, workflow_id, name, status, num_attempts, max_attempts, command,"
-                      " resources::text, cluster FROM task WHERE id = $1",
-                      1, params, &t)) != JM_EXIT_OK)
-        goto out;
-    if (PQntuples(t) == 0) {
-        fprintf(stderr, "jobmon: task %s not found\n", o->args[0]);
-        code = JM_EXIT_USAGE;
-        goto out;
-    }
-    if ((code = query(ctx,
-                      "SELECT id, attempt, run_id, status, distributor_id, exit_code, message,"
-                      " stderr_tail, stdout_path, stderr_path, resources::text, host,"
-                      " wall_ms, cpu_ms, maxrss_kb, to_char(status_at AT TIME ZONE 'UTC',"
-                      " 'YYYY-MM-DD\"T\"HH24:MI:SS.MS\"Z\"')"
-                      " FROM task_instance WHERE task_id = $1 ORDER BY attempt",
-                      1, params, &ti)) != JM_EXIT_OK)
+    int code = query_task(ctx,
+                          "SELECT id, workflow_id, name, status, num_attempts, max_attempts,"
+                          " command, resources::text, cluster FROM task WHERE id = $1",
+                          "SELECT id, attempt, run_id, status, distributor_id, exit_code, message,"
+                          " stderr_tail, stdout_path, stderr_path, resources::text, host,"
+                          " wall_ms, cpu_ms, maxrss_kb, to_char(status_at AT TIME ZONE 'UTC',"
+                          " 'YYYY-MM-DD\"T\"HH24:MI:SS.MS\"Z\"')"
+                          " FROM task_instance WHERE task_id = $1 ORDER BY attempt",
+                          o->args[0], &t, &ti);
+    if (code != JM_EXIT_OK)
         goto out;
     int n = PQntuples(ti);
     if (o->json) {
@@ -473,24 +482,15 @@ out:
 
 static int cmd_deps(jm_status_ctx_t *ctx, read_opts_t *o)
 {
-    const char *params[1] = {o->args[0]};
     PGresult *t = NULL, *res = NULL;
-    int code;
-    if ((code = query(ctx, "SELECT id, name, status FROM task WHERE id = $1", 1, params, &t)) !=
-        JM_EXIT_OK)
-        goto out;
-    if (PQntuples(t) == 0) {
-        fprintf(stderr, "jobmon: task %s not found\n", o->args[0]);
-        code = JM_EXIT_USAGE;
-        goto out;
-    }
-    if ((code = query(ctx,
-                      "SELECT 'upstream', t.id, t.name, t.status FROM task_edge e"
-                      " JOIN task t ON t.id = e.upstream_id WHERE e.downstream_id = $1"
-                      " UNION ALL SELECT 'downstream', t.id, t.name, t.status FROM task_edge e"
-                      " JOIN task t ON t.id = e.downstream_id WHERE e.upstream_id = $1"
-                      " ORDER BY 1 DESC, 2",
-                      1, params, &res)) != JM_EXIT_OK)
+    int code = query_task(ctx, "SELECT id, name, status FROM task WHERE id = $1",
+                          "SELECT 'upstream', t.id, t.name, t.status FROM task_edge e"
+                          " JOIN task t ON t.id = e.upstream_id WHERE e.downstream_id = $1"
+                          " UNION ALL SELECT 'downstream', t.id, t.name, t.status FROM task_edge e"
+                          " JOIN task t ON t.id = e.downstream_id WHERE e.upstream_id = $1"
+                          " ORDER BY 1 DESC, 2",
+                          o->args[0], &t, &res);
+    if (code != JM_EXIT_OK)
         goto out;
     int n = PQntuples(res);
     if (o->json) {

@@ -162,34 +162,60 @@ jm_rc_t jm_cli_wait_event(jm_status_ctx_t *ctx, const char *event_id, int64_t ti
 /* ---- distributor ------------------------------------------------------------------------------
  */
 
-char *jm_cli_distributor_path(void)
+/* The directory holding this executable into dir (PATH_MAX bytes): 0, or -1 when unknown. */
+static int self_dir(char *dir)
 {
-    const char *env = getenv("JOBMON_DISTRIBUTOR");
-    char self[PATH_MAX];
+    ssize_t n = readlink("/proc/self/exe", dir, PATH_MAX - 1);
+    if (n <= 0)
+        return -1;
+    dir[n] = '\0';
+    char *slash = strrchr(dir, '/');
+    if (!slash)
+        return -1;
+    *slash = '\0';
+    return 0;
+}
+
+static char *first_accepted(const char *dir, const char *const *fmts, size_t n,
+                            int (*accept)(const char *path))
+{
+    for (size_t i = 0; i < n; i++) {
+        char *c = jm_asprintf(fmts[i], dir);
+        if (accept(c))
+            return c;
+        free(c);
+    }
+    return NULL;
+}
+
+char *jm_cli_locate(const char *env_name, const char *const *fmts, size_t n,
+                    int (*accept)(const char *path), int libtool)
+{
+    const char *env = getenv(env_name);
+    char dir[PATH_MAX];
     if (env && *env)
         return jm_strdup(env);
-    ssize_t n = readlink("/proc/self/exe", self, sizeof(self) - 1);
-    if (n > 0) {
-        self[n] = '\0';
-        char *slash = strrchr(self, '/');
-        if (slash) {
-            *slash = '\0';
-            char *cand = jm_asprintf("%s/jobmon-distributor", self);
-            if (access(cand, X_OK) == 0)
-                return cand;
-            free(cand);
-            /* a libtool wrapper's real binary lives in .libs/ */
-            size_t dl = strlen(self);
-            if (dl > 6 && strcmp(self + dl - 6, "/.libs") == 0) {
-                self[dl - 6] = '\0';
-                cand = jm_asprintf("%s/jobmon-distributor", self);
-                if (access(cand, X_OK) == 0)
-                    return cand;
-                free(cand);
-            }
-        }
+    if (self_dir(dir) != 0)
+        return NULL;
+    char *found = first_accepted(dir, fmts, n, accept);
+    size_t dl = strlen(dir);
+    if (!found && libtool && dl > 6 && strcmp(dir + dl - 6, "/.libs") == 0) {
+        dir[dl - 6] = '\0';
+        found = first_accepted(dir, fmts, n, accept);
     }
-    return jm_strdup("jobmon-distributor");
+    return found;
+}
+
+static int is_executable(const char *path)
+{
+    return access(path, X_OK) == 0;
+}
+
+char *jm_cli_distributor_path(void)
+{
+    static const char *const fmts[] = {"%s/jobmon-distributor"};
+    char *p = jm_cli_locate("JOBMON_DISTRIBUTOR", fmts, JM_ARRAY_LEN(fmts), is_executable, 1);
+    return p ? p : jm_strdup("jobmon-distributor");
 }
 
 char **jm_cli_distributor_argv(const jm_config_t *cfg, const char *path, int64_t run_id,

@@ -57,6 +57,11 @@ typedef struct {
     int alive_seen;
 } jm_cli_dist_t;
 
+/* A file beside this executable: $env_name when set, else the first of fmts (each with one %s,
+ * the executable's directory; with `libtool`, retried from the parent of a .libs directory) that
+ * accept() takes.  Returns a new string, caller frees; NULL when none matched. */
+char *jm_cli_locate(const char *env_name, const char *const *fmts, size_t n,
+                    int (*accept)(const char *path), int libtool);
 /* The distributor program: $JOBMON_DISTRIBUTOR, else jobmon-distributor beside this executable,
  * else "jobmon-distributor" (searched on PATH).  Returns a new string, caller frees. */
 char *jm_cli_distributor_path(void);

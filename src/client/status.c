@@ -270,18 +270,15 @@ out:
 
 static jm_rc_t get_pg(jm_status_ctx_t *ctx, int64_t wf_id, jm_status_t *out, jm_err_t *err)
 {
-    char id[24];
-    const char *params[1] = {id};
     PGresult *res = NULL;
     jm_rc_t rc;
     jm_pg_t *pg = jm_status_ctx_pg(ctx, err);
     if (!pg)
         return JM_ERR_UNAVAILABLE;
-    snprintf(id, sizeof(id), "%" PRId64, wf_id);
-    rc = jm_pg_exec(pg, pg_sql, 1, params, &res, err);
+    rc = jm_pg_exec_id(pg, pg_sql, wf_id, &res, err);
     if (rc == JM_ERR_UNAVAILABLE &&
         jm_pg_reconnect(pg, jm_time_mono_ms() + PG_CONNECT_MS, NULL) == JM_OK)
-        rc = jm_pg_exec(pg, pg_sql, 1, params, &res, err);
+        rc = jm_pg_exec_id(pg, pg_sql, wf_id, &res, err);
     if (rc != JM_OK)
         goto out;
     if (PQntuples(res) == 0) {

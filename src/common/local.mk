@@ -1,5 +1,6 @@
 libjobmon_la_SOURCES += \
 	src/common/error.c \
 	src/common/log.c \
-	src/common/jmtime.c
+	src/common/jmtime.c \
+	src/common/progmain.c src/common/progmain.h
 libjobmon_la_SOURCES += src/common/config.c src/common/pg.c src/common/redis.c

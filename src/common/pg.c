@@ -176,6 +176,14 @@ out:
     return rc;
 }
 
+jm_rc_t jm_pg_exec_id(jm_pg_t *pg, const char *sql, int64_t id, PGresult **out, jm_err_t *err)
+{
+    char text[24];
+    const char *params[1] = {text};
+    snprintf(text, sizeof(text), "%lld", (long long)id);
+    return jm_pg_exec(pg, sql, 1, params, out, err);
+}
+
 jm_rc_t jm_pg_begin(jm_pg_t *pg, jm_err_t *err)
 {
     return jm_pg_exec(pg, "BEGIN", 0, NULL, NULL, err);

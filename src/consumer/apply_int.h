@@ -337,9 +337,9 @@ jm_rc_t jm_ap_progress(jm_apply_t *ap, int64_t wf, jm_err_t *err) JM_WUR;
 /* Queue ready tasks of workflow `wf` for run `run_id` up to capacity `cap` (> 0: the workflow
  * limit minus its active tasks, as the caller just counted).  `arrays_bind`: some array's limit
  * is below the workflow's, so array capacities must be computed (the slower, full pick);
- * otherwise the pick is an index scan bounded by `cap`.  `batches`: the workflow's last batch
- * number handed out (stored value or this transaction's pending one).  *queued (may be NULL) receives the
- * number of new task instances. */
+ * otherwise the pick comes from the transaction's tracked ready set (sched.c).  `batches`:
+ * the workflow's last batch number handed out (stored value or this transaction's pending
+ * one).  *queued (may be NULL) receives the number of new task instances. */
 jm_rc_t jm_sched_workflow(jm_apply_t *ap, int64_t wf, int64_t run_id, int64_t cap,
                           int arrays_bind, int64_t batches, size_t *queued, jm_err_t *err) JM_WUR;
 

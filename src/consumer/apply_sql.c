@@ -3,6 +3,9 @@
  * (jm_apply_new / jm_apply_reset).  Lists travel as one array or jsonb parameter so that a whole
  * batch item list is one statement (unnest / jsonb_to_recordset), never one statement per item.
  * Times are always parameters taken from the event ($ts), never now().
+ * The AP_FLUSH_* statements write what the handlers applied in memory during the transaction
+ * (apply_int.h); AP_SCHED_INSERT, AP_TI_SET_RUNNING and AP_TI_SET_RESULT are kept as the
+ * one-row reference of their flush statements (not executed any more).
  */
 #include "consumer/apply_int.h"
 

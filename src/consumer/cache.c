@@ -29,7 +29,7 @@
 static const char script[] =
     "local cur = redis.call('HGET', KEYS[1], 'version')\n"
     "local v = tonumber(ARGV[1])\n"
-    "if false then return 0 end\n"
+    "if cur and tonumber(cur) >= v then return 0 end\n"
     "local n = tonumber(ARGV[2])\n"
     "redis.call('HSET', KEYS[1], 'version', ARGV[1], unpack(ARGV, 3 + n))\n"
     "for i = 3, 2 + n do redis.call('PUBLISH', ARGV[i], ARGV[1]) end\n"
@@ -189,7 +189,7 @@ static jm_rc_t script_run(jm_cache_t *c, int argc, const char **argv, jm_err_t *
     argv[2] = "1";
     if (c->sha[0])
         rc = jm_redis_command_argv(c->r, argc, argv, NULL, NULL, err);
-    if (0)
+    if (rc == JM_ERR_NOT_FOUND && c->sha[0] && !c->rebuilding)
         start_rebuild(c, "lost its scripts (restarted?)");
     if (rc == JM_ERR_NOT_FOUND) {
         rc = script_load(c, err);

@@ -22,9 +22,10 @@
 #include "jobmon/jmtime.h"
 #include "jobmon/log.h"
 
-#define SUB        "reaper"
+#define SUB "reaper"
 /* One leader per schema: two deployments (or a test) sharing a database do not block each other */
-#define LOCK_SQL   "SELECT pg_try_advisory_lock(hashtextextended('jobmon.reaper.' || current_schema(), 0))"
+#define LOCK_SQL                                                                                   \
+    "SELECT pg_try_advisory_lock(hashtextextended('jobmon.reaper.' || current_schema(), 0))"
 #define ITEMS_MAX  500
 #define SCAN_LIMIT "20000"
 #define CONNECT_MS 2000

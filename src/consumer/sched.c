@@ -7,10 +7,14 @@
  * ti_seq), grouped into batches of equal (array, resources) of at most 500 with 0-based steps by
  * task id; the batch numbers continue after the caller's `batches` (the stored value or the
  * transaction's pending one), and the new highest is noted for the flush (jm_apply_flush).
- * Three statements per call whatever the number of tasks: pick (with the batch layout),
- * the task transitions, the instance inserts; none when the caller found no capacity.  The pick
- * is bounded by the capacity (an index scan of at most 2 × cap rows) unless an array limit below
- * the workflow's can bind, which needs the per-array active counts (full pick).
+ * When no array limit below the workflow's can bind, the ready set is tracked in memory per
+ * transaction (jm_ap_wfc_t): read once by AP_SCHED_READY (the first cap + 256 ready tasks, an
+ * index scan), then kept (picks remove, AP_DOWNSTREAM_DONE adds the tasks it releases) and read
+ * again only when the tracked part runs short; the pick and its batch layout are computed here,
+ * exactly as AP_SCHED_PICK_FAST would.  Otherwise the full pick statement (per-array active
+ * counts) runs.  The task transitions G/A → Q and the new instances (inserted by
+ * AP_FLUSH_TI_INSERT) are pending writes of the transaction (apply_int.h): usually no
+ * statement at all per call.
  * It does not decide when to run (callers: jm_ap_progress) nor read any clock.
  */
 #include <stdlib.h>
@@ -157,9 +161,8 @@ static size_t pick_tracked(jm_ap_wfc_t *c, int64_t cap, int64_t batches, pick_t 
 jm_rc_t jm_sched_workflow(jm_apply_t *ap, int64_t wf, int64_t run_id, int64_t cap, int arrays_bind,
                           int64_t batches, size_t *queued, jm_err_t *err)
 {
-    char w[24], rid[24], c[24], bt[24];
+    char w[24], c[24], bt[24];
     jm_ap_i64(w, sizeof(w), wf);
-    jm_ap_i64(rid, sizeof(rid), run_id);
     jm_ap_i64(c, sizeof(c), cap);
     jm_ap_i64(bt, sizeof(bt), batches);
     const char *p[3] = {w, c, bt};
@@ -240,30 +243,16 @@ jm_rc_t jm_sched_workflow(jm_apply_t *ap, int64_t wf, int64_t run_id, int64_t ca
     rc = jm_ap_transition(ap, JM_ENTITY_TASK, n, tids, from, to, 0, AP_ATT_QUEUE, item, NULL, err);
     if (rc != JM_OK)
         goto out;
-    jm_pgarr_t *a_ti = &ap->arr[0], *a_task = &ap->arr[1], *a_att = &ap->arr[2], *a_b = &ap->arr[3],
-               *a_s = &ap->arr[4];
-    jm_pgarr_reset(a_ti);
-    jm_pgarr_reset(a_task);
-    jm_pgarr_reset(a_att);
-    jm_pgarr_reset(a_b);
-    jm_pgarr_reset(a_s);
     size_t m = 0;
     ok_ids = jm_malloc(n * sizeof(*ok_ids));
     for (size_t i = 0; i < n; i++) {
         ok_ids[i] = jm_hash_ti_id(tids[i], pk[i].attempt);
         if (item[i] != AP_ITEM_APPLIED)
             continue;
-        jm_pgarr_add_int(a_ti, ok_ids[i]);
-        jm_pgarr_add_int(a_task, tids[i]);
-        jm_pgarr_add_int(a_att, pk[i].attempt);
         if (pk[i].batch > max_batch)
             max_batch = pk[i].batch;
-        jm_pgarr_add_int(a_b, pk[i].batch);
-        jm_pgarr_add_int(a_s, pk[i].step);
         m++;
     }
-    PQclear(r);
-    r = NULL;
     if (m == 0)
         goto out;
     /* the new instances (in id order, as AP_SCHED_INSERT wrote them and their log rows):

@@ -165,40 +165,37 @@ static const char SQL_TIS[] =
     "WHERE ti.run_id = $1 AND ti.status = ANY($2::text[]) "
     "ORDER BY ti.array_id NULLS FIRST, ti.batch_num, ti.step, ti.id";
 
-static jm_rc_t pg_ensure(dist_t *d, jm_err_t *err)
+/* A read query about our run ($1 = its id, $2 = `arg2` when not NULL) on the reader connection,
+ * connecting first when there is none; a lost connection is dropped so the next call reconnects. */
+static jm_rc_t query_run(dist_t *d, const char *sql, const char *arg2, PGresult **res,
+                         jm_err_t *err)
 {
-    if (d->pg)
-        return JM_OK;
-    d->pg = jm_pg_connect(jm_config_str(d->cfg, "postgres.reader_conninfo"),
-                          jm_time_mono_ms() + 5000, err);
-    return d->pg ? JM_OK : JM_ERR_UNAVAILABLE;
-}
-
-static void pg_failed(dist_t *d, jm_rc_t rc)
-{
+    char run[32];
+    const char *params[2] = {run, arg2};
+    *res = NULL;
+    if (!d->pg)
+        d->pg = jm_pg_connect(jm_config_str(d->cfg, "postgres.reader_conninfo"),
+                              jm_time_mono_ms() + 5000, err);
+    if (!d->pg)
+        return JM_ERR_UNAVAILABLE;
+    snprintf(run, sizeof(run), "%lld", (long long)d->o->run_id);
+    jm_rc_t rc = jm_pg_exec(d->pg, sql, arg2 ? 2 : 1, params, res, err);
     if (rc == JM_ERR_UNAVAILABLE) {
         jm_pg_destroy(d->pg);
         d->pg = NULL;
     }
+    return rc;
 }
 
 static jm_rc_t read_tis(dist_t *d, const char *statuses, jm_dist_ti_t ***out, size_t *n,
                         jm_err_t *err)
 {
-    char run[32];
     PGresult *res = NULL;
     *out = NULL;
     *n = 0;
-    jm_rc_t rc = pg_ensure(d, err);
+    jm_rc_t rc = query_run(d, SQL_TIS, statuses, &res, err);
     if (rc != JM_OK)
         return rc;
-    snprintf(run, sizeof(run), "%lld", (long long)d->o->run_id);
-    const char *params[] = {run, statuses};
-    rc = jm_pg_exec(d->pg, SQL_TIS, 2, params, &res, err);
-    if (rc != JM_OK) {
-        pg_failed(d, rc);
-        return rc;
-    }
     int rows = PQntuples(res);
     jm_dist_ti_t **v = jm_calloc((size_t)rows + 1, sizeof(*v));
     for (int i = 0; i < rows; i++) {
@@ -232,18 +229,10 @@ static void free_tis(jm_dist_ti_t **v, size_t n)
 
 static jm_rc_t read_run_status(dist_t *d, jm_err_t *err)
 {
-    char run[32];
     PGresult *res = NULL;
-    jm_rc_t rc = pg_ensure(d, err);
+    jm_rc_t rc = query_run(d, "SELECT status FROM workflow_run WHERE id = $1", NULL, &res, err);
     if (rc != JM_OK)
         return rc;
-    snprintf(run, sizeof(run), "%lld", (long long)d->o->run_id);
-    const char *params[] = {run};
-    rc = jm_pg_exec(d->pg, "SELECT status FROM workflow_run WHERE id = $1", 1, params, &res, err);
-    if (rc != JM_OK) {
-        pg_failed(d, rc);
-        return rc;
-    }
     d->run_status = PQntuples(res) == 1 ? PQgetvalue(res, 0, 0)[0] : 0;
     PQclear(res);
     return JM_OK;

@@ -8,25 +8,15 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "common/progmain.h"
 #include "distributors/distributor.h"
 #include "jobmon/config.h"
-#include "jobmon/log.h"
 
 static void usage(FILE *f)
 {
     fprintf(f, "usage: jobmon-distributor --run-id R --workflow-id W --cluster C [--config F]\n"
                "       [--plugin dummy|sequential|multiprocess|slurm] [--parallelism N]\n"
                "       [--state-dir DIR] [--worker PATH] [--set key=value] [--events-file F]\n");
-}
-
-static int parse_id(const char *s, int64_t *out)
-{
-    char *end = NULL;
-    long long v = strtoll(s, &end, 10);
-    if (!*s || *end || v <= 0)
-        return -1;
-    *out = v;
-    return 0;
 }
 
 int main(int argc, char **argv)
@@ -57,12 +47,12 @@ int main(int argc, char **argv)
     while ((c = getopt_long(argc, argv, "h", longopts, NULL)) != -1) {
         int bad = 0;
         switch (c) {
-        case O_RUN: bad = parse_id(optarg, &o.run_id); break;
-        case O_WF: bad = parse_id(optarg, &o.workflow_id); break;
+        case O_RUN: bad = jm_main_parse_int(optarg, 1, &o.run_id); break;
+        case O_WF: bad = jm_main_parse_int(optarg, 1, &o.workflow_id); break;
         case O_CLUSTER: o.cluster = optarg; break;
         case O_CONF: o.config_path = optarg; break;
         case O_PLUGIN: o.plugin = optarg; break;
-        case O_PAR: bad = parse_id(optarg, &par); break;
+        case O_PAR: bad = jm_main_parse_int(optarg, 1, &par); break;
         case O_STATE: o.state_dir = optarg; break;
         case O_WORKER: o.worker_path = optarg; break;
         case O_SET:
@@ -89,13 +79,10 @@ int main(int argc, char **argv)
         goto out;
     }
     o.parallelism = (int)par;
-    if (jm_config_load(cfg, o.config_path, &err) != JM_OK) {
+    if (jm_main_load_config(cfg, o.config_path, &err) != JM_OK) {
         fprintf(stderr, "jobmon-distributor: config: %s\n", err.msg);
         goto out;
     }
-    jm_log_level_t lvl;
-    if (jm_log_level_parse(jm_config_str(cfg, "log.level"), &lvl) == JM_OK)
-        jm_log_set_level(lvl);
     jm_rc_t rc = jm_dist_run(&o, cfg, &err);
     if (rc != JM_OK)
         fprintf(stderr, "jobmon-distributor: %s\n", err.msg);

@@ -16,6 +16,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "common/progmain.h"
 #include "jobmon/config.h"
 #include "jobmon/event.h"
 #include "jobmon/jmtime.h"
@@ -115,16 +116,6 @@ out:
     return s;
 }
 
-static int parse_id(const char *s, int64_t *out)
-{
-    char *end = NULL;
-    long long v = strtoll(s, &end, 10);
-    if (!*s || *end || v < 0)
-        return -1;
-    *out = v;
-    return 0;
-}
-
 int main(int argc, char **argv)
 {
     enum {
@@ -179,15 +170,15 @@ int main(int argc, char **argv)
     while ((c = getopt_long(argc, argv, "h", longopts, NULL)) != -1) {
         int bad = 0;
         switch (c) {
-        case O_TI: bad = parse_id(optarg, &o.ti_id); break;
-        case O_WF: bad = parse_id(optarg, &o.workflow_id); break;
-        case O_RUN: bad = parse_id(optarg, &o.run_id); break;
-        case O_TASK: bad = parse_id(optarg, &o.task_id); break;
+        case O_TI: bad = jm_main_parse_int(optarg, 0, &o.ti_id); break;
+        case O_WF: bad = jm_main_parse_int(optarg, 0, &o.workflow_id); break;
+        case O_RUN: bad = jm_main_parse_int(optarg, 0, &o.run_id); break;
+        case O_TASK: bad = jm_main_parse_int(optarg, 0, &o.task_id); break;
         case O_CMD: o.command = optarg; break;
         case O_BATCH: batch = optarg; break;
-        case O_STEP: bad = parse_id(optarg, &step); break;
-        case O_MEM: bad = parse_id(optarg, &o.memory_mb); break;
-        case O_RT: bad = parse_id(optarg, &o.runtime_s); break;
+        case O_STEP: bad = jm_main_parse_int(optarg, 0, &step); break;
+        case O_MEM: bad = jm_main_parse_int(optarg, 0, &o.memory_mb); break;
+        case O_RT: bad = jm_main_parse_int(optarg, 0, &o.runtime_s); break;
         case O_OUT: o.stdout_path = optarg; break;
         case O_ERR: o.stderr_path = optarg; break;
         case O_LOGS: o.logs_dir = optarg; break;
@@ -213,13 +204,10 @@ int main(int argc, char **argv)
             goto out;
         }
     }
-    if (jm_config_load(cfg, config_path, &err) != JM_OK) {
+    if (jm_main_load_config(cfg, config_path, &err) != JM_OK) {
         fprintf(stderr, "jobmon-worker: config: %s\n", err.msg);
         goto out;
     }
-    jm_log_level_t lvl;
-    if (jm_log_level_parse(jm_config_str(cfg, "log.level"), &lvl) == JM_OK)
-        jm_log_set_level(lvl);
     if (batch) {
         int64_t s = jm_worker_array_step(step);
         if (s < 0) {

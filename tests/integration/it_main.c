@@ -6,16 +6,13 @@
  */
 #include <stdio.h>
 #include <stdlib.h>
-#include <string.h>
 #include <sys/time.h>
 #include <unistd.h>
 
+#include "../check_runner.h"
 #include "it.h"
 
-static const struct {
-    const char *name;
-    Suite *(*make)(void);
-} suites[] = {
+static const jm_suite_entry_t suites[] = {
 #define JM_SUITE(name) {#name, it_##name##_suite},
 #include "suites.def"
 #undef JM_SUITE
@@ -42,33 +39,13 @@ const char *it_unique(void)
     return buf;
 }
 
-static int wanted(const char *name, int argc, char **argv)
-{
-    if (argc < 2)
-        return 1;
-    for (int i = 1; i < argc; i++)
-        if (strcmp(argv[i], name) == 0)
-            return 1;
-    return 0;
-}
-
 int main(int argc, char **argv)
 {
-    SRunner *sr = NULL;
-    for (size_t i = 0; i < sizeof(suites) / sizeof(suites[0]); i++) {
-        if (!wanted(suites[i].name, argc, argv))
-            continue;
-        if (!sr)
-            sr = srunner_create(suites[i].make());
-        else
-            srunner_add_suite(sr, suites[i].make());
-    }
+    SRunner *sr = jm_runner_run(suites, sizeof(suites) / sizeof(suites[0]), argc, argv);
     if (!sr) {
         fprintf(stderr, "check_integration: no such suite\n");
         return EXIT_FAILURE;
     }
-    srunner_set_tap(sr, "-");
-    srunner_run_all(sr, CK_SILENT);
     int run = srunner_ntests_run(sr);
     int failed = srunner_ntests_failed(sr);
     srunner_free(sr);

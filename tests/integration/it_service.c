@@ -36,11 +36,11 @@
 #define JM_TOP_SRCDIR "."
 #endif
 
-#define HEX        "0123456789abcdef0123456789abcdef"
+#define HEX "0123456789abcdef0123456789abcdef"
 #ifndef DEADLINE_S
 #define DEADLINE_S 120
 #endif
-#define LOCK_EXPR  "hashtextextended('jobmon.reaper.' || current_schema(), 0)"
+#define LOCK_EXPR "hashtextextended('jobmon.reaper.' || current_schema(), 0)"
 
 typedef struct {
     char topic[96], dlq[96], group[96], schema[64], log[3][160];
@@ -311,23 +311,22 @@ static void send_bind(svc_t *c, int64_t wf, int64_t ts)
                       "attributes", "templates", tmpl),
             ts);
     send_at(c, JM_EV_WORKFLOW_BIND_TASKS, wf,
-            json_pack("{s:i,s:[{s:I,s:s,s:s,s:s,s:I,s:s,s:i,s:{},s:{},s:[],s:s,s:[]}]}", "chunk",
-                      0, "tasks", "task_id", (json_int_t)TASK(wf), "name", "task", "command",
-                      "true", "template", "tmpl", "array_id", (json_int_t)(wf + 1), "node_hash",
-                      HEX, "max_attempts", 3, "resources", "resource_scales", "fallback_queues",
+            json_pack("{s:i,s:[{s:I,s:s,s:s,s:s,s:I,s:s,s:i,s:{},s:{},s:[],s:s,s:[]}]}", "chunk", 0,
+                      "tasks", "task_id", (json_int_t)TASK(wf), "name", "task", "command", "true",
+                      "template", "tmpl", "array_id", (json_int_t)(wf + 1), "node_hash", HEX,
+                      "max_attempts", 3, "resources", "resource_scales", "fallback_queues",
                       "cluster", "dummy", "upstream"),
             ts);
-    send_at(c, JM_EV_WORKFLOW_BOUND, wf, json_pack("{s:i,s:i}", "total_tasks", 1, "chunks", 1),
-            ts);
+    send_at(c, JM_EV_WORKFLOW_BOUND, wf, json_pack("{s:i,s:i}", "total_tasks", 1, "chunks", 1), ts);
 }
 
 /* Start run `wf` (run id = workflow id); `up`: the distributor's handshake to R as well. */
 static void send_start(svc_t *c, int64_t wf, int timeout_s, int up, int64_t ts)
 {
     send_at(c, JM_EV_RUN_START, wf,
-            json_pack("{s:I,s:s,s:s,s:s,s:b,s:i,s:s}", "run_id", (json_int_t)wf, "cluster",
-                      "dummy", "user", "u", "host", "h", "fail_fast", 0, "timeout_s", timeout_s,
-                      "resume", "none"),
+            json_pack("{s:I,s:s,s:s,s:s,s:b,s:i,s:s}", "run_id", (json_int_t)wf, "cluster", "dummy",
+                      "user", "u", "host", "h", "fail_fast", 0, "timeout_s", timeout_s, "resume",
+                      "none"),
             ts);
     const char *st[] = {"I", "O", "R"};
     for (int i = 0; up && i < 3; i++)
@@ -475,8 +474,9 @@ START_TEST(test_reaper_end_to_end)
     /* a second scan after everything was applied finds nothing new (the states moved on) */
     int leader = leader_of(&c);
     ck_assert_msg(leader >= 0, "expected exactly one reaper leader among the two processes");
-    ck_assert_int_eq(q_int(&c, "SELECT count(*) FROM event_log WHERE topic = '%s' AND type LIKE"
-                               " 'reaper.%%' AND workflow_id IN (%lld, %lld, %lld, %lld)",
+    ck_assert_int_eq(q_int(&c,
+                           "SELECT count(*) FROM event_log WHERE topic = '%s' AND type LIKE"
+                           " 'reaper.%%' AND workflow_id IN (%lld, %lld, %lld, %lld)",
                            c.topic, (long long)a, (long long)b, (long long)lost, (long long)tmo),
                      4);
     /* the lock is held (by the leader), so this session cannot take it */
@@ -601,9 +601,13 @@ static void q_row(svc_t *c, const char *sql, char out[][24], int ncol)
  * counts counted from the task rows themselves. */
 static int wait_hash_db(svc_t *c, int64_t wf)
 {
-    static const char *const fields[] = {"version", "workflow_status", "run_id", "run_status",
-                                         "total",   "n_G", "n_Q", "n_I", "n_O", "n_R", "n_D",
-                                         "n_E",     "n_A", "n_F"};
+    static const char *const fields[] = {"version", "workflow_status",
+                                         "run_id",  "run_status",
+                                         "total",   "n_G",
+                                         "n_Q",     "n_I",
+                                         "n_O",     "n_R",
+                                         "n_D",     "n_E",
+                                         "n_A",     "n_F"};
     char val[14][24], sql[1024];
     const char *kv[2 * 14 + 1];
     snprintf(sql, sizeof(sql),
@@ -645,10 +649,10 @@ START_TEST(test_cache_redis_down_and_back)
     ck_assert(wait_hash_db(&c, w1));
     ck_assert_int_eq(q_int(&c, "SELECT count(*) FROM task WHERE status = 'Q'"), 1);
 
-    redis_kill(&c); /* Redis dies; applying must go on */
+    redis_kill(&c);              /* Redis dies; applying must go on */
     send_start(&c, w1, 0, 0, 0); /* duplicate run.start: rejected/ignored but logged */
-    send_at(&c, JM_EV_RUN_STATUS, w1, json_pack("{s:I,s:s}", "run_id", (json_int_t)w1, "status", "I"),
-            0);
+    send_at(&c, JM_EV_RUN_STATUS, w1,
+            json_pack("{s:I,s:s}", "run_id", (json_int_t)w1, "status", "I"), 0);
     send_bind(&c, w2, 0);
     send_start(&c, w2, 0, 0, 0);
     flush(&c);
@@ -734,8 +738,8 @@ START_TEST(test_cache_stale_writer_loses)
     redisReply *rep = redis_cmd(&c, 6, hset);
     ck_assert(rep != NULL);
     jm_redis_reply_free(rep);
-    send_at(&c, JM_EV_RUN_STATUS, w1, json_pack("{s:I,s:s}", "run_id", (json_int_t)w1, "status", "I"),
-            0);
+    send_at(&c, JM_EV_RUN_STATUS, w1,
+            json_pack("{s:I,s:s}", "run_id", (json_int_t)w1, "status", "I"), 0);
     flush(&c);
     ck_assert_int_eq(wait_int(&c, 5, "SELECT count(*) FROM event_log WHERE topic = '%s'", c.topic),
                      5);
@@ -754,8 +758,8 @@ START_TEST(test_cache_stale_writer_loses)
     rep = redis_cmd(&c, 6, hset0);
     ck_assert(rep != NULL);
     jm_redis_reply_free(rep);
-    send_at(&c, JM_EV_RUN_STATUS, w1, json_pack("{s:I,s:s}", "run_id", (json_int_t)w1, "status", "O"),
-            0);
+    send_at(&c, JM_EV_RUN_STATUS, w1,
+            json_pack("{s:I,s:s}", "run_id", (json_int_t)w1, "status", "O"), 0);
     flush(&c);
     ck_assert_int_eq(wait_int(&c, 9, "SELECT count(*) FROM event_log WHERE topic = '%s'", c.topic),
                      9);
@@ -777,8 +781,8 @@ static PGconn *block_offsets(svc_t *c)
     char sql[512];
     PGconn *lk = PQconnectdb(c->conninfo);
     ck_assert_msg(PQstatus(lk) == CONNECTION_OK, "%s", PQerrorMessage(lk));
-    snprintf(sql, sizeof(sql),
-             "BEGIN; SELECT * FROM consumer_offset WHERE topic = '%s' FOR UPDATE", c->topic);
+    snprintf(sql, sizeof(sql), "BEGIN; SELECT * FROM consumer_offset WHERE topic = '%s' FOR UPDATE",
+             c->topic);
     exec_ok(lk, sql);
     return lk;
 }
@@ -804,8 +808,9 @@ static pid_t start_blocked(svc_t *c, PGconn **lk, int *blocked)
     send_bind(c, c->wf_base, 0);
     send_start(c, c->wf_base, 0, 0, 0);
     flush(c);
-    ck_assert_int_eq(wait_int(c, 4, "SELECT coalesce(sum(next_offset), 0) FROM consumer_offset"
-                                     " WHERE topic = '%s'",
+    ck_assert_int_eq(wait_int(c, 4,
+                              "SELECT coalesce(sum(next_offset), 0) FROM consumer_offset"
+                              " WHERE topic = '%s'",
                               c->topic),
                      4);
     *lk = block_offsets(c);
@@ -867,8 +872,9 @@ START_TEST(test_second_signal_exits_at_once)
     pid_t again = fsm_start(&c, 1, 86400);
     ck_assert_int_eq(wait_int(&c, 8, "SELECT count(*) FROM event_log WHERE topic = '%s'", c.topic),
                      8);
-    ck_assert_int_eq(wait_int(&c, 8, "SELECT sum(next_offset) FROM consumer_offset WHERE topic ="
-                                     " '%s'",
+    ck_assert_int_eq(wait_int(&c, 8,
+                              "SELECT sum(next_offset) FROM consumer_offset WHERE topic ="
+                              " '%s'",
                               c.topic),
                      8);
     ck_assert_int_eq(fsm_stop(again, SIGTERM), 0);
@@ -901,8 +907,9 @@ START_TEST(test_sigterm_under_load)
     check_offsets_match_log(&c);
     /* the rest is applied by the next consumer, each event once */
     pid_t again = fsm_start(&c, 1, 86400);
-    ck_assert_int_eq(wait_int(&c, 7 * n_wf, "SELECT sum(next_offset) FROM consumer_offset WHERE"
-                                            " topic = '%s'",
+    ck_assert_int_eq(wait_int(&c, 7 * n_wf,
+                              "SELECT sum(next_offset) FROM consumer_offset WHERE"
+                              " topic = '%s'",
                               c.topic),
                      7 * n_wf);
     ck_assert_int_eq(fsm_stop(again, SIGTERM), 0);
