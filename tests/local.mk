@@ -14,7 +14,7 @@ tests_check_jobmon_SOURCES += tests/check_cli.c src/client/cli_util.c src/client
 	src/client/cli_status.c src/client/cli_ops.c src/client/cli_db.c
 tests_check_jobmon_CFLAGS = $(AM_CFLAGS) $(CHECK_CFLAGS) -DJM_TEST_DATADIR='"$(abs_top_srcdir)/tests/data"'
 tests_check_jobmon_LDADD = libjobmon.la $(CHECK_LIBS) $(JM_DEP_LIBS)
-EXTRA_DIST += tests/suites.def
+EXTRA_DIST += tests/suites.def tests/check_runner.h
 TESTS += tests/check_jobmon
 
 LOG_DRIVER = env AM_TAP_AWK='$(AWK)' $(SHELL) $(top_srcdir)/build-aux/tap-driver.sh

@@ -194,6 +194,19 @@ out:
     return found;
 }
 
+/* lookup() about workflow `wf_text` that must find a row: 1 found, else 0 or -1 with *code set
+ * ("jobmon: workflow WF <missing>" printed and missing_code when there is no row). */
+static int lookup_wf(jm_status_ctx_t *ctx, const char *sql, const char *wf_text, int64_t *out,
+                     const char *missing, int missing_code, int *code)
+{
+    int f = lookup(ctx, sql, wf_text, out, NULL, 0, code);
+    if (f == 0) {
+        fprintf(stderr, "jobmon: workflow %s %s\n", wf_text, missing);
+        *code = missing_code;
+    }
+    return f;
+}
+
 int jm_cli_cmd_ops(jm_cli_t *cli, int argc, char **argv)
 {
     jm_cli_ops_opts_t o;
@@ -267,27 +280,16 @@ int jm_cli_cmd_ops(jm_cli_t *cli, int argc, char **argv)
                  o.wf_id, o.status, o.recursive ? " (recursive)" : "");
     } else {
         snprintf(wf_text, sizeof(wf_text), "%" PRId64, o.wf_id);
-        int f = lookup(ctx, "SELECT id FROM workflow WHERE id = $1", wf_text, NULL, NULL, 0, &code);
-        if (f < 0)
+        if (lookup_wf(ctx, "SELECT id FROM workflow WHERE id = $1", wf_text, NULL, "not found",
+                      JM_EXIT_USAGE, &code) <= 0)
             goto out;
-        if (f == 0) {
-            fprintf(stderr, "jobmon: workflow %" PRId64 " not found\n", o.wf_id);
-            code = JM_EXIT_USAGE;
-            goto out;
-        }
         if (!strcmp(cmd, "stop")) {
             int64_t run = 0;
-            f = lookup(ctx,
-                       "SELECT id FROM workflow_run WHERE workflow_id = $1"
-                       " AND status IN ('L','B','I','O','R','C','H') LIMIT 1",
-                       wf_text, &run, NULL, 0, &code);
-            if (f < 0)
+            if (lookup_wf(ctx,
+                          "SELECT id FROM workflow_run WHERE workflow_id = $1"
+                          " AND status IN ('L','B','I','O','R','C','H') LIMIT 1",
+                          wf_text, &run, "has no alive run", JM_EXIT_FAILED, &code) <= 0)
                 goto out;
-            if (f == 0) {
-                fprintf(stderr, "jobmon: workflow %" PRId64 " has no alive run\n", o.wf_id);
-                code = JM_EXIT_FAILED;
-                goto out;
-            }
             pl = json_pack("{sI}", "run_id", (json_int_t)run);
             type = JM_EV_RUN_STOP;
             snprintf(what, sizeof(what), "stop of workflow %" PRId64 " run %" PRId64, o.wf_id, run);

@@ -440,6 +440,22 @@ static jm_rc_t check_value(const jm_template_t *tt, const char *name, const char
     return JM_OK;
 }
 
+/* tt's index of the argument `name`, marked in `seen`; -1 with err when tt has no such argument
+ * or it was seen before. */
+static int arg_slot(const jm_template_t *tt, const char *name, unsigned char *seen, jm_err_t *err)
+{
+    int a = jm_template_arg_index(tt, name);
+    if (a < 0) {
+        jm_err_set(err, JM_ERR_INVALID, "template \"%s\": unknown arg \"%s\"", tt->name, name);
+    } else if (seen[a]) {
+        jm_err_set(err, JM_ERR_INVALID, "template \"%s\": arg \"%s\" given twice", tt->name, name);
+        a = -1;
+    } else {
+        seen[a] = 1;
+    }
+    return a;
+}
+
 static jm_rc_t check_template(jm_workflow_t *wf, jm_template_t *tt, jm_err_t *err)
 {
     if (tt->tool != wf->tool)
@@ -465,26 +481,16 @@ jm_task_t *jm_workflow_add_task(jm_workflow_t *wf, jm_template_t *tt, const jm_k
         return NULL;
     uint32_t ids[tt->n_args + 1];
     const char *vals[tt->n_args + 1];
-    for (size_t i = 0; i < tt->n_args; i++)
-        vals[i] = NULL;
+    unsigned char seen[tt->n_args + 1];
+    memset(seen, 0, sizeof(seen));
     for (size_t i = 0; i < n; i++) {
-        int a = jm_template_arg_index(tt, args[i].name);
-        if (a < 0) {
-            jm_err_set(err, JM_ERR_INVALID, "template \"%s\": unknown arg \"%s\"", tt->name,
-                       args[i].name);
-            return NULL;
-        }
-        if (vals[a]) {
-            jm_err_set(err, JM_ERR_INVALID, "template \"%s\": arg \"%s\" given twice", tt->name,
-                       args[i].name);
-            return NULL;
-        }
-        if (check_value(tt, args[i].name, args[i].value, err) != JM_OK)
+        int a = arg_slot(tt, args[i].name, seen, err);
+        if (a < 0 || check_value(tt, args[i].name, args[i].value, err) != JM_OK)
             return NULL;
         vals[a] = args[i].value;
     }
     for (size_t i = 0; i < tt->n_args; i++)
-        if (!vals[i]) {
+        if (!seen[i]) {
             jm_err_set(err, JM_ERR_INVALID, "template \"%s\": missing arg \"%s\"", tt->name,
                        tt->args[i]);
             return NULL;
@@ -528,20 +534,12 @@ jm_array_t *jm_workflow_add_array(jm_workflow_t *wf, jm_template_t *tt, const jm
     if (name_prefix && jm_name_check(name_prefix, "name_prefix", err) != JM_OK)
         return NULL;
     const jm_arg_values_t *by_arg[tt->n_args + 1];
-    for (size_t i = 0; i < tt->n_args; i++)
-        by_arg[i] = NULL;
+    unsigned char seen[tt->n_args + 1];
+    memset(seen, 0, sizeof(seen));
     for (size_t i = 0; i < n; i++) {
-        int a = jm_template_arg_index(tt, args[i].name);
-        if (a < 0) {
-            jm_err_set(err, JM_ERR_INVALID, "template \"%s\": unknown arg \"%s\"", tt->name,
-                       args[i].name);
+        int a = arg_slot(tt, args[i].name, seen, err);
+        if (a < 0)
             return NULL;
-        }
-        if (by_arg[a]) {
-            jm_err_set(err, JM_ERR_INVALID, "template \"%s\": arg \"%s\" given twice", tt->name,
-                       args[i].name);
-            return NULL;
-        }
         if (args[i].n_values == 0) {
             jm_err_set(err, JM_ERR_INVALID, "template \"%s\": arg \"%s\" has no values", tt->name,
                        args[i].name);
@@ -560,7 +558,7 @@ jm_array_t *jm_workflow_add_array(jm_workflow_t *wf, jm_template_t *tt, const jm
     }
     uint64_t total = 1;
     for (size_t i = 0; i < tt->n_args; i++) {
-        if (!by_arg[i]) {
+        if (!seen[i]) {
             jm_err_set(err, JM_ERR_INVALID, "template \"%s\": missing arg \"%s\"", tt->name,
                        tt->args[i]);
             return NULL;

@@ -224,24 +224,25 @@ jm_hash_t jm_hash_template_version(const char *template_name, const char *comman
     return finish(&st);
 }
 
-jm_hash_t jm_hash_node(jm_hash_t template_version, const jm_kv_t *node_args, size_t n)
+/* (tag, the parent's hash, sorted key/value args). */
+static jm_hash_t hash_with_args(unsigned char tag, jm_hash_t parent, const jm_kv_t *args, size_t n)
 {
     XXH3_state_t st;
     XXH3_INITSTATE(&st);
-    begin(&st, TAG_NODE);
-    put_hash(&st, template_version);
-    put_sorted_kvs(&st, node_args, n);
+    begin(&st, tag);
+    put_hash(&st, parent);
+    put_sorted_kvs(&st, args, n);
     return finish(&st);
+}
+
+jm_hash_t jm_hash_node(jm_hash_t template_version, const jm_kv_t *node_args, size_t n)
+{
+    return hash_with_args(TAG_NODE, template_version, node_args, n);
 }
 
 jm_hash_t jm_hash_task(jm_hash_t node, const jm_kv_t *task_args, size_t n)
 {
-    XXH3_state_t st;
-    XXH3_INITSTATE(&st);
-    begin(&st, TAG_TASK);
-    put_hash(&st, node);
-    put_sorted_kvs(&st, task_args, n);
-    return finish(&st);
+    return hash_with_args(TAG_TASK, node, task_args, n);
 }
 
 jm_hash_t jm_hash_command_template_version(void)
@@ -330,24 +331,25 @@ int64_t jm_hash_workflow_id(const char *tool, jm_hash_t workflow_args, jm_hash_t
     return jm_hash_to_id(finish(&st));
 }
 
-int64_t jm_hash_task_id(int64_t workflow_id, jm_hash_t task)
+/* The id of something in a workflow: (tag, workflow id, its hash). */
+static int64_t workflow_member_id(unsigned char tag, int64_t workflow_id, jm_hash_t h)
 {
     XXH3_state_t st;
     XXH3_INITSTATE(&st);
-    begin(&st, TAG_TASK_ID);
+    begin(&st, tag);
     put_u64(&st, (uint64_t)workflow_id);
-    put_hash(&st, task);
+    put_hash(&st, h);
     return jm_hash_to_id(finish(&st));
+}
+
+int64_t jm_hash_task_id(int64_t workflow_id, jm_hash_t task)
+{
+    return workflow_member_id(TAG_TASK_ID, workflow_id, task);
 }
 
 int64_t jm_hash_array_id(int64_t workflow_id, jm_hash_t template_version)
 {
-    XXH3_state_t st;
-    XXH3_INITSTATE(&st);
-    begin(&st, TAG_ARRAY_ID);
-    put_u64(&st, (uint64_t)workflow_id);
-    put_hash(&st, template_version);
-    return jm_hash_to_id(finish(&st));
+    return workflow_member_id(TAG_ARRAY_ID, workflow_id, template_version);
 }
 
 int64_t jm_hash_ti_id(int64_t task_id, int attempt)

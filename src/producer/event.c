@@ -59,6 +59,15 @@ jm_rc_t jm_event_type_parse(const char *name, jm_event_type_t *out)
     return JM_ERR_NOT_FOUND;
 }
 
+/* The index of `name` in names[0..n), or -1 (also when name is NULL). */
+static int name_index(const char *const *names, int n, const char *name)
+{
+    for (int i = 0; name && i < n; i++)
+        if (strcmp(names[i], name) == 0)
+            return i;
+    return -1;
+}
+
 const char *jm_producer_kind_name(jm_producer_kind_t kind)
 {
     return ((unsigned)kind < JM_PRODUCER__CNT) ? jm_producer_kind_names[kind] : "?";
@@ -66,12 +75,11 @@ const char *jm_producer_kind_name(jm_producer_kind_t kind)
 
 jm_rc_t jm_producer_kind_parse(const char *name, jm_producer_kind_t *out)
 {
-    for (int k = 0; name && k < JM_PRODUCER__CNT; k++)
-        if (strcmp(jm_producer_kind_names[k], name) == 0) {
-            *out = (jm_producer_kind_t)k;
-            return JM_OK;
-        }
-    return JM_ERR_NOT_FOUND;
+    int k = name_index(jm_producer_kind_names, JM_PRODUCER__CNT, name);
+    if (k < 0)
+        return JM_ERR_NOT_FOUND;
+    *out = (jm_producer_kind_t)k;
+    return JM_OK;
 }
 
 const char *jm_event_error_name(jm_event_error_t kind)
@@ -81,12 +89,11 @@ const char *jm_event_error_name(jm_event_error_t kind)
 
 jm_rc_t jm_event_error_parse(const char *name, jm_event_error_t *out)
 {
-    for (int k = 0; name && k < JM_EVE__CNT; k++)
-        if (strcmp(error_names[k], name) == 0) {
-            *out = (jm_event_error_t)k;
-            return JM_OK;
-        }
-    return JM_ERR_NOT_FOUND;
+    int k = name_index(error_names, JM_EVE__CNT, name);
+    if (k < 0)
+        return JM_ERR_NOT_FOUND;
+    *out = (jm_event_error_t)k;
+    return JM_OK;
 }
 
 /* ---------------------------------------------------------------- construction */

@@ -173,6 +173,18 @@ expect_done()
     fi
 }
 
+# resume_done PREFIX NTASKS — `jobmon resume` $WF (output in PREFIX.json/.err), expect_done NTASKS,
+# and the task named first did not run again.
+resume_done()
+{
+    LAST=$1
+    timeout -k 5 "$RUN_TIMEOUT" "$JOBMON" resume --json "$WF" >"$LAST.json" 2>"$LAST.err"
+    RC=$?
+    RUN=$(id workflow_run_id "$LAST.json")
+    expect_done "$2" || return 1
+    eq "first: instances (not rerun)" "$(n_ti "$WF" first)" 1
+}
+
 # edges_respected WF — every task was queued only after all its upstreams were DONE (apply order).
 edges_respected()
 {
@@ -380,12 +392,7 @@ case_stop()
     eq "stopped run status" "$(q "SELECT status FROM workflow_run WHERE id = $run1")" S || return 1
     eq "last: task_instance rows before resume" "$(n_ti "$WF" last)" 0 || return 1
     touch "$tmp/$cl/stop-release"
-    LAST=$tmp/$cl/stop-resume
-    timeout -k 5 "$RUN_TIMEOUT" "$JOBMON" resume --json "$WF" >"$LAST.json" 2>"$LAST.err"
-    RC=$?
-    RUN=$(id workflow_run_id "$LAST.json")
-    expect_done 3 || return 1
-    eq "first: instances (not rerun)" "$(n_ti "$WF" first)" 1 || return 1
+    resume_done "$tmp/$cl/stop-resume" 3 || return 1
     eq "last: instances" "$(n_ti "$WF" last)" 1 || return 1
     eq "commands started (first gate... last)" "$(tr '\n' ' ' <"$tmp/$cl/stop-runs")" \
         "first gate gate last " || return 1
@@ -410,12 +417,7 @@ case_sigkill()
     wait "$pid"
     say "jobmon run exited $? after the SIGKILL"
     touch "$tmp/$cl/sigkill-release"
-    LAST=$tmp/$cl/sigkill-resume
-    timeout -k 5 "$RUN_TIMEOUT" "$JOBMON" resume --json "$WF" >"$LAST.json" 2>"$LAST.err"
-    RC=$?
-    RUN=$(id workflow_run_id "$LAST.json")
-    expect_done 4 || return 1
-    eq "first: instances (not rerun)" "$(n_ti "$WF" first)" 1 || return 1
+    resume_done "$tmp/$cl/sigkill-resume" 4 || return 1
     edges_respected "$WF"
 }
 

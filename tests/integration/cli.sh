@@ -14,24 +14,10 @@ if ! "$ROOT/scripts/stack" status >/dev/null; then
     exit 1
 fi
 eval "$("$ROOT/scripts/stack" env)"
-tmp=$(mktemp -d "${TMPDIR:-/tmp}/jobmon-cli-it.XXXXXX") || exit 1
-trap 'rm -rf "$tmp"' EXIT INT TERM
+. "$ROOT/tests/integration/tap.sh"
+tap_tmpdir jobmon-cli-it
 export XDG_STATE_HOME=$tmp/state
 tag=$$-$RANDOM
-n=0
-fails=0
-
-ok() { # ok DESCRIPTION COMMAND...
-    local desc=$1
-    shift
-    n=$((n + 1))
-    if "$@"; then
-        echo "ok $n - $desc"
-    else
-        echo "not ok $n - $desc"
-        fails=$((fails + 1))
-    fi
-}
 
 jm() { "$JOBMON" "$@"; }
 jqq() { jq -e "$@" >/dev/null; }
@@ -201,5 +187,4 @@ ok "audit of the failed workflow (rejected/ignored events included): identical" 
 ok "audit: no scratch schema left behind" sh -c "! psql '$JOBMON_POSTGRES_READER_CONNINFO' -Atc \"SELECT nspname FROM pg_namespace WHERE nspname LIKE 'jm_audit_${AUD}_%'\" | grep -q ."
 ok "audit of an unknown workflow: exit 2" rc_is 2 jm audit 12345
 
-echo "1..$n"
-[ $fails -eq 0 ]
+tap_end

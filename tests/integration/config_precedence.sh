@@ -5,22 +5,8 @@
 # (default ./jobmon, i.e. run from the build directory).  Needs jq.
 set -u
 JOBMON=${JOBMON:-./jobmon}
-tmp=$(mktemp -d "${TMPDIR:-/tmp}/jobmon-cfg-it.XXXXXX") || exit 1
-trap 'rm -rf "$tmp"' EXIT INT TERM
-n=0
-fails=0
-
-ok() { # ok DESCRIPTION COMMAND...
-    desc=$1
-    shift
-    n=$((n + 1))
-    if "$@"; then
-        echo "ok $n - $desc"
-    else
-        echo "not ok $n - $desc"
-        fails=$((fails + 1))
-    fi
-}
+. "$(dirname "$0")/tap.sh"
+tap_tmpdir jobmon-cfg-it
 
 # Run jobmon with a clean environment: only PATH, HOME=$tmp/home and the given variables.
 jm() {
@@ -98,5 +84,4 @@ ok "unknown command exits 2" test $? -eq 2
 jm "$JOBMON" help | grep -q '^  config '
 ok "help lists config" test $? -eq 0
 
-echo "1..$n"
-[ "$fails" -eq 0 ]
+tap_end

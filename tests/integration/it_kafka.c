@@ -77,6 +77,15 @@ static rd_kafka_event_t *admin_wait(rd_kafka_queue_t *q, rd_kafka_event_type_t w
     return ev;
 }
 
+/* The admin result of one `what` ("create", "delete") of `topic` succeeded. */
+static void assert_topic_result(const rd_kafka_topic_result_t **res, size_t n, const char *what,
+                                const char *topic)
+{
+    ck_assert_uint_eq(n, 1);
+    ck_assert_msg(rd_kafka_topic_result_error(res[0]) == RD_KAFKA_RESP_ERR_NO_ERROR,
+                  "%s topic %s: %s", what, topic, rd_kafka_topic_result_error_string(res[0]));
+}
+
 static void topic_create(rd_kafka_t *rk, const char *topic, int partitions)
 {
     char errstr[256];
@@ -88,9 +97,7 @@ static void topic_create(rd_kafka_t *rk, const char *topic, int partitions)
     size_t n = 0;
     const rd_kafka_topic_result_t **res =
         rd_kafka_CreateTopics_result_topics(rd_kafka_event_CreateTopics_result(ev), &n);
-    ck_assert_uint_eq(n, 1);
-    ck_assert_msg(rd_kafka_topic_result_error(res[0]) == RD_KAFKA_RESP_ERR_NO_ERROR,
-                  "create topic %s: %s", topic, rd_kafka_topic_result_error_string(res[0]));
+    assert_topic_result(res, n, "create", topic);
     rd_kafka_event_destroy(ev);
     rd_kafka_NewTopic_destroy(nt);
     rd_kafka_queue_destroy(q);
@@ -105,9 +112,7 @@ static void topic_delete(rd_kafka_t *rk, const char *topic)
     size_t n = 0;
     const rd_kafka_topic_result_t **res =
         rd_kafka_DeleteTopics_result_topics(rd_kafka_event_DeleteTopics_result(ev), &n);
-    ck_assert_uint_eq(n, 1);
-    ck_assert_msg(rd_kafka_topic_result_error(res[0]) == RD_KAFKA_RESP_ERR_NO_ERROR,
-                  "delete topic %s: %s", topic, rd_kafka_topic_result_error_string(res[0]));
+    assert_topic_result(res, n, "delete", topic);
     rd_kafka_event_destroy(ev);
     rd_kafka_DeleteTopic_destroy(dt);
     rd_kafka_queue_destroy(q);

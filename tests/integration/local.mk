@@ -20,7 +20,7 @@ check-integration: tests/integration/check_integration$(EXEEXT)
 
 # The jobmon CLI end to end (run/submit/resume, read and operator commands) against the stack
 # with jobmon-fsm and jobmon-distributor: `make check-integration-cli` (TAP).
-EXTRA_DIST += tests/integration/cli.sh
+EXTRA_DIST += tests/integration/cli.sh tests/integration/tap.sh tests/integration/config_precedence.sh
 check-integration-cli: jobmon$(EXEEXT) jobmon-distributor$(EXEEXT)
 	JOBMON=$(abs_top_builddir)/jobmon$(EXEEXT) $(top_srcdir)/tests/integration/cli.sh
 .PHONY: check-integration-cli
