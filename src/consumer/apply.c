@@ -5,15 +5,17 @@
  * status change of every entity passes (validate with jm_fsm_check, conditional UPDATE on the
  * expected status, transition_log, workflow_task_count).
  *
- * Per-transaction state (jm_apply_flush / jm_apply_rollback): the hot rows every event would
- * otherwise update — workflow_task_count per (workflow, status) and workflow.batches — are kept
- * as pending deltas and written once before COMMIT; readers inside the transaction add them
- * (jm_ap_count_delta, jm_ap_batches_pending).  Repeated updates of one row inside a transaction
- * each leave a row version that later statements walk, so a batch got slower as it grew.  The
- * statuses this transaction gave task instances are remembered, so that a ti.heartbeat of an
- * instance known to be R is applied in memory (its report_by written at the flush, or before any
- * statement that reads or writes report_by).  None of this changes what a handler decides: the
- * rows are the same whatever the batch boundaries.
+ * Per-transaction state (jm_apply_flush / jm_apply_rollback; types in apply_int.h): inside one
+ * transaction the FSM is the only writer of the rows it touches, so what it applied is known
+ * exactly.  Hot rows (workflow_task_count, workflow.batches) get pending deltas; task instances
+ * and tasks read in the transaction (one AP_TI_PREFETCH / AP_EDGES_PREFETCH for the batch via
+ * jm_apply_hint, else AP_TI_LOAD) are "known", and status changes of known rows, their
+ * transition_log rows (kept in statement order), field updates, coalesced heartbeats, new task
+ * instances and pending_upstreams decrements are applied in memory and written as one
+ * multi-row statement each: at the flush, or before any statement that could see the
+ * difference (jm_ap_exec's guard).  Handlers other than the hot task-instance events write
+ * everything and forget the known rows.  A handler's decisions are the same as with per-event
+ * writes, so the rows do not depend on where batch boundaries fall (replay tests, jobmon audit).
  *
  * It does not open, commit or roll back transactions (the consume loop does), read any clock,
  * or use randomness: everything comes from the event.
@@ -148,15 +150,20 @@ jm_rc_t jm_ap_exec(jm_apply_t *ap, jm_ap_sql_t s, int n, const char *const *para
      * (these statements neither read task/instance statuses, report_by or transition_log, nor
      * write them; AP_TI_LOAD's rows are overlaid with the known state by its caller). */
     if (has_pending(ap) && s != AP_TI_LOAD && s != AP_TI_SET_RUNNING && s != AP_TI_SET_RESULT &&
-        s != AP_DOWNSTREAM_DONE && s != AP_WF_COUNTS && s != AP_TI_SET_MESSAGE &&
+        s != AP_WF_COUNTS && s != AP_TI_SET_MESSAGE &&
         s != AP_SCHED_INSERT && s != AP_FLUSH_REPORT_BY && s != AP_FLUSH_TI_STATUS &&
         s != AP_FLUSH_TASK_STATUS && s != AP_FLUSH_TLOG && s != AP_FLUSH_COUNTS &&
         s != AP_FLUSH_BATCHES && s != AP_FLUSH_RUNNING && s != AP_FLUSH_RESULT &&
-        s != AP_FLUSH_TI_INSERT && s != AP_RUN_HEARTBEAT && s != AP_TI_PREFETCH) {
+        s != AP_FLUSH_TI_INSERT && s != AP_RUN_HEARTBEAT && s != AP_TI_PREFETCH &&
+        s != AP_EDGES_PREFETCH && s != AP_FLUSH_PENDING) {
         jm_rc_t rc;
-        if (s == AP_SCHED_PICK_FAST || s == AP_SCHED_READY) /* reads the ready set only */
+        if (s == AP_SCHED_PICK_FAST || s == AP_SCHED_READY) { /* reads the ready set only */
             rc = ap->ga_dirty ? jm_ap_write_task_status(ap, err) : JM_OK;
-        else
+            if (rc == JM_OK)
+                rc = jm_ap_write_pend(ap, err);
+        } else if (s == AP_DOWNSTREAM_DONE) { /* reads pending_upstreams */
+            rc = jm_ap_write_pend(ap, err);
+        } else
             rc = jm_ap_write_pending(ap, err);
         if (rc != JM_OK)
             return rc;
@@ -442,7 +449,7 @@ void jm_ap_tlog_push(jm_apply_t *ap, jm_entity_t entity, int64_t id, int64_t wf,
 static int has_pending(const jm_apply_t *ap)
 {
     return ap->n_status_pending || ap->task.n_pending || ap->n_tlog || ap->ti.n_pending ||
-           ap->dfr[0].n || ap->dfr[1].n || ap->n_newti;
+           ap->dfr[0].n || ap->dfr[1].n || ap->n_newti || ap->n_pend_dirty;
 }
 
 static jm_rc_t flush_newti(jm_apply_t *ap, jm_err_t *err)
@@ -545,6 +552,8 @@ jm_rc_t jm_ap_write_pending(jm_apply_t *ap, jm_err_t *err)
     /* new instances first: the status and field updates below may be theirs */
     if (ap->n_newti && (rc = flush_newti(ap, err)) != JM_OK)
         return rc;
+    if ((rc = jm_ap_write_pend(ap, err)) != JM_OK)
+        return rc;
     /* running fields (incl. their report_by) before the coalesced heartbeats' report_by */
     for (int k = 0; k < AP_DEFER__CNT; k++)
         if (ap->dfr[k].n && (rc = flush_fields(ap, k, err)) != JM_OK)
@@ -601,6 +610,32 @@ void jm_ap_ready_changed(jm_apply_t *ap)
     }
 }
 
+static void ready_push(jm_ap_wfc_t *c, int64_t id, char st, int64_t array_id, const char *res,
+                       int tseq, int tnum, int tmax)
+{
+    if (c->n_ready == c->cap_ready) {
+        c->cap_ready = c->cap_ready ? c->cap_ready * 2 : 16;
+        c->ready = jm_realloc(c->ready, c->cap_ready * sizeof(*c->ready));
+    }
+    jm_ap_ready_t *e = &c->ready[c->n_ready++];
+    e->id = id;
+    e->status = st;
+    e->array_id = array_id;
+    e->resources = jm_strdup(res);
+    e->tseq = tseq;
+    e->tnum = tnum;
+    e->tmax = tmax;
+}
+
+/* A known task whose pending count reached 0 in memory. */
+static void ready_add_one(jm_apply_t *ap, const jm_ap_taskstate_t *d)
+{
+    jm_ap_wfc_t *c = jm_ap_wfc(ap, d->wf, 0);
+    if (c && c->no_ready)
+        ready_push(c, d->id, d->status, d->array_id, ap->strs[d->res], d->tseq, d->tnum,
+                   d->tmax);
+}
+
 void jm_ap_ready_add(jm_apply_t *ap, const PGresult *r)
 {
     for (int k = 0; k < PQntuples(r); k++) {
@@ -614,18 +649,9 @@ void jm_ap_ready_add(jm_apply_t *ap, const PGresult *r)
         char st = t ? t->status : PQgetvalue(r, k, 2)[0];
         if (st != 'G' && st != 'A')
             continue;
-        if (c->n_ready == c->cap_ready) {
-            c->cap_ready = c->cap_ready ? c->cap_ready * 2 : 16;
-            c->ready = jm_realloc(c->ready, c->cap_ready * sizeof(*c->ready));
-        }
-        jm_ap_ready_t *e = &c->ready[c->n_ready++];
-        e->id = id;
-        e->status = st;
-        e->array_id = PQgetisnull(r, k, 4) ? 0 : strtoll(PQgetvalue(r, k, 4), NULL, 10);
-        e->resources = jm_strdup(PQgetvalue(r, k, 5));
-        e->tseq = t ? t->tseq : atoi(PQgetvalue(r, k, 6));
-        e->tnum = t ? t->tnum : atoi(PQgetvalue(r, k, 7));
-        e->tmax = t ? t->tmax : atoi(PQgetvalue(r, k, 8));
+        ready_push(c, id, st, PQgetisnull(r, k, 4) ? 0 : strtoll(PQgetvalue(r, k, 4), NULL, 10),
+                   PQgetvalue(r, k, 5), t ? t->tseq : atoi(PQgetvalue(r, k, 6)),
+                   t ? t->tnum : atoi(PQgetvalue(r, k, 7)), t ? t->tmax : atoi(PQgetvalue(r, k, 8)));
     }
 }
 
@@ -678,10 +704,124 @@ static jm_rc_t prefetch(jm_apply_t *ap, jm_err_t *err)
     jm_rc_t rc = jm_ap_exec(ap, AP_TI_PREFETCH, 1, p, &r, err);
     if (rc != JM_OK)
         return rc;
-    for (int k = 0; k < PQntuples(r); k++)
+    jm_pgarr_t *b = &ap->farr[1];
+    jm_pgarr_reset(b);
+    size_t nt = 0;
+    for (int k = 0; k < PQntuples(r); k++) {
         jm_ap_ti_known_row(ap, r, k, strtoll(PQgetvalue(r, k, 10), NULL, 10));
+        int64_t tid = strtoll(PQgetvalue(r, k, 2), NULL, 10);
+        jm_ap_taskstate_t *t = jm_ap_task_state(ap, tid, 0);
+        if (t && !t->edges_known) {
+            t->edges_known = 2; /* asked for */
+            jm_pgarr_add_int(b, tid);
+            nt++;
+        }
+    }
     PQclear(r);
+    if (nt == 0)
+        return JM_OK;
+    /* their downstream tasks: ti.done then needs no statement (jm_ap_downstream_done_known) */
+    const char *q[1] = {jm_pgarr_finish(b)};
+    if ((rc = jm_ap_exec(ap, AP_EDGES_PREFETCH, 1, q, &r, err)) != JM_OK)
+        return rc;
+    int rows = PQntuples(r);
+    for (int k = 0; k < rows;) {
+        int64_t up = strtoll(PQgetvalue(r, k, 0), NULL, 10);
+        jm_ap_taskstate_t *u = jm_ap_task_state(ap, up, 0);
+        size_t e0 = ap->n_edges;
+        for (; k < rows && strtoll(PQgetvalue(r, k, 0), NULL, 10) == up; k++) {
+            int64_t id = strtoll(PQgetvalue(r, k, 1), NULL, 10);
+            jm_ap_taskstate_t *d = jm_ap_task_state(ap, id, 1);
+            if (!d->status) {
+                d->status = PQgetvalue(r, k, 3)[0];
+                d->wf = strtoll(PQgetvalue(r, k, 4), NULL, 10);
+                d->tseq = atoi(PQgetvalue(r, k, 7));
+                d->tnum = atoi(PQgetvalue(r, k, 8));
+                d->tmax = atoi(PQgetvalue(r, k, 9));
+            }
+            if (!d->pend_known) {
+                d->pend_known = 1;
+                d->pend = atoi(PQgetvalue(r, k, 2));
+                d->array_id = PQgetisnull(r, k, 5) ? 0 : strtoll(PQgetvalue(r, k, 5), NULL, 10);
+                if (ap->n_strs == ap->cap_strs) {
+                    ap->cap_strs = ap->cap_strs ? ap->cap_strs * 2 : 256;
+                    ap->strs = jm_realloc(ap->strs, ap->cap_strs * sizeof(*ap->strs));
+                }
+                d->res = ap->n_strs;
+                ap->strs[ap->n_strs++] = jm_strdup(PQgetvalue(r, k, 6));
+            }
+            if (ap->n_edges == ap->cap_edges) {
+                ap->cap_edges = ap->cap_edges ? ap->cap_edges * 2 : 256;
+                ap->edges = jm_realloc(ap->edges, ap->cap_edges * sizeof(*ap->edges));
+            }
+            ap->edges[ap->n_edges++] = id;
+        }
+        u = jm_ap_task_state(ap, up, 0); /* the map may have grown */
+        if (u && u->edges_known == 2) {
+            u->edges_known = 1;
+            u->edge0 = e0;
+            u->n_edges = ap->n_edges - e0;
+        }
+    }
+    PQclear(r);
+    /* asked for and without downstream tasks */
+    jm_ap_taskstate_t *v = ap->task.v;
+    for (size_t i = 0; i < ap->task.cap; i++)
+        if (v[i].id && v[i].edges_known == 2) {
+            v[i].edges_known = 1;
+            v[i].n_edges = 0;
+        }
     return JM_OK;
+}
+
+int jm_ap_downstream_done_known(jm_apply_t *ap, const int64_t *done, size_t n)
+{
+    for (size_t i = 0; i < n; i++) {
+        const jm_ap_taskstate_t *u = jm_ap_task_state(ap, done[i], 0);
+        if (!u || u->edges_known != 1)
+            return 0;
+        for (size_t e = 0; e < u->n_edges; e++) {
+            const jm_ap_taskstate_t *d = jm_ap_task_state(ap, ap->edges[u->edge0 + e], 0);
+            if (!d || !d->pend_known)
+                return 0;
+        }
+    }
+    for (size_t i = 0; i < n; i++) {
+        const jm_ap_taskstate_t *u = jm_ap_task_state(ap, done[i], 0);
+        size_t e0 = u->edge0, ne = u->n_edges;
+        for (size_t e = 0; e < ne; e++) {
+            jm_ap_taskstate_t *d = jm_ap_task_state(ap, ap->edges[e0 + e], 0);
+            if (d->pend <= 0) /* as the statement: only while > 0 */
+                continue;
+            d->pend--;
+            if (!d->pend_dirty) {
+                d->pend_dirty = 1;
+                ap->n_pend_dirty++;
+            }
+            if (d->pend == 0 && (d->status == 'G' || d->status == 'A'))
+                ready_add_one(ap, d);
+        }
+    }
+    return 1;
+}
+
+jm_rc_t jm_ap_write_pend(jm_apply_t *ap, jm_err_t *err)
+{
+    if (!ap->n_pend_dirty)
+        return JM_OK;
+    jm_pgarr_t *a = &ap->farr[0], *b = &ap->farr[1];
+    jm_pgarr_reset(a);
+    jm_pgarr_reset(b);
+    jm_ap_taskstate_t *v = ap->task.v;
+    for (size_t i = 0; i < ap->task.cap; i++)
+        if (v[i].id && v[i].pend_dirty) {
+            jm_pgarr_add_int(a, v[i].id);
+            jm_pgarr_add_int(b, v[i].pend);
+            v[i].pend_dirty = 0;
+        }
+    ap->n_pend_dirty = 0;
+    const char *p[2] = {jm_pgarr_finish(a), jm_pgarr_finish(b)};
+    return jm_ap_exec(ap, AP_FLUSH_PENDING, 2, p, NULL, err);
 }
 
 void jm_ap_forget_rows(jm_apply_t *ap)
@@ -692,6 +832,11 @@ void jm_ap_forget_rows(jm_apply_t *ap)
     for (int k = 0; k < AP_DEFER__CNT; k++)
         defer_clear(&ap->dfr[k]);
     ap->n_newti = 0;
+    ap->n_edges = 0;
+    for (size_t i = 0; i < ap->n_strs; i++)
+        free(ap->strs[i]);
+    ap->n_strs = 0;
+    ap->n_pend_dirty = 0;
     map_clear(&ap->ti);
     map_clear(&ap->task);
     ap->n_tlog = 0;
@@ -785,6 +930,10 @@ void jm_apply_destroy(jm_apply_t *ap)
     free(ap->wfc);
     free(ap->hints.v);
     free(ap->newti);
+    free(ap->edges);
+    for (size_t i = 0; i < ap->n_strs; i++)
+        free(ap->strs[i]);
+    free(ap->strs);
     for (int k = 0; k < AP_DEFER__CNT; k++) {
         defer_clear(&ap->dfr[k]);
         free(ap->dfr[k].v);

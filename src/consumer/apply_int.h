@@ -82,6 +82,8 @@ typedef enum {
     AP_TI_PREFETCH,
     AP_FLUSH_TI_INSERT,
     AP_SCHED_READY,
+    AP_EDGES_PREFETCH,
+    AP_FLUSH_PENDING,
     AP_SQL__CNT
 } jm_ap_sql_t;
 
@@ -142,6 +144,13 @@ typedef struct {
     int64_t status_at_ms;
     int64_t wf;
     int tnum, tmax, tseq;
+    /* downstream side (AP_EDGES_PREFETCH): pending_upstreams known (pend_dirty: changed in
+     * memory), with what a ready-set entry needs */
+    char pend_known, pend_dirty, edges_known;
+    int pend;
+    int64_t array_id;
+    size_t res; /* index in jm_apply_s.strs, resources as jsonb text */
+    size_t edge0, n_edges; /* upstream side: its downstream ids in jm_apply_s.edges */
 } jm_ap_taskstate_t;
 
 typedef struct {
@@ -215,6 +224,11 @@ struct jm_apply_s {
     jm_ap_ids_t hints; /* task instance ids of jm_apply_hint, not read yet */
     struct jm_ap_newti_s *newti; /* task instances queued in memory, inserted at the flush */
     size_t n_newti, cap_newti;
+    int64_t *edges; /* downstream ids of known tasks (edge0/n_edges) */
+    size_t n_edges, cap_edges;
+    char **strs; /* owned strings of known tasks */
+    size_t n_strs, cap_strs;
+    size_t n_pend_dirty;
 };
 
 typedef struct jm_ap_newti_s {
@@ -240,6 +254,11 @@ jm_ap_wfc_t *jm_ap_wfc(jm_apply_t *ap, int64_t wf, int create);
 void jm_ap_ready_changed(jm_apply_t *ap);
 /* AP_DOWNSTREAM_DONE's rows: those that became ready join the tracked ready sets. */
 void jm_ap_ready_add(jm_apply_t *ap, const PGresult *r);
+/* AP_DOWNSTREAM_DONE in memory when the edges of every task in `done` are known: returns 1
+ * when done so (pending_upstreams written at the flush), 0 when the statement must run. */
+int jm_ap_downstream_done_known(jm_apply_t *ap, const int64_t *done, size_t n);
+/* Write the pending pending_upstreams changes now. */
+jm_rc_t jm_ap_write_pend(jm_apply_t *ap, jm_err_t *err) JM_WUR;
 /* Store one AP_TI_LOAD-shaped row (columns 0..9, + column 10 workflow id when `wfcol`) as known
  * (apply_ti.c); *row (may be NULL) receives the row as the handler sees it. */
 struct ti_row_s;
