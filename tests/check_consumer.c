@@ -90,6 +90,23 @@ START_TEST(test_pgarr_grows)
 }
 END_TEST
 
+/* A literal that grew past 1 MiB (a large batch) does not keep its buffer after the next reset. */
+START_TEST(test_pgarr_shrinks)
+{
+    jm_pgarr_t a = {0};
+    static const char blob[4096];
+    jm_pgarr_reset(&a);
+    for (int i = 0; i < 200; i++)
+        jm_pgarr_add_bytea(&a, blob, sizeof(blob));
+    ck_assert_uint_gt(a.cap, 1024 * 1024);
+    jm_pgarr_reset(&a);
+    ck_assert_uint_le(a.cap, 1024);
+    jm_pgarr_add_int(&a, 5);
+    ck_assert_str_eq(jm_pgarr_finish(&a), "{5}");
+    jm_pgarr_free(&a);
+}
+END_TEST
+
 START_TEST(test_recent_expiry)
 {
     jm_recent_t *r = jm_recent_new();
@@ -129,6 +146,7 @@ Suite *jm_consumer_suite(void)
     tcase_add_test(tc, test_uuid_valid);
     tcase_add_test(tc, test_pgarr);
     tcase_add_test(tc, test_pgarr_grows);
+    tcase_add_test(tc, test_pgarr_shrinks);
     tcase_add_test(tc, test_recent_expiry);
     tcase_add_test(tc, test_recent_many);
     suite_add_tcase(s, tc);

@@ -72,6 +72,8 @@ static const opt_t opts[] = {
      "consumer threads per jobmon-fsm process"},
     {"fsm.batch_max", JM_CONFIG_INT, "2000", 1, 1000000, NULL, 0,
      "most events applied in one PostgreSQL transaction"},
+    {"fsm.batch_max_kbytes", JM_CONFIG_INT, "1024", 64, 1048576, NULL, 0,
+     "most message bytes applied in one PostgreSQL transaction, KiB (bounds memory)"},
     {"fsm.group_id", JM_CONFIG_STR, "jobmon-fsm", NO_RANGE, NULL, 0,
      "Kafka consumer group of jobmon-fsm"},
     {"reaper.poll_interval", JM_CONFIG_INT, "10", 1, 86400, NULL, 0,

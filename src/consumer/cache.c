@@ -134,6 +134,8 @@ static int cmp_id(const void *a, const void *b)
 static void dirty_unique(jm_cache_t *c)
 {
     size_t k = 0;
+    if (c->n_dirty < 2) /* nothing to do, and c->dirty is NULL before the first id: no qsort */
+        return;
     qsort(c->dirty, c->n_dirty, sizeof(*c->dirty), cmp_id);
     for (size_t i = 0; i < c->n_dirty; i++)
         if (k == 0 || c->dirty[k - 1] != c->dirty[i])

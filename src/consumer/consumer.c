@@ -15,6 +15,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#if defined(__GLIBC__)
+#include <malloc.h>
+#endif
 
 #include <librdkafka/rdkafka.h>
 
@@ -46,7 +49,9 @@ struct jm_fsm_consumer_s {
     size_t n_owned, cap_owned;
     jm_item_t *items; /* the batch in flight */
     size_t n_items, cap_items;
-    int64_t *next; /* scratch: next_offset per owned partition */
+    size_t batch_bytes; /* payload bytes of the batch in flight (bounded by o.batch_max_bytes) */
+    int trim_due;       /* a batch was applied since the heap was last returned to the OS */
+    int64_t *next;      /* scratch: next_offset per owned partition */
     size_t batch_size;
     unsigned txn_count;
     int need_rejoin;
@@ -195,6 +200,13 @@ static void batch_clear(jm_fsm_consumer_t *c)
     for (size_t i = 0; i < c->n_items; i++)
         item_free(&c->items[i]);
     c->n_items = 0;
+    c->batch_bytes = 0;
+    /* One large batch must not pin its high-water mark: give a big array back. */
+    if (c->cap_items > 4096) {
+        free(c->items);
+        c->items = NULL;
+        c->cap_items = 0;
+    }
 }
 
 /* Printable ASCII only: reasons go to a Kafka header, a log line and a text column. */
@@ -259,6 +271,7 @@ static void batch_take(jm_fsm_consumer_t *c, rd_kafka_message_t *m)
     it->raw_len = m->payload ? m->len : 0;
     it->key = m->key;
     it->key_len = m->key_len;
+    c->batch_bytes += it->raw_len + it->key_len;
 }
 
 /* Keep, per partition we own now, the messages at/after next_offset in strictly increasing
@@ -295,7 +308,10 @@ static void batch_poll(jm_fsm_consumer_t *c)
     rd_kafka_message_t *m = rd_kafka_consumer_poll(c->rk, POLL_FIRST_MS);
     while (m) {
         batch_take(c, m);
-        if (c->n_items >= c->batch_size || *c->stop)
+        /* Bounded by count and by bytes: a decoded event takes several times its size
+         * (jansson tree, hex in event_log's array, libpq's send buffer), and bind chunks are
+         * large, so a count-only batch of them needed hundreds of MB. */
+        if (c->n_items >= c->batch_size || c->batch_bytes >= c->o.batch_max_bytes || *c->stop)
             break;
         m = rd_kafka_consumer_poll(c->rk, 0);
     }
@@ -562,13 +578,21 @@ static void stats_log(jm_fsm_consumer_t *c)
            (unsigned long long)c->st.batches, (unsigned long long)c->st.retries, c->batch_size);
 }
 
-/* Nothing to apply: let the cache reconnect / rebuild meanwhile. */
-static void cache_idle(jm_fsm_consumer_t *c)
+/* Nothing to apply: let the cache reconnect / rebuild meanwhile, and hand the memory freed by
+ * the last batches back to the OS (glibc keeps freed chunks of each thread's arena resident;
+ * the decoded events of a batch are many small allocations that fragment it). */
+static void consumer_idle(jm_fsm_consumer_t *c)
 {
     jm_err_t err;
     if (jm_cache_dirty(c->cache) &&
         jm_cache_update(c->cache, c->pg, NULL, 0, NULL, 0, &err) != JM_OK)
         jm_log(JM_LOG_WARN, SUB, "%s: cache rebuild: %s", c->o.name, err.msg);
+    if (c->trim_due) {
+        c->trim_due = 0;
+#if defined(__GLIBC__)
+        malloc_trim(0);
+#endif
+    }
 }
 
 static void rejoin(jm_fsm_consumer_t *c)
@@ -597,7 +621,9 @@ jm_rc_t jm_fsm_consumer_run(jm_fsm_consumer_t *c, jm_err_t *err)
         if (*c->stop)
             break;
         if (c->n_items == 0)
-            cache_idle(c);
+            consumer_idle(c);
+        else
+            c->trim_due = 1;
         rc = batch_apply(c, err);
         if (c->need_rejoin)
             rejoin(c);
@@ -613,6 +639,9 @@ static rd_kafka_t *kafka_new(jm_fsm_consumer_t *c, jm_err_t *err)
 {
     char errstr[512];
     rd_kafka_conf_t *conf = rd_kafka_conf_new();
+    /* The queued.* and fetch.* values bound librdkafka's prefetch (its defaults: 64 MB queued,
+     * 100k messages per partition, 50 MB per fetch response); the batch in flight is bounded
+     * by fsm.batch_max_kbytes.  kafka.properties overrides any of them. */
     const char *defaults[] = {"bootstrap.servers",
                               c->o.brokers,
                               "group.id",
@@ -634,7 +663,13 @@ static rd_kafka_t *kafka_new(jm_fsm_consumer_t *c, jm_err_t *err)
                               "fetch.wait.max.ms",
                               "50",
                               "queued.max.messages.kbytes",
-                              "16384",
+                              "4096",
+                              "queued.min.messages",
+                              "10000",
+                              "fetch.max.bytes",
+                              "2097152",
+                              "max.partition.fetch.bytes",
+                              "1048576",
                               NULL};
     for (int pass = 0; pass < 2; pass++) {
         const char *const *kv = pass == 0 ? defaults : c->o.kafka_props;
@@ -694,6 +729,8 @@ jm_fsm_consumer_t *jm_fsm_consumer_new(const jm_fsm_opts_t *o, volatile int *sto
 {
     jm_fsm_consumer_t *c = jm_calloc(1, sizeof(*c));
     c->o = *o;
+    if (c->o.batch_max_bytes == 0)
+        c->o.batch_max_bytes = JM_FSM_BATCH_BYTES_DEFAULT;
     c->stop = stop;
     c->batch_size = o->batch_max < 256 ? o->batch_max : 256;
     c->stats_at = jm_time_mono_ms();

@@ -155,12 +155,15 @@ int jm_reaper_tick(jm_reaper_t *r, int64_t now_mono_ms, int64_t now_wall_ms, jm_
 
 /* ---- consumer.c ----------------------------------------------------------------------------- */
 
+#define JM_FSM_BATCH_BYTES_DEFAULT (1024 * 1024)
+
 typedef struct {
     const char *brokers, *topic, *dlq_topic, *group_id, *conninfo;
     const char *const *kafka_props; /* NULL-terminated key, value pairs, may be NULL */
     const char *redis_host;
     int redis_port;
     size_t batch_max;
+    size_t batch_max_bytes;    /* payload bytes per transaction (0 = JM_FSM_BATCH_BYTES_DEFAULT) */
     int64_t start_deadline_ms; /* absolute, jm_time_mono_ms clock: PostgreSQL at start */
     unsigned inject_40001;     /* testing: make the Nth batch transaction fail with 40001 */
     const char *name;          /* for logs, e.g. "fsm.0" */

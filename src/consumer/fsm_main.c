@@ -18,6 +18,9 @@
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
+#if defined(__GLIBC__)
+#include <malloc.h>
+#endif
 
 #include "consumer/consumer_int.h"
 #include "jobmon/config.h"
@@ -27,6 +30,18 @@
 #define SUB "fsm"
 
 static volatile sig_atomic_t stop_flag;
+
+/* A long-running process with many threads (librdkafka's, one per consumer): bound glibc's
+ * arenas, and keep large blocks (event_log arrays, libpq and librdkafka buffers) in mmap so
+ * that freeing one returns it to the OS.  The default threshold rises after the first such
+ * free, after which big blocks are carved from the arenas and stay resident. */
+static void tune_malloc(void)
+{
+#if defined(__GLIBC__)
+    mallopt(M_ARENA_MAX, 4);
+    mallopt(M_MMAP_THRESHOLD, 256 * 1024);
+#endif
+}
 
 static void on_signal(int sig)
 {
@@ -148,6 +163,7 @@ static int run(const jm_config_t *cfg, int wait_s)
         .redis_host = jm_config_str(cfg, "redis.host"),
         .redis_port = (int)jm_config_int(cfg, "redis.port"),
         .batch_max = (size_t)jm_config_int(cfg, "fsm.batch_max"),
+        .batch_max_bytes = (size_t)jm_config_int(cfg, "fsm.batch_max_kbytes") * 1024,
         .start_deadline_ms = jm_time_mono_ms() + (int64_t)wait_s * 1000,
         .inject_40001 = inject ? (unsigned)strtoul(inject, NULL, 10) : 0,
     };
@@ -219,6 +235,7 @@ int main(int argc, char **argv)
     if (jm_log_level_parse(jm_config_str(cfg, "log.level"), &lvl) == JM_OK)
         jm_log_set_level(lvl); /* JOBMON_LOG_LEVEL is this key's env layer */
     jm_event_set_producer(JM_PRODUCER_REAPER);
+    tune_malloc();
     install_signals();
     code = run(cfg, wait_s);
     jm_config_destroy(cfg);

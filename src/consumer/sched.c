@@ -44,6 +44,14 @@ static int cmp_pick_order(const void *a, const void *b)
     return x->id < y->id ? -1 : x->id > y->id;
 }
 
+/* Sort the tracked ready set.  c->ready stays NULL while nothing was ever tracked, and qsort's
+ * base must not be NULL even for 0 elements (UBSan aborts on it). */
+static void sort_ready(jm_ap_wfc_t *c)
+{
+    if (c->n_ready > 1)
+        qsort(c->ready, c->n_ready, sizeof(*c->ready), cmp_pick_order);
+}
+
 static int cmp_pick_id(const void *a, const void *b)
 {
     const pick_t *x = a, *y = b;
@@ -112,7 +120,7 @@ static jm_rc_t ready_refill(jm_apply_t *ap, jm_ap_wfc_t *c, int64_t wf, int64_t 
 
 static size_t pick_tracked(jm_ap_wfc_t *c, int64_t cap, int64_t batches, pick_t *out)
 {
-    qsort(c->ready, c->n_ready, sizeof(*c->ready), cmp_pick_order);
+    sort_ready(c);
     size_t valid = tracked_valid(c);
     size_t n = valid < (size_t)cap ? valid : (size_t)cap;
     for (size_t i = 0; i < n; i++) {
@@ -182,7 +190,7 @@ jm_rc_t jm_sched_workflow(jm_apply_t *ap, int64_t wf, int64_t run_id, int64_t ca
     if (!arrays_bind && wc) {
         /* the ready set is tracked in memory: a statement only to (re)fill it */
         if (wc->no_ready)
-            qsort(wc->ready, wc->n_ready, sizeof(*wc->ready), cmp_pick_order);
+            sort_ready(wc);
         if ((!wc->no_ready || (!wc->exhausted && tracked_valid(wc) < (size_t)cap)) &&
             (rc = ready_refill(ap, wc, wf, cap, err)) != JM_OK)
             return rc;

@@ -88,8 +88,14 @@ static void arr_reserve(jm_pgarr_t *a, size_t more)
     a->cap = cap;
 }
 
+/* Above this a literal's buffer is not kept for the next one: a single large batch would
+ * otherwise pin its high-water mark (tens of MB of hex) for the life of the process. */
+#define PGARR_KEEP_MAX (1024 * 1024)
+
 void jm_pgarr_reset(jm_pgarr_t *a)
 {
+    if (a->cap > PGARR_KEEP_MAX)
+        jm_pgarr_free(a);
     arr_reserve(a, 1);
     a->buf[0] = '{';
     a->len = 1;
