@@ -121,8 +121,8 @@ PGresult *PQexecParams(PGconn *conn, const char *command, int nParams, const Oid
     if (!real)
         real = dlsym(RTLD_NEXT, "PQexecParams");
     double t0 = now();
-    PGresult *r = real(conn, command, nParams, paramTypes, paramValues, paramLengths,
-                       paramFormats, resultFormat);
+    PGresult *r = real(conn, command, nParams, paramTypes, paramValues, paramLengths, paramFormats,
+                       resultFormat);
     char key[KEY_LEN];
     squeeze(key, command, 90);
     account(key, now() - t0);

@@ -12,7 +12,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#define JM_WUR __attribute__((warn_unused_result))
+#define JM_WUR          __attribute__((warn_unused_result))
 #define JM_PRINTF(a, b) __attribute__((format(printf, a, b)))
 
 /* Result codes.  0 is success, everything else is negative. */
@@ -44,7 +44,8 @@ typedef struct jm_err_s {
     char msg[JM_ERR_MSG_MAX];
 } jm_err_t;
 
-/* Fill `err` (may be NULL) and return `rc`, so that `return jm_err_set(err, rc, ...)` reads well. */
+/* Fill `err` (may be NULL) and return `rc`, so that `return jm_err_set(err, rc, ...)` reads well.
+ */
 jm_rc_t jm_err_set(jm_err_t *err, jm_rc_t rc, const char *fmt, ...) JM_PRINTF(3, 4);
 /* Reset `err` (may be NULL) to JM_OK with an empty message. */
 void jm_err_clear(jm_err_t *err);
