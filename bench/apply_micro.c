@@ -262,7 +262,6 @@ int main(int argc, char **argv)
     sql(&b, q);
     run_file(&b, "002_log.sql");
     run_file(&b, "003_model.sql");
-    run_file(&b, "004_write_path_indexes.sql");
     b.ap = jm_apply_new(b.pg, &err);
     if (!b.ap)
         die("jm_apply_new", err.msg);

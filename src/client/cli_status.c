@@ -575,9 +575,8 @@ static int cmd_events(jm_status_ctx_t *ctx, read_opts_t *o)
         " e.outcome, to_char(coalesce(e.ts, tl.at) AT TIME ZONE 'UTC',"
         " 'YYYY-MM-DD\"T\"HH24:MI:SS.MS\"Z\"'), e.reason"
         " FROM transition_log tl JOIN event_log e ON e.event_id = tl.event_id"
-        " WHERE tl.workflow_id = (SELECT workflow_id FROM task WHERE id = $1)"
-        "   AND ((tl.entity = 'task' AND tl.entity_id = $1) OR (tl.entity = 'task_instance'"
-        "   AND tl.entity_id IN (SELECT id FROM task_instance WHERE task_id = $1)))"
+        " WHERE (tl.entity = 'task' AND tl.entity_id = $1) OR (tl.entity = 'task_instance'"
+        "   AND tl.entity_id IN (SELECT id FROM task_instance WHERE task_id = $1))"
         " ORDER BY e.applied_seq, tl.seq LIMIT $2::int";
     char id[24], lim[24];
     const char *params[2] = {id, lim};

@@ -82,9 +82,8 @@ static void sc_open(sc_t *sc)
              " CREATE SCHEMA %s; SET search_path = %s",
              sc->schema, sc->schema, sc->schema);
     exec_ok(sc, sql);
-    const char *files[] = {"/schemas/sql/002_log.sql", "/schemas/sql/003_model.sql",
-                           "/schemas/sql/004_write_path_indexes.sql"};
-    for (size_t i = 0; i < JM_ARRAY_LEN(files); i++) {
+    const char *files[] = {"/schemas/sql/002_log.sql", "/schemas/sql/003_model.sql"};
+    for (size_t i = 0; i < 2; i++) {
         char path[1024];
         snprintf(path, sizeof(path), "%s%s", JM_TOP_SRCDIR, files[i]);
         char *s = slurp(path);
