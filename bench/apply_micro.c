@@ -232,8 +232,8 @@ static void report(const bench_t *b, double wall)
     if (b->n_flush)
         printf("%-22s %8zu %10.3f %10.1f   (jm_apply_hint: %.3f s)\n", "(jm_apply_flush)",
                b->n_flush, b->t_flush, b->t_flush * 1e6 / (double)b->n_flush, b->t_hint);
-    printf("%-22s %8zu %10.3f %10.1f %12.0f   (incl. BEGIN/COMMIT, excl. ANALYZE)\n", "all", b->total, wall,
-           wall * 1e6 / (double)b->total, (double)b->total / wall);
+    printf("%-22s %8zu %10.3f %10.1f %12.0f   (incl. BEGIN/COMMIT, excl. ANALYZE)\n", "all",
+           b->total, wall, wall * 1e6 / (double)b->total, (double)b->total / wall);
 }
 
 int main(int argc, char **argv)

@@ -54,21 +54,21 @@
 /* ---- options ---------------------------------------------------------------------------- */
 
 typedef struct {
-    size_t tasks;         /* total over all workflows */
-    size_t workflows;     /* K */
-    double heartbeats;    /* ti.heartbeat per task, on average */
-    size_t run_hb_every;  /* a run.heartbeat every this many events of a workflow */
-    const char *tag;      /* workflow_args prefix: distinct per run, so ids differ */
-    int partitions;       /* > 0: pick workflow args so workflows spread evenly */
+    size_t tasks;        /* total over all workflows */
+    size_t workflows;    /* K */
+    double heartbeats;   /* ti.heartbeat per task, on average */
+    size_t run_hb_every; /* a run.heartbeat every this many events of a workflow */
+    const char *tag;     /* workflow_args prefix: distinct per run, so ids differ */
+    int partitions;      /* > 0: pick workflow args so workflows spread evenly */
     uint64_t seed;
     int dry_run, publish, measure, verify;
-    const char *config;   /* jobmon config file (NULL: JOBMON_CONFIG / search) */
-    const char *state;    /* state file written by --publish, read by --measure */
-    const char *topic;    /* events topic (default: kafka.topic of the config) */
-    int create_topic;     /* > 0: create `topic` with this many partitions if missing */
-    int timeout_s;        /* --measure deadline */
-    int stall_s;          /* --measure: give up when nothing was applied for this long */
-    int consumers;        /* for the RESULT line only */
+    const char *config; /* jobmon config file (NULL: JOBMON_CONFIG / search) */
+    const char *state;  /* state file written by --publish, read by --measure */
+    const char *topic;  /* events topic (default: kafka.topic of the config) */
+    int create_topic;   /* > 0: create `topic` with this many partitions if missing */
+    int timeout_s;      /* --measure deadline */
+    int stall_s;        /* --measure: give up when nothing was applied for this long */
+    int consumers;      /* for the RESULT line only */
     int fsm_pids[MAX_FSM_PIDS];
     size_t n_fsm_pids;
 } opts_t;
@@ -120,9 +120,9 @@ typedef struct {
     int64_t id, run_id;
     char key[24];
     char args[128];
-    size_t n;              /* tasks */
-    int64_t *task_id;      /* by generation index */
-    size_t *level_start;   /* tasks of level L: indices [level_start[L], level_start[L+1]) */
+    size_t n;            /* tasks */
+    int64_t *task_id;    /* by generation index */
+    size_t *level_start; /* tasks of level L: indices [level_start[L], level_start[L+1]) */
     size_t n_levels;
     evlist_t ev;
     size_t since_run_hb;
@@ -321,8 +321,8 @@ static void choose_args(gen_t *g, const layout_t *L)
                 snprintf(w->args, sizeof(w->args), "%s-%zu.%u", o->tag, k, s);
             if (o->partitions <= 0)
                 break;
-            int64_t id = jm_hash_workflow_id(jm_tool_name(g->tool), jm_hash_workflow_args(w->args),
-                                             ts, dag);
+            int64_t id =
+                jm_hash_workflow_id(jm_tool_name(g->tool), jm_hash_workflow_args(w->args), ts, dag);
             if (key_partition(id, o->partitions) == (int)(k % (size_t)o->partitions))
                 break;
             JM_ASSERT(s < 100000);
@@ -343,9 +343,8 @@ static void gen_level(gen_t *g, bwf_t *w, size_t lo, size_t hi)
             ti[i] = jm_hash_ti_id(w->task_id[b + i], 1);
             snprintf(did, sizeof(did), "%zu_%zu", batch, i);
             json_array_append_new(inst, json_pack("{s:I}", "ti_id", (json_int_t)ti[i]));
-            json_array_append_new(lau,
-                                  json_pack("{s:I,s:s}", "ti_id", (json_int_t)ti[i],
-                                            "distributor_id", did));
+            json_array_append_new(
+                lau, json_pack("{s:I,s:s}", "ti_id", (json_int_t)ti[i], "distributor_id", did));
         }
         emit(g, w,
              mk(JM_EV_TI_INSTANTIATED, w->id, JM_PRODUCER_DISTRIBUTOR,
@@ -360,12 +359,12 @@ static void gen_level(gen_t *g, bwf_t *w, size_t lo, size_t hi)
             snprintf(did, sizeof(did), "%zu_%zu", batch, i);
             snprintf(path, sizeof(path), "/scratch/bench/%" PRId64 "/%" PRId64 ".out", w->id,
                      ti[i]);
-            emit(g, w,
-                 mk(JM_EV_TI_RUNNING, w->id, JM_PRODUCER_WORKER,
-                    json_pack("{s:I,s:s,s:i,s:s,s:i,s:s,s:s}", "ti_id", (json_int_t)ti[i], "host",
-                              "node017", "pid", (int)(1000 + (b + i) % 30000), "distributor_id",
-                              did, "next_report_s", REPORT_S, "stdout_path", path, "stderr_path",
-                              path)));
+            emit(
+                g, w,
+                mk(JM_EV_TI_RUNNING, w->id, JM_PRODUCER_WORKER,
+                   json_pack("{s:I,s:s,s:i,s:s,s:i,s:s,s:s}", "ti_id", (json_int_t)ti[i], "host",
+                             "node017", "pid", (int)(1000 + (b + i) % 30000), "distributor_id", did,
+                             "next_report_s", REPORT_S, "stdout_path", path, "stderr_path", path)));
             maybe_run_heartbeat(g, w);
         }
         for (size_t i = 0; i < m; i++) {
@@ -449,10 +448,10 @@ static void generate(gen_t *g)
             emit(g, w,
                  mk(JM_EV_RUN_STATUS, w->id, JM_PRODUCER_DISTRIBUTOR,
                     json_pack("{s:I,s:s}", "run_id", (json_int_t)w->run_id, "status", hs[i])));
-        emit(g, w,
-             mk(JM_EV_RUN_HEARTBEAT, w->id, JM_PRODUCER_DISTRIBUTOR,
-                json_pack("{s:I,s:i}", "run_id", (json_int_t)w->run_id, "next_report_s",
-                          REPORT_S)));
+        emit(
+            g, w,
+            mk(JM_EV_RUN_HEARTBEAT, w->id, JM_PRODUCER_DISTRIBUTOR,
+               json_pack("{s:I,s:i}", "run_id", (json_int_t)w->run_id, "next_report_s", REPORT_S)));
         for (size_t lv = 0; lv < L.n_levels; lv++)
             gen_level(g, w, L.level_start[lv], L.level_start[lv + 1]);
         w->n_levels = L.n_levels;
@@ -540,8 +539,8 @@ static void ensure_topic(const char *brokers, const char *topic, int partitions)
     if (ev) {
         const rd_kafka_CreateTopics_result_t *res = rd_kafka_event_CreateTopics_result(ev);
         size_t n = 0;
-        const rd_kafka_topic_result_t **tr = res ? rd_kafka_CreateTopics_result_topics(res, &n)
-                                                 : NULL;
+        const rd_kafka_topic_result_t **tr =
+            res ? rd_kafka_CreateTopics_result_topics(res, &n) : NULL;
         if (rd_kafka_event_error(ev))
             fprintf(stderr, "fsm_throughput: create topic: %s\n", rd_kafka_event_error_string(ev));
         else if (n == 1) {
@@ -589,7 +588,8 @@ static double publish(gen_t *g, const char *brokers, const char *topic, int64_t 
     double secs = (double)(jm_time_mono_ms() - t0) / 1000.0;
     jm_producer_stats_t st;
     jm_producer_stats(p, &st);
-    printf("published %" PRIu64 " events (%" PRIu64 " acked, %" PRIu64 " failed, %.1f MB) in %.2f s:"
+    printf("published %" PRIu64 " events (%" PRIu64 " acked, %" PRIu64
+           " failed, %.1f MB) in %.2f s:"
            " %.0f events/s\n",
            st.sent, st.acked, st.failed, (double)g->n_bytes / 1e6, secs,
            secs > 0 ? (double)st.sent / secs : 0.0);
@@ -824,8 +824,8 @@ static int64_t q_int(jm_pg_t *pg, const char *sql, const char *arr)
     const char *p[1] = {arr};
     if (jm_pg_exec(pg, sql, arr ? 1 : 0, arr ? p : NULL, &r, &err) != JM_OK)
         die(sql, &err);
-    int64_t v = PQntuples(r) > 0 && !PQgetisnull(r, 0, 0) ? strtoll(PQgetvalue(r, 0, 0), NULL, 10)
-                                                           : 0;
+    int64_t v =
+        PQntuples(r) > 0 && !PQgetisnull(r, 0, 0) ? strtoll(PQgetvalue(r, 0, 0), NULL, 10) : 0;
     PQclear(r);
     return v;
 }
@@ -920,8 +920,8 @@ static int measure(opts_t *o, target_t *t, const char *conninfo, pthread_t *pub,
             break;
         }
         if (now > deadline || now - last_change > (int64_t)o->stall_s * 1000) {
-            fprintf(stderr, "fsm_throughput: %s after %.0f s: %" PRId64 " of %" PRIu64
-                    " events applied\n",
+            fprintf(stderr,
+                    "fsm_throughput: %s after %.0f s: %" PRId64 " of %" PRIu64 " events applied\n",
                     now > deadline ? "deadline" : "stalled", (double)(now - start) / 1000.0, seen,
                     t->events);
             break;
@@ -945,12 +945,18 @@ static int measure(opts_t *o, target_t *t, const char *conninfo, pthread_t *pub,
 
     printf("verification:\n");
     int64_t total = 0;
-    q_groups(pg, "event_log", "SELECT outcome, count(*) FROM event_log"
-             " WHERE workflow_id = ANY($1::bigint[]) GROUP BY 1 ORDER BY 1", arr, NULL, &total);
-    int64_t rejected = q_int(pg, "SELECT count(*) FROM event_log WHERE workflow_id ="
-                             " ANY($1::bigint[]) AND outcome IN ('rejected','dead_letter')", arr);
-    int64_t ignored = q_int(pg, "SELECT count(*) FROM event_log WHERE workflow_id ="
-                            " ANY($1::bigint[]) AND outcome = 'ignored'", arr);
+    q_groups(pg, "event_log",
+             "SELECT outcome, count(*) FROM event_log"
+             " WHERE workflow_id = ANY($1::bigint[]) GROUP BY 1 ORDER BY 1",
+             arr, NULL, &total);
+    int64_t rejected = q_int(pg,
+                             "SELECT count(*) FROM event_log WHERE workflow_id ="
+                             " ANY($1::bigint[]) AND outcome IN ('rejected','dead_letter')",
+                             arr);
+    int64_t ignored = q_int(pg,
+                            "SELECT count(*) FROM event_log WHERE workflow_id ="
+                            " ANY($1::bigint[]) AND outcome = 'ignored'",
+                            arr);
     {
         PGresult *r = NULL;
         const char *p[1] = {arr};
@@ -965,25 +971,34 @@ static int measure(opts_t *o, target_t *t, const char *conninfo, pthread_t *pub,
                    PQgetvalue(r, i, 3), PQgetvalue(r, i, 2));
         PQclear(r);
     }
-    q_groups(pg, "by partition", "SELECT partition::text, count(*) FROM event_log"
-             " WHERE workflow_id = ANY($1::bigint[]) GROUP BY 1 ORDER BY 1", arr, NULL, NULL);
+    q_groups(pg, "by partition",
+             "SELECT partition::text, count(*) FROM event_log"
+             " WHERE workflow_id = ANY($1::bigint[]) GROUP BY 1 ORDER BY 1",
+             arr, NULL, NULL);
     int64_t n_tasks = 0, n_wf = 0;
-    int64_t tasks_d = q_groups(pg, "task", "SELECT status, count(*) FROM task"
+    int64_t tasks_d = q_groups(pg, "task",
+                               "SELECT status, count(*) FROM task"
                                " WHERE workflow_id = ANY($1::bigint[]) GROUP BY 1 ORDER BY 1",
                                arr, "D", &n_tasks);
-    q_groups(pg, "task_instance", "SELECT status, count(*) FROM task_instance"
-             " WHERE workflow_id = ANY($1::bigint[]) GROUP BY 1 ORDER BY 1", arr, NULL, NULL);
-    int64_t wf_d = q_groups(pg, "workflow", "SELECT status, count(*) FROM workflow"
-                            " WHERE id = ANY($1::bigint[]) GROUP BY 1 ORDER BY 1", arr, "D", &n_wf);
-    q_groups(pg, "workflow_run", "SELECT status, count(*) FROM workflow_run"
-             " WHERE workflow_id = ANY($1::bigint[]) GROUP BY 1 ORDER BY 1", arr, NULL, NULL);
+    q_groups(pg, "task_instance",
+             "SELECT status, count(*) FROM task_instance"
+             " WHERE workflow_id = ANY($1::bigint[]) GROUP BY 1 ORDER BY 1",
+             arr, NULL, NULL);
+    int64_t wf_d = q_groups(pg, "workflow",
+                            "SELECT status, count(*) FROM workflow"
+                            " WHERE id = ANY($1::bigint[]) GROUP BY 1 ORDER BY 1",
+                            arr, "D", &n_wf);
+    q_groups(pg, "workflow_run",
+             "SELECT status, count(*) FROM workflow_run"
+             " WHERE workflow_id = ANY($1::bigint[]) GROUP BY 1 ORDER BY 1",
+             arr, NULL, NULL);
 
     long hwm_max = 0;
     printf("jobmon-fsm memory:\n");
     for (size_t i = 0; i < o->n_fsm_pids; i++) {
         long hwm = proc_status_kb(o->fsm_pids[i], "VmHWM");
-        printf("  pid %d: VmHWM %.1f MB, max sampled VmRSS %.1f MB\n", o->fsm_pids[i],
-               hwm / 1024.0, rss_max[i] / 1024.0);
+        printf("  pid %d: VmHWM %.1f MB, max sampled VmRSS %.1f MB\n", o->fsm_pids[i], hwm / 1024.0,
+               rss_max[i] / 1024.0);
         if (hwm > hwm_max)
             hwm_max = hwm;
     }
@@ -1054,20 +1069,49 @@ int main(int argc, char **argv)
                 .stall_s = 120,
                 .consumers = 0};
     static char tagbuf[64];
-    enum { O_TASKS = 256, O_WF, O_HB, O_RHB, O_TAG, O_PART, O_SEED, O_DRY, O_VERIFY, O_PUB,
-           O_MEAS, O_STATE, O_CONF, O_TMO, O_STALL, O_PID, O_CONS, O_HELP, O_TOPIC, O_CREATE };
-    static const struct option lo[] = {
-        {"tasks", 1, NULL, O_TASKS},       {"workflows", 1, NULL, O_WF},
-        {"heartbeats", 1, NULL, O_HB},     {"run-heartbeat", 1, NULL, O_RHB},
-        {"tag", 1, NULL, O_TAG},           {"partitions", 1, NULL, O_PART},
-        {"seed", 1, NULL, O_SEED},         {"dry-run", 0, NULL, O_DRY},
-        {"verify", 0, NULL, O_VERIFY},     {"publish", 0, NULL, O_PUB},
-        {"measure", 0, NULL, O_MEAS},      {"state", 1, NULL, O_STATE},
-        {"config", 1, NULL, O_CONF},       {"timeout", 1, NULL, O_TMO},
-        {"stall", 1, NULL, O_STALL},       {"fsm-pid", 1, NULL, O_PID},
-        {"consumers", 1, NULL, O_CONS},    {"help", 0, NULL, O_HELP},
-        {"topic", 1, NULL, O_TOPIC},       {"create-topic", 1, NULL, O_CREATE},
-        {NULL, 0, NULL, 0}};
+    enum {
+        O_TASKS = 256,
+        O_WF,
+        O_HB,
+        O_RHB,
+        O_TAG,
+        O_PART,
+        O_SEED,
+        O_DRY,
+        O_VERIFY,
+        O_PUB,
+        O_MEAS,
+        O_STATE,
+        O_CONF,
+        O_TMO,
+        O_STALL,
+        O_PID,
+        O_CONS,
+        O_HELP,
+        O_TOPIC,
+        O_CREATE
+    };
+    static const struct option lo[] = {{"tasks", 1, NULL, O_TASKS},
+                                       {"workflows", 1, NULL, O_WF},
+                                       {"heartbeats", 1, NULL, O_HB},
+                                       {"run-heartbeat", 1, NULL, O_RHB},
+                                       {"tag", 1, NULL, O_TAG},
+                                       {"partitions", 1, NULL, O_PART},
+                                       {"seed", 1, NULL, O_SEED},
+                                       {"dry-run", 0, NULL, O_DRY},
+                                       {"verify", 0, NULL, O_VERIFY},
+                                       {"publish", 0, NULL, O_PUB},
+                                       {"measure", 0, NULL, O_MEAS},
+                                       {"state", 1, NULL, O_STATE},
+                                       {"config", 1, NULL, O_CONF},
+                                       {"timeout", 1, NULL, O_TMO},
+                                       {"stall", 1, NULL, O_STALL},
+                                       {"fsm-pid", 1, NULL, O_PID},
+                                       {"consumers", 1, NULL, O_CONS},
+                                       {"help", 0, NULL, O_HELP},
+                                       {"topic", 1, NULL, O_TOPIC},
+                                       {"create-topic", 1, NULL, O_CREATE},
+                                       {NULL, 0, NULL, 0}};
     int c;
     while ((c = getopt_long(argc, argv, "", lo, NULL)) != -1) {
         switch (c) {
@@ -1078,7 +1122,10 @@ int main(int argc, char **argv)
         case O_TAG: o.tag = optarg; break;
         case O_PART: o.partitions = atoi(optarg); break;
         case O_SEED: o.seed = strtoull(optarg, NULL, 10); break;
-        case O_DRY: o.dry_run = 1; o.verify = 1; break;
+        case O_DRY:
+            o.dry_run = 1;
+            o.verify = 1;
+            break;
         case O_VERIFY: o.verify = 1; break;
         case O_PUB: o.publish = 1; break;
         case O_MEAS: o.measure = 1; break;

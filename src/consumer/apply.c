@@ -142,20 +142,20 @@ static jm_rc_t prepare_all(jm_apply_t *ap, jm_err_t *err)
 static jm_rc_t flush_report_by(jm_apply_t *ap, jm_err_t *err);
 static int has_pending(const jm_apply_t *ap);
 
-jm_rc_t jm_ap_exec(jm_apply_t *ap, jm_ap_sql_t s, int n, const char *const *params,
-                   PGresult **res, jm_err_t *err)
+jm_rc_t jm_ap_exec(jm_apply_t *ap, jm_ap_sql_t s, int n, const char *const *params, PGresult **res,
+                   jm_err_t *err)
 {
     char name[32];
     /* What is applied in memory is written before any statement that could see the difference
      * (these statements neither read task/instance statuses, report_by or transition_log, nor
      * write them; AP_TI_LOAD's rows are overlaid with the known state by its caller). */
     if (has_pending(ap) && s != AP_TI_LOAD && s != AP_TI_SET_RUNNING && s != AP_TI_SET_RESULT &&
-        s != AP_WF_COUNTS && s != AP_TI_SET_MESSAGE &&
-        s != AP_SCHED_INSERT && s != AP_FLUSH_REPORT_BY && s != AP_FLUSH_TI_STATUS &&
-        s != AP_FLUSH_TASK_STATUS && s != AP_FLUSH_TLOG && s != AP_FLUSH_COUNTS &&
-        s != AP_FLUSH_BATCHES && s != AP_FLUSH_RUNNING && s != AP_FLUSH_RESULT &&
-        s != AP_FLUSH_TI_INSERT && s != AP_RUN_HEARTBEAT && s != AP_TI_PREFETCH &&
-        s != AP_EDGES_PREFETCH && s != AP_FLUSH_PENDING) {
+        s != AP_WF_COUNTS && s != AP_TI_SET_MESSAGE && s != AP_SCHED_INSERT &&
+        s != AP_FLUSH_REPORT_BY && s != AP_FLUSH_TI_STATUS && s != AP_FLUSH_TASK_STATUS &&
+        s != AP_FLUSH_TLOG && s != AP_FLUSH_COUNTS && s != AP_FLUSH_BATCHES &&
+        s != AP_FLUSH_RUNNING && s != AP_FLUSH_RESULT && s != AP_FLUSH_TI_INSERT &&
+        s != AP_RUN_HEARTBEAT && s != AP_TI_PREFETCH && s != AP_EDGES_PREFETCH &&
+        s != AP_FLUSH_PENDING) {
         jm_rc_t rc;
         if (s == AP_SCHED_PICK_FAST || s == AP_SCHED_READY) { /* reads the ready set only */
             rc = ap->ga_dirty ? jm_ap_write_task_status(ap, err) : JM_OK;
@@ -382,8 +382,8 @@ static jm_rc_t flush_status(jm_apply_t *ap, int ti, jm_err_t *err)
     const char *p[6] = {jm_pgarr_finish(a),  jm_pgarr_finish(f),  jm_pgarr_finish(t),
                         jm_pgarr_finish(at), jm_pgarr_finish(na), jm_pgarr_finish(sq)};
     PGresult *r = NULL;
-    jm_rc_t rc = jm_ap_exec(ap, ti ? AP_FLUSH_TI_STATUS : AP_FLUSH_TASK_STATUS, ti ? 4 : 6, p, &r,
-                            err);
+    jm_rc_t rc =
+        jm_ap_exec(ap, ti ? AP_FLUSH_TI_STATUS : AP_FLUSH_TASK_STATUS, ti ? 4 : 6, p, &r, err);
     if (rc == JM_OK && strtoull(PQcmdTuples(r), NULL, 10) != n)
         rc = jm_err_set(err, JM_ERR_RETRY,
                         "%s: %zu status change(s) applied in memory, %s matched the stored rows",
@@ -429,8 +429,7 @@ jm_rc_t jm_ap_write_task_status(jm_apply_t *ap, jm_err_t *err)
     return flush_status(ap, 0, err);
 }
 
-void jm_ap_tlog_push(jm_apply_t *ap, jm_entity_t entity, int64_t id, int64_t wf, char from,
-                     char to)
+void jm_ap_tlog_push(jm_apply_t *ap, jm_entity_t entity, int64_t id, int64_t wf, char from, char to)
 {
     if (ap->n_tlog == ap->cap_tlog) {
         ap->cap_tlog = ap->cap_tlog ? ap->cap_tlog * 2 : 256;
@@ -632,8 +631,7 @@ static void ready_add_one(jm_apply_t *ap, const jm_ap_taskstate_t *d)
 {
     jm_ap_wfc_t *c = jm_ap_wfc(ap, d->wf, 0);
     if (c && c->no_ready)
-        ready_push(c, d->id, d->status, d->array_id, ap->strs[d->res], d->tseq, d->tnum,
-                   d->tmax);
+        ready_push(c, d->id, d->status, d->array_id, ap->strs[d->res], d->tseq, d->tnum, d->tmax);
 }
 
 void jm_ap_ready_add(jm_apply_t *ap, const PGresult *r)
@@ -651,7 +649,8 @@ void jm_ap_ready_add(jm_apply_t *ap, const PGresult *r)
             continue;
         ready_push(c, id, st, PQgetisnull(r, k, 4) ? 0 : strtoll(PQgetvalue(r, k, 4), NULL, 10),
                    PQgetvalue(r, k, 5), t ? t->tseq : atoi(PQgetvalue(r, k, 6)),
-                   t ? t->tnum : atoi(PQgetvalue(r, k, 7)), t ? t->tmax : atoi(PQgetvalue(r, k, 8)));
+                   t ? t->tnum : atoi(PQgetvalue(r, k, 7)),
+                   t ? t->tmax : atoi(PQgetvalue(r, k, 8)));
     }
 }
 
@@ -991,8 +990,7 @@ static int check_item(jm_apply_t *ap, jm_entity_t entity, int64_t id, char from,
     else
         tr = jm_fsm_check(entity, f, t);
     switch (tr) {
-    case JM_TR_LEGAL:
-        return AP_ITEM_APPLIED;
+    case JM_TR_LEGAL: return AP_ITEM_APPLIED;
     case JM_TR_UNTIMELY:
         jm_ap_ignored(ap, "%s %" PRId64 ": untimely %c -> %c", jm_entity_name(entity), id, from,
                       to);
@@ -1133,8 +1131,12 @@ jm_rc_t jm_ap_transition(jm_apply_t *ap, jm_entity_t entity, size_t n, const int
             break;
         char attbuf[8];
         snprintf(attbuf, sizeof(attbuf), "%d", att);
-        const char *p[6] = {jm_pgarr_finish(a_id), jm_pgarr_finish(a_f), jm_pgarr_finish(a_t),
-                            ap->ts, ap->evid, attbuf};
+        const char *p[6] = {jm_pgarr_finish(a_id),
+                            jm_pgarr_finish(a_f),
+                            jm_pgarr_finish(a_t),
+                            ap->ts,
+                            ap->evid,
+                            attbuf};
         rc = jm_ap_exec(ap, tr_sql[entity], entity == JM_ENTITY_TASK ? 6 : 5, p, &r, err);
         if (rc != JM_OK)
             goto out;
@@ -1227,8 +1229,7 @@ out:
 jm_rc_t jm_ap_transition1(jm_apply_t *ap, jm_entity_t entity, int64_t id, char from, char to,
                           int bypass, int *item, jm_err_t *err)
 {
-    return jm_ap_transition(ap, entity, 1, &id, &from, &to, bypass, AP_ATT_KEEP, item, NULL,
-                            err);
+    return jm_ap_transition(ap, entity, 1, &id, &from, &to, bypass, AP_ATT_KEEP, item, NULL, err);
 }
 
 /* ---- dispatch ------------------------------------------------------------------------------ */
@@ -1262,8 +1263,8 @@ static const handler_fn handlers[JM_EV__CNT] = {
     [JM_EV_REAPER_RUN_TIMEOUT] = jm_ap_reaper_run_timeout,
 };
 
-jm_rc_t jm_apply_event(jm_apply_t *ap, const jm_event_t *ev, int64_t offset,
-                       jm_apply_result_t *res, jm_err_t *err)
+jm_rc_t jm_apply_event(jm_apply_t *ap, const jm_event_t *ev, int64_t offset, jm_apply_result_t *res,
+                       jm_err_t *err)
 {
     (void)offset;
     memset(res, 0, sizeof(*res));

@@ -49,8 +49,8 @@ void jm_apply_destroy(jm_apply_t *ap); /* accepts NULL */
  * JM_OK: res says applied / ignored / rejected (a rejected event is NOT an error).
  * JM_ERR_RETRY / JM_ERR_UNAVAILABLE: the caller rolls back the whole batch and retries it.
  * Anything else: a bug or broken database; the caller rolls back and stops. */
-jm_rc_t jm_apply_event(jm_apply_t *ap, const jm_event_t *ev, int64_t offset,
-                       jm_apply_result_t *res, jm_err_t *err);
+jm_rc_t jm_apply_event(jm_apply_t *ap, const jm_event_t *ev, int64_t offset, jm_apply_result_t *res,
+                       jm_err_t *err);
 
 /* Optional: announce an event the transaction will apply (call for each, before the first
  * jm_apply_event); the task instances they name are then read in one statement instead of one

@@ -149,7 +149,7 @@ typedef struct {
     char pend_known, pend_dirty, edges_known;
     int pend;
     int64_t array_id;
-    size_t res; /* index in jm_apply_s.strs, resources as jsonb text */
+    size_t res;            /* index in jm_apply_s.strs, resources as jsonb text */
     size_t edge0, n_edges; /* upstream side: its downstream ids in jm_apply_s.edges */
 } jm_ap_taskstate_t;
 
@@ -211,8 +211,8 @@ struct jm_apply_s {
     size_t n_cnt, cap_cnt;
     jm_ap_batch_t *bat; /* pending workflow.batches */
     size_t n_bat, cap_bat;
-    jm_ap_map_t ti;   /* jm_ap_tistate_t */
-    jm_ap_map_t task; /* jm_ap_taskstate_t */
+    jm_ap_map_t ti;     /* jm_ap_tistate_t */
+    jm_ap_map_t task;   /* jm_ap_taskstate_t */
     jm_ap_tlog_t *tlog; /* pending transition_log rows, in order */
     size_t n_tlog, cap_tlog;
     size_t n_status_pending; /* rows with db_status set */
@@ -221,7 +221,7 @@ struct jm_apply_s {
     size_t n_wfc, cap_wfc;
     size_t last_pick; /* rows of the last schedule pick */
     jm_ap_defer_t dfr[AP_DEFER__CNT];
-    jm_ap_ids_t hints; /* task instance ids of jm_apply_hint, not read yet */
+    jm_ap_ids_t hints;           /* task instance ids of jm_apply_hint, not read yet */
     struct jm_ap_newti_s *newti; /* task instances queued in memory, inserted at the flush */
     size_t n_newti, cap_newti;
     int64_t *edges; /* downstream ids of known tasks (edge0/n_edges) */
@@ -284,8 +284,8 @@ void jm_ap_ti_defer_report_by(jm_apply_t *ap, int64_t id, int64_t report_by_ms);
 /* Execute prepared statement `s`; *res (may be NULL) receives the result (caller PQclear).
  * Classifies failures: 40001/40P01 → JM_ERR_RETRY, lost connection → JM_ERR_UNAVAILABLE, else
  * JM_ERR_INTERNAL. */
-jm_rc_t jm_ap_exec(jm_apply_t *ap, jm_ap_sql_t s, int n, const char *const *params,
-                   PGresult **res, jm_err_t *err) JM_WUR;
+jm_rc_t jm_ap_exec(jm_apply_t *ap, jm_ap_sql_t s, int n, const char *const *params, PGresult **res,
+                   jm_err_t *err) JM_WUR;
 
 /* Bookkeeping of the event's outcome. */
 void jm_ap_applied(jm_apply_t *ap);
@@ -359,8 +359,8 @@ jm_rc_t jm_ap_progress(jm_apply_t *ap, int64_t wf, jm_err_t *err) JM_WUR;
  * otherwise the pick comes from the transaction's tracked ready set (sched.c).  `batches`:
  * the workflow's last batch number handed out (stored value or this transaction's pending
  * one).  *queued (may be NULL) receives the number of new task instances. */
-jm_rc_t jm_sched_workflow(jm_apply_t *ap, int64_t wf, int64_t run_id, int64_t cap,
-                          int arrays_bind, int64_t batches, size_t *queued, jm_err_t *err) JM_WUR;
+jm_rc_t jm_sched_workflow(jm_apply_t *ap, int64_t wf, int64_t run_id, int64_t cap, int arrays_bind,
+                          int64_t batches, size_t *queued, jm_err_t *err) JM_WUR;
 
 /* Pure helpers (unit-tested). */
 #define JM_SCHED_BATCH_MAX 500

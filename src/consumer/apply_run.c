@@ -230,7 +230,7 @@ typedef struct {
     int64_t run_id;  /* the alive run, 0 if none */
     char run_status;
     int fail_fast;
-    int64_t batches; /* last batch number handed out (stored or pending) */
+    int64_t batches;      /* last batch number handed out (stored or pending) */
     int64_t by_status[9]; /* wf_counts_read only: stored counts in the order of count_letters */
 } counts_t;
 
@@ -340,8 +340,8 @@ jm_rc_t jm_ap_progress(jm_apply_t *ap, int64_t wf, jm_err_t *err)
     jm_ap_wfc_t *k = jm_ap_wfc(ap, wf, 0);
     /* nothing to pick when the tracked ready set is known to be empty */
     if (cap > 0 && !(k && k->no_ready && k->exhausted && k->n_ready == 0 && !c.arrays_bind)) {
-        if ((rc = jm_sched_workflow(ap, wf, run_id, cap, c.arrays_bind, c.batches, &queued,
-                                    err)) != JM_OK)
+        if ((rc = jm_sched_workflow(ap, wf, run_id, cap, c.arrays_bind, c.batches, &queued, err)) !=
+            JM_OK)
             return rc;
     }
     if (st == 'R' && queued == 0 && c.active == 0 && c.fatal > 0) {

@@ -13,7 +13,7 @@
 
 /* Generic conditional transition: $1 ids, $2 from letters, $3 to letters, $4 ts, $5 event id. */
 #define TR_SQL(table, entity, wfcol)                                                               \
-    "WITH x AS (SELECT * FROM unnest($1::bigint[], $2::text[], $3::text[]) AS x(id, f, t)),"     \
+    "WITH x AS (SELECT * FROM unnest($1::bigint[], $2::text[], $3::text[]) AS x(id, f, t)),"       \
     " u AS (UPDATE " table " e SET status = x.t, status_at = $4::timestamptz FROM x"               \
     "       WHERE e.id = x.id AND e.status = x.f RETURNING e.id, e." wfcol " AS wf, x.f, x.t),"    \
     " l AS (INSERT INTO transition_log (entity, entity_id, workflow_id, from_status, to_status,"   \
@@ -170,10 +170,9 @@ const char *const jm_ap_sql[AP_SQL__CNT] = {
         "  event_id, at) SELECT 'workflow_run', id, $2::bigint, NULL, 'B', $10::uuid,"
         "  $9::timestamptz FROM r RETURNING entity_id",
     /* $1 run, $2 ts, $3 seconds: only alive, not draining (reference: C/H do not extend) */
-    [AP_RUN_HEARTBEAT] =
-        "UPDATE workflow_run SET heartbeat_by = GREATEST(heartbeat_by,"
-        " $2::timestamptz + make_interval(secs => $3::int))"
-        " WHERE id = $1::bigint AND status IN ('L','B','I','O','R') RETURNING id",
+    [AP_RUN_HEARTBEAT] = "UPDATE workflow_run SET heartbeat_by = GREATEST(heartbeat_by,"
+                         " $2::timestamptz + make_interval(secs => $3::int))"
+                         " WHERE id = $1::bigint AND status IN ('L','B','I','O','R') RETURNING id",
 
     /* ---- scheduler ---- */
     /* $1 wf, $2 capacity (the workflow limit minus its active tasks, counted by the caller with
@@ -232,20 +231,18 @@ const char *const jm_ap_sql[AP_SQL__CNT] = {
 
     /* ---- task instance fields ---- */
     /* $1 ids, $2 distributor ids, $3 ts, $4 seconds */
-    [AP_TI_SET_LAUNCHED] =
-        "UPDATE task_instance ti SET distributor_id = x.d,"
-        " report_by = $3::timestamptz + make_interval(secs => $4::int)"
-        " FROM unnest($1::bigint[], $2::text[]) AS x(id, d) WHERE ti.id = x.id",
+    [AP_TI_SET_LAUNCHED] = "UPDATE task_instance ti SET distributor_id = x.d,"
+                           " report_by = $3::timestamptz + make_interval(secs => $4::int)"
+                           " FROM unnest($1::bigint[], $2::text[]) AS x(id, d) WHERE ti.id = x.id",
     /* $1 ids, $2 ts, $3 seconds, $4 status the rows must still be in */
     [AP_TI_SET_REPORT_BY] =
         "UPDATE task_instance SET report_by = $2::timestamptz + make_interval(secs => $3::int)"
         " WHERE id = ANY($1::bigint[]) AND status = $4 RETURNING id",
     /* $1 id, $2 host, $3 pid, $4 distributor id, $5 ts, $6 seconds, $7 stdout, $8 stderr */
-    [AP_TI_SET_RUNNING] =
-        "UPDATE task_instance SET host = $2, pid = $3::int,"
-        " distributor_id = COALESCE(NULLIF($4, ''), distributor_id),"
-        " report_by = $5::timestamptz + make_interval(secs => $6::int),"
-        " stdout_path = $7, stderr_path = $8 WHERE id = $1::bigint",
+    [AP_TI_SET_RUNNING] = "UPDATE task_instance SET host = $2, pid = $3::int,"
+                          " distributor_id = COALESCE(NULLIF($4, ''), distributor_id),"
+                          " report_by = $5::timestamptz + make_interval(secs => $6::int),"
+                          " stdout_path = $7, stderr_path = $8 WHERE id = $1::bigint",
     /* $1 id, $2 exit code, $3 message, $4 stdout tail, $5 stderr tail, $6 wall, $7 cpu, $8 rss */
     [AP_TI_SET_RESULT] =
         "UPDATE task_instance SET exit_code = $2::int, message = COALESCE($3, message),"
@@ -314,9 +311,8 @@ const char *const jm_ap_sql[AP_SQL__CNT] = {
         " SELECT t.id, t.status FROM task t JOIN d ON d.id = t.id"
         " WHERE t.workflow_id = $1::bigint ORDER BY t.id",
     /* $1 task ids: their unfinished instances */
-    [AP_TASKS_ACTIVE_TIS] =
-        "SELECT id, status FROM task_instance WHERE task_id = ANY($1::bigint[])"
-        " AND status IN ('Q','I','O','R','T','X') ORDER BY id",
+    [AP_TASKS_ACTIVE_TIS] = "SELECT id, status FROM task_instance WHERE task_id = ANY($1::bigint[])"
+                            " AND status IN ('Q','I','O','R','T','X') ORDER BY id",
     [AP_WF_COUNTS_INIT] = "SELECT 1", /* unused */
     /* $1 ids, $2 run: hand instances to the new alive run */
     [AP_TI_ADOPT] = "UPDATE task_instance SET run_id = $2::bigint WHERE id = ANY($1::bigint[])",
@@ -336,9 +332,8 @@ const char *const jm_ap_sql[AP_SQL__CNT] = {
         " SELECT wf, s, d FROM unnest($1::bigint[], $2::text[], $3::int[]) AS x(wf, s, d)"
         " ORDER BY wf, s ON CONFLICT (workflow_id, status) DO UPDATE SET n = c.n + EXCLUDED.n",
     /* $1 wfs, $2 highest batch numbers handed out */
-    [AP_FLUSH_BATCHES] =
-        "UPDATE workflow w SET batches = GREATEST(w.batches, x.b)"
-        " FROM unnest($1::bigint[], $2::int[]) AS x(id, b) WHERE w.id = x.id",
+    [AP_FLUSH_BATCHES] = "UPDATE workflow w SET batches = GREATEST(w.batches, x.b)"
+                         " FROM unnest($1::bigint[], $2::int[]) AS x(id, b) WHERE w.id = x.id",
     /* $1 ti ids, $2 report_by: coalesced ti.heartbeat (the newest per instance) */
     [AP_FLUSH_REPORT_BY] =
         "UPDATE task_instance ti SET report_by = x.r"

@@ -81,8 +81,7 @@ static size_t tracked_valid(const jm_ap_wfc_t *c)
 }
 
 /* (Re)read the tracked ready set: the first cap + READY_LOOKAHEAD ready tasks. */
-static jm_rc_t ready_refill(jm_apply_t *ap, jm_ap_wfc_t *c, int64_t wf, int64_t cap,
-                            jm_err_t *err)
+static jm_rc_t ready_refill(jm_apply_t *ap, jm_ap_wfc_t *c, int64_t wf, int64_t cap, jm_err_t *err)
 {
     char w[24], lim[24];
     jm_ap_i64(w, sizeof(w), wf);
@@ -125,8 +124,12 @@ static size_t pick_tracked(jm_ap_wfc_t *c, int64_t cap, int64_t batches, pick_t 
     size_t n = valid < (size_t)cap ? valid : (size_t)cap;
     for (size_t i = 0; i < n; i++) {
         const jm_ap_ready_t *e = &c->ready[i];
-        out[i] = (pick_t){.id = e->id, .array_id = e->array_id, .status = e->status,
-                          .attempt = e->tseq + 1, .tnum = e->tnum, .tmax = e->tmax,
+        out[i] = (pick_t){.id = e->id,
+                          .array_id = e->array_id,
+                          .status = e->status,
+                          .attempt = e->tseq + 1,
+                          .tnum = e->tnum,
+                          .tmax = e->tmax,
                           .resources = e->resources};
     }
     qsort(out, n, sizeof(*out), cmp_pick_id);
@@ -277,9 +280,13 @@ jm_rc_t jm_sched_workflow(jm_apply_t *ap, int64_t wf, int64_t run_id, int64_t ca
         }
     for (size_t x = 0; x < no; x++) {
         size_t i = ord[x];
-        jm_ap_newti_add(ap, &(jm_ap_newti_t){.id = ok_ids[i], .task_id = tids[i], .wf = wf,
-                                             .run_id = run_id, .ts_ms = ap->ev->ts_ms,
-                                             .attempt = pk[i].attempt, .batch = (int)pk[i].batch,
+        jm_ap_newti_add(ap, &(jm_ap_newti_t){.id = ok_ids[i],
+                                             .task_id = tids[i],
+                                             .wf = wf,
+                                             .run_id = run_id,
+                                             .ts_ms = ap->ev->ts_ms,
+                                             .attempt = pk[i].attempt,
+                                             .batch = (int)pk[i].batch,
                                              .step = (int)pk[i].step});
         jm_ap_tlog_push(ap, JM_ENTITY_TI, ok_ids[i], wf, 0, 'Q');
         jm_ap_tistate_t *t = jm_ap_ti_state(ap, ok_ids[i], 1);

@@ -1418,10 +1418,10 @@ START_TEST(test_replay_batched_retries)
                                " status = 'Q'");
         if (ti < 0)
             break;
-        int64_t task = q_int(&a, "SELECT task_id FROM task_instance WHERE id = %lld",
-                             (long long)ti);
-        int attempt = (int)q_int(&a, "SELECT attempt FROM task_instance WHERE id = %lld",
-                                 (long long)ti);
+        int64_t task =
+            q_int(&a, "SELECT task_id FROM task_instance WHERE id = %lld", (long long)ti);
+        int attempt =
+            (int)q_int(&a, "SELECT attempt FROM task_instance WHERE id = %lld", (long long)ti);
         char fail = 0;
         if (task == fail_z[0] && attempt == 1)
             fail = 'Z';
@@ -1432,12 +1432,12 @@ START_TEST(test_replay_batched_retries)
         ck_assert_int_eq(ev_heartbeat(&a, 40, ti, 400), JM_OUTCOME_APPLIED);
         if (fail) {
             json_t *usage = json_pack("{s:i,s:i,s:i}", "wall_ms", 10, "cpu_ms", 5, "maxrss_kb", 1);
-            ck_assert_int_eq(sc_apply(&a, JM_EV_TI_ERROR, 40,
-                                      json_pack("{s:I,s:s#,s:i,s:s,s:s,s:s,s:o}", "ti_id", JI(ti),
-                                                "status", &fail, 1, "exit_code", 1, "message",
-                                                "boom", "stdout_tail", "", "stderr_tail", "e",
-                                                "usage", usage)),
-                             JM_OUTCOME_APPLIED);
+            ck_assert_int_eq(
+                sc_apply(&a, JM_EV_TI_ERROR, 40,
+                         json_pack("{s:I,s:s#,s:i,s:s,s:s,s:s,s:o}", "ti_id", JI(ti), "status",
+                                   &fail, 1, "exit_code", 1, "message", "boom", "stdout_tail", "",
+                                   "stderr_tail", "e", "usage", usage)),
+                JM_OUTCOME_APPLIED);
         } else {
             ck_assert_int_eq(ev_done(&a, 40, ti), JM_OUTCOME_APPLIED);
         }
