@@ -142,6 +142,14 @@ static jm_rc_t prepare_all(jm_apply_t *ap, jm_err_t *err)
 static jm_rc_t flush_report_by(jm_apply_t *ap, jm_err_t *err);
 static int has_pending(const jm_apply_t *ap);
 
+jm_rc_t jm_ap_exec_id(jm_apply_t *ap, jm_ap_sql_t s, int64_t id, PGresult **res, jm_err_t *err)
+{
+    char v[24];
+    jm_ap_i64(v, sizeof(v), id);
+    const char *p[1] = {v};
+    return jm_ap_exec(ap, s, 1, p, res, err);
+}
+
 jm_rc_t jm_ap_exec(jm_apply_t *ap, jm_ap_sql_t s, int n, const char *const *params, PGresult **res,
                    jm_err_t *err)
 {

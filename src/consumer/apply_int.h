@@ -286,6 +286,9 @@ void jm_ap_ti_defer_report_by(jm_apply_t *ap, int64_t id, int64_t report_by_ms);
  * JM_ERR_INTERNAL. */
 jm_rc_t jm_ap_exec(jm_apply_t *ap, jm_ap_sql_t s, int n, const char *const *params, PGresult **res,
                    jm_err_t *err) JM_WUR;
+/* jm_ap_exec() of a statement whose one parameter is an id. */
+jm_rc_t jm_ap_exec_id(jm_apply_t *ap, jm_ap_sql_t s, int64_t id, PGresult **res,
+                      jm_err_t *err) JM_WUR;
 
 /* Bookkeeping of the event's outcome. */
 void jm_ap_applied(jm_apply_t *ap);

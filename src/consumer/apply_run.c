@@ -40,11 +40,8 @@ static int get_bool(const PGresult *r, int row, int col)
 jm_rc_t jm_ap_alive_run(jm_apply_t *ap, int64_t wf, int64_t *run_id, char *status, int *fail_fast,
                         jm_err_t *err)
 {
-    char w[24];
-    jm_ap_i64(w, sizeof(w), wf);
-    const char *p[1] = {w};
     PGresult *r = NULL;
-    jm_rc_t rc = jm_ap_exec(ap, AP_RUN_ALIVE, 1, p, &r, err);
+    jm_rc_t rc = jm_ap_exec_id(ap, AP_RUN_ALIVE, wf, &r, err);
     if (rc != JM_OK)
         return rc;
     *run_id = 0;
@@ -61,11 +58,8 @@ jm_rc_t jm_ap_alive_run(jm_apply_t *ap, int64_t wf, int64_t *run_id, char *statu
 
 static jm_rc_t wf_get(jm_apply_t *ap, int64_t wf, char *status, int *bound, jm_err_t *err)
 {
-    char w[24];
-    jm_ap_i64(w, sizeof(w), wf);
-    const char *p[1] = {w};
     PGresult *r = NULL;
-    jm_rc_t rc = jm_ap_exec(ap, AP_WF_GET, 1, p, &r, err);
+    jm_rc_t rc = jm_ap_exec_id(ap, AP_WF_GET, wf, &r, err);
     if (rc != JM_OK)
         return rc;
     *status = 0;
@@ -212,11 +206,8 @@ out:
 
 static jm_rc_t run_live_tis(jm_apply_t *ap, int64_t run_id, int64_t *n, jm_err_t *err)
 {
-    char rid[24];
-    jm_ap_i64(rid, sizeof(rid), run_id);
-    const char *p[1] = {rid};
     PGresult *r = NULL;
-    jm_rc_t rc = jm_ap_exec(ap, AP_RUN_LIVE_TIS, 1, p, &r, err);
+    jm_rc_t rc = jm_ap_exec_id(ap, AP_RUN_LIVE_TIS, run_id, &r, err);
     if (rc == JM_OK)
         *n = get_i64(r, 0, 0);
     PQclear(r);
@@ -288,12 +279,9 @@ static jm_rc_t wf_counts(jm_apply_t *ap, int64_t wf, counts_t *c, jm_err_t *err)
 
 static jm_rc_t wf_counts_read(jm_apply_t *ap, int64_t wf, counts_t *c, jm_err_t *err)
 {
-    char w[24];
-    jm_ap_i64(w, sizeof(w), wf);
-    const char *p[1] = {w};
     PGresult *r = NULL;
     memset(c, 0, sizeof(*c));
-    jm_rc_t rc = jm_ap_exec(ap, AP_WF_COUNTS, 1, p, &r, err);
+    jm_rc_t rc = jm_ap_exec_id(ap, AP_WF_COUNTS, wf, &r, err);
     if (rc != JM_OK)
         return rc;
     for (int i = 0; i < PQntuples(r); i++) {
@@ -345,11 +333,8 @@ jm_rc_t jm_ap_progress(jm_apply_t *ap, int64_t wf, jm_err_t *err)
             return rc;
     }
     if (st == 'R' && queued == 0 && c.active == 0 && c.fatal > 0) {
-        char w[24];
-        jm_ap_i64(w, sizeof(w), wf);
-        const char *p[1] = {w};
         PGresult *r = NULL;
-        if ((rc = jm_ap_exec(ap, AP_WF_SCHEDULABLE, 1, p, &r, err)) != JM_OK)
+        if ((rc = jm_ap_exec_id(ap, AP_WF_SCHEDULABLE, wf, &r, err)) != JM_OK)
             return rc;
         int ready = get_bool(r, 0, 0);
         PQclear(r);
