@@ -13,6 +13,11 @@
 const char *it_env(const char *name);
 /* A string unique to this process and call, e.g. "12345-1764081167123-3" (static buffer). */
 const char *it_unique(void);
+/* Create Kafka topic `name` with `partitions` partitions (replication 1); fails the test on error.
+ */
+void it_create_topic(const char *name, int partitions);
+/* The whole file at `path`, NUL-terminated; caller frees.  Fails the test when unreadable. */
+char *it_slurp(const char *path);
 
 /* One suite per service; the list is in suites.def. */
 #define JM_SUITE(name) Suite *it_##name##_suite(void);

@@ -52,20 +52,6 @@ static void exec_ok(sc_t *sc, const char *sql)
     PQclear(r);
 }
 
-static char *slurp(const char *path)
-{
-    FILE *f = fopen(path, "rb");
-    ck_assert_msg(f != NULL, "open %s", path);
-    fseek(f, 0, SEEK_END);
-    long n = ftell(f);
-    fseek(f, 0, SEEK_SET);
-    char *s = malloc((size_t)n + 1);
-    ck_assert(fread(s, 1, (size_t)n, f) == (size_t)n);
-    s[n] = 0;
-    fclose(f);
-    return s;
-}
-
 static void sc_open(sc_t *sc)
 {
     memset(sc, 0, sizeof(*sc));
@@ -86,7 +72,7 @@ static void sc_open(sc_t *sc)
     for (size_t i = 0; i < 2; i++) {
         char path[1024];
         snprintf(path, sizeof(path), "%s%s", JM_TOP_SRCDIR, files[i]);
-        char *s = slurp(path);
+        char *s = it_slurp(path);
         exec_ok(sc, s);
         free(s);
     }

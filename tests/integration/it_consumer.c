@@ -41,30 +41,6 @@ typedef struct {
 /* ---- helpers ----------------------------------------------------------------------------------
  */
 
-static void create_topic(const char *name, int partitions)
-{
-    char errstr[256];
-    rd_kafka_conf_t *conf = rd_kafka_conf_new();
-    ck_assert(rd_kafka_conf_set(conf, "bootstrap.servers", it_env("JOBMON_KAFKA_BROKERS"), errstr,
-                                sizeof(errstr)) == RD_KAFKA_CONF_OK);
-    rd_kafka_t *rk = rd_kafka_new(RD_KAFKA_PRODUCER, conf, errstr, sizeof(errstr));
-    ck_assert_msg(rk != NULL, "%s", errstr);
-    rd_kafka_NewTopic_t *nt = rd_kafka_NewTopic_new(name, partitions, 1, errstr, sizeof(errstr));
-    rd_kafka_queue_t *q = rd_kafka_queue_new(rk);
-    rd_kafka_CreateTopics(rk, &nt, 1, NULL, q);
-    rd_kafka_event_t *ev = rd_kafka_queue_poll(q, 30000);
-    ck_assert_msg(ev != NULL, "CreateTopics timed out");
-    const rd_kafka_CreateTopics_result_t *res = rd_kafka_event_CreateTopics_result(ev);
-    size_t n;
-    const rd_kafka_topic_result_t **tr = rd_kafka_CreateTopics_result_topics(res, &n);
-    ck_assert_msg(n == 1 && rd_kafka_topic_result_error(tr[0]) == 0, "create %s: %s", name,
-                  n ? rd_kafka_topic_result_error_string(tr[0]) : "no result");
-    rd_kafka_event_destroy(ev);
-    rd_kafka_queue_destroy(q);
-    rd_kafka_NewTopic_destroy(nt);
-    rd_kafka_destroy(rk);
-}
-
 static int64_t q_int(ctx_t *c, const char *fmt, ...) JM_PRINTF(2, 3);
 static int64_t q_int(ctx_t *c, const char *fmt, ...)
 {
@@ -100,8 +76,8 @@ static void ctx_open(ctx_t *c)
     snprintf(c->dlq, sizeof(c->dlq), "it.fsm.dlq.%s", u);
     snprintf(c->group, sizeof(c->group), "it-fsm-%s", u);
     snprintf(c->log, sizeof(c->log), "/tmp/it_consumer_%s.log", u);
-    create_topic(c->topic, 4);
-    create_topic(c->dlq, 1);
+    it_create_topic(c->topic, 4);
+    it_create_topic(c->dlq, 1);
     c->pg = PQconnectdb(it_env("JOBMON_POSTGRES_CONNINFO"));
     ck_assert_msg(PQstatus(c->pg) == CONNECTION_OK, "%s", PQerrorMessage(c->pg));
     c->p = jm_producer_new(it_env("JOBMON_KAFKA_BROKERS"), NULL, &err);

@@ -94,20 +94,6 @@ static int64_t wait_int(svc_t *c, int64_t want, const char *fmt, ...)
     return v;
 }
 
-static char *slurp(const char *path)
-{
-    FILE *f = fopen(path, "rb");
-    ck_assert_msg(f != NULL, "open %s", path);
-    fseek(f, 0, SEEK_END);
-    long n = ftell(f);
-    fseek(f, 0, SEEK_SET);
-    char *s = malloc((size_t)n + 1);
-    ck_assert(fread(s, 1, (size_t)n, f) == (size_t)n);
-    s[n] = 0;
-    fclose(f);
-    return s;
-}
-
 /* A fresh schema with the jobmon tables; c->pg and c->conninfo use it. */
 static void schema_create(svc_t *c)
 {
@@ -127,37 +113,13 @@ static void schema_create(svc_t *c)
     for (size_t i = 0; i < JM_ARRAY_LEN(files); i++) {
         char path[1024];
         snprintf(path, sizeof(path), "%s%s", JM_TOP_SRCDIR, files[i]);
-        char *s = slurp(path);
+        char *s = it_slurp(path);
         exec_ok(c->pg, s);
         free(s);
     }
 }
 
 /* ---- Kafka, processes ---------------------------------------------------------------------- */
-
-static void create_topic(const char *name, int partitions)
-{
-    char errstr[256];
-    rd_kafka_conf_t *conf = rd_kafka_conf_new();
-    ck_assert(rd_kafka_conf_set(conf, "bootstrap.servers", it_env("JOBMON_KAFKA_BROKERS"), errstr,
-                                sizeof(errstr)) == RD_KAFKA_CONF_OK);
-    rd_kafka_t *rk = rd_kafka_new(RD_KAFKA_PRODUCER, conf, errstr, sizeof(errstr));
-    ck_assert_msg(rk != NULL, "%s", errstr);
-    rd_kafka_NewTopic_t *nt = rd_kafka_NewTopic_new(name, partitions, 1, errstr, sizeof(errstr));
-    rd_kafka_queue_t *q = rd_kafka_queue_new(rk);
-    rd_kafka_CreateTopics(rk, &nt, 1, NULL, q);
-    rd_kafka_event_t *ev = rd_kafka_queue_poll(q, 30000);
-    ck_assert_msg(ev != NULL, "CreateTopics timed out");
-    size_t n;
-    const rd_kafka_topic_result_t **tr =
-        rd_kafka_CreateTopics_result_topics(rd_kafka_event_CreateTopics_result(ev), &n);
-    ck_assert_msg(n == 1 && rd_kafka_topic_result_error(tr[0]) == 0, "create %s: %s", name,
-                  n ? rd_kafka_topic_result_error_string(tr[0]) : "no result");
-    rd_kafka_event_destroy(ev);
-    rd_kafka_queue_destroy(q);
-    rd_kafka_NewTopic_destroy(nt);
-    rd_kafka_destroy(rk);
-}
 
 static void svc_open(svc_t *c, int partitions)
 {
@@ -170,8 +132,8 @@ static void svc_open(svc_t *c, int partitions)
     for (int i = 0; i < 3; i++)
         snprintf(c->log[i], sizeof(c->log[i]), "/tmp/it_service_%s.%d.log", u, i);
     snprintf(c->redis_log, sizeof(c->redis_log), "/tmp/it_service_%s.redis.log", u);
-    create_topic(c->topic, partitions);
-    create_topic(c->dlq, 1);
+    it_create_topic(c->topic, partitions);
+    it_create_topic(c->dlq, 1);
     schema_create(c);
     c->p = jm_producer_new(it_env("JOBMON_KAFKA_BROKERS"), NULL, &err);
     ck_assert_msg(c->p != NULL, "%s", err.msg);

@@ -9,6 +9,7 @@ tests_integration_check_integration_SOURCES = tests/integration/it_main.c \
 tests_integration_check_integration_SOURCES += tests/integration/it_apply.c
 tests_integration_check_integration_SOURCES += tests/integration/it_consumer.c
 tests_integration_check_integration_SOURCES += tests/integration/it_service.c
+tests_integration_check_integration_SOURCES += tests/integration/it_util.c
 # SLOT (config precedence): add tests/integration/it_config.c here and JM_SUITE(config) to suites.def.
 tests_integration_check_integration_CFLAGS = $(AM_CFLAGS) $(CHECK_CFLAGS) -DJM_TOP_SRCDIR='"$(abs_top_srcdir)"'
 tests_integration_check_integration_LDADD = libjobmon.la $(CHECK_LIBS) $(JM_DEP_LIBS)
