@@ -506,6 +506,16 @@ static jm_rc_t run_get(jm_apply_t *ap, int64_t run_id, run_row_t *rr, jm_err_t *
     return JM_OK;
 }
 
+/* The run named by the event: run_get(), and an unknown run is recorded as rejected (the caller
+ * returns when rr->found is 0). */
+static jm_rc_t event_run(jm_apply_t *ap, int64_t run_id, run_row_t *rr, jm_err_t *err)
+{
+    jm_rc_t rc = run_get(ap, run_id, rr, err);
+    if (rc == JM_OK && !rr->found)
+        jm_ap_rejected(ap, "workflow_run %" PRId64 ": unknown", run_id);
+    return rc;
+}
+
 static int run_alive(char s)
 {
     return s && strchr("LBIORCH", s) != NULL;
@@ -516,13 +526,9 @@ jm_rc_t jm_ap_run_status(jm_apply_t *ap, jm_err_t *err)
     int64_t run_id = jm_ev_int(ap->ev->payload, "run_id");
     char to = jm_ev_str(ap->ev->payload, "status")[0];
     run_row_t rr;
-    jm_rc_t rc = run_get(ap, run_id, &rr, err);
-    if (rc != JM_OK)
+    jm_rc_t rc = event_run(ap, run_id, &rr, err);
+    if (rc != JM_OK || !rr.found)
         return rc;
-    if (!rr.found) {
-        jm_ap_rejected(ap, "workflow_run %" PRId64 ": unknown", run_id);
-        return JM_OK;
-    }
     int item;
     rc = jm_ap_run_move(ap, rr.wf, run_id, rr.status, to, 0, &item, err);
     if (rc == JM_OK && item == AP_ITEM_APPLIED && to == 'R')
@@ -553,13 +559,9 @@ jm_rc_t jm_ap_run_stop(jm_apply_t *ap, jm_err_t *err)
 {
     int64_t run_id = jm_ev_int(ap->ev->payload, "run_id");
     run_row_t rr;
-    jm_rc_t rc = run_get(ap, run_id, &rr, err);
-    if (rc != JM_OK)
+    jm_rc_t rc = event_run(ap, run_id, &rr, err);
+    if (rc != JM_OK || !rr.found)
         return rc;
-    if (!rr.found) {
-        jm_ap_rejected(ap, "workflow_run %" PRId64 ": unknown", run_id);
-        return JM_OK;
-    }
     return jm_ap_run_move(ap, rr.wf, run_id, rr.status, 'S', 0, NULL, err);
 }
 
@@ -567,13 +569,9 @@ jm_rc_t jm_ap_reaper_run_lost(jm_apply_t *ap, jm_err_t *err)
 {
     int64_t run_id = jm_ev_int(ap->ev->payload, "run_id");
     run_row_t rr;
-    jm_rc_t rc = run_get(ap, run_id, &rr, err);
-    if (rc != JM_OK)
+    jm_rc_t rc = event_run(ap, run_id, &rr, err);
+    if (rc != JM_OK || !rr.found)
         return rc;
-    if (!rr.found) {
-        jm_ap_rejected(ap, "workflow_run %" PRId64 ": unknown", run_id);
-        return JM_OK;
-    }
     if (!run_alive(rr.status) || !rr.lapsed) {
         jm_ap_ignored(ap, "workflow_run %" PRId64 ": %c, heartbeat %s", run_id, rr.status,
                       rr.lapsed ? "lapsed" : "not lapsed");
@@ -592,13 +590,9 @@ jm_rc_t jm_ap_reaper_run_timeout(jm_apply_t *ap, jm_err_t *err)
 {
     int64_t run_id = jm_ev_int(ap->ev->payload, "run_id");
     run_row_t rr;
-    jm_rc_t rc = run_get(ap, run_id, &rr, err);
-    if (rc != JM_OK)
+    jm_rc_t rc = event_run(ap, run_id, &rr, err);
+    if (rc != JM_OK || !rr.found)
         return rc;
-    if (!rr.found) {
-        jm_ap_rejected(ap, "workflow_run %" PRId64 ": unknown", run_id);
-        return JM_OK;
-    }
     if (!strchr("BIOR", rr.status) || !rr.timed_out) {
         jm_ap_ignored(ap, "workflow_run %" PRId64 ": %c, not timed out", run_id, rr.status);
         return JM_OK;
