@@ -17,6 +17,7 @@
 #include <string.h>
 #include <strings.h>
 
+#include "common/wfcache.h"
 #include "jobmon/jmtime.h"
 #include "jobmon/log.h"
 #include "jobmon/redis.h"
@@ -60,17 +61,6 @@ static const char pg_sql[] =
     "   sum(n) FILTER (WHERE status = 'A') AS a, sum(n) FILTER (WHERE status = 'F') AS f"
     "   FROM workflow_task_count c WHERE c.workflow_id = w.id) k ON true"
     " WHERE w.id = $1";
-
-/* KEYS[1] hash; ARGV[1] version; ARGV[2..] field/value pairs.  Like src/consumer/cache.c's
- * script, without the notifications. */
-static const char refill_script[] =
-    "local cur = redis.call('HGET', KEYS[1], 'version')\n"
-    "if cur and tonumber(cur) >= tonumber(ARGV[1]) then return 0 end\n"
-    "redis.call('HSET', KEYS[1], 'version', unpack(ARGV))\n"
-    "return 1\n";
-
-static const char *const count_fields[JM_TASK__CNT] = {"n_G", "n_Q", "n_I", "n_O", "n_R",
-                                                       "n_D", "n_E", "n_A", "n_F"};
 
 /* ---- context ------------------------------------------------------------------------------ */
 
@@ -317,10 +307,11 @@ static void refill(jm_status_ctx_t *ctx, const jm_status_t *st)
         rid[0] = '\0';
     snprintf(total, sizeof(total), "%" PRId64, st->total);
     argv[argc++] = "EVAL";
-    argv[argc++] = refill_script;
+    argv[argc++] = jm_wfcache_cas_script;
     argv[argc++] = "1";
     argv[argc++] = key;
     argv[argc++] = ver;
+    argv[argc++] = "0"; /* no notifications: the state did not change, only the cache */
     argv[argc++] = "workflow_status";
     argv[argc++] = wst;
     argv[argc++] = "run_id";
@@ -331,7 +322,7 @@ static void refill(jm_status_ctx_t *ctx, const jm_status_t *st)
     argv[argc++] = total;
     for (int k = 0; k < JM_TASK__CNT; k++) {
         snprintf(n[k], sizeof(n[k]), "%" PRId64, st->n[k]);
-        argv[argc++] = count_fields[k];
+        argv[argc++] = jm_wfcache_count_fields[k];
         argv[argc++] = n[k];
     }
     jm_err_t err;

@@ -14,6 +14,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "common/wfcache.h"
 #include "consumer/consumer_int.h"
 #include "jobmon/jmtime.h"
 #include "jobmon/log.h"
@@ -24,16 +25,6 @@
 #define RECONNECT_EVERY_MS 1000
 #define CHUNK              500
 #define DIRTY_MAX          100000
-
-/* KEYS[1] hash; ARGV[1] version, ARGV[2] n channels, ARGV[3..] channels, then field/value pairs */
-static const char script[] =
-    "local cur = redis.call('HGET', KEYS[1], 'version')\n"
-    "local v = tonumber(ARGV[1])\n"
-    "if cur and tonumber(cur) >= v then return 0 end\n"
-    "local n = tonumber(ARGV[2])\n"
-    "redis.call('HSET', KEYS[1], 'version', ARGV[1], unpack(ARGV, 3 + n))\n"
-    "for i = 3, 2 + n do redis.call('PUBLISH', ARGV[i], ARGV[1]) end\n"
-    "return 1\n";
 
 static const char read_sql[] =
     "WITH ids AS (SELECT unnest($1::bigint[]) AS id"
@@ -62,9 +53,6 @@ static const char read_sql[] =
 
 static const char open_sql[] = "SELECT id FROM workflow WHERE status NOT IN ('D', 'F', 'H', 'A')"
                                " AND id > $1 ORDER BY id LIMIT 500";
-
-static const char *const count_fields[] = {"n_G", "n_Q", "n_I", "n_O", "n_R",
-                                           "n_D", "n_E", "n_A", "n_F"};
 
 struct jm_cache_s {
     char *host;
@@ -163,7 +151,7 @@ static void remember(jm_cache_t *c, const int64_t *ids, size_t n)
 static jm_rc_t script_load(jm_cache_t *c, jm_err_t *err)
 {
     redisReply *rep = NULL;
-    const char *argv[] = {"SCRIPT", "LOAD", script};
+    const char *argv[] = {"SCRIPT", "LOAD", jm_wfcache_cas_script};
     jm_rc_t rc = jm_redis_command_argv(c->r, 3, argv, NULL, &rep, err);
     if (rc == JM_OK && rep->type == REDIS_REPLY_STRING && rep->len < sizeof(c->sha))
         memcpy(c->sha, rep->str, rep->len + 1);
@@ -229,7 +217,7 @@ static jm_rc_t write_row(jm_cache_t *c, PGresult *res, int row, jm_err_t *err)
     argv[argc++] = "total";
     argv[argc++] = PQgetvalue(res, row, 4);
     for (int k = 0; k < 9; k++) {
-        argv[argc++] = count_fields[k];
+        argv[argc++] = jm_wfcache_count_fields[k];
         argv[argc++] = PQgetvalue(res, row, 5 + k);
     }
     jm_rc_t rc = script_run(c, argc, argv, err);
