@@ -290,6 +290,36 @@ START_TEST(test_accessors)
 }
 END_TEST
 
+/* The operator events carry the operator's user name (reference §3.11 ownership checks). */
+START_TEST(test_operator_user)
+{
+    jm_err_t err;
+    jm_event_error_t kind;
+    jm_event_t *ev = decode_file(EVENTS_DIR "/good/workflow.reset.json");
+    ck_assert_str_eq(jm_ev_str(ev->payload, "user"), "alice");
+    jm_event_destroy(ev);
+    ev = decode_file(EVENTS_DIR "/good/task.set_status.json");
+    ck_assert_str_eq(jm_ev_str(ev->payload, "user"), "alice");
+    jm_event_destroy(ev);
+
+    /* as the CLI builds them: without the user they do not validate */
+    ev = jm_event_new(JM_EV_WORKFLOW_RESET, 42, json_pack("{s:b}", "partial", 0));
+    ck_assert_int_eq(jm_event_validate(ev, &kind, &err), JM_ERR_INVALID);
+    ck_assert_int_eq(kind, JM_EVE_MISSING);
+    ck_assert_str_eq(err.msg, "payload.user: missing");
+    json_object_set_new(ev->payload, "user", json_string("alice"));
+    ck_assert_int_eq(jm_event_validate(ev, &kind, &err), JM_OK);
+    jm_event_destroy(ev);
+    ev = jm_event_new(
+        JM_EV_TASK_SET_STATUS, 42,
+        json_pack("{s:[i],s:s,s:b,s:s}", "task_ids", 7, "status", "G", "recursive", 0, "user", ""));
+    ck_assert_int_eq(jm_event_validate(ev, &kind, &err), JM_ERR_INVALID);
+    ck_assert_int_eq(kind, JM_EVE_TOO_SHORT);
+    ck_assert_str_eq(err.msg, "payload.user: string of 0 bytes under 1");
+    jm_event_destroy(ev);
+}
+END_TEST
+
 static json_t *required_of(const json_t *obj)
 {
     return json_object_get(obj, "required");
@@ -330,6 +360,7 @@ Suite *jm_event_suite(void)
     tcase_add_test(tc, test_limits_in_code);
     tcase_add_test(tc, test_new_validate_encode);
     tcase_add_test(tc, test_accessors);
+    tcase_add_test(tc, test_operator_user);
     tcase_add_loop_test(tc, test_schema_files_match_table, 0, JM_EV__CNT);
     suite_add_tcase(s, tc);
     return s;

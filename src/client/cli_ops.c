@@ -6,7 +6,9 @@
  * reports the outcome.
  *
  * Deliberately no direct writes: the FSM decides whether the change is legal (a rejected event
- * is reported, exit 1).  (`resume` lives in cli_run.c: it starts a run.)
+ * is reported, exit 1).  `reset` and `task-update` first check reference §3.11's ownership (the
+ * caller, as run.start names it, against the workflow's runs) and refuse with exit 2; `stop` and
+ * `concurrency` check nothing (no auth, docs/decisions.md).  (`resume` lives in cli_run.c.)
  */
 #include <getopt.h>
 #include <inttypes.h>
@@ -25,10 +27,12 @@ static const struct {
     {"stop", "jobmon stop WF [--wait] [--timeout S] [--json]",
      "stop the alive run of workflow WF (run -> S); its distributor stops launching"},
     {"reset", "jobmon reset WF [--partial] [--wait] [--timeout S] [--json]",
-     "reset workflow WF so the next run re-executes every task (--partial: keep DONE tasks)"},
+     "reset workflow WF so the next run re-executes every task (--partial: keep DONE tasks);\n"
+     "  only the user of its last errored run may (else exit 2)"},
     {"task-update", "jobmon task-update TASK... --status D|G [--recursive] [--wait] [--json]",
      "set tasks (all of one workflow) to D (done) or G (re-run; with everything downstream);\n"
-     "  --recursive with D also marks the upstream tasks done"},
+     "  --recursive with D also marks the upstream tasks done; only the user of one of the\n"
+     "  workflow's runs may (else exit 2)"},
     {"concurrency", "jobmon concurrency WF N [--template T] [--wait] [--json]",
      "limit workflow WF (or its template T's array) to N tasks queued or running; 0 pauses"},
 };
@@ -165,13 +169,13 @@ void jm_cli_ops_opts_free(jm_cli_ops_opts_t *o)
     o->tasks = NULL;
 }
 
-/* One id column of a query with one text parameter; -1 error printed, 0 no row, 1 found. */
-static int lookup(jm_status_ctx_t *ctx, const char *sql, const char *param, int64_t *out,
-                  char *text, size_t text_len, int *code)
+/* One id column (and a text column) of a query with `n` text parameters; -1 error printed,
+ * 0 no row, 1 found. */
+static int lookup_n(jm_status_ctx_t *ctx, const char *sql, int n, const char *const *params,
+                    int64_t *out, char *text, size_t text_len, int *code)
 {
     jm_err_t err;
     PGresult *res = NULL;
-    const char *params[1] = {param};
     jm_pg_t *pg = jm_status_ctx_pg(ctx, &err);
     int found = -1;
     if (!pg) {
@@ -179,7 +183,7 @@ static int lookup(jm_status_ctx_t *ctx, const char *sql, const char *param, int6
         *code = JM_EXIT_UNAVAILABLE;
         return -1;
     }
-    if (jm_pg_exec(pg, sql, 1, params, &res, &err) != JM_OK) {
+    if (jm_pg_exec(pg, sql, n, params, &res, &err) != JM_OK) {
         fprintf(stderr, "jobmon: PostgreSQL: %s\n", err.msg);
         *code = err.rc == JM_ERR_UNAVAILABLE ? JM_EXIT_UNAVAILABLE : JM_EXIT_FAILED;
         goto out;
@@ -192,6 +196,57 @@ static int lookup(jm_status_ctx_t *ctx, const char *sql, const char *param, int6
 out:
     PQclear(res);
     return found;
+}
+
+static int lookup(jm_status_ctx_t *ctx, const char *sql, const char *param, int64_t *out,
+                  char *text, size_t text_len, int *code)
+{
+    const char *params[1] = {param};
+    return lookup_n(ctx, sql, 1, params, out, text, text_len, code);
+}
+
+/* Reference §3.11 ownership, checked through the reader role before publishing so that the
+ * user hears at once (the FSM checks the event's `user` again and is the authority): `reset`
+ * needs the user of the workflow's most recent errored run, `task-update` the user of any of its
+ * runs.  1 allowed; else 0 with the reason printed and *code = 2 (invalid input), or -1. */
+static int owner_precheck(jm_status_ctx_t *ctx, const char *cmd, int64_t wf, const char *user,
+                          int *code)
+{
+    char w[24], row[300] = "";
+    int64_t last = 0;
+    snprintf(w, sizeof(w), "%" PRId64, wf);
+    const char *params[2] = {w, user};
+    /* last errored run id; "t|f <its user>" (owns any run, then the name: it may hold spaces) */
+    int f = lookup_n(ctx,
+                     "SELECT coalesce(e.id, 0), CASE WHEN EXISTS (SELECT 1 FROM workflow_run o"
+                     " WHERE o.workflow_id = $1::bigint AND o.user_name = $2) THEN 't' ELSE 'f'"
+                     " END || ' ' || coalesce(e.user_name, '') FROM (SELECT 1) one LEFT JOIN"
+                     " LATERAL (SELECT id, user_name FROM workflow_run WHERE workflow_id ="
+                     " $1::bigint AND status = 'E' ORDER BY created_at DESC, id DESC LIMIT 1) e"
+                     " ON true",
+                     2, params, &last, row, sizeof(row), code);
+    if (f <= 0)
+        return -1;
+    const char *last_user = row[0] ? row + 2 : "";
+    if (!strcmp(cmd, "task-update") && row[0] != 't')
+        fprintf(stderr,
+                "jobmon: task-update: user %s started no run of workflow %s; only the user of one"
+                " of its runs may update its tasks\n",
+                user, w);
+    else if (!strcmp(cmd, "reset") && !last)
+        fprintf(stderr,
+                "jobmon: reset: workflow %s has no errored run; only the user of its last errored"
+                " run may reset it\n",
+                w);
+    else if (!strcmp(cmd, "reset") && strcmp(last_user, user) != 0)
+        fprintf(stderr,
+                "jobmon: reset: workflow %s's last errored run %" PRId64
+                " was started by %s, not %s; only that user may reset it\n",
+                w, last, last_user, user);
+    else
+        return 1;
+    *code = JM_EXIT_USAGE;
+    return 0;
 }
 
 /* lookup() about workflow `wf_text` that must find a row: 1 found, else 0 or -1 with *code set
@@ -218,6 +273,7 @@ int jm_cli_cmd_ops(jm_cli_t *cli, int argc, char **argv)
     jm_event_type_t type;
     int code = JM_EXIT_OK;
     const char *cmd = argv[0];
+    const char *user = jm_cli_user(); /* as run.start: the runs' user_name */
 
     int r = jm_cli_ops_parse(argc, argv, &o, msg, sizeof(msg));
     if (r != 0) {
@@ -271,10 +327,13 @@ int jm_cli_cmd_ops(jm_cli_t *cli, int argc, char **argv)
             goto out;
         }
         o.wf_id = wf;
+        if (owner_precheck(ctx, cmd, o.wf_id, user, &code) <= 0)
+            goto out;
         json_t *tl = json_array();
         for (size_t i = 0; i < o.n_tasks; i++)
             json_array_append_new(tl, json_integer(o.tasks[i]));
-        pl = json_pack("{so ss sb}", "task_ids", tl, "status", o.status, "recursive", o.recursive);
+        pl = json_pack("{so ss sb ss}", "task_ids", tl, "status", o.status, "recursive",
+                       o.recursive, "user", user);
         type = JM_EV_TASK_SET_STATUS;
         snprintf(what, sizeof(what), "%zu task(s) of workflow %" PRId64 " set to %s%s", o.n_tasks,
                  o.wf_id, o.status, o.recursive ? " (recursive)" : "");
@@ -294,7 +353,9 @@ int jm_cli_cmd_ops(jm_cli_t *cli, int argc, char **argv)
             type = JM_EV_RUN_STOP;
             snprintf(what, sizeof(what), "stop of workflow %" PRId64 " run %" PRId64, o.wf_id, run);
         } else if (!strcmp(cmd, "reset")) {
-            pl = json_pack("{sb}", "partial", o.partial);
+            if (owner_precheck(ctx, cmd, o.wf_id, user, &code) <= 0)
+                goto out;
+            pl = json_pack("{sb ss}", "partial", o.partial, "user", user);
             type = JM_EV_WORKFLOW_RESET;
             snprintf(what, sizeof(what), "%sreset of workflow %" PRId64,
                      o.partial ? "partial " : "", o.wf_id);

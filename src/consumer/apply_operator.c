@@ -2,7 +2,9 @@
  * apply_operator.c — operator events: workflow.resume (signal the alive run to hand over),
  * workflow.reset, workflow.concurrency (live limits, 0 pauses) and task.set_status (D / G).
  * The bulk changes here are the documented FSM bypasses of reference §2 and §3.11 (still
- * written through jm_ap_transition, so logged and counted).
+ * written through jm_ap_transition, so logged and counted).  Reset and task.set_status enforce
+ * §3.11's ownership against the event's `user` (resume and concurrency: no auth, no check); a
+ * reset also ends a resume hand-over (C/H) run whose heartbeat lapsed, as the reaper would.
  * Not here: the hand-over itself (apply_run.c) and queueing (sched.c).
  */
 #include <inttypes.h>
@@ -68,26 +70,90 @@ static jm_rc_t recompute_pending(jm_apply_t *ap, jm_err_t *err)
     return jm_ap_exec(ap, AP_PENDING_RECOMPUTE, 3, p, NULL, err);
 }
 
-jm_rc_t jm_ap_workflow_reset(jm_apply_t *ap, jm_err_t *err)
+/* Reference §3.11 ownership, against the event's `user`: a reset needs the user of the
+ * workflow's most recent errored run (OWN_LAST_ERRORED), a task status update a user of any of
+ * its runs (OWN_ANY_RUN).  *ok 0: the rejection is recorded. */
+enum { OWN_LAST_ERRORED, OWN_ANY_RUN };
+
+static jm_rc_t owner_check(jm_apply_t *ap, int what, int *ok, jm_err_t *err)
 {
-    int64_t wf = ap->ev->workflow_id, run;
-    jm_rc_t rc = jm_ap_alive_run(ap, wf, &run, NULL, NULL, err);
+    const char *user = jm_ev_str(ap->ev->payload, "user");
+    const char *p[2] = {ap->wfid, user};
+    PGresult *r = NULL;
+    jm_rc_t rc = jm_ap_exec(ap, AP_WF_OWNERSHIP, 2, p, &r, err);
     if (rc != JM_OK)
         return rc;
-    if (run) {
-        jm_ap_rejected(ap, "workflow %" PRId64 ": run %" PRId64 " is alive", wf, run);
+    int64_t wf = ap->ev->workflow_id, last = i64(r, 0, 0);
+    const char *last_user = PQgetvalue(r, 0, 1);
+    if (what == OWN_ANY_RUN)
+        *ok = PQgetvalue(r, 0, 2)[0] == 't';
+    else
+        *ok = last && strcmp(last_user, user) == 0;
+    if (!*ok && what == OWN_ANY_RUN)
+        jm_ap_rejected(ap, "workflow %" PRId64 ": user %s started none of its runs", wf, user);
+    else if (!*ok && !last)
+        jm_ap_rejected(ap, "workflow %" PRId64 ": has no errored run (a reset needs its user)", wf);
+    else if (!*ok)
+        jm_ap_rejected(ap,
+                       "workflow %" PRId64 ": user %s did not start its last errored run %" PRId64
+                       " (user %s)",
+                       wf, user, last, last_user);
+    PQclear(r);
+    return JM_OK;
+}
+
+/* A reset needs no alive run.  A C/H run whose heartbeat lapsed by the event's ts is ended here
+ * as reaper.run_lost would end it (T, its leftover instances per §3.9); any other alive run, or a
+ * C/H one still heartbeating, rejects the reset.  *ok 0: the rejection is recorded. */
+static jm_rc_t end_lapsed_run(jm_apply_t *ap, int64_t wf, int *ok, jm_err_t *err)
+{
+    int64_t run;
+    char st = 0;
+    jm_rc_t rc = jm_ap_alive_run(ap, wf, &run, &st, NULL, err);
+    *ok = rc == JM_OK && !run;
+    if (rc != JM_OK || !run)
+        return rc;
+    if (st != 'C' && st != 'H') {
+        jm_ap_rejected(ap, "workflow %" PRId64 ": run %" PRId64 " is alive (%c)", wf, run, st);
         return JM_OK;
     }
+    char rid[24];
+    jm_ap_i64(rid, sizeof(rid), run);
+    const char *p[2] = {rid, ap->ts};
+    PGresult *r = NULL;
+    if ((rc = jm_ap_exec(ap, AP_RUN_GET, 2, p, &r, err)) != JM_OK)
+        return rc;
+    int lapsed = PQntuples(r) > 0 && PQgetvalue(r, 0, 4)[0] == 't';
+    PQclear(r);
+    if (!lapsed) {
+        jm_ap_rejected(ap,
+                       "workflow %" PRId64 ": run %" PRId64
+                       " is handing over (%c) and its heartbeat has not lapsed",
+                       wf, run, st);
+        return JM_OK;
+    }
+    *ok = 1;
+    return jm_ap_run_handover(ap, wf, run, st, st == 'C', 1, err);
+}
+
+jm_rc_t jm_ap_workflow_reset(jm_apply_t *ap, jm_err_t *err)
+{
+    int64_t wf = ap->ev->workflow_id;
     const char *p[1] = {ap->wfid};
     PGresult *r = NULL;
-    if ((rc = jm_ap_exec(ap, AP_WF_GET, 1, p, &r, err)) != JM_OK)
+    jm_rc_t rc = jm_ap_exec(ap, AP_WF_GET, 1, p, &r, err);
+    if (rc != JM_OK)
         return rc;
-    int found = PQntuples(r) > 0;
+    int ok = PQntuples(r) > 0;
     PQclear(r);
-    if (!found) {
+    if (!ok) {
         jm_ap_rejected(ap, "workflow %" PRId64 ": unknown", wf);
         return JM_OK;
     }
+    if ((rc = owner_check(ap, OWN_LAST_ERRORED, &ok, err)) != JM_OK || !ok)
+        return rc;
+    if ((rc = end_lapsed_run(ap, wf, &ok, err)) != JM_OK || !ok)
+        return rc;
     if ((rc = jm_ap_wf_move(ap, wf, 'G', 1, err)) != JM_OK)
         return rc;
     int partial = jm_ev_bool(ap->ev->payload, "partial");
@@ -138,6 +204,10 @@ jm_rc_t jm_ap_task_set_status(jm_apply_t *ap, jm_err_t *err)
     json_t *ja = jm_ev_get(p, "task_ids");
     char to = jm_ev_str(p, "status")[0];
     int64_t wf = ap->ev->workflow_id;
+    int ok;
+    jm_rc_t rc = owner_check(ap, OWN_ANY_RUN, &ok, err);
+    if (rc != JM_OK || !ok)
+        return rc;
     jm_pgarr_t *a = &ap->arr[1];
     jm_pgarr_reset(a);
     for (size_t i = 0; i < json_array_size(ja); i++)
@@ -145,8 +215,7 @@ jm_rc_t jm_ap_task_set_status(jm_apply_t *ap, jm_err_t *err)
     /* G applies to the whole downstream sub-DAG (reference §3.11); D to the listed tasks. */
     const char *q[3] = {ap->wfid, jm_pgarr_finish(a), to == 'G' ? "true" : "false"};
     PGresult *r = NULL, *r2 = NULL;
-    jm_rc_t rc = jm_ap_exec(ap, AP_TASK_DOWNSTREAM_CLOSURE, 3, q, &r, err);
-    if (rc != JM_OK)
+    if ((rc = jm_ap_exec(ap, AP_TASK_DOWNSTREAM_CLOSURE, 3, q, &r, err)) != JM_OK)
         return rc;
     if (PQntuples(r) == 0) {
         jm_ap_rejected(ap, "workflow %" PRId64 ": no such tasks", wf);

@@ -313,6 +313,15 @@ const char *const jm_ap_sql[AP_SQL__CNT] = {
     /* $1 task ids: their unfinished instances */
     [AP_TASKS_ACTIVE_TIS] = "SELECT id, status FROM task_instance WHERE task_id = ANY($1::bigint[])"
                             " AND status IN ('Q','I','O','R','T','X') ORDER BY id",
+    /* $1 wf, $2 user: the most recent errored run (id, user; NULLs if none) and whether $2
+     * started any run of the workflow (reference §3.11 ownership) */
+    [AP_WF_OWNERSHIP] =
+        "SELECT e.id, e.user_name,"
+        " EXISTS (SELECT 1 FROM workflow_run o WHERE o.workflow_id = $1::bigint"
+        "         AND o.user_name = $2)"
+        " FROM (SELECT 1) one LEFT JOIN LATERAL (SELECT id, user_name FROM workflow_run"
+        "  WHERE workflow_id = $1::bigint AND status = 'E'"
+        "  ORDER BY created_at DESC, id DESC LIMIT 1) e ON true",
     [AP_WF_COUNTS_INIT] = "SELECT 1", /* unused */
     /* $1 ids, $2 run: hand instances to the new alive run */
     [AP_TI_ADOPT] = "UPDATE task_instance SET run_id = $2::bigint WHERE id = ANY($1::bigint[])",

@@ -73,6 +73,7 @@ const jm_field_spec_t jm_envelope_spec[] = {
 #define ITEMS(e)       F_ARR("items", 1, BATCH_MAX, e, "task instances")
 #define NAME(n, d)     F_STR(n, 1, NAME_MAX_B, d)
 #define STR_LIST(n, e) F_ARR(n, 0, BATCH_MAX, e, "argument names")
+#define OPERATOR       NAME("user", "operator's user name (checked against the workflow's runs)")
 
 static const jm_field_spec_t usage_fields[] = {
     F_INT("wall_ms", 0, ID_MAX, "wall-clock time"),
@@ -178,6 +179,7 @@ static const jm_field_spec_t p_workflow_resume[] = {
 };
 static const jm_field_spec_t p_workflow_reset[] = {
     F_BOOL("partial", "keep DONE tasks"),
+    OPERATOR,
     F_END,
 };
 static const jm_field_spec_t p_workflow_concurrency[] = {
@@ -189,6 +191,7 @@ static const jm_field_spec_t p_task_set_status[] = {
     F_ARR("task_ids", 1, 10000, &e_task_id, "tasks to change"),
     F_STATUS("status", "DG", "new status"),
     F_BOOL("recursive", "also downstream tasks"),
+    OPERATOR,
     F_END,
 };
 static const jm_field_spec_t p_run_status[] = {

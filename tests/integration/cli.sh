@@ -4,7 +4,8 @@
 #   tests/integration/cli.sh            (JOBMON=./jobmon, stack settings from scripts/stack env)
 # Checks: bind twice = same ids; a changed task set under the same workflow_args is refused
 # (exit 2); `status --json` via Redis equals via PostgreSQL; Redis FLUSHALL mid-run leaves the
-# status correct; every --json output parses (jq -e); exit codes 0/1/2/3.
+# status correct; every --json output parses (jq -e); exit codes 0/1/2/3; reset and task-update by
+# a user who does not own the workflow's runs are refused (exit 2), by the owner applied.
 # Needs jq and redis-cli.  Polls with deadlines, never sleeps a fixed time to wait for state.
 set -u
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
@@ -14,6 +15,9 @@ if ! "$ROOT/scripts/stack" status >/dev/null; then
     exit 1
 fi
 eval "$("$ROOT/scripts/stack" env)"
+# JOBMON_IT_KAFKA_TOPIC: publish to that topic instead, for jobmon-fsm consumers of your own
+# (e.g. built from this checkout when the stack's are older than its event contract).
+[ -z "${JOBMON_IT_KAFKA_TOPIC:-}" ] || export JOBMON_KAFKA_TOPIC=$JOBMON_IT_KAFKA_TOPIC
 . "$ROOT/tests/integration/tap.sh"
 tap_tmpdir jobmon-cli-it
 export XDG_STATE_HOME=$tmp/state
@@ -186,5 +190,20 @@ ok "audit --json: identical, every event replayed" jqq '.identical == true and .
 ok "audit of the failed workflow (rejected/ignored events included): identical" rc_is 0 jm audit "$WF"
 ok "audit: no scratch schema left behind" sh -c "! psql '$JOBMON_POSTGRES_READER_CONNINFO' -Atc \"SELECT nspname FROM pg_namespace WHERE nspname LIKE 'jm_audit_${AUD}_%'\" | grep -q ."
 ok "audit of an unknown workflow: exit 2" rc_is 2 jm audit 12345
+
+# --- operator ownership (reference §3.11): checked before publishing, exit 2; the FSM re-checks -----
+# The failed workflow's errored runs were started by this user (run.start's user = $USER).
+ok "reset by another user: refused (exit 2)" rc_is 2 env USER=intruder "$JOBMON" reset "$WF"
+ok "... naming the owner of the last errored run" grep -q "was started by ${USER:-$(whoami)}, not intruder; only that user may reset it" "$tmp/rc.err"
+ok "task-update by another user: refused (exit 2)" rc_is 2 env USER=intruder "$JOBMON" task-update "$TASK" --status G
+ok "... with a message" grep -q 'user intruder started no run of workflow' "$tmp/rc.err"
+ok "reset of a workflow without an errored run: refused (exit 2)" rc_is 2 jm reset "$SUB"
+ok "... with a message" grep -q 'has no errored run' "$tmp/rc.err"
+ok "task-update --wait --json by the owner: applied" rc_is 0 jm task-update --wait --json "$TASK" --status G
+ok "... the task is G again" sh -c "'$JOBMON' tasks --json --status G $WF | grep -q '\"task_id\":$TASK,'"
+ok "reset --partial --wait --json by the owner: applied" rc_is 0 jm reset --partial --wait --json "$WF"
+ok "... outcome applied" jqq '.outcome == "applied" and .type == "workflow.reset"' "$tmp/rc.out"
+ok "... the workflow is G" sh -c "'$JOBMON' status --json --source pg $WF | jq -e '.status == \"G\"' >/dev/null"
+ok "audit after task-update and reset: identical" rc_is 0 jm audit "$WF"
 
 tap_end

@@ -38,6 +38,7 @@ typedef struct {
     int no_check;    /* skip the invariants after each event */
     int log_events;  /* also record each event in event_log as the consume loop does */
     int64_t offset;
+    char reason[256]; /* sc_apply: the reason of the last event's outcome */
 } sc_t;
 
 static void check_invariants(sc_t *sc, int64_t wf);
@@ -156,8 +157,7 @@ static jm_outcome_t sc_apply(sc_t *sc, jm_event_type_t type, int64_t wf, json_t 
     jm_err_t err;
     ck_assert_msg(jm_event_validate(ev, NULL, &err) == JM_OK, "%s: %s", jm_event_type_name(type),
                   err.msg);
-    char reason[256];
-    jm_outcome_t o = sc_apply_ev(sc, ev, reason);
+    jm_outcome_t o = sc_apply_ev(sc, ev, sc->reason);
     ck_assert_msg(sc->nlog < JM_ARRAY_LEN(sc->log), "event log full");
     sc->log[sc->nlog++] = ev;
     if (!sc->no_check)
@@ -620,13 +620,20 @@ END_TEST
 
 #define JI(v) ((json_int_t)(v))
 
-static jm_outcome_t start_run(sc_t *sc, int64_t wf, int64_t run, const char *resume, int ff,
-                              int timeout_s)
+/* run.start of `run` by `user` */
+static jm_outcome_t start_run_by(sc_t *sc, int64_t wf, int64_t run, const char *resume, int ff,
+                                 int timeout_s, const char *user)
 {
     return sc_apply(sc, JM_EV_RUN_START, wf,
                     json_pack("{s:I,s:s,s:s,s:s,s:b,s:i,s:s}", "run_id", JI(run), "cluster",
-                              "dummy", "user", "u", "host", "h", "fail_fast", ff, "timeout_s",
+                              "dummy", "user", user, "host", "h", "fail_fast", ff, "timeout_s",
                               timeout_s, "resume", resume));
+}
+
+static jm_outcome_t start_run(sc_t *sc, int64_t wf, int64_t run, const char *resume, int ff,
+                              int timeout_s)
+{
+    return start_run_by(sc, wf, run, resume, ff, timeout_s, "u");
 }
 
 static void run_up(sc_t *sc, int64_t wf, int64_t run)
@@ -698,6 +705,21 @@ static jm_outcome_t ev_status_items(sc_t *sc, jm_event_type_t type, int64_t wf, 
 static jm_outcome_t ev_run(sc_t *sc, jm_event_type_t type, int64_t wf, int64_t run)
 {
     return sc_apply(sc, type, wf, json_pack("{s:I}", "run_id", JI(run)));
+}
+
+/* Operator events, published by `user` (reference §3.11 checks it against the runs' users). */
+static jm_outcome_t ev_reset(sc_t *sc, int64_t wf, int partial, const char *user)
+{
+    return sc_apply(sc, JM_EV_WORKFLOW_RESET, wf,
+                    json_pack("{s:b,s:s}", "partial", partial, "user", user));
+}
+
+static jm_outcome_t ev_set_status(sc_t *sc, int64_t wf, json_t *task_ids, const char *status,
+                                  int recursive, const char *user)
+{
+    return sc_apply(sc, JM_EV_TASK_SET_STATUS, wf,
+                    json_pack("{s:o,s:s,s:b,s:s}", "task_ids", task_ids, "status", status,
+                              "recursive", recursive, "user", user));
 }
 
 /* Instantiate, launch and start one instance (ends R). */
@@ -858,21 +880,18 @@ START_TEST(test_workflow_reset)
     /* refused while a run is alive */
     ck_assert_int_eq(start_run(&sc, 11, 778, "cold", 0, 0), JM_OUTCOME_APPLIED);
     ck_assert_int_eq(TI_ST(&sc, TI(33, 3)), 'Q');
-    ck_assert_int_eq(sc_apply(&sc, JM_EV_WORKFLOW_RESET, 11, json_pack("{s:b}", "partial", 1)),
-                     JM_OUTCOME_REJECTED);
+    ck_assert_int_eq(ev_reset(&sc, 11, 1, "u"), JM_OUTCOME_REJECTED);
     ck_assert_int_eq(ev_run(&sc, JM_EV_RUN_STOP, 11, 778), JM_OUTCOME_APPLIED); /* B -> S */
     ck_assert_int_eq(RUN_ST(&sc, 778), 'S');
     /* partial: everything but D back to G with no attempts used */
-    ck_assert_int_eq(sc_apply(&sc, JM_EV_WORKFLOW_RESET, 11, json_pack("{s:b}", "partial", 1)),
-                     JM_OUTCOME_APPLIED);
+    ck_assert_int_eq(ev_reset(&sc, 11, 1, "u"), JM_OUTCOME_APPLIED);
     ck_assert_int_eq(WF_ST(&sc, 11), 'G');
     ck_assert_int_eq(q_int(&sc, "SELECT count(*) FROM task WHERE status = 'D'"), 5);
     ck_assert_int_eq(q_int(&sc, "SELECT count(*) FROM task WHERE status = 'G'"), 3);
     ck_assert_int_eq(q_int(&sc, "SELECT num_attempts FROM task WHERE id = 33"), 0);
     ck_assert_int_eq(q_int(&sc, "SELECT pending_upstreams FROM task WHERE id = 38"), 1);
     /* full: every task G, pending counts from scratch */
-    ck_assert_int_eq(sc_apply(&sc, JM_EV_WORKFLOW_RESET, 11, json_pack("{s:b}", "partial", 0)),
-                     JM_OUTCOME_APPLIED);
+    ck_assert_int_eq(ev_reset(&sc, 11, 0, "u"), JM_OUTCOME_APPLIED);
     ck_assert_int_eq(q_int(&sc, "SELECT count(*) FROM task WHERE status = 'G'"), 8);
     ck_assert_int_eq(q_int(&sc, "SELECT sum(num_attempts) FROM task"), 0);
     ck_assert_int_eq(q_int(&sc, "SELECT pending_upstreams FROM task WHERE id = 38"), 3);
@@ -902,10 +921,8 @@ START_TEST(test_set_status_g_done_workflow)
     start(&sc, 12);
     drive(&sc, 12, NULL, 0, 0, 0);
     ck_assert_int_eq(WF_ST(&sc, 12), 'D');
-    ck_assert_int_eq(
-        sc_apply(&sc, JM_EV_TASK_SET_STATUS, 12,
-                 json_pack("{s:[I],s:s,s:b}", "task_ids", JI(112), "status", "G", "recursive", 1)),
-        JM_OUTCOME_APPLIED);
+    ck_assert_int_eq(ev_set_status(&sc, 12, json_pack("[I]", JI(112)), "G", 1, "u"),
+                     JM_OUTCOME_APPLIED);
     ck_assert_int_eq(TASK_ST(&sc, 111), 'D');
     ck_assert_int_eq(TASK_ST(&sc, 112), 'G');
     ck_assert_int_eq(TASK_ST(&sc, 113), 'D');
@@ -930,10 +947,8 @@ START_TEST(test_set_status_g_active)
     bind(&sc, 13, t, 2, 100);
     start(&sc, 13);
     to_running(&sc, 13, TI(121, 1), 300);
-    ck_assert_int_eq(
-        sc_apply(&sc, JM_EV_TASK_SET_STATUS, 13,
-                 json_pack("{s:[I],s:s,s:b}", "task_ids", JI(121), "status", "G", "recursive", 1)),
-        JM_OUTCOME_APPLIED);
+    ck_assert_int_eq(ev_set_status(&sc, 13, json_pack("[I]", JI(121)), "G", 1, "u"),
+                     JM_OUTCOME_APPLIED);
     ck_assert_int_eq(TI_ST(&sc, TI(121, 1)), 'K');
     /* the alive run queues it again at once, with a fresh instance and budget */
     ck_assert_int_eq(TASK_ST(&sc, 121), 'Q');
@@ -961,20 +976,136 @@ START_TEST(test_set_status_d)
     ck_assert_int_eq(TASK_ST(&sc, 131), 'F');
     ck_assert_int_eq(RUN_ST(&sc, RUN_ID), 'E');
     ck_assert_int_eq(WF_ST(&sc, 14), 'F');
-    ck_assert_int_eq(
-        sc_apply(&sc, JM_EV_TASK_SET_STATUS, 14,
-                 json_pack("{s:[I],s:s,s:b}", "task_ids", JI(131), "status", "D", "recursive", 0)),
-        JM_OUTCOME_APPLIED);
+    ck_assert_int_eq(ev_set_status(&sc, 14, json_pack("[I]", JI(131)), "D", 0, "u"),
+                     JM_OUTCOME_APPLIED);
     ck_assert_int_eq(TASK_ST(&sc, 131), 'D');
     ck_assert_int_eq(q_int(&sc, "SELECT pending_upstreams FROM task WHERE id = 132"), 0);
     ck_assert_int_eq(q_int(&sc, "SELECT pending_upstreams FROM task WHERE id = 133"), 1);
     ck_assert_int_eq(WF_ST(&sc, 14), 'F');
-    ck_assert_int_eq(sc_apply(&sc, JM_EV_TASK_SET_STATUS, 14,
-                              json_pack("{s:[I,I],s:s,s:b}", "task_ids", JI(132), JI(133), "status",
-                                        "D", "recursive", 0)),
+    ck_assert_int_eq(ev_set_status(&sc, 14, json_pack("[I,I]", JI(132), JI(133)), "D", 0, "u"),
                      JM_OUTCOME_APPLIED);
     ck_assert_int_eq(WF_ST(&sc, 14), 'D');
     ck_assert_int_eq(q_int(&sc, "SELECT n FROM workflow_task_count WHERE status = 'D'"), 3);
+    sc_close(&sc, 1);
+}
+END_TEST
+
+/* Reference §3.11 ownership: only the user of the most recent errored run may reset, a task
+ * status update needs the user of any run; a violation is rejected with its reason (event_log)
+ * and changes nothing. */
+START_TEST(test_operator_ownership)
+{
+    sc_t sc;
+    sc_open(&sc);
+    sc.log_events = 1;
+    fork_join(&sc, 18); /* run 777 by u errored, workflow F */
+    ck_assert_int_eq(RUN_ST(&sc, RUN_ID), 'E');
+    int64_t nlog = q_int(&sc, "SELECT count(*) FROM transition_log");
+    ck_assert_int_eq(ev_reset(&sc, 18, 0, "v"), JM_OUTCOME_REJECTED);
+    ck_assert_str_eq(sc.reason,
+                     "workflow 18: user v did not start its last errored run 777 (user u)");
+    ck_assert_int_eq(ev_set_status(&sc, 18, json_pack("[I]", JI(33)), "G", 1, "v"),
+                     JM_OUTCOME_REJECTED);
+    ck_assert_str_eq(sc.reason, "workflow 18: user v started none of its runs");
+    ck_assert_int_eq(q_int(&sc, "SELECT count(*) FROM transition_log"), nlog);
+    ck_assert_int_eq(WF_ST(&sc, 18), 'F');
+    ck_assert_int_eq(TASK_ST(&sc, 33), 'F');
+    ck_assert_int_eq(q_int(&sc, "SELECT count(*) FROM event_log WHERE outcome = 'rejected'"
+                                " AND reason LIKE 'workflow 18: user v %%'"),
+                     2);
+    /* the owner may */
+    ck_assert_int_eq(ev_reset(&sc, 18, 1, "u"), JM_OUTCOME_APPLIED);
+    ck_assert_int_eq(WF_ST(&sc, 18), 'G');
+    ck_assert_int_eq(TASK_ST(&sc, 33), 'G');
+    /* v runs it next and that run errors (heartbeat lost): now only v may reset */
+    ck_assert_int_eq(start_run_by(&sc, 18, 778, "none", 0, 0, "v"), JM_OUTCOME_APPLIED);
+    run_up(&sc, 18, 778);
+    sc.ts += 100000;
+    ck_assert_int_eq(ev_run(&sc, JM_EV_REAPER_RUN_LOST, 18, 778), JM_OUTCOME_APPLIED);
+    ck_assert_int_eq(RUN_ST(&sc, 778), 'E');
+    ck_assert_int_eq(ev_reset(&sc, 18, 1, "u"), JM_OUTCOME_REJECTED);
+    ck_assert_str_eq(sc.reason,
+                     "workflow 18: user u did not start its last errored run 778 (user v)");
+    ck_assert_int_eq(ev_reset(&sc, 18, 1, "v"), JM_OUTCOME_APPLIED);
+    /* both started a run: both may update task statuses */
+    ck_assert_int_eq(ev_set_status(&sc, 18, json_pack("[I]", JI(31)), "G", 1, "u"),
+                     JM_OUTCOME_APPLIED);
+    ck_assert_int_eq(TASK_ST(&sc, 35), 'G');
+    ck_assert_int_eq(ev_set_status(&sc, 18, json_pack("[I]", JI(31)), "D", 0, "v"),
+                     JM_OUTCOME_APPLIED);
+    ck_assert_int_eq(TASK_ST(&sc, 31), 'D');
+
+    sc_close(&sc, 1);
+
+    /* a workflow without an errored run cannot be reset; nobody owns one without runs */
+    sc_open(&sc);
+    task_def_t t[] = {{.id = 171}};
+    bind(&sc, 19, t, 1, 10);
+    ck_assert_int_eq(ev_set_status(&sc, 19, json_pack("[I]", JI(171)), "D", 0, "u"),
+                     JM_OUTCOME_REJECTED);
+    ck_assert_str_eq(sc.reason, "workflow 19: user u started none of its runs");
+    ck_assert_int_eq(start_run(&sc, 19, 790, "none", 0, 0), JM_OUTCOME_APPLIED);
+    ck_assert_int_eq(ev_run(&sc, JM_EV_RUN_STOP, 19, 790), JM_OUTCOME_APPLIED);
+    ck_assert_int_eq(ev_reset(&sc, 19, 0, "u"), JM_OUTCOME_REJECTED);
+    ck_assert_str_eq(sc.reason, "workflow 19: has no errored run (a reset needs its user)");
+    ck_assert_int_eq(ev_reset(&sc, 12345, 0, "u"), JM_OUTCOME_REJECTED);
+    ck_assert_str_eq(sc.reason, "workflow 12345: unknown");
+    sc_close(&sc, 1);
+}
+END_TEST
+
+/* §3.11: a reset ends a resume hand-over run (C/H) whose heartbeat lapsed by the event's ts, as
+ * reaper.run_lost would (T; cold: its R instances K, hot: left R), and is rejected while that run
+ * still heartbeats.  _i: 0 cold, 1 hot. */
+START_TEST(test_reset_lapsed_handover)
+{
+    const char *mode = _i == 0 ? "cold" : "hot";
+    char hand = _i == 0 ? 'C' : 'H';
+    sc_t sc;
+    sc_open(&sc);
+    task_def_t t[] = {{.id = 181}, {.id = 182}};
+    bind(&sc, 20, t, 2, 10);
+    ck_assert_int_eq(start_run(&sc, 20, 776, "none", 0, 0), JM_OUTCOME_APPLIED);
+    run_up(&sc, 20, 776);
+    sc.ts += 100000;
+    ck_assert_int_eq(ev_run(&sc, JM_EV_REAPER_RUN_LOST, 20, 776), JM_OUTCOME_APPLIED);
+    ck_assert_int_eq(RUN_ST(&sc, 776), 'E'); /* the errored run: u may reset */
+    ck_assert_int_eq(start_run(&sc, 20, RUN_ID, "cold", 0, 0), JM_OUTCOME_APPLIED);
+    run_up(&sc, 20, RUN_ID);
+    int64_t ti =
+        q_int(&sc, "SELECT min(id) FROM task_instance WHERE run_id = %d AND status = 'Q'", RUN_ID);
+    to_running(&sc, 20, ti, 600);
+    ck_assert_int_eq(sc_apply(&sc, JM_EV_WORKFLOW_RESUME, 20, json_pack("{s:s}", "mode", mode)),
+                     JM_OUTCOME_APPLIED);
+    ck_assert_int_eq(RUN_ST(&sc, RUN_ID), hand);
+    char wst = WF_ST(&sc, 20);
+    /* its heartbeat (run.start + 93 s) has not lapsed: rejected, nothing changed */
+    ck_assert_int_eq(ev_reset(&sc, 20, 0, "u"), JM_OUTCOME_REJECTED);
+    char want[128];
+    snprintf(want, sizeof(want),
+             "workflow 20: run %d is handing over (%c) and its heartbeat has not lapsed", RUN_ID,
+             hand);
+    ck_assert_str_eq(sc.reason, want);
+    ck_assert_int_eq(RUN_ST(&sc, RUN_ID), hand);
+    ck_assert_int_eq(WF_ST(&sc, 20), wst);
+    /* lapsed: the reset ends it, then resets */
+    sc.ts += 100000;
+    ck_assert_int_eq(ev_reset(&sc, 20, 0, "u"), JM_OUTCOME_APPLIED);
+    ck_assert_int_eq(RUN_ST(&sc, RUN_ID), 'T');
+    ck_assert_int_eq(q_int(&sc,
+                           "SELECT count(*) FROM transition_log WHERE entity = 'workflow_run'"
+                           " AND entity_id = %d AND from_status = '%c' AND to_status = 'T'"
+                           " AND event_id = '%s'",
+                           RUN_ID, hand, sc.log[sc.nlog - 1]->id),
+                     1);
+    ck_assert_int_eq(TI_ST(&sc, ti), _i == 0 ? 'K' : 'R');
+    ck_assert_int_eq(WF_ST(&sc, 20), 'G');
+    ck_assert_int_eq(q_int(&sc, "SELECT count(*) FROM task WHERE status = 'G'"), 2);
+    /* the next run takes over what is left */
+    ck_assert_int_eq(start_run(&sc, 20, 778, "none", 0, 0), JM_OUTCOME_APPLIED);
+    ck_assert_int_eq(TI_ST(&sc, ti), 'K');
+    ck_assert_int_eq(q_int(&sc, "SELECT run_id FROM task_instance WHERE id = %lld", (long long)ti),
+                     778);
     sc_close(&sc, 1);
 }
 END_TEST
@@ -1307,10 +1438,8 @@ static void rich_scenario(sc_t *sc, int64_t wf)
     int64_t fail[] = {305};
     drive(sc, wf, fail, 1, 'E', 3);
     ck_assert_int_eq(WF_ST(sc, wf), 'F');
-    ck_assert_int_eq(
-        sc_apply(sc, JM_EV_TASK_SET_STATUS, wf,
-                 json_pack("{s:[I],s:s,s:b}", "task_ids", JI(302), "status", "G", "recursive", 1)),
-        JM_OUTCOME_APPLIED);
+    ck_assert_int_eq(ev_set_status(sc, wf, json_pack("[I]", JI(302)), "G", 1, "u"),
+                     JM_OUTCOME_APPLIED);
     ck_assert_int_eq(start_run(sc, wf, 778, "hot", 0, 0), JM_OUTCOME_APPLIED);
     run_up(sc, wf, 778);
     int64_t ti = q_int(sc, "SELECT min(id) FROM task_instance WHERE status = 'Q'");
@@ -1335,8 +1464,7 @@ static void rich_scenario(sc_t *sc, int64_t wf)
         ck_assert_int_eq(ev_items(sc, JM_EV_TI_KILLED, wf, k), JM_OUTCOME_APPLIED);
     }
     ck_assert_int_eq(RUN_ST(sc, 778), 'T');
-    ck_assert_int_eq(sc_apply(sc, JM_EV_WORKFLOW_RESET, wf, json_pack("{s:b}", "partial", 1)),
-                     JM_OUTCOME_APPLIED);
+    ck_assert_int_eq(ev_reset(sc, wf, 1, "u"), JM_OUTCOME_APPLIED);
     ck_assert_int_eq(start_run(sc, wf, 779, "none", 0, 0), JM_OUTCOME_APPLIED);
     run_up(sc, wf, 779);
     drive(sc, wf, NULL, 0, 0, 3);
@@ -1470,6 +1598,8 @@ Suite *it_apply_suite(void)
     tcase_add_test(tc, test_resume_signal_cold);
     tcase_add_test(tc, test_resume_signal_hot);
     tcase_add_test(tc, test_workflow_reset);
+    tcase_add_test(tc, test_operator_ownership);
+    tcase_add_loop_test(tc, test_reset_lapsed_handover, 0, 2);
     tcase_add_test(tc, test_set_status_g_done_workflow);
     tcase_add_test(tc, test_set_status_g_active);
     tcase_add_test(tc, test_set_status_d);
