@@ -132,14 +132,24 @@ EOF
         "$B/jobmon" run --json --cluster multiprocess "$tmp/mp.json" >"$tmp/mp.out" 2>"$tmp/mp.err" ||
         { tail "$tmp/mp.err"; exit 1; }
     wall=$((($(date +%s%N) - t0) / 1000000))
+    run=$(grep -o '"workflow_run_id":[0-9]*' "$tmp/mp.out" | cut -d: -f2)
+    secs=$(q "SELECT round(extract(epoch FROM status_at - created_at)::numeric, 2) FROM workflow_run WHERE id = $run")
     cpu=""
     for p in jobmon-fsm postgres java; do
         cpu+="$p $(awk -v a="${c0[$p]}" -v b="$(cpu_of $p)" 'BEGIN { printf "%.1f", b - a }') s, "
     done
     cpu+="jobmon run+distributor+workers $(awk '{ printf "%.1f", $1 + $2 }' "$tmp/mp.time") s"
     echo "multiprocess CPU during the run: $cpu (jobmon-fsm, postgres, java: every such process on the host)" >&2
-    run=$(grep -o '"workflow_run_id":[0-9]*' "$tmp/mp.out" | cut -d: -f2)
-    secs=$(q "SELECT round(extract(epoch FROM status_at - created_at)::numeric, 2) FROM workflow_run WHERE id = $run")
+    # worker-bound vs FSM-bound: the event times (transition_log.at: the producer's clock) of
+    # the first and last ti.running and ti.done, from run start; D comes once the FSM applied all
+    phases=$(q "SELECT 'ti.running +' || round(extract(epoch FROM min(t.at) FILTER (WHERE to_status = 'R') - r.created_at)::numeric, 2)
+                 || '..+' || round(extract(epoch FROM max(t.at) FILTER (WHERE to_status = 'R') - r.created_at)::numeric, 2)
+                 || ' s, ti.done +' || round(extract(epoch FROM min(t.at) FILTER (WHERE to_status = 'D') - r.created_at)::numeric, 2)
+                 || '..+' || round(extract(epoch FROM max(t.at) FILTER (WHERE to_status = 'D') - r.created_at)::numeric, 2) || ' s'
+                FROM workflow_run r JOIN transition_log t ON t.workflow_id = r.workflow_id
+                 AND t.entity = 'task_instance' WHERE r.id = $run GROUP BY r.created_at")
+    echo "multiprocess event times (from run start): $phases; D at +$secs s" >&2
+    cpu+="; events $phases"
     t0=$(date +%s%N)
     seq 0 $((MP_TASKS - 1)) | xargs -P "$(nproc)" -I{} /bin/sh -c 'true {}'
     xw=$((($(date +%s%N) - t0) / 1000000))

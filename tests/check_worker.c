@@ -451,7 +451,8 @@ END_TEST
 
 /* Kept events the distributor does not confirm go to Kafka (here unreachable), then to the
  * spool.  _i: 0 = the distributor closes the channel, 1 = it refuses ti.done, 2 = it stays
- * silent past the retry time. */
+ * silent past the retry time, 3 = it closes the channel and the Kafka module cannot be found
+ * (ti.done is kept for the spool all the same). */
 START_TEST(test_channel_failure_falls_back)
 {
     int sv[2];
@@ -461,13 +462,15 @@ START_TEST(test_channel_failure_falls_back)
     ck_assert_int_eq(socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv), 0);
     jm_config_t *cfg = jm_config_new();
     ck_assert_int_eq(jm_config_set(cfg, "kafka.brokers", "127.0.0.1:1", &err), JM_OK);
-    jm_report_set_producer_ops(&jm_producer_ops);
+    jm_report_set_producer_ops(_i == 3 ? NULL : &jm_producer_ops);
+    if (_i == 3)
+        setenv("JOBMON_KAFKA_MODULE", "/nonexistent/jobmon-kafka.so", 1);
     jm_event_set_producer(JM_PRODUCER_WORKER);
     jm_report_t *r = jm_report_new_channel(cfg, sv[1], 1, JM_PRODUCER_LATENCY, &err);
     ck_assert_int_eq(jm_report_send(r, ev_running(), 1, &err), JM_OK);
     expect_datagram(sv[0], JM_EV_TI_RUNNING);
     jm_report_chan_ack(sv[0], 1, 1);
-    if (_i == 0)
+    if (_i == 0 || _i == 3)
         close(sv[0]);
     ck_assert_int_eq(jm_report_send(r, ev_done(), 1, &err), JM_OK);
     if (_i == 1) {
@@ -478,8 +481,10 @@ START_TEST(test_channel_failure_falls_back)
     ck_assert_int_eq(jm_report_finish(r, 1, dir, 7, 5, &err), JM_ERR_UNAVAILABLE);
     ck_assert_int_lt(jm_time_mono_ms() - t0, 10000);
     jm_report_destroy(r);
-    if (_i != 0)
+    if (_i == 1 || _i == 2)
         close(sv[0]);
+    unsetenv("JOBMON_KAFKA_MODULE");
+    jm_report_set_producer_ops(NULL);
     jm_config_destroy(cfg);
     /* one spool file with both kept events */
     char cmd[256], out[64] = "";
@@ -515,7 +520,7 @@ Suite *jm_worker_suite(void)
     tcase_add_test(tc, test_worker_memory_kill);
     tcase_add_test(tc, test_spool_write_and_replay_to_file);
     tcase_add_test(tc, test_channel_acknowledged);
-    tcase_add_loop_test(tc, test_channel_failure_falls_back, 0, 3);
+    tcase_add_loop_test(tc, test_channel_failure_falls_back, 0, 4);
     suite_add_tcase(s, tc);
     return s;
 }

@@ -95,6 +95,13 @@ void jm_localproc_destroy(jm_localproc_t *lp)
         return;
     if (lp->env->report)
         jm_report_set_ack_cb(lp->env->report, NULL, NULL);
+    /* close the channels first: the interrupted workers then report to Kafka themselves
+     * instead of waiting for answers while we wait for them */
+    for (size_t i = 0; i < lp->n; i++) {
+        if (lp->jobs[i].chan >= 0)
+            close(lp->jobs[i].chan);
+        lp->jobs[i].chan = -1;
+    }
     for (size_t i = 0; i < lp->n; i++)
         if (lp->jobs[i].pid > 0)
             kill(-lp->jobs[i].pid, SIGTERM);

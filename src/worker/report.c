@@ -232,24 +232,6 @@ static void chan_close(jm_report_t *r, const char *why)
     r->chan = -1;
 }
 
-/* Send one datagram: its number, or 0 when it did not go (the caller uses Kafka). */
-static uint32_t chan_send(jm_report_t *r, const char *line, size_t len)
-{
-    if (r->chan < 0)
-        return 0;
-    for (;;) {
-        if (send(r->chan, line, len, MSG_NOSIGNAL | MSG_DONTWAIT) == (ssize_t)len)
-            return ++r->chan_sent;
-        if (errno == EINTR)
-            continue;
-        if (errno == EAGAIN || errno == EMSGSIZE || errno == ENOBUFS) /* this event only */
-            jm_log(JM_LOG_WARN, "report", "local report channel: %s", strerror(errno));
-        else
-            chan_close(r, strerror(errno));
-        return 0;
-    }
-}
-
 /* Read the answers waiting on the channel. */
 static void chan_read_acks(jm_report_t *r)
 {
@@ -272,6 +254,27 @@ static void chan_read_acks(jm_report_t *r)
         for (size_t i = 0; i < r->nkept; i++)
             if (r->kept[i].seq == seq)
                 r->kept[i].state = kind == 'A' ? K_ACKED : K_REFUSED;
+    }
+}
+
+/* Send one datagram: its number, or 0 when it did not go (the caller uses Kafka). */
+static uint32_t chan_send(jm_report_t *r, const char *line, size_t len)
+{
+    if (r->chan < 0)
+        return 0;
+    for (;;) {
+        if (send(r->chan, line, len, MSG_NOSIGNAL | MSG_DONTWAIT) == (ssize_t)len)
+            return ++r->chan_sent;
+        if (errno == EINTR)
+            continue;
+        int e = errno;
+        if (e == EAGAIN || e == EMSGSIZE || e == ENOBUFS) { /* this event only */
+            jm_log(JM_LOG_WARN, "report", "local report channel: %s", strerror(e));
+        } else {
+            chan_read_acks(r); /* answers that arrived before the end still count */
+            chan_close(r, strerror(e));
+        }
+        return 0;
     }
 }
 
@@ -308,8 +311,14 @@ jm_rc_t jm_report_send(jm_report_t *r, jm_event_t *ev, int keep_it, jm_err_t *er
     seq = chan_send(r, line, len);
     if (seq == 0) {
         rc = ensure_producer(r, err);
-        if (rc == JM_OK)
+        if (rc == JM_OK) {
             rc = r->ops->send(r->p, ev, err);
+        } else if (keep_it) {
+            /* no Kafka here at all: jm_report_finish spools it */
+            jm_log(JM_LOG_WARN, "report", "%s: %s (kept for the spool)",
+                   jm_event_type_name(ev->type), err ? err->msg : "");
+            rc = JM_OK;
+        }
     } else {
         rc = JM_OK;
     }
@@ -337,9 +346,12 @@ jm_rc_t jm_report_flush(jm_report_t *r, int timeout_ms, jm_err_t *err)
     return r->ops->flush(r->p, timeout_ms, err);
 }
 
+/* Send the kept events to Kafka again, but those the distributor already acknowledged. */
 static jm_rc_t resend_kept(jm_report_t *r, jm_err_t *err)
 {
     for (size_t i = 0; i < r->nkept; i++) {
+        if (r->kept[i].state == K_ACKED)
+            continue;
         jm_event_t *ev = NULL;
         jm_rc_t rc = jm_event_decode(r->kept[i].line, strlen(r->kept[i].line), &ev, err);
         if (rc == JM_OK)
@@ -377,6 +389,15 @@ static jm_rc_t chan_wait_acks(jm_report_t *r, int64_t deadline, jm_err_t *err)
     }
 }
 
+/* 1 when a kept event was neither sent on the channel nor to a producer. */
+static int unsent(const jm_report_t *r)
+{
+    for (size_t i = 0; i < r->nkept; i++)
+        if (!r->kept[i].seq)
+            return 1;
+    return 0;
+}
+
 static int chan_used(const jm_report_t *r)
 {
     for (size_t i = 0; i < r->nkept; i++)
@@ -391,23 +412,27 @@ jm_rc_t jm_report_finish(jm_report_t *r, int retry_timeout_s, const char *spool_
     if (r->fd >= 0)
         return JM_OK;
     jm_rc_t rc = JM_OK;
+    /* Kafka is needed when the channel did not confirm everything, or when a kept event went
+     * nowhere (neither the channel nor a producer took it) */
+    int need_kafka = !r->p && unsent(r);
     if (chan_used(r)) {
         rc = chan_wait_acks(r, jm_time_mono_ms() + (int64_t)retry_timeout_s * 1000, err);
-        if (rc == JM_OK && !r->p)
-            return JM_OK;
         if (rc != JM_OK) {
             jm_log(JM_LOG_WARN, "report", "ti %lld: local report channel: %s", (long long)ti_id,
                    err ? err->msg : "");
             chan_close(r, "no acknowledgement");
-            rc = ensure_producer(r, err);
-            if (rc == JM_OK)
-                rc = resend_kept(r, err);
-            if (rc != JM_OK)
-                goto spool; /* no Kafka here at all: keep the result on disk */
+            need_kafka = 1;
         }
     }
+    if (need_kafka) {
+        rc = ensure_producer(r, err);
+        if (rc == JM_OK)
+            rc = resend_kept(r, err);
+        if (rc != JM_OK)
+            goto spool; /* no Kafka here at all: keep the result on disk */
+    }
     if (!r->p)
-        return JM_OK;
+        return JM_OK; /* all of it acknowledged through the channel */
     int64_t deadline = jm_time_mono_ms() + (int64_t)retry_timeout_s * 1000;
     for (unsigned attempt = 0;; attempt++) {
         int64_t left = deadline - jm_time_mono_ms();

@@ -7,6 +7,10 @@
  * short commands never touch PostgreSQL (latency goal), long ones cost one query per
  * heartbeat interval, and a database outage only delays the kill (the distributor also
  * terminates K instances through the cluster).  Redis is not used by the worker.
+ *
+ * Events go through the local distributor's report channel when it gives one (--report-fd,
+ * see worker/report.h), else to Kafka through jobmon-kafka.so, loaded on demand: the worker does
+ * not link librdkafka.
  */
 #include <dlfcn.h>
 #include <fcntl.h>
@@ -118,19 +122,19 @@ out:
     return s;
 }
 
-/* The distributor's report channel (--report-fd), close-on-exec so the command does not
- * inherit it; -1 when there is none, it is not a socket, or worker.local_report is off (the
- * descriptor is then closed: the distributor sees the channel end and the worker uses Kafka). */
+/* The distributor's report channel (--report-fd), made close-on-exec so the command does not
+ * inherit it; -1 when there is none or it is not a SOCK_SEQPACKET socket (left alone), or when
+ * worker.local_report is off or events go to a file (closed: the distributor sees the channel
+ * end, and the worker publishes itself). */
 static int open_channel(const jm_config_t *cfg, int64_t fd, int events_file)
 {
     int type = 0;
     socklen_t len = sizeof(type);
-    if (fd < 0 || fd > INT32_MAX)
-        return -1;
-    if (fcntl((int)fd, F_SETFD, FD_CLOEXEC) != 0)
+    if (fd < 0 || fd > INT32_MAX || getsockopt((int)fd, SOL_SOCKET, SO_TYPE, &type, &len) != 0 ||
+        type != SOCK_SEQPACKET)
         return -1;
     if (events_file || !jm_config_bool(cfg, "worker.local_report") ||
-        getsockopt((int)fd, SOL_SOCKET, SO_TYPE, &type, &len) != 0 || type != SOCK_SEQPACKET) {
+        fcntl((int)fd, F_SETFD, FD_CLOEXEC) != 0) {
         close((int)fd);
         return -1;
     }
