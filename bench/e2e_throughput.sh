@@ -39,6 +39,8 @@ trap cleanup EXIT
 cp "$B/src/consumer/jobmon-fsm" "$tmp/jobmon-fsm"
 mkdir -p "$tmp/bin"
 cp "$B/jobmon" "$B/jobmon-distributor" "$B/jobmon-worker" "$tmp/bin/"
+# the worker's Kafka module (it looks next to itself), when this build has one
+if [[ -f "$B/jobmon-kafka.so" ]]; then cp "$B/jobmon-kafka.so" "$tmp/bin/"; fi
 unset JOBMON_DISTRIBUTOR
 B=$tmp/bin
 q() { psql "$JOBMON_POSTGRES_READER_CONNINFO" -X -qAt -v ON_ERROR_STOP=1 -c "$1"; }
@@ -113,19 +115,48 @@ json.dump({"tool": "bench", "workflow_args": f"mp-{n}-{tag}", "name": f"bench {n
            "tasks": [{"name": f"t{i}", "template": "t", "args": {"i": i}} for i in range(n)]},
           sys.stdout)
 EOF
+    # CPU seconds (user+sys) of every process named $1, from /proc (processes that end during
+    # the run are not counted: use it for the long-lived jobmon-fsm, postgres, java)
+    cpu_of()
+    {
+        local tck
+        tck=$(getconf CLK_TCK)
+        for p in $(pgrep -x "$1"); do cat "/proc/$p/stat" 2>/dev/null; done |
+            awk -v t="$tck" '{sub(/^.*\) /, ""); s += $12 + $13} END {printf "%.2f", s / t}'
+    }
+    declare -A c0
+    for p in jobmon-fsm postgres java; do c0[$p]=$(cpu_of $p); done
     t0=$(date +%s%N)
-    "$B/jobmon" run --json --cluster multiprocess "$tmp/mp.json" >"$tmp/mp.out" 2>"$tmp/mp.err" ||
+    # jobmon run, its distributor and the workers (all waited for): GNU time's user+sys
+    /usr/bin/time -o "$tmp/mp.time" -f '%U %S' \
+        "$B/jobmon" run --json --cluster multiprocess "$tmp/mp.json" >"$tmp/mp.out" 2>"$tmp/mp.err" ||
         { tail "$tmp/mp.err"; exit 1; }
     wall=$((($(date +%s%N) - t0) / 1000000))
     run=$(grep -o '"workflow_run_id":[0-9]*' "$tmp/mp.out" | cut -d: -f2)
     secs=$(q "SELECT round(extract(epoch FROM status_at - created_at)::numeric, 2) FROM workflow_run WHERE id = $run")
+    cpu=""
+    for p in jobmon-fsm postgres java; do
+        cpu+="$p $(awk -v a="${c0[$p]}" -v b="$(cpu_of $p)" 'BEGIN { printf "%.1f", b - a }') s, "
+    done
+    cpu+="jobmon run+distributor+workers $(awk '{ printf "%.1f", $1 + $2 }' "$tmp/mp.time") s"
+    echo "multiprocess CPU during the run: $cpu (jobmon-fsm, postgres, java: every such process on the host)" >&2
+    # worker-bound vs FSM-bound: the event times (transition_log.at: the producer's clock) of
+    # the first and last ti.running and ti.done, from run start; D comes once the FSM applied all
+    phases=$(q "SELECT 'ti.running +' || round(extract(epoch FROM min(t.at) FILTER (WHERE to_status = 'R') - r.created_at)::numeric, 2)
+                 || '..+' || round(extract(epoch FROM max(t.at) FILTER (WHERE to_status = 'R') - r.created_at)::numeric, 2)
+                 || ' s, ti.done +' || round(extract(epoch FROM min(t.at) FILTER (WHERE to_status = 'D') - r.created_at)::numeric, 2)
+                 || '..+' || round(extract(epoch FROM max(t.at) FILTER (WHERE to_status = 'D') - r.created_at)::numeric, 2) || ' s'
+                FROM workflow_run r JOIN transition_log t ON t.workflow_id = r.workflow_id
+                 AND t.entity = 'task_instance' WHERE r.id = $run GROUP BY r.created_at")
+    echo "multiprocess event times (from run start): $phases; D at +$secs s" >&2
+    cpu+="; events $phases"
     t0=$(date +%s%N)
     seq 0 $((MP_TASKS - 1)) | xargs -P "$(nproc)" -I{} /bin/sh -c 'true {}'
     xw=$((($(date +%s%N) - t0) / 1000000))
     xs=$(awk -v m="$xw" 'BEGIN { printf "%.2f", m / 1000 }')
     ratio=$(awk -v a="$secs" -v b="$xs" 'BEGIN { printf "%.0f", a / b }')
     echo "multiprocess: $MP_TASKS true in $secs s (run start -> D), jobmon run wall $((wall / 1000)).$((wall % 1000 / 100)) s; xargs -P $(nproc): $xs s; ratio ${ratio}x" >&2
-    rows+=("| $when | (b) multiprocess, $MP_TASKS \`true\` | $MP_TASKS | stack (2 jobmon-fsm) | $secs s | $(awk -v n="$MP_TASKS" -v s="$secs" 'BEGIN { printf "%.0f", n / s }') tasks/s | xargs -P $(nproc): $xs s → **${ratio}× xargs**; jobmon run wall $((wall / 1000)).$((wall % 1000 / 100)) s |")
+    rows+=("| $when | (b) multiprocess, $MP_TASKS \`true\` | $MP_TASKS | stack (2 jobmon-fsm) | $secs s | $(awk -v n="$MP_TASKS" -v s="$secs" 'BEGIN { printf "%.0f", n / s }') tasks/s | xargs -P $(nproc): $xs s → **${ratio}× xargs**; jobmon run wall $((wall / 1000)).$((wall % 1000 / 100)) s; CPU: $cpu |")
 fi
 
 {

@@ -23,3 +23,9 @@ noinst_PROGRAMS += bench/apply_micro
 bench_apply_micro_SOURCES = bench/apply_micro.c
 bench_apply_micro_CFLAGS = $(AM_CFLAGS) -DJM_TOP_SRCDIR='"$(abs_top_srcdir)"'
 bench_apply_micro_LDADD = libjobmon.la $(JM_DEP_LIBS)
+
+# chan_ack: runs a command with a local report channel and acknowledges each event at once, for
+# bench/worker_overhead.sh's "worker sink=channel" case.
+noinst_PROGRAMS += bench/chan_ack
+bench_chan_ack_SOURCES = bench/chan_ack.c
+bench_chan_ack_LDADD =

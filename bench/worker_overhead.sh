@@ -11,17 +11,22 @@
 #   worker sink=kafka   the same publishing to the stack's Kafka and waiting for the acks=all
 #                       acknowledgement of ti.running + ti.done (needs scripts/stack up; the
 #                       events go to the stack's topic, for workflow 900000001 unknown to the FSM)
+#   worker sink=channel the worker started by bench/chan_ack with --report-fd 3, which answers
+#                       each event at once (the local plugins' path without the distributor's
+#                       Kafka round trip); its overhead is over `chan_ack sh -c true` (case
+#                       chansh), so chan_ack's own start cancels too
 # Every case is started the same way (bash → /usr/bin/time → command) so the launcher's cost
 # cancels in the differences.  A header gives the machine, the time and the load average:
 # results taken under load are not comparable, rerun when `uptime` shows the machine idle.
 # Env: JOBMON_CONFIG (default .stack/jobmon.conf), WORKER (binary to measure; default
-# <builddir>/jobmon-worker), CASES (default "sh file kafka").
+# <builddir>/jobmon-worker), CASES (default "sh file kafka chansh channel").
 set -euo pipefail
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
 N=${1:-200}
 B=${2:-$ROOT}
 W=${WORKER:-$B/jobmon-worker}
-CASES=${CASES:-sh file kafka}
+CASES=${CASES:-sh file kafka chansh channel}
+ACK=${ACK:-$B/bench/chan_ack}
 export JOBMON_CONFIG=${JOBMON_CONFIG:-$ROOT/.stack/jobmon.conf}
 [[ -x /usr/bin/time ]] || { echo "worker_overhead: needs GNU time (/usr/bin/time)" >&2; exit 2; }
 [[ -x "$W" ]] || { echo "worker_overhead: $W not found (build first)" >&2; exit 2; }
@@ -69,6 +74,8 @@ for c in $CASES; do
     sh) run "sh -c true" sh -c true ;;
     file) run "worker sink=file" "$W" "${args[@]}" --events-file "$TMP/ev" ;;
     kafka) run "worker sink=kafka" "$W" "${args[@]}" ;;
+    chansh) run "chan_ack sh -c true" "$ACK" sh -c true ;;
+    channel) run "worker sink=channel" "$ACK" "$W" "${args[@]}" --report-fd 3 ;;
     *) echo "worker_overhead: unknown case $c" >&2; exit 2 ;;
     esac
     rm -f "$TMP/ev"
@@ -83,9 +90,15 @@ if grep -q '^sh -c true|' "$TMP/summary"; then
     echo
     echo "| overhead over sh -c true | median ms | p90 ms | p99 ms | max RSS kB |"
     echo "|---|---:|---:|---:|---:|"
+    # the channel case over chan_ack's own (sh -c true under chan_ack) when that was measured
     awk -F'|' '$1 == "sh -c true" {m = $2; p9 = $3; p99 = $4; r = $6}
-        $1 != "sh -c true" {l[++n] = $1; a[n] = $2; b[n] = $3; c[n] = $4; d[n] = $6}
-        END {for (i = 1; i <= n; i++)
-                 printf "| %s | %+.2f | %+.2f | %+.2f | %+d |\n", l[i], a[i] - m, b[i] - p9,
-                        c[i] - p99, d[i] - r}' "$TMP/summary"
+        $1 == "chan_ack sh -c true" {cm = $2; cp9 = $3; cp99 = $4; cr = $6; have = 1}
+        $1 != "sh -c true" && $1 != "chan_ack sh -c true" {
+            l[++n] = $1; a[n] = $2; b[n] = $3; c[n] = $4; d[n] = $6}
+        END {for (i = 1; i <= n; i++) {
+                 ch = l[i] == "worker sink=channel" && have
+                 printf "| %s%s | %+.2f | %+.2f | %+.2f | %+d |\n", l[i],
+                        ch ? " (over chan_ack sh -c true)" : "", a[i] - (ch ? cm : m),
+                        b[i] - (ch ? cp9 : p9), c[i] - (ch ? cp99 : p99), d[i] - (ch ? cr : r)}}' \
+        "$TMP/summary"
 fi

@@ -1,6 +1,7 @@
 /* Unit tests for src/distributors: Slurm command lines and output parsing, batching, the
  * submission journal, resources, the local process engine and the dummy plugin. */
 #include <check.h>
+#include <poll.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -13,6 +14,7 @@
 #include "distributors/slurm.h"
 #include "jobmon/config.h"
 #include "jobmon/event.h"
+#include "jobmon/jmtime.h"
 
 static int has_arg(char **argv, const char *a)
 {
@@ -317,6 +319,66 @@ START_TEST(test_dummy_plugin_reports_after_poll)
 }
 END_TEST
 
+/* The real jobmon-worker started by localproc with a report channel: its events arrive through
+ * the distributor's report (an events file here, which acknowledges at once) and it exits 0
+ * without ever using Kafka (its brokers point at a closed port). */
+START_TEST(test_localproc_report_channel)
+{
+    char evpath[] = "/tmp/jm-lpch-XXXXXX", logs[] = "/tmp/jm-lpchl-XXXXXX";
+    int fd = mkstemp(evpath);
+    close(fd);
+    ck_assert_ptr_nonnull(mkdtemp(logs));
+    setenv("JOBMON_LOGS_DIR", logs, 1);
+    setenv("JOBMON_KAFKA_BROKERS", "127.0.0.1:1", 1);
+    setenv("JOBMON_WORKER_KAFKA_RETRY_TIMEOUT", "30", 1);
+    jm_err_t err;
+    jm_config_t *cfg = jm_config_new();
+    jm_report_t *r = jm_report_new(cfg, evpath, 0, &err);
+    ck_assert_ptr_nonnull(r);
+    jm_plugin_env_t env = {.workflow_id = 7,
+                           .run_id = 8,
+                           .worker_path = JM_TEST_BUILDDIR "/jobmon-worker",
+                           .report = r};
+    jm_localproc_t *lp = jm_localproc_new(&env, 1);
+    jm_dist_ti_t *a = mk(41, 0, 1, "{}");
+    jm_localproc_enqueue(lp, a, "1");
+    int64_t t0 = jm_time_mono_ms();
+    jm_localproc_poll(lp);
+    while (jm_localproc_busy(lp) > 0 && jm_time_mono_ms() - t0 < 20000) {
+        struct pollfd pfd[4];
+        size_t n = jm_localproc_pollfds(lp, pfd, 4);
+        (void)poll(pfd, (nfds_t)n, 20); /* SIGCHLD is not watched here: short timeout */
+        jm_localproc_poll(lp);
+    }
+    ck_assert_int_eq(jm_localproc_busy(lp), 0);
+    ck_assert_int_lt(jm_time_mono_ms() - t0, 10000); /* not the 30 s Kafka retry */
+    int code = -1;
+    ck_assert_int_eq(jm_localproc_exit_code(lp, "1", &code), JM_OK);
+    ck_assert_int_eq(code, 0);
+    jm_localproc_destroy(lp);
+    jm_report_destroy(r);
+    jm_config_destroy(cfg);
+    unsetenv("JOBMON_KAFKA_BROKERS");
+    unsetenv("JOBMON_WORKER_KAFKA_RETRY_TIMEOUT");
+    unsetenv("JOBMON_LOGS_DIR");
+    FILE *f = fopen(evpath, "r");
+    char line[16384];
+    int running = 0, done = 0;
+    while (fgets(line, sizeof(line), f)) {
+        running += strstr(line, "\"type\":\"ti.running\"") && strstr(line, "\"ti_id\":41");
+        done += strstr(line, "\"type\":\"ti.done\"") && strstr(line, "\"ti_id\":41");
+    }
+    fclose(f);
+    ck_assert_int_eq(running, 1);
+    ck_assert_int_eq(done, 1);
+    jm_dist_ti_free(a);
+    unlink(evpath);
+    char cmd[128];
+    snprintf(cmd, sizeof(cmd), "rm -rf %s", logs);
+    ck_assert_int_eq(system(cmd), 0);
+}
+END_TEST
+
 Suite *jm_distributor_suite(void);
 Suite *jm_distributor_suite(void)
 {
@@ -332,6 +394,7 @@ Suite *jm_distributor_suite(void)
     tcase_add_test(tc, test_resources);
     tcase_add_test(tc, test_journal_survives_reopen);
     tcase_add_test(tc, test_localproc);
+    tcase_add_test(tc, test_localproc_report_channel);
     tcase_add_test(tc, test_dummy_plugin_reports_after_poll);
     suite_add_tcase(s, tc);
     return s;

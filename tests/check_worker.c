@@ -5,11 +5,14 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
 #include "jobmon/config.h"
 #include "jobmon/event.h"
+#include "jobmon/jmtime.h"
+#include "jobmon/producer.h"
 #include "worker/batchfile.h"
 #include "worker/proctree.h"
 #include "worker/report.h"
@@ -378,6 +381,123 @@ START_TEST(test_spool_write_and_replay_to_file)
 }
 END_TEST
 
+/* ---- the local report channel (worker end; the distributor end is played here) ---- */
+static jm_event_t *ev_running(void)
+{
+    return jm_event_new(JM_EV_TI_RUNNING, 7,
+                        json_pack("{sI ss si ss si ss ss}", "ti_id", (json_int_t)5, "host", "h",
+                                  "pid", 42, "distributor_id", "1", "next_report_s", 9,
+                                  "stdout_path", "/o", "stderr_path", "/e"));
+}
+
+static jm_event_t *ev_heartbeat(void)
+{
+    return jm_event_new(JM_EV_TI_HEARTBEAT, 7,
+                        json_pack("{sI si}", "ti_id", (json_int_t)5, "next_report_s", 9));
+}
+
+static jm_event_t *ev_done(void)
+{
+    return jm_event_new(JM_EV_TI_DONE, 7,
+                        json_pack("{sI ss ss s{sI sI sI}}", "ti_id", (json_int_t)5, "stdout_tail",
+                                  "out", "stderr_tail", "", "usage", "wall_ms", (json_int_t)1,
+                                  "cpu_ms", (json_int_t)0, "maxrss_kb", (json_int_t)1000));
+}
+
+/* The distributor's side: receive one datagram, check it is an event of `type`. */
+static void expect_datagram(int fd, jm_event_type_t type)
+{
+    char *buf = NULL;
+    size_t len = 0;
+    jm_event_t *ev = NULL;
+    jm_err_t err;
+    ck_assert_int_eq(jm_report_chan_recv(fd, &buf, &len), 1);
+    ck_assert_int_eq(jm_event_decode(buf, len, &ev, &err), JM_OK);
+    ck_assert_int_eq(ev->type, type);
+    jm_event_destroy(ev);
+    free(buf);
+}
+
+START_TEST(test_channel_acknowledged)
+{
+    int sv[2];
+    jm_err_t err;
+    ck_assert_int_eq(socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv), 0);
+    jm_config_t *cfg = jm_config_new();
+    jm_event_set_producer(JM_PRODUCER_WORKER);
+    jm_report_t *r = jm_report_new_channel(cfg, sv[1], 30, JM_PRODUCER_LATENCY, &err);
+    ck_assert_int_eq(jm_report_send(r, ev_running(), 1, &err), JM_OK);
+    ck_assert_int_eq(jm_report_send(r, ev_heartbeat(), 0, &err), JM_OK);
+    ck_assert_int_eq(jm_report_send(r, ev_done(), 1, &err), JM_OK);
+    expect_datagram(sv[0], JM_EV_TI_RUNNING);
+    expect_datagram(sv[0], JM_EV_TI_HEARTBEAT);
+    expect_datagram(sv[0], JM_EV_TI_DONE);
+    char *buf = NULL;
+    size_t len;
+    ck_assert_int_eq(jm_report_chan_recv(sv[0], &buf, &len), 0); /* nothing more */
+    jm_report_chan_ack(sv[0], 1, 1);
+    jm_report_chan_ack(sv[0], 2, 1); /* the heartbeat: not kept, answered anyway */
+    jm_report_chan_ack(sv[0], 3, 1);
+    int64_t t0 = jm_time_mono_ms();
+    ck_assert_int_eq(jm_report_finish(r, 30, NULL, 7, 5, &err), JM_OK);
+    ck_assert_int_lt(jm_time_mono_ms() - t0, 1000);
+    jm_report_destroy(r);
+    /* the worker's end is closed with the report: the distributor sees the end */
+    ck_assert_int_eq(jm_report_chan_recv(sv[0], &buf, &len), -1);
+    close(sv[0]);
+    jm_config_destroy(cfg);
+}
+END_TEST
+
+/* Kept events the distributor does not confirm go to Kafka (here unreachable), then to the
+ * spool.  _i: 0 = the distributor closes the channel, 1 = it refuses ti.done, 2 = it stays
+ * silent past the retry time, 3 = it closes the channel and the Kafka module cannot be found
+ * (ti.done is kept for the spool all the same). */
+START_TEST(test_channel_failure_falls_back)
+{
+    int sv[2];
+    jm_err_t err;
+    char dir[] = "/tmp/jm-chsp-XXXXXX";
+    ck_assert_ptr_nonnull(mkdtemp(dir));
+    ck_assert_int_eq(socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv), 0);
+    jm_config_t *cfg = jm_config_new();
+    ck_assert_int_eq(jm_config_set(cfg, "kafka.brokers", "127.0.0.1:1", &err), JM_OK);
+    jm_report_set_producer_ops(_i == 3 ? NULL : &jm_producer_ops);
+    if (_i == 3)
+        setenv("JOBMON_KAFKA_MODULE", "/nonexistent/jobmon-kafka.so", 1);
+    jm_event_set_producer(JM_PRODUCER_WORKER);
+    jm_report_t *r = jm_report_new_channel(cfg, sv[1], 1, JM_PRODUCER_LATENCY, &err);
+    ck_assert_int_eq(jm_report_send(r, ev_running(), 1, &err), JM_OK);
+    expect_datagram(sv[0], JM_EV_TI_RUNNING);
+    jm_report_chan_ack(sv[0], 1, 1);
+    if (_i == 0 || _i == 3)
+        close(sv[0]);
+    ck_assert_int_eq(jm_report_send(r, ev_done(), 1, &err), JM_OK);
+    if (_i == 1) {
+        expect_datagram(sv[0], JM_EV_TI_DONE);
+        jm_report_chan_ack(sv[0], 2, 0);
+    }
+    int64_t t0 = jm_time_mono_ms();
+    ck_assert_int_eq(jm_report_finish(r, 1, dir, 7, 5, &err), JM_ERR_UNAVAILABLE);
+    ck_assert_int_lt(jm_time_mono_ms() - t0, 10000);
+    jm_report_destroy(r);
+    if (_i == 1 || _i == 2)
+        close(sv[0]);
+    unsetenv("JOBMON_KAFKA_MODULE");
+    jm_report_set_producer_ops(NULL);
+    jm_config_destroy(cfg);
+    /* one spool file with both kept events */
+    char cmd[256], out[64] = "";
+    snprintf(cmd, sizeof(cmd), "cat %s/7-5-*.jmspool | grep -c '\"type\":\"ti\\.'", dir);
+    FILE *p = popen(cmd, "r");
+    ck_assert_ptr_nonnull(fgets(out, sizeof(out), p));
+    pclose(p);
+    ck_assert_str_eq(out, "2\n");
+    snprintf(cmd, sizeof(cmd), "rm -rf %s", dir);
+    ck_assert_int_eq(system(cmd), 0);
+}
+END_TEST
+
 Suite *jm_worker_suite(void);
 Suite *jm_worker_suite(void)
 {
@@ -399,6 +519,8 @@ Suite *jm_worker_suite(void)
     tcase_add_test(tc, test_worker_error_and_signal);
     tcase_add_test(tc, test_worker_memory_kill);
     tcase_add_test(tc, test_spool_write_and_replay_to_file);
+    tcase_add_test(tc, test_channel_acknowledged);
+    tcase_add_loop_test(tc, test_channel_failure_falls_back, 0, 4);
     suite_add_tcase(s, tc);
     return s;
 }

@@ -77,4 +77,35 @@ void jm_producer_stats(const jm_producer_t *p, jm_producer_stats_t *out);
 /* Destroy without flushing (call jm_producer_flush first to keep messages).  Accepts NULL. */
 void jm_producer_destroy(jm_producer_t *p);
 
+/* Per-message delivery reports: `cb(arg, token, ok)` runs (inside send/poll/flush) for every
+ * message sent with jm_producer_send_tracked, ok = 1 when Kafka acknowledged it. */
+typedef void (*jm_producer_dr_fn)(void *arg, uint64_t token, int ok);
+void jm_producer_set_dr_cb(jm_producer_t *p, jm_producer_dr_fn cb, void *arg);
+/* jm_producer_send_raw of an encoded event on the events topic, keyed by workflow_id, whose
+ * delivery report is passed to the dr callback with `token` (not 0). */
+jm_rc_t jm_producer_send_tracked(jm_producer_t *p, int64_t workflow_id, const void *buf, size_t len,
+                                 uint64_t token, jm_err_t *err) JM_WUR;
+/* A file descriptor that becomes readable when delivery reports wait to be served by
+ * jm_producer_poll (which also drains it), for a poll() loop that sleeps; -1 on failure. */
+int jm_producer_wakeup_fd(jm_producer_t *p);
+
+/* The functions above as a table: jobmon-worker does not link librdkafka (loading it and its
+ * TLS/SASL/compression libraries is most of a short task's overhead) and reaches these through
+ * the jobmon-kafka.so module when it has to talk to Kafka itself (worker/report.c).  Every
+ * other program uses jm_producer_ops, linked in. */
+typedef struct jm_producer_ops_s {
+    jm_producer_t *(*new_profile)(const char *brokers, jm_producer_profile_t profile,
+                                  const char *const *extra_props, jm_err_t *err);
+    void (*set_topic)(jm_producer_t *p, const char *topic);
+    jm_rc_t (*send)(jm_producer_t *p, const jm_event_t *ev, jm_err_t *err);
+    jm_rc_t (*send_tracked)(jm_producer_t *p, int64_t workflow_id, const void *buf, size_t len,
+                            uint64_t token, jm_err_t *err);
+    void (*set_dr_cb)(jm_producer_t *p, jm_producer_dr_fn cb, void *arg);
+    int (*wakeup_fd)(jm_producer_t *p);
+    void (*poll)(jm_producer_t *p, int timeout_ms);
+    jm_rc_t (*flush)(jm_producer_t *p, int timeout_ms, jm_err_t *err);
+    void (*destroy)(jm_producer_t *p);
+} jm_producer_ops_t;
+extern const jm_producer_ops_t jm_producer_ops;
+
 #endif

@@ -66,6 +66,8 @@ static const opt_t opts[] = {
      "where a worker spools events while Kafka is unreachable; empty = none"},
     {"worker.kafka_retry_timeout", JM_CONFIG_INT, "300", 0, 86400, NULL, 0,
      "how long a worker retries Kafka before giving up, seconds"},
+    {"worker.local_report", JM_CONFIG_BOOL, "true", NO_RANGE, NULL, 0,
+     "report through the local distributor's channel when it offers one (--report-fd)"},
     {"distributor.reconcile_interval", JM_CONFIG_INT, "5", 1, 86400, NULL, 0,
      "how often a distributor reconciles its work list with the cluster, seconds"},
     {"fsm.consumers", JM_CONFIG_INT, "2", 1, 1024, NULL, 0,

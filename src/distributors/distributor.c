@@ -558,7 +558,12 @@ jm_rc_t jm_dist_run(const jm_dist_opts_t *o, jm_config_t *cfg, jm_err_t *err)
 
     mkdirs(state_dir);
     jm_event_set_producer(JM_PRODUCER_DISTRIBUTOR);
-    d->r = jm_report_new(cfg, o->events_file, 0, err);
+    jm_report_set_producer_ops(&jm_producer_ops);
+    /* local plugins: workers wait for our acknowledgement of their events (no linger) */
+    const char *ptype = o->plugin ? o->plugin : o->cluster;
+    int local = strcmp(ptype, "sequential") == 0 || strcmp(ptype, "multiprocess") == 0;
+    d->r = jm_report_new_profile(cfg, o->events_file, 0,
+                                 local ? JM_PRODUCER_LATENCY : JM_PRODUCER_THROUGHPUT, err);
     if (!d->r) {
         rc = err ? err->rc : JM_ERR_UNAVAILABLE;
         goto out;
@@ -611,6 +616,8 @@ jm_rc_t jm_dist_run(const jm_dist_opts_t *o, jm_config_t *cfg, jm_err_t *err)
 
     int64_t now = jm_time_mono_ms(), next_rec = now, next_hb = now;
     int first = 1, stop = 0, wake = 1;
+    struct pollfd *pfd = NULL; /* signals, Redis, delivery reports, the plugin's */
+    size_t cap_pfd = 0;
     while (!stop) {
         now = jm_time_mono_ms();
         int hb = now >= next_hb, rec = now >= next_rec;
@@ -662,9 +669,17 @@ jm_rc_t jm_dist_run(const jm_dist_opts_t *o, jm_config_t *cfg, jm_err_t *err)
         int timeout = (int)(next > now ? next - now : 0);
         if (d->pl->poll && timeout > LOCAL_TICK)
             timeout = LOCAL_TICK; /* local plugins: start queued workers promptly */
-        struct pollfd pfd[2] = {{.fd = sfd, .events = POLLIN},
-                                {.fd = d->sub ? d->sub->fd : -1, .events = POLLIN}};
-        if (poll(pfd, 2, timeout) < 0 && errno != EINTR)
+        size_t nfds = 3 + (d->pl->pollfds ? d->pl->pollfds(d->pl, NULL, 0) : 0);
+        if (nfds > cap_pfd) {
+            cap_pfd = nfds * 2;
+            pfd = jm_realloc(pfd, cap_pfd * sizeof(*pfd));
+        }
+        pfd[0] = (struct pollfd){.fd = sfd, .events = POLLIN};
+        pfd[1] = (struct pollfd){.fd = d->sub ? d->sub->fd : -1, .events = POLLIN};
+        pfd[2] = (struct pollfd){.fd = jm_report_wakeup_fd(d->r), .events = POLLIN};
+        if (d->pl->pollfds)
+            nfds = 3 + d->pl->pollfds(d->pl, pfd + 3, nfds - 3);
+        if (poll(pfd, (nfds_t)nfds, timeout) < 0 && errno != EINTR)
             break;
         if (pfd[0].revents & POLLIN) {
             struct signalfd_siginfo si;
@@ -675,6 +690,7 @@ jm_rc_t jm_dist_run(const jm_dist_opts_t *o, jm_config_t *cfg, jm_err_t *err)
         if (d->sub && (pfd[1].revents & (POLLIN | POLLHUP | POLLERR)))
             wake |= sub_drain(d);
     }
+    free(pfd);
     if (stop)
         jm_log(JM_LOG_INFO, "distributor", "run %lld: SIGTERM, stopping", (long long)o->run_id);
 out:

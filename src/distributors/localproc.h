@@ -7,6 +7,8 @@
 #ifndef JOBMON_DISTRIBUTORS_LOCALPROC_H
 #define JOBMON_DISTRIBUTORS_LOCALPROC_H
 
+#include <poll.h>
+
 #include "distributors/plugin.h"
 
 typedef struct jm_localproc_s jm_localproc_t;
@@ -23,6 +25,9 @@ int jm_localproc_alive(const jm_localproc_t *lp, const char *id);
 void jm_localproc_terminate(jm_localproc_t *lp, const char *id);
 /* Exit code of a finished worker: JM_OK and *code, or JM_ERR_NOT_FOUND if unknown. */
 jm_rc_t jm_localproc_exit_code(const jm_localproc_t *lp, const char *id, int *code);
+/* The workers' report channels to watch for POLLIN (then call jm_localproc_poll): fills up to
+ * `max` entries of fds, returns how many there are. */
+size_t jm_localproc_pollfds(const jm_localproc_t *lp, struct pollfd *fds, size_t max);
 /* Number of workers queued + running. */
 size_t jm_localproc_busy(const jm_localproc_t *lp);
 

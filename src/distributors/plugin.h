@@ -12,6 +12,7 @@
 #define JOBMON_DISTRIBUTORS_PLUGIN_H
 
 #include <jansson.h>
+#include <poll.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -77,6 +78,9 @@ struct jm_plugin_s {
     /* Optional: make progress (start queued local work, reap children, publish dummy events).
      * Called every loop iteration, after the distributor published ti.launched. */
     void (*poll)(jm_plugin_t *pl);
+    /* Optional: descriptors whose POLLIN should wake the distributor for poll() (the local
+     * workers' report channels): fills up to `max` of fds, returns how many there are. */
+    size_t (*pollfds)(jm_plugin_t *pl, struct pollfd *fds, size_t max);
     void (*destroy)(jm_plugin_t *pl); /* accepts the plugin after stop(); frees state */
 };
 

@@ -88,6 +88,12 @@ static void local_poll(jm_plugin_t *pl)
         jm_localproc_poll(s->lp);
 }
 
+static size_t local_pollfds(jm_plugin_t *pl, struct pollfd *fds, size_t max)
+{
+    jm_local_state_t *s = pl->state;
+    return s->lp ? jm_localproc_pollfds(s->lp, fds, max) : 0;
+}
+
 static void local_destroy(jm_plugin_t *pl)
 {
     if (!pl)
@@ -116,6 +122,7 @@ jm_plugin_t *jm_plugin_local_new(const jm_plugin_env_t *env, const char *name, i
         .terminate = local_terminate,
         .get_remote_exit_info = local_exit_info,
         .poll = local_poll,
+        .pollfds = local_pollfds,
         .destroy = local_destroy,
     };
     return pl;

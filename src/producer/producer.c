@@ -13,12 +13,15 @@
  * API queries the leader at once), and every send goes through a topic handle.
  */
 #include <dlfcn.h>
+#include <errno.h>
+#include <fcntl.h>
 #include <inttypes.h>
 #include <librdkafka/rdkafka.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <unistd.h>
 
 #include "jobmon/jmtime.h"
 #include "jobmon/log.h"
@@ -34,6 +37,9 @@ struct jm_producer_s {
     uint64_t failed_reported; /* stats.failed already reported by a flush */
     char last_error[256];     /* of the last failed delivery */
     int closing;              /* destroy purges: do not log each dropped message */
+    jm_producer_dr_fn dr_cb;  /* for messages sent with a token */
+    void *dr_arg;
+    int wake[2]; /* pipe librdkafka writes to when delivery reports are queued; -1 = none */
 };
 
 static const char *const default_props[] = {
@@ -61,6 +67,8 @@ static void on_delivery(rd_kafka_t *rk, const rd_kafka_message_t *m, void *opaqu
 {
     jm_producer_t *p = opaque;
     (void)rk;
+    if (m->_private && p->dr_cb)
+        p->dr_cb(p->dr_arg, (uint64_t)(uintptr_t)m->_private, m->err == RD_KAFKA_RESP_ERR_NO_ERROR);
     if (m->err == RD_KAFKA_RESP_ERR_NO_ERROR) {
         p->stats.acked++;
         return;
@@ -168,6 +176,7 @@ jm_producer_t *jm_producer_new_profile(const char *brokers, jm_producer_profile_
 {
     char errstr[512];
     jm_producer_t *p = jm_calloc(1, sizeof(*p));
+    p->wake[0] = p->wake[1] = -1;
     rd_kafka_conf_t *conf = rd_kafka_conf_new();
     const char *const boot[] = {"bootstrap.servers", brokers, NULL};
 
@@ -219,7 +228,8 @@ static rd_kafka_headers_t *make_headers(const char *const *kv)
 }
 
 static jm_rc_t produce_once(jm_producer_t *p, const char *topic, const char *key, const void *buf,
-                            size_t len, const char *const *headers, rd_kafka_resp_err_t *kerr)
+                            size_t len, const char *const *headers, uint64_t token,
+                            rd_kafka_resp_err_t *kerr)
 {
     /* A handle, never the topic's name: a topic first seen by name waits up to 1 s for its
      * metadata (see the header comment).  topic_new on a known topic is a lookup. */
@@ -233,7 +243,7 @@ static jm_rc_t produce_once(jm_producer_t *p, const char *topic, const char *key
     *kerr = rd_kafka_producev(
         p->rk, RD_KAFKA_V_RKT(rkt), RD_KAFKA_V_KEY(key, key ? strlen(key) : 0),
         RD_KAFKA_V_VALUE((void *)buf, len), RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY),
-        RD_KAFKA_V_HEADERS(hdrs), RD_KAFKA_V_END);
+        RD_KAFKA_V_HEADERS(hdrs), RD_KAFKA_V_OPAQUE((void *)(uintptr_t)token), RD_KAFKA_V_END);
     if (rkt != p->rkt)
         rd_kafka_topic_destroy(rkt);
     if (*kerr == RD_KAFKA_RESP_ERR_NO_ERROR)
@@ -243,12 +253,12 @@ static jm_rc_t produce_once(jm_producer_t *p, const char *topic, const char *key
     return JM_ERR_RETRY;
 }
 
-jm_rc_t jm_producer_send_raw(jm_producer_t *p, const char *topic, const char *key, const void *buf,
-                             size_t len, const char *const *headers, jm_err_t *err)
+static jm_rc_t send_raw_token(jm_producer_t *p, const char *topic, const char *key, const void *buf,
+                              size_t len, const char *const *headers, uint64_t token, jm_err_t *err)
 {
     rd_kafka_resp_err_t kerr;
     int64_t deadline = jm_time_mono_ms() + QUEUE_FULL_WAIT_MS;
-    while (produce_once(p, topic, key, buf, len, headers, &kerr) != JM_OK) {
+    while (produce_once(p, topic, key, buf, len, headers, token, &kerr) != JM_OK) {
         if (kerr != RD_KAFKA_RESP_ERR__QUEUE_FULL) {
             jm_rc_t rc = kerr == RD_KAFKA_RESP_ERR__FATAL ? JM_ERR_UNAVAILABLE : JM_ERR_INVALID;
             return jm_err_set(err, rc, "produce to %s: %s", topic, rd_kafka_err2str(kerr));
@@ -261,6 +271,40 @@ jm_rc_t jm_producer_send_raw(jm_producer_t *p, const char *topic, const char *ke
     p->stats.sent++;
     rd_kafka_poll(p->rk, 0);
     return JM_OK;
+}
+
+jm_rc_t jm_producer_send_raw(jm_producer_t *p, const char *topic, const char *key, const void *buf,
+                             size_t len, const char *const *headers, jm_err_t *err)
+{
+    return send_raw_token(p, topic, key, buf, len, headers, 0, err);
+}
+
+jm_rc_t jm_producer_send_tracked(jm_producer_t *p, int64_t workflow_id, const void *buf, size_t len,
+                                 uint64_t token, jm_err_t *err)
+{
+    char key[24];
+    snprintf(key, sizeof(key), "%" PRId64, workflow_id);
+    return send_raw_token(p, p->topic, key, buf, len, NULL, token, err);
+}
+
+void jm_producer_set_dr_cb(jm_producer_t *p, jm_producer_dr_fn cb, void *arg)
+{
+    p->dr_cb = cb;
+    p->dr_arg = arg;
+}
+
+int jm_producer_wakeup_fd(jm_producer_t *p)
+{
+    if (p->wake[0] >= 0)
+        return p->wake[0];
+    if (pipe2(p->wake, O_CLOEXEC | O_NONBLOCK) != 0) {
+        p->wake[0] = p->wake[1] = -1;
+        return -1;
+    }
+    rd_kafka_queue_t *q = rd_kafka_queue_get_main(p->rk);
+    rd_kafka_queue_io_event_enable(q, p->wake[1], "1", 1);
+    rd_kafka_queue_destroy(q);
+    return p->wake[0];
 }
 
 jm_rc_t jm_producer_send(jm_producer_t *p, const jm_event_t *ev, jm_err_t *err)
@@ -284,6 +328,10 @@ const char *jm_producer_topic(const jm_producer_t *p)
 
 void jm_producer_poll(jm_producer_t *p, int timeout_ms)
 {
+    char buf[256];
+    /* drain before serving: a report queued after the serve writes the pipe again */
+    while (p->wake[0] >= 0 && read(p->wake[0], buf, sizeof(buf)) > 0)
+        ;
     rd_kafka_poll(p->rk, timeout_ms);
 }
 
@@ -325,8 +373,28 @@ void jm_producer_destroy(jm_producer_t *p)
         rd_kafka_poll(p->rk, 0);
         if (p->rkt)
             rd_kafka_topic_destroy(p->rkt);
+        if (p->wake[1] >= 0) {
+            rd_kafka_queue_t *q = rd_kafka_queue_get_main(p->rk);
+            rd_kafka_queue_io_event_enable(q, -1, NULL, 0);
+            rd_kafka_queue_destroy(q);
+        }
         rd_kafka_destroy(p->rk);
     }
+    for (int i = 0; i < 2; i++)
+        if (p->wake[i] >= 0)
+            close(p->wake[i]);
     free(p->topic);
     free(p);
 }
+
+const jm_producer_ops_t jm_producer_ops = {
+    .new_profile = jm_producer_new_profile,
+    .set_topic = jm_producer_set_topic,
+    .send = jm_producer_send,
+    .send_tracked = jm_producer_send_tracked,
+    .set_dr_cb = jm_producer_set_dr_cb,
+    .wakeup_fd = jm_producer_wakeup_fd,
+    .poll = jm_producer_poll,
+    .flush = jm_producer_flush,
+    .destroy = jm_producer_destroy,
+};

@@ -9,4 +9,8 @@ libjobmon_la_SOURCES += \
 
 bin_PROGRAMS += jobmon-worker
 jobmon_worker_SOURCES = src/worker/worker_main.c
-jobmon_worker_LDADD = libjobmon.la $(JM_DEP_LIBS)
+# no librdkafka: reached through jobmon-kafka.so (src/producer/local.mk), which resolves the
+# jm_* functions it uses from the worker
+jobmon_worker_LDADD = libjobmon.la $(JANSSON_LIBS) $(CONFUSE_LIBS) $(XXHASH_LIBS) $(UUID_LIBS) -lm
+jobmon_worker_LDFLAGS = -export-dynamic
+EXTRA_jobmon_worker_DEPENDENCIES = jobmon-kafka.so

@@ -3,14 +3,18 @@
  *
  * A thin layer over jobmon/producer.h: it adds the "kept" list of events whose loss would lose
  * a result, the retry-then-spool policy of jm_report_finish(), spool files and their replay,
- * and a file sink for tests.  It does not decide what to publish.
+ * the local report channel between a worker and its distributor (protocol in report.h), and a
+ * file sink for tests.  It does not decide what to publish.
  */
 #include <dirent.h>
+#include <dlfcn.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <poll.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -19,12 +23,77 @@
 #include "jobmon/producer.h"
 #include "worker/report.h"
 
+#ifndef JM_PKGLIBDIR
+#define JM_PKGLIBDIR "/usr/local/lib/jobmon"
+#endif
+#define KAFKA_MODULE "jobmon-kafka.so"
+
+enum { K_PENDING = 0, K_ACKED, K_REFUSED };
+
+typedef struct {
+    char *line;   /* encoded event */
+    uint32_t seq; /* its datagram number on the channel; 0 = sent to Kafka */
+    int state;    /* K_*: the channel's answer */
+} kept_t;
+
 struct jm_report_s {
-    jm_producer_t *p; /* NULL in file mode */
-    int fd;           /* events file, -1 with Kafka */
-    char **kept;      /* encoded events to deliver or spool */
+    const jm_producer_ops_t *ops; /* set with p */
+    jm_producer_t *p;             /* NULL in file mode and until a channel needs Kafka */
+    int fd;                       /* events file, -1 otherwise */
+    int chan;                     /* local report channel, -1 = none or broken */
+    uint32_t chan_sent;           /* datagrams sent on it */
+    kept_t *kept;                 /* events to deliver or spool */
     size_t nkept, capkept;
+    /* what a producer is made from (made late for a channel) */
+    char *brokers, *topic;
+    char **props;
+    jm_producer_profile_t profile;
+    jm_report_ack_fn ack_fn; /* distributor: delivery of forwarded events */
+    void *ack_arg;
 };
+
+static const jm_producer_ops_t *g_ops;
+
+void jm_report_set_producer_ops(const jm_producer_ops_t *ops)
+{
+    g_ops = ops;
+}
+
+/* jm_producer_ops from the first jobmon-kafka.so found.  RTLD_GLOBAL: the latency profile looks
+ * up libsasl2 (librdkafka's dependency) in the global scope. */
+static const jm_producer_ops_t *load_module(jm_err_t *err)
+{
+    char exe[4096], *cand[3] = {NULL, NULL, NULL};
+    const char *env = getenv("JOBMON_KAFKA_MODULE");
+    size_t nc = 0;
+    if (env && *env)
+        cand[nc++] = jm_strdup(env);
+    ssize_t n = readlink("/proc/self/exe", exe, sizeof(exe) - 1);
+    char *slash = n > 0 ? (exe[n] = '\0', strrchr(exe, '/')) : NULL;
+    if (slash) {
+        *slash = '\0';
+        cand[nc++] = jm_asprintf("%s/%s", exe, KAFKA_MODULE);
+    }
+    cand[nc++] = jm_strdup(JM_PKGLIBDIR "/" KAFKA_MODULE);
+    const jm_producer_ops_t *ops = NULL;
+    char why[512] = "not found";
+    for (size_t i = 0; i < nc && !ops; i++) {
+        if (access(cand[i], R_OK) != 0)
+            continue;
+        void *h = dlopen(cand[i], RTLD_NOW | RTLD_GLOBAL);
+        ops = h ? dlsym(h, "jm_producer_ops") : NULL;
+        if (!ops) {
+            const char *e = dlerror();
+            snprintf(why, sizeof(why), "%s: %s", cand[i], e ? e : "no jm_producer_ops");
+        }
+    }
+    if (!ops)
+        jm_err_set(err, JM_ERR_UNAVAILABLE, "Kafka module %s: %s (see JOBMON_KAFKA_MODULE)",
+                   KAFKA_MODULE, why);
+    for (size_t i = 0; i < nc; i++)
+        free(cand[i]);
+    return ops;
+}
 
 char **jm_report_props(const jm_config_t *cfg, const char *extra_key, const char *extra_value)
 {
@@ -60,32 +129,64 @@ jm_report_t *jm_report_new(const jm_config_t *cfg, const char *events_file, int 
     return jm_report_new_profile(cfg, events_file, delivery_timeout_s, JM_PRODUCER_THROUGHPUT, err);
 }
 
+/* Set up the Kafka producer if there is none yet. */
+static jm_rc_t ensure_producer(jm_report_t *r, jm_err_t *err)
+{
+    if (r->p)
+        return JM_OK;
+    if (!g_ops && !(g_ops = load_module(err)))
+        return JM_ERR_UNAVAILABLE;
+    r->p = g_ops->new_profile(r->brokers, r->profile, (const char *const *)r->props, err);
+    if (!r->p)
+        return err ? err->rc : JM_ERR_INVALID;
+    r->ops = g_ops;
+    r->ops->set_topic(r->p, r->topic);
+    if (r->ack_fn)
+        r->ops->set_dr_cb(r->p, r->ack_fn, r->ack_arg);
+    return JM_OK;
+}
+
+static jm_report_t *report_alloc(const jm_config_t *cfg, int delivery_timeout_s,
+                                 jm_producer_profile_t profile)
+{
+    jm_report_t *r = jm_calloc(1, sizeof(*r));
+    char tmo[32];
+    r->fd = r->chan = -1;
+    r->profile = profile;
+    r->brokers = jm_strdup(jm_config_str(cfg, "kafka.brokers"));
+    r->topic = jm_strdup(jm_config_str(cfg, "kafka.topic"));
+    snprintf(tmo, sizeof(tmo), "%d", delivery_timeout_s * 1000);
+    r->props = jm_report_props(cfg, delivery_timeout_s > 0 ? "message.timeout.ms" : NULL, tmo);
+    return r;
+}
+
 jm_report_t *jm_report_new_profile(const jm_config_t *cfg, const char *events_file,
                                    int delivery_timeout_s, jm_producer_profile_t profile,
                                    jm_err_t *err)
 {
-    jm_report_t *r = jm_calloc(1, sizeof(*r));
-    r->fd = -1;
+    jm_report_t *r = report_alloc(cfg, delivery_timeout_s, profile);
     if (events_file) {
         r->fd = open(events_file, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
         if (r->fd < 0) {
             jm_err_set(err, JM_ERR_IO, "%s: %s", events_file, strerror(errno));
-            free(r);
+            jm_report_destroy(r);
             return NULL;
         }
         return r;
     }
-    char tmo[32];
-    snprintf(tmo, sizeof(tmo), "%d", delivery_timeout_s * 1000);
-    char **props = jm_report_props(cfg, delivery_timeout_s > 0 ? "message.timeout.ms" : NULL, tmo);
-    r->p = jm_producer_new_profile(jm_config_str(cfg, "kafka.brokers"), profile,
-                                   (const char *const *)props, err);
-    jm_report_props_free(props);
-    if (!r->p) {
-        free(r);
+    if (ensure_producer(r, err) != JM_OK) {
+        jm_report_destroy(r);
         return NULL;
     }
-    jm_producer_set_topic(r->p, jm_config_str(cfg, "kafka.topic"));
+    return r;
+}
+
+jm_report_t *jm_report_new_channel(const jm_config_t *cfg, int chan_fd, int delivery_timeout_s,
+                                   jm_producer_profile_t profile, jm_err_t *err)
+{
+    (void)err;
+    jm_report_t *r = report_alloc(cfg, delivery_timeout_s, profile);
+    r->chan = chan_fd;
     return r;
 }
 
@@ -93,12 +194,18 @@ void jm_report_destroy(jm_report_t *r)
 {
     if (!r)
         return;
-    jm_producer_destroy(r->p);
+    if (r->p)
+        r->ops->destroy(r->p);
     if (r->fd >= 0)
         close(r->fd);
+    if (r->chan >= 0)
+        close(r->chan);
     for (size_t i = 0; i < r->nkept; i++)
-        free(r->kept[i]);
+        free(r->kept[i].line);
     free(r->kept);
+    free(r->brokers);
+    free(r->topic);
+    jm_report_props_free(r->props);
     free(r);
 }
 
@@ -116,57 +223,139 @@ static jm_rc_t write_all(int fd, const char *buf, size_t len)
     return JM_OK;
 }
 
-jm_rc_t jm_report_send(jm_report_t *r, jm_event_t *ev, int keep, jm_err_t *err)
+static void chan_close(jm_report_t *r, const char *why)
+{
+    if (r->chan < 0)
+        return;
+    jm_log(JM_LOG_WARN, "report", "local report channel: %s; publishing to Kafka directly", why);
+    close(r->chan);
+    r->chan = -1;
+}
+
+/* Read the answers waiting on the channel. */
+static void chan_read_acks(jm_report_t *r)
+{
+    char buf[64];
+    while (r->chan >= 0) {
+        ssize_t n = recv(r->chan, buf, sizeof(buf) - 1, MSG_DONTWAIT);
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n < 0 && errno == EAGAIN)
+            return;
+        if (n <= 0) {
+            chan_close(r, n == 0 ? "closed by the distributor" : strerror(errno));
+            return;
+        }
+        buf[n] = '\0';
+        char kind = 0;
+        unsigned long seq = 0;
+        if (sscanf(buf, "%c %lu", &kind, &seq) != 2 || (kind != 'A' && kind != 'N'))
+            continue;
+        for (size_t i = 0; i < r->nkept; i++)
+            if (r->kept[i].seq == seq)
+                r->kept[i].state = kind == 'A' ? K_ACKED : K_REFUSED;
+    }
+}
+
+/* Send one datagram: its number, or 0 when it did not go (the caller uses Kafka). */
+static uint32_t chan_send(jm_report_t *r, const char *line, size_t len)
+{
+    if (r->chan < 0)
+        return 0;
+    for (;;) {
+        if (send(r->chan, line, len, MSG_NOSIGNAL | MSG_DONTWAIT) == (ssize_t)len)
+            return ++r->chan_sent;
+        if (errno == EINTR)
+            continue;
+        int e = errno;
+        if (e == EAGAIN || e == EMSGSIZE || e == ENOBUFS) { /* this event only */
+            jm_log(JM_LOG_WARN, "report", "local report channel: %s", strerror(e));
+        } else {
+            chan_read_acks(r); /* answers that arrived before the end still count */
+            chan_close(r, strerror(e));
+        }
+        return 0;
+    }
+}
+
+static void keep(jm_report_t *r, char *line, uint32_t seq)
+{
+    if (r->nkept == r->capkept) {
+        r->capkept = r->capkept ? 2 * r->capkept : 4;
+        r->kept = jm_realloc(r->kept, r->capkept * sizeof(*r->kept));
+    }
+    r->kept[r->nkept++] = (kept_t){.line = line, .seq = seq};
+}
+
+jm_rc_t jm_report_send(jm_report_t *r, jm_event_t *ev, int keep_it, jm_err_t *err)
 {
     jm_rc_t rc;
-    if (r->fd >= 0) {
+    char *line = NULL;
+    size_t len = 0;
+    uint32_t seq = 0;
+    if (r->fd >= 0 || r->chan >= 0) {
         rc = jm_event_validate(ev, NULL, err);
-        if (rc == JM_OK) {
-            size_t len = 0;
-            char *line = jm_event_encode(ev, &len);
-            line = jm_realloc(line, len + 2);
-            line[len] = '\n';
-            line[len + 1] = '\0';
-            rc = write_all(r->fd, line, len + 1);
-            if (rc != JM_OK)
-                jm_err_set(err, rc, "events file: %s", strerror(errno));
-            free(line);
-        }
+        if (rc != JM_OK)
+            goto out;
+        line = jm_event_encode(ev, &len);
+    }
+    if (r->fd >= 0) {
+        line = jm_realloc(line, len + 2);
+        line[len] = '\n';
+        line[len + 1] = '\0';
+        rc = write_all(r->fd, line, len + 1);
+        if (rc != JM_OK)
+            jm_err_set(err, rc, "events file: %s", strerror(errno));
         goto out;
     }
-    rc = jm_producer_send(r->p, ev, err);
-    if (rc == JM_OK && keep) {
-        if (r->nkept == r->capkept) {
-            r->capkept = r->capkept ? 2 * r->capkept : 4;
-            r->kept = jm_realloc(r->kept, r->capkept * sizeof(*r->kept));
+    seq = chan_send(r, line, len);
+    if (seq == 0) {
+        rc = ensure_producer(r, err);
+        if (rc == JM_OK) {
+            rc = r->ops->send(r->p, ev, err);
+        } else if (keep_it) {
+            /* no Kafka here at all: jm_report_finish spools it */
+            jm_log(JM_LOG_WARN, "report", "%s: %s (kept for the spool)",
+                   jm_event_type_name(ev->type), err ? err->msg : "");
+            rc = JM_OK;
         }
-        r->kept[r->nkept++] = jm_event_encode(ev, NULL);
+    } else {
+        rc = JM_OK;
+    }
+    if (rc == JM_OK && keep_it) {
+        keep(r, line ? line : jm_event_encode(ev, NULL), seq);
+        line = NULL;
     }
 out:
+    free(line);
     jm_event_destroy(ev);
     return rc;
 }
 
 void jm_report_poll(jm_report_t *r, int timeout_ms)
 {
+    chan_read_acks(r);
     if (r->p)
-        jm_producer_poll(r->p, timeout_ms);
+        r->ops->poll(r->p, timeout_ms);
 }
 
 jm_rc_t jm_report_flush(jm_report_t *r, int timeout_ms, jm_err_t *err)
 {
     if (!r->p)
         return JM_OK;
-    return jm_producer_flush(r->p, timeout_ms, err);
+    return r->ops->flush(r->p, timeout_ms, err);
 }
 
+/* Send the kept events to Kafka again, but those the distributor already acknowledged. */
 static jm_rc_t resend_kept(jm_report_t *r, jm_err_t *err)
 {
     for (size_t i = 0; i < r->nkept; i++) {
+        if (r->kept[i].state == K_ACKED)
+            continue;
         jm_event_t *ev = NULL;
-        jm_rc_t rc = jm_event_decode(r->kept[i], strlen(r->kept[i]), &ev, err);
+        jm_rc_t rc = jm_event_decode(r->kept[i].line, strlen(r->kept[i].line), &ev, err);
         if (rc == JM_OK)
-            rc = jm_producer_send(r->p, ev, err);
+            rc = r->ops->send(r->p, ev, err);
         jm_event_destroy(ev);
         if (rc != JM_OK)
             return rc;
@@ -174,16 +363,80 @@ static jm_rc_t resend_kept(jm_report_t *r, jm_err_t *err)
     return JM_OK;
 }
 
+/* Wait until the distributor has acknowledged every kept event sent over the channel.
+ * JM_OK, or JM_ERR_UNAVAILABLE (refused, channel broken, or not before deadline). */
+static jm_rc_t chan_wait_acks(jm_report_t *r, int64_t deadline, jm_err_t *err)
+{
+    for (;;) {
+        chan_read_acks(r);
+        size_t pending = 0, refused = 0;
+        for (size_t i = 0; i < r->nkept; i++) {
+            pending += r->kept[i].seq && r->kept[i].state == K_PENDING;
+            refused += r->kept[i].seq && r->kept[i].state == K_REFUSED;
+        }
+        if (refused)
+            return jm_err_set(err, JM_ERR_UNAVAILABLE, "%zu event(s) refused by the distributor",
+                              refused);
+        if (!pending)
+            return JM_OK;
+        int64_t left = deadline - jm_time_mono_ms();
+        if (r->chan < 0 || left <= 0)
+            return jm_err_set(err, JM_ERR_UNAVAILABLE, "%zu event(s) not acknowledged (%s)",
+                              pending, r->chan < 0 ? "channel closed" : "timeout");
+        struct pollfd pfd = {.fd = r->chan, .events = POLLIN};
+        if (poll(&pfd, 1, (int)(left < 1000 ? left : 1000)) < 0 && errno != EINTR)
+            chan_close(r, strerror(errno));
+    }
+}
+
+/* 1 when a kept event was neither sent on the channel nor to a producer. */
+static int unsent(const jm_report_t *r)
+{
+    for (size_t i = 0; i < r->nkept; i++)
+        if (!r->kept[i].seq)
+            return 1;
+    return 0;
+}
+
+static int chan_used(const jm_report_t *r)
+{
+    for (size_t i = 0; i < r->nkept; i++)
+        if (r->kept[i].seq)
+            return 1;
+    return 0;
+}
+
 jm_rc_t jm_report_finish(jm_report_t *r, int retry_timeout_s, const char *spool_dir,
                          int64_t workflow_id, int64_t ti_id, jm_err_t *err)
 {
-    if (!r->p)
+    if (r->fd >= 0)
         return JM_OK;
+    jm_rc_t rc = JM_OK;
+    /* Kafka is needed when the channel did not confirm everything, or when a kept event went
+     * nowhere (neither the channel nor a producer took it) */
+    int need_kafka = !r->p && unsent(r);
+    if (chan_used(r)) {
+        rc = chan_wait_acks(r, jm_time_mono_ms() + (int64_t)retry_timeout_s * 1000, err);
+        if (rc != JM_OK) {
+            jm_log(JM_LOG_WARN, "report", "ti %lld: local report channel: %s", (long long)ti_id,
+                   err ? err->msg : "");
+            chan_close(r, "no acknowledgement");
+            need_kafka = 1;
+        }
+    }
+    if (need_kafka) {
+        rc = ensure_producer(r, err);
+        if (rc == JM_OK)
+            rc = resend_kept(r, err);
+        if (rc != JM_OK)
+            goto spool; /* no Kafka here at all: keep the result on disk */
+    }
+    if (!r->p)
+        return JM_OK; /* all of it acknowledged through the channel */
     int64_t deadline = jm_time_mono_ms() + (int64_t)retry_timeout_s * 1000;
-    jm_rc_t rc;
     for (unsigned attempt = 0;; attempt++) {
         int64_t left = deadline - jm_time_mono_ms();
-        rc = jm_producer_flush(r->p, (int)(left > 1000 ? left : 1000), err);
+        rc = r->ops->flush(r->p, (int)(left > 1000 ? left : 1000), err);
         if (rc == JM_OK)
             return JM_OK;
         left = deadline - jm_time_mono_ms();
@@ -196,13 +449,18 @@ jm_rc_t jm_report_finish(jm_report_t *r, int retry_timeout_s, const char *spool_
         if (resend_kept(r, err) != JM_OK)
             continue;
     }
+spool:
     if (r->nkept == 0)
         return rc;
     if (!spool_dir || !*spool_dir)
         return jm_err_set(err, JM_ERR_IO, "ti %lld: Kafka unreachable and no worker.spool_dir",
                           (long long)ti_id);
+    char **lines = jm_calloc(r->nkept, sizeof(*lines));
+    for (size_t i = 0; i < r->nkept; i++)
+        lines[i] = r->kept[i].line;
     char *path = NULL;
-    rc = jm_spool_write(spool_dir, workflow_id, ti_id, r->kept, r->nkept, &path, err);
+    rc = jm_spool_write(spool_dir, workflow_id, ti_id, lines, r->nkept, &path, err);
+    free(lines);
     if (rc != JM_OK)
         return rc;
     jm_log(JM_LOG_WARN, "report", "ti %lld: Kafka unreachable, report spooled to %s",
@@ -210,6 +468,76 @@ jm_rc_t jm_report_finish(jm_report_t *r, int retry_timeout_s, const char *spool_
     jm_err_set(err, JM_ERR_UNAVAILABLE, "spooled to %s", path);
     free(path);
     return JM_ERR_UNAVAILABLE;
+}
+
+/* ---- the distributor's end ---- */
+void jm_report_set_ack_cb(jm_report_t *r, jm_report_ack_fn fn, void *arg)
+{
+    r->ack_fn = fn;
+    r->ack_arg = arg;
+    if (r->p)
+        r->ops->set_dr_cb(r->p, fn, arg);
+}
+
+jm_rc_t jm_report_forward(jm_report_t *r, const void *buf, size_t len, uint64_t token,
+                          jm_err_t *err)
+{
+    jm_event_t *ev = NULL;
+    jm_rc_t rc = jm_event_decode(buf, len, &ev, err);
+    if (rc == JM_OK)
+        rc = jm_event_validate(ev, NULL, err);
+    int64_t wf = ev ? ev->workflow_id : 0;
+    jm_event_destroy(ev);
+    if (rc != JM_OK)
+        return rc;
+    if (r->fd >= 0) {
+        rc = write_all(r->fd, buf, len);
+        if (rc == JM_OK)
+            rc = write_all(r->fd, "\n", 1);
+        if (rc != JM_OK)
+            jm_err_set(err, rc, "events file: %s", strerror(errno));
+        if (r->ack_fn)
+            r->ack_fn(r->ack_arg, token, rc == JM_OK);
+        return rc;
+    }
+    return r->ops->send_tracked(r->p, wf, buf, len, token, err);
+}
+
+int jm_report_wakeup_fd(jm_report_t *r)
+{
+    return r->p ? r->ops->wakeup_fd(r->p) : -1;
+}
+
+int jm_report_chan_recv(int fd, char **buf, size_t *len)
+{
+    for (;;) {
+        /* MSG_TRUNC with MSG_PEEK: the datagram's real size */
+        ssize_t n = recv(fd, NULL, 0, MSG_PEEK | MSG_TRUNC | MSG_DONTWAIT);
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n < 0 && errno == EAGAIN)
+            return 0;
+        if (n <= 0)
+            return -1; /* 0: EOF (an empty datagram is never sent) */
+        *buf = jm_malloc((size_t)n + 1);
+        ssize_t m = recv(fd, *buf, (size_t)n, MSG_DONTWAIT);
+        if (m != n) {
+            free(*buf);
+            *buf = NULL;
+            return -1;
+        }
+        (*buf)[n] = '\0';
+        *len = (size_t)n;
+        return 1;
+    }
+}
+
+void jm_report_chan_ack(int fd, uint32_t n, int ok)
+{
+    char buf[32];
+    int len = snprintf(buf, sizeof(buf), "%c %lu", ok ? 'A' : 'N', (unsigned long)n);
+    if (send(fd, buf, (size_t)len, MSG_NOSIGNAL | MSG_DONTWAIT) != len)
+        jm_log(JM_LOG_DEBUG, "report", "channel answer %u not sent: %s", n, strerror(errno));
 }
 
 jm_rc_t jm_spool_write(const char *spool_dir, int64_t workflow_id, int64_t ti_id,

@@ -10,6 +10,16 @@
  * and deletes the file; re-publishing twice is harmless because the FSM dedups by event id.
  *
  * Test mode: with an events file the events are appended there as JSON lines instead of Kafka.
+ *
+ * Local report channel (the sequential and multiprocess plugins): the distributor starts the
+ * worker with one end of a SOCK_SEQPACKET socketpair (jobmon-worker --report-fd N).  The worker
+ * sends each encoded event as one datagram; the distributor publishes it with its own producer
+ * and answers "A <n>" (or "N <n>" when it could not) once Kafka acknowledged the worker's n-th
+ * datagram (n counts from 1).  The worker ends only when every kept event is acknowledged; a
+ * broken channel, a refusal or no answer within the retry time sends the kept events to Kafka
+ * directly, then to the spool, as without a channel.  Kafka itself is reached through
+ * jm_producer_ops: linked in by the distributor (jm_report_set_producer_ops), loaded from the
+ * jobmon-kafka.so module by jobmon-worker only when it needs Kafka.
  */
 #ifndef JOBMON_WORKER_REPORT_H
 #define JOBMON_WORKER_REPORT_H
@@ -33,7 +43,32 @@ jm_report_t *jm_report_new(const jm_config_t *cfg, const char *events_file, int 
 jm_report_t *jm_report_new_profile(const jm_config_t *cfg, const char *events_file,
                                    int delivery_timeout_s, jm_producer_profile_t profile,
                                    jm_err_t *err);
+/* A publisher over the local report channel `chan_fd` (it takes the descriptor); Kafka from cfg
+ * is set up only if the channel fails. */
+jm_report_t *jm_report_new_channel(const jm_config_t *cfg, int chan_fd, int delivery_timeout_s,
+                                   jm_producer_profile_t profile, jm_err_t *err);
 void jm_report_destroy(jm_report_t *r); /* accepts NULL; does not flush */
+
+/* The producer functions to use (programs that link librdkafka pass &jm_producer_ops); unset,
+ * the first Kafka publisher loads them from jobmon-kafka.so: $JOBMON_KAFKA_MODULE, else next
+ * to the program (or in its .libs/ in the build tree), else the installed pkglibdir. */
+void jm_report_set_producer_ops(const jm_producer_ops_t *ops);
+
+/* ---- the distributor's end of local report channels ---- */
+/* Called with the token of a forwarded event once its delivery is known (ok = 1: acknowledged). */
+typedef void (*jm_report_ack_fn)(void *arg, uint64_t token, int ok);
+void jm_report_set_ack_cb(jm_report_t *r, jm_report_ack_fn fn, void *arg);
+/* Publish one encoded event received over a channel; the ack callback gets `token` on delivery
+ * (at once with an events file).  JM_ERR_INVALID: it does not decode or validate (not sent). */
+JM_WUR jm_rc_t jm_report_forward(jm_report_t *r, const void *buf, size_t len, uint64_t token,
+                                 jm_err_t *err);
+/* Readable when delivery reports wait for jm_report_poll; -1 when there is none (events file). */
+int jm_report_wakeup_fd(jm_report_t *r);
+/* Receive one datagram from a channel (non-blocking): 1 with *buf (caller frees) and *len,
+ * 0 when none is waiting, -1 when the channel is closed or broken. */
+int jm_report_chan_recv(int fd, char **buf, size_t *len);
+/* Answer datagram `n` of a channel: acknowledged (ok) or refused. */
+void jm_report_chan_ack(int fd, uint32_t n, int ok);
 
 /* Validate and enqueue `ev` (takes ownership in every case).  With `keep`, the encoded event
  * is remembered for jm_report_finish (a result that must not be lost: ti.running, ti.done...). */

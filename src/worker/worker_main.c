@@ -7,13 +7,19 @@
  * short commands never touch PostgreSQL (latency goal), long ones cost one query per
  * heartbeat interval, and a database outage only delays the kill (the distributor also
  * terminates K instances through the cluster).  Redis is not used by the worker.
+ *
+ * Events go through the local distributor's report channel when it gives one (--report-fd,
+ * see worker/report.h), else to Kafka through jobmon-kafka.so, loaded on demand: the worker does
+ * not link librdkafka.
  */
 #include <dlfcn.h>
+#include <fcntl.h>
 #include <getopt.h>
 #include <libpq-fe.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <unistd.h>
 
 #include "common/progmain.h"
@@ -33,7 +39,7 @@ static void usage(FILE *f)
             "                                                      or JOBMON_ARRAY_STEP_ID)\n"
             "options: --memory-mb M  --runtime-s S  --stdout PATH  --stderr PATH  --logs-dir DIR\n"
             "         --distributor-id ID  --config FILE  --set key=value  --events-file FILE\n"
-            "         --no-kill-check\n"
+            "         --no-kill-check  --report-fd N\n"
             "Exits with the command's exit code (128+signal when it was killed).\n");
 }
 
@@ -116,6 +122,25 @@ out:
     return s;
 }
 
+/* The distributor's report channel (--report-fd), made close-on-exec so the command does not
+ * inherit it; -1 when there is none or it is not a SOCK_SEQPACKET socket (left alone), or when
+ * worker.local_report is off or events go to a file (closed: the distributor sees the channel
+ * end, and the worker publishes itself). */
+static int open_channel(const jm_config_t *cfg, int64_t fd, int events_file)
+{
+    int type = 0;
+    socklen_t len = sizeof(type);
+    if (fd < 0 || fd > INT32_MAX || getsockopt((int)fd, SOL_SOCKET, SO_TYPE, &type, &len) != 0 ||
+        type != SOCK_SEQPACKET)
+        return -1;
+    if (events_file || !jm_config_bool(cfg, "worker.local_report") ||
+        fcntl((int)fd, F_SETFD, FD_CLOEXEC) != 0) {
+        close((int)fd);
+        return -1;
+    }
+    return (int)fd;
+}
+
 int main(int argc, char **argv)
 {
     enum {
@@ -136,6 +161,7 @@ int main(int argc, char **argv)
         O_SET,
         O_EVFILE,
         O_NOKILL,
+        O_REPFD,
         O_HELP
     };
     static const struct option longopts[] = {{"ti-id", 1, 0, O_TI},
@@ -155,6 +181,7 @@ int main(int argc, char **argv)
                                              {"set", 1, 0, O_SET},
                                              {"events-file", 1, 0, O_EVFILE},
                                              {"no-kill-check", 0, 0, O_NOKILL},
+                                             {"report-fd", 1, 0, O_REPFD},
                                              {"help", 0, 0, O_HELP},
                                              {0, 0, 0, 0}};
     jm_worker_opts_t o = {0};
@@ -162,7 +189,7 @@ int main(int argc, char **argv)
     jm_batch_item_t item = {0};
     jm_err_t err;
     const char *batch = NULL, *config_path = NULL, *events_file = NULL;
-    int64_t step = -1;
+    int64_t step = -1, report_fd = -1;
     int nokill = 0, exit_code = JM_EXIT_USAGE, c;
     jm_config_t *cfg = jm_config_new();
     jm_report_t *r = NULL;
@@ -192,6 +219,7 @@ int main(int argc, char **argv)
             break;
         case O_EVFILE: events_file = optarg; break;
         case O_NOKILL: nokill = 1; break;
+        case O_REPFD: bad = jm_main_parse_int(optarg, 0, &report_fd); break;
         case O_HELP:
         case 'h':
             usage(stdout);
@@ -245,7 +273,9 @@ int main(int argc, char **argv)
     }
     int retry_s = (int)jm_config_int(cfg, "worker.kafka_retry_timeout");
     jm_event_set_producer(JM_PRODUCER_WORKER);
-    r = jm_report_new_profile(cfg, events_file, retry_s, JM_PRODUCER_LATENCY, &err);
+    int chan = open_channel(cfg, report_fd, events_file != NULL);
+    r = chan >= 0 ? jm_report_new_channel(cfg, chan, retry_s, JM_PRODUCER_LATENCY, &err)
+                  : jm_report_new_profile(cfg, events_file, retry_s, JM_PRODUCER_LATENCY, &err);
     if (!r) {
         fprintf(stderr, "jobmon-worker: %s\n", err.msg);
         exit_code = JM_EXIT_UNAVAILABLE;

@@ -17,6 +17,6 @@ EXTRA_DIST += tests/e2e/wf/concurrency.json \
 	tests/e2e/wf/spool.json \
 	tests/e2e/wf/stderr.json \
 	tests/e2e/wf/stop.json
-check-e2e: jobmon$(EXEEXT) jobmon-distributor$(EXEEXT) jobmon-worker$(EXEEXT)
+check-e2e: jobmon$(EXEEXT) jobmon-distributor$(EXEEXT) jobmon-worker$(EXEEXT) jobmon-kafka.so
 	JOBMON_BUILD_DIR=$(abs_top_builddir) $(top_srcdir)/tests/e2e/e2e.sh
 .PHONY: check-e2e
