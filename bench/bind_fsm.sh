@@ -17,10 +17,13 @@
 #   PROFILE=perf bench/bind_fsm.sh 100000       # + perf record of the FSM process ($OUT/perf-fsm-N.data)
 #
 # Settings (env): DEADLINE=900 PROFILE= KEEP= OUT=/tmp/... FSM_BIN=src/consumer/jobmon-fsm
+#   SQL_DIR=schemas/sql (FSM_BIN and SQL_DIR of another checkout measure its "before")
+#   PROGRESS=S: print the tasks applied every S seconds while waiting (rate over the bind)
 set -euo pipefail
 
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 FSM_BIN=${FSM_BIN:-$ROOT/src/consumer/jobmon-fsm}
+SQL_DIR=${SQL_DIR:-$ROOT/schemas/sql}
 GEN=$ROOT/bench/bind_gen
 DEADLINE=${DEADLINE:-900}
 PROFILE=${PROFILE:-}
@@ -74,7 +77,7 @@ make_schema()
     local f
     psql_base -c "SET client_min_messages = warning; DROP SCHEMA IF EXISTS $1 CASCADE;
                   CREATE SCHEMA $1"
-    for f in "$ROOT"/schemas/sql/[0-9][0-9][0-9]_*.sql; do
+    for f in "$SQL_DIR"/[0-9][0-9][0-9]_*.sql; do
         [[ "$(basename "$f")" == 001_* ]] && continue
         PGOPTIONS="-c search_path=$1 -c client_min_messages=warning" psql_base -f "$f" >/dev/null
     done
@@ -92,6 +95,20 @@ wait_owned()
         sleep 0.2 # poll interval; bounded by the loop count
     done
     die "jobmon-fsm did not own the $2 partitions of $1 in 60 s"
+}
+
+# progress S — every S seconds: seconds since start, tasks applied (workflow_task_count, which
+# the bind updates per chunk; cheap to read, unlike count(*) FROM task).
+progress()
+{
+    local t0 now
+    t0=$(date +%s.%N)
+    while :; do
+        sleep "$1" # sampling period, not a wait for state
+        now=$(date +%s.%N)
+        printf '%.0f %s\n' "$(echo "$now - $t0" | bc)" "$(PGOPTIONS="-c search_path=$SCHEMA" \
+            psql_base -c "SELECT COALESCE(sum(n), 0) FROM workflow_task_count")"
+    done
 }
 
 say "machine: $(nproc) cores, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2- | sed 's/^ //'), load $(cut -d' ' -f1-3 /proc/loadavg), $(date -u +%FT%TZ)"
@@ -114,13 +131,22 @@ for n in $SIZES; do
     say "size $n: topic $topic, schema $SCHEMA, fsm pid $FSM_PID, load $(cut -d' ' -f1-3 /proc/loadavg)"
     perf_pid=
     if [[ "$PROFILE" == perf ]]; then
-        perf record -q -e cpu-clock -F 999 -g -p "$FSM_PID" -o "$OUT/perf-fsm-$n.data" \
+        perf record -q -e cpu-clock -F 999 ${PERF_CG:--g} -p "$FSM_PID" -o "$OUT/perf-fsm-$n.data" \
             2>/dev/null &
         perf_pid=$!
+    fi
+    prog_pid=
+    if [[ -n "${PROGRESS:-}" ]]; then
+        progress "$PROGRESS" >"$OUT/progress-$n.txt" &
+        prog_pid=$!
     fi
     JOBMON_POSTGRES_READER_CONNINFO=$conn /usr/bin/time -v "$GEN" --send --wait "$DEADLINE" \
         --topic "$topic" --tag "bindfsm-$STAMP-$n" "$n" >"$OUT/gen-$n.txt" 2>"$OUT/time-$n.txt" ||
         say "bind_gen failed (see $OUT/time-$n.txt)"
+    if [[ -n "$prog_pid" ]]; then
+        kill "$prog_pid" 2>/dev/null || true
+        wait "$prog_pid" 2>/dev/null || true
+    fi
     if [[ -n "$perf_pid" ]]; then
         kill -INT "$perf_pid" 2>/dev/null || true
         wait "$perf_pid" 2>/dev/null || true
@@ -134,6 +160,7 @@ for n in $SIZES; do
          SELECT 'event_log span s', extract(epoch FROM max(ts) - min(ts)) FROM event_log"
     stop_fsm
     [[ -f "$OUT/pqtime-$n.txt" ]] && head -15 "$OUT/pqtime-$n.txt"
+    [[ -f "$OUT/progress-$n.txt" ]] && tr '\n' ' ' <"$OUT/progress-$n.txt" && echo
     say "load after: $(cut -d' ' -f1-3 /proc/loadavg)"
     cleanup
     SCHEMA=
