@@ -154,7 +154,8 @@ const char *const jm_ap_sql[AP_SQL__CNT] = {
                     " RETURNING id",
     /* $1 wf, $2 task ids (NULL = all tasks of the workflow), $3 ts or NULL (sets bound_at).
      * pending_upstreams = upstream edges whose task exists and is not D.  All tasks: one
-     * set-based join (the first branch, gated by $2 IS NULL); a list: per task (the second). */
+     * set-based join (the first branch, gated by $2 IS NULL); a list: per task (the second,
+     * gated by $2 IS NOT NULL). */
     [AP_PENDING_RECOMPUTE] =
         "WITH p AS (SELECT d.id, count(u.id)::int AS n FROM task d"
         "   LEFT JOIN task_edge e ON e.downstream_id = d.id"
@@ -163,7 +164,8 @@ const char *const jm_ap_sql[AP_SQL__CNT] = {
         "  UNION ALL"
         "  SELECT t.id, (SELECT count(*) FROM task_edge e JOIN task u"
         "    ON u.id = e.upstream_id WHERE e.downstream_id = t.id AND u.status <> 'D')::int"
-        "   FROM task t WHERE t.workflow_id = $1::bigint AND t.id = ANY($2::bigint[])),"
+        "   FROM task t WHERE $2::bigint[] IS NOT NULL AND t.workflow_id = $1::bigint"
+        "   AND t.id = ANY($2::bigint[])),"
         " u AS (UPDATE task t SET pending_upstreams = p.n FROM p"
         "   WHERE t.id = p.id AND t.pending_upstreams <> p.n RETURNING t.id)"
         " UPDATE workflow SET bound_at = COALESCE($3::timestamptz, bound_at)"
