@@ -41,6 +41,7 @@ die() {
 "$ROOT/scripts/stack" status >/dev/null || die "the stack is not (fully) up"
 eval "$("$ROOT/scripts/stack" env)"
 BASE=$JOBMON_POSTGRES_CONNINFO
+PGPORT_BENCH=$(sed -n 's/.*port=\([0-9]*\).*/\1/p' <<<"$BASE")
 psql_base() { psql "$BASE" -XAtq -v ON_ERROR_STOP=1 "$@"; }
 
 if [[ "$PROFILE" == pqtime ]]; then
@@ -97,6 +98,24 @@ wait_owned()
     die "jobmon-fsm did not own the $2 partitions of $1 in 60 s"
 }
 
+# cpu_s PID — user + system CPU seconds of a process so far (/proc/PID/stat, clock ticks).
+cpu_s()
+{
+    awk -v hz="$(getconf CLK_TCK)" '{printf "%.1f", ($14 + $15) / hz}' "/proc/$1/stat" 2>/dev/null ||
+        echo '?'
+}
+
+# backend_pids PID — the PostgreSQL backends serving process PID's connections (matched by the
+# client port; the stack's PostgreSQL is local, so /proc of the backend is readable by root).
+backend_pids()
+{
+    local ports
+    ports=$(ss -tnpH state established "( dport = :${PGPORT_BENCH} )" 2>/dev/null |
+        awk -v p="pid=$1," 'index($0, p) {n = split($3, a, ":"); print a[n]}' | paste -sd,)
+    [[ -n "$ports" ]] || return 0
+    psql_base -c "SELECT pid FROM pg_stat_activity WHERE client_port IN ($ports)"
+}
+
 # progress S — every S seconds: seconds since start, tasks applied (workflow_task_count, which
 # the bind updates per chunk; cheap to read, unlike count(*) FROM task).
 progress()
@@ -128,6 +147,10 @@ for n in $SIZES; do
         >"$RUN_DIR/fsm-$n.log" 2>&1 &
     FSM_PID=$!
     wait_owned "$topic" 4
+    fsm_cpu0=$(cpu_s "$FSM_PID")
+    mapfile -t backends < <(backend_pids "$FSM_PID")
+    pg_cpu0=0
+    for b in "${backends[@]}"; do pg_cpu0=$(echo "$pg_cpu0 + $(cpu_s "$b")" | bc); done
     say "size $n: topic $topic, schema $SCHEMA, fsm pid $FSM_PID, load $(cut -d' ' -f1-3 /proc/loadavg)"
     perf_pid=
     if [[ "$PROFILE" == perf ]]; then
@@ -151,6 +174,10 @@ for n in $SIZES; do
         kill -INT "$perf_pid" 2>/dev/null || true
         wait "$perf_pid" 2>/dev/null || true
     fi
+    pg_cpu1=0
+    for b in "${backends[@]}"; do pg_cpu1=$(echo "$pg_cpu1 + $(cpu_s "$b")" | bc); done
+    say "CPU s during the bind: jobmon-fsm $(echo "$(cpu_s "$FSM_PID") - $fsm_cpu0" | bc)," \
+        "its PostgreSQL backends (${backends[*]:-none found}) $(echo "$pg_cpu1 - $pg_cpu0" | bc)"
     cat "$OUT/gen-$n.txt"
     grep -E 'Maximum resident|Elapsed' "$OUT/time-$n.txt" | sed 's/^\s*/  /'
     PGOPTIONS="-c search_path=$SCHEMA" psql_base -F ' ' -c \
