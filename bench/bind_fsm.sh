@@ -10,7 +10,7 @@
 #     and settled (all partitions owned);
 #   - bench/bind_gen --send --wait DEADLINE --topic T N under /usr/bin/time -v (client build,
 #     validate, publish + acks, then the bound_at poll through the same search_path).
-# The FSM is stopped and the schema dropped at the end (KEEP=1 keeps the schema).
+# The FSM is stopped, the schema dropped and the topic deleted at the end (KEEP=1 keeps both).
 #
 #   JOBMON_STACK_DIR=/work/main/.stack flock /tmp/jm-bench.lock bench/bind_fsm.sh 100000 1500000
 #   PROFILE=pqtime bench/bind_fsm.sh 100000     # + per-statement FSM time ($OUT/pqtime-N.txt)
@@ -51,6 +51,7 @@ fi
 
 FSM_PID=
 SCHEMA=
+TOPIC=
 stop_fsm()
 {
     [[ -n "$FSM_PID" ]] || return 0
@@ -69,6 +70,14 @@ cleanup()
         psql_base -c "SET client_min_messages = warning; DROP SCHEMA IF EXISTS $SCHEMA CASCADE" ||
             true
     fi
+    # the topic holds the whole bind (~670 MB at 1.5M tasks)
+    if [[ -n "${TOPIC:-}" && -z "${KEEP:-}" ]]; then
+        java -Xms64m -Xmx256m -XX:+UseSerialGC \
+            -cp "${JOBMON_STACK_DIR:-$ROOT/.stack}/kafka/libs/*" org.apache.kafka.tools.TopicCommand \
+            --bootstrap-server "$JOBMON_KAFKA_BROKERS" --delete --topic "$TOPIC" >/dev/null 2>&1 ||
+            say "warning: could not delete topic $TOPIC"
+    fi
+    TOPIC=
 }
 trap cleanup EXIT
 
@@ -135,6 +144,7 @@ say "build $(git -C "$ROOT" rev-parse --short HEAD)$(git -C "$ROOT" diff --quiet
 for n in $SIZES; do
     SCHEMA=bindfsm_${STAMP,,}_$n
     topic=jobmon.bench.bindfsm.$STAMP.$n
+    TOPIC=$topic
     make_schema "$SCHEMA"
     "$ROOT/bench/fsm_throughput" --create-topic 4 --topic "$topic" >/dev/null
     conn="$BASE options=-csearch_path=$SCHEMA"
