@@ -16,7 +16,8 @@
  *                                           `jobmon submit`; one task per object, no arrays)
  *
  * --topic T (with --send) publishes to T instead of kafka.topic: the client's publish cost alone,
- * without loading the FSM (no consumer reads T; do not combine with --wait).
+ * without loading the FSM (no consumer reads T), or, with --wait, the bind applied by a private
+ * jobmon-fsm that reads T (bench/bind_fsm.sh; postgres.reader_conninfo must see its schema).
  * --load PATH: the workflow is read from the file PATH (jm_workflow_load_file, as `jobmon submit`
  * does) instead of built with the API; "build s" is then parsing the file.
  * --tag makes the workflow_args unique (default "bench-bind-gen").  Peak RSS is getrusage's.

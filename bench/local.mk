@@ -8,7 +8,7 @@ EXTRA_DIST += bench/e2e_throughput.sh bench/gen_e2e_dag.py
 
 # bind_gen: bind benchmark (issue 5): bench/bind_gen N (no Kafka), --send [--wait S] (real Kafka,
 # then FSM apply), --file/--load (workflow files); bench/bind_throughput.sh drives it.
-EXTRA_DIST += bench/bind_throughput.sh
+EXTRA_DIST += bench/bind_throughput.sh bench/bind_fsm.sh
 noinst_PROGRAMS += bench/bind_gen
 bench_bind_gen_SOURCES = bench/bind_gen.c
 bench_bind_gen_LDADD = libjobmon.la $(JM_DEP_LIBS)

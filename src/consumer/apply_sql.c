@@ -105,7 +105,11 @@ const char *const jm_ap_sql[AP_SQL__CNT] = {
         " ON CONFLICT (id) DO UPDATE SET"
         "  max_concurrently_running = EXCLUDED.max_concurrently_running",
     /* $1 tasks jsonb, $2 wf, $3 ts, $4 event id.  Inserts new tasks in G (+ counts, log) and
-     * edges; existing tasks get their mutable fields; returns (id, status) of existing ones. */
+     * edges; existing tasks get their mutable fields; returns (id, status) of existing ones.
+     * A new task's pending_upstreams is provisionally its number of upstream tasks (what it is
+     * when they all arrive and none is D), so that AP_PENDING_RECOMPUTE at the end of the bind
+     * rewrites only the rows where that guess was wrong (none in a first bind) and the ready
+     * indexes never see the non-root tasks. */
     [AP_TASKS_UPSERT] =
         "WITH x AS (SELECT * FROM jsonb_to_recordset($1::jsonb) AS x(task_id bigint, name text,"
         "   command text, template text, array_id bigint, node_hash text, max_attempts int,"
@@ -113,10 +117,11 @@ const char *const jm_ap_sql[AP_SQL__CNT] = {
         "   upstream jsonb)),"
         " i AS (INSERT INTO task AS t (id, workflow_id, name, command, template, array_id,"
         "   node_hash, status, max_attempts, resources, resource_scales, fallback_queues,"
-        "   cluster, status_at)"
+        "   cluster, status_at, pending_upstreams)"
         "  SELECT task_id, $2::bigint, name, command, template, array_id, node_hash, 'G',"
         "   max_attempts, resources, resource_scales,"
-        "   ARRAY(SELECT jsonb_array_elements_text(fallback_queues)), cluster, $3::timestamptz"
+        "   ARRAY(SELECT jsonb_array_elements_text(fallback_queues)), cluster, $3::timestamptz,"
+        "   (SELECT count(DISTINCT u) FROM jsonb_array_elements_text(upstream) u)"
         "  FROM x ORDER BY task_id"
         "  ON CONFLICT (id) DO UPDATE SET name = EXCLUDED.name, command = EXCLUDED.command,"
         "   template = EXCLUDED.template, array_id = EXCLUDED.array_id,"
@@ -137,19 +142,30 @@ const char *const jm_ap_sql[AP_SQL__CNT] = {
         " SELECT id, status FROM i WHERE NOT ins ORDER BY id",
     [AP_TASKS_RESET_REBIND] = "SELECT 1", /* unused */
     [AP_EDGES_INS] = "SELECT 1",          /* unused: edges go with AP_TASKS_UPSERT */
-    /* $1 wf: binding progress */
+    /* $1 wf: binding progress.  The tasks are counted only once workflow.bound was seen and
+     * binding is not complete (before that the count cannot matter: counting after every chunk
+     * made a bind O(n²)); otherwise the count column is NULL. */
     [AP_WF_CHUNK] = "SELECT chunks_expected IS NOT NULL, bound_at IS NOT NULL, total_tasks,"
-                    " (SELECT count(*) FROM task t WHERE t.workflow_id = w.id)"
+                    " CASE WHEN chunks_expected IS NOT NULL AND bound_at IS NULL THEN"
+                    "  (SELECT count(*) FROM task t WHERE t.workflow_id = w.id) END"
                     " FROM workflow w WHERE id = $1::bigint",
     /* $1 wf, $2 chunks */
     [AP_WF_BOUND] = "UPDATE workflow SET chunks_expected = $2::int WHERE id = $1::bigint"
                     " RETURNING id",
-    /* $1 wf, $2 task ids (NULL = all tasks of the workflow), $3 ts or NULL (sets bound_at). */
+    /* $1 wf, $2 task ids (NULL = all tasks of the workflow), $3 ts or NULL (sets bound_at).
+     * pending_upstreams = upstream edges whose task exists and is not D.  All tasks: one
+     * set-based join (the first branch, gated by $2 IS NULL); a list: per task (the second,
+     * gated by $2 IS NOT NULL). */
     [AP_PENDING_RECOMPUTE] =
-        "WITH p AS (SELECT t.id, (SELECT count(*) FROM task_edge e JOIN task u"
-        "    ON u.id = e.upstream_id WHERE e.downstream_id = t.id AND u.status <> 'D')::int AS n"
-        "   FROM task t WHERE t.workflow_id = $1::bigint"
-        "   AND ($2::bigint[] IS NULL OR t.id = ANY($2::bigint[]))),"
+        "WITH p AS (SELECT d.id, count(u.id)::int AS n FROM task d"
+        "   LEFT JOIN task_edge e ON e.downstream_id = d.id"
+        "   LEFT JOIN task u ON u.id = e.upstream_id AND u.status <> 'D'"
+        "   WHERE d.workflow_id = $1::bigint AND $2::bigint[] IS NULL GROUP BY d.id"
+        "  UNION ALL"
+        "  SELECT t.id, (SELECT count(*) FROM task_edge e JOIN task u"
+        "    ON u.id = e.upstream_id WHERE e.downstream_id = t.id AND u.status <> 'D')::int"
+        "   FROM task t WHERE $2::bigint[] IS NOT NULL AND t.workflow_id = $1::bigint"
+        "   AND t.id = ANY($2::bigint[])),"
         " u AS (UPDATE task t SET pending_upstreams = p.n FROM p"
         "   WHERE t.id = p.id AND t.pending_upstreams <> p.n RETURNING t.id)"
         " UPDATE workflow SET bound_at = COALESCE($3::timestamptz, bound_at)"

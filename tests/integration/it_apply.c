@@ -69,8 +69,9 @@ static void sc_open(sc_t *sc)
              " CREATE SCHEMA %s; SET search_path = %s",
              sc->schema, sc->schema, sc->schema);
     exec_ok(sc, sql);
-    const char *files[] = {"/schemas/sql/002_log.sql", "/schemas/sql/003_model.sql"};
-    for (size_t i = 0; i < 2; i++) {
+    const char *files[] = {"/schemas/sql/002_log.sql", "/schemas/sql/003_model.sql",
+                           "/schemas/sql/004_bind.sql"};
+    for (size_t i = 0; i < JM_ARRAY_LEN(files); i++) {
         char path[1024];
         snprintf(path, sizeof(path), "%s%s", JM_TOP_SRCDIR, files[i]);
         char *s = it_slurp(path);
@@ -203,7 +204,7 @@ typedef struct {
     int memory;
 } task_def_t;
 
-static void bind(sc_t *sc, int64_t wf, const task_def_t *t, size_t n, int limit)
+static void bind_header(sc_t *sc, int64_t wf, size_t n, int limit)
 {
     json_t *tmpl = json_pack("[{s:s,s:s,s:s,s:[],s:[],s:[],s:I,s:i}]", "name", "tmpl", "hash", HEX,
                              "command_template", "{command}", "node_args", "task_args", "op_args",
@@ -214,34 +215,52 @@ static void bind(sc_t *sc, int64_t wf, const task_def_t *t, size_t n, int limit)
                   HEX, "task_hash", HEX, "dag_hash", HEX, "name", "wf", "max_concurrently_running",
                   limit, "total_tasks", (int)n, "user", "u", "attributes", "templates", tmpl);
     ck_assert_int_eq(sc_apply(sc, JM_EV_WORKFLOW_BIND, wf, p), JM_OUTCOME_APPLIED);
+}
+
+/* The workflow.bind_tasks task list of t[0..n), in reverse order: chunks may name upstream tasks
+ * that are not there yet. */
+static json_t *task_list(int64_t wf, const task_def_t *t, size_t n)
+{
     json_t *tasks = json_array();
-    for (size_t i = 0; i < n; i++) {
+    for (size_t i = n; i > 0; i--) {
+        const task_def_t *d = &t[i - 1];
         json_t *up = json_array();
-        for (int k = 0; k < t[i].nup; k++)
-            json_array_append_new(up, json_integer(t[i].up[k]));
+        for (int k = 0; k < d->nup; k++)
+            json_array_append_new(up, json_integer(d->up[k]));
         char name[32], cmd[64];
-        snprintf(name, sizeof(name), "task_%lld", (long long)t[i].id);
-        snprintf(cmd, sizeof(cmd), "echo %lld", (long long)t[i].id);
+        snprintf(name, sizeof(name), "task_%lld", (long long)d->id);
+        snprintf(cmd, sizeof(cmd), "echo %lld", (long long)d->id);
         json_array_append_new(
             tasks,
             json_pack("{s:I,s:s,s:s,s:s,s:I,s:s,s:i,s:{s:i,s:s},s:{s:f},s:[],s:s,s:o}", "task_id",
-                      (json_int_t)t[i].id, "name", name, "command", cmd, "template", "tmpl",
+                      (json_int_t)d->id, "name", name, "command", cmd, "template", "tmpl",
                       "array_id", (json_int_t)(wf * 10), "node_hash", HEX, "max_attempts",
-                      t[i].max_attempts ? t[i].max_attempts : 3, "resources", "memory",
-                      t[i].memory ? t[i].memory : 1024, "queue", "null.q", "resource_scales",
-                      "memory", 0.5, "fallback_queues", "cluster", "dummy", "upstream", up));
+                      d->max_attempts ? d->max_attempts : 3, "resources", "memory",
+                      d->memory ? d->memory : 1024, "queue", "null.q", "resource_scales", "memory",
+                      0.5, "fallback_queues", "cluster", "dummy", "upstream", up));
     }
-    /* Reverse order: chunks may name upstream tasks that are not there yet. */
-    json_t *rev = json_array();
-    for (size_t i = n; i > 0; i--)
-        json_array_append(rev, json_array_get(tasks, i - 1));
-    json_decref(tasks);
+    return tasks;
+}
+
+static void bind_chunk(sc_t *sc, int64_t wf, int chunk, const task_def_t *t, size_t n)
+{
     ck_assert_int_eq(sc_apply(sc, JM_EV_WORKFLOW_BIND_TASKS, wf,
-                              json_pack("{s:i,s:o}", "chunk", 0, "tasks", rev)),
+                              json_pack("{s:i,s:o}", "chunk", chunk, "tasks", task_list(wf, t, n))),
                      JM_OUTCOME_APPLIED);
+}
+
+static void bind_bound(sc_t *sc, int64_t wf, int total, int chunks)
+{
     ck_assert_int_eq(sc_apply(sc, JM_EV_WORKFLOW_BOUND, wf,
-                              json_pack("{s:i,s:i}", "total_tasks", (int)n, "chunks", 1)),
+                              json_pack("{s:i,s:i}", "total_tasks", total, "chunks", chunks)),
                      JM_OUTCOME_APPLIED);
+}
+
+static void bind(sc_t *sc, int64_t wf, const task_def_t *t, size_t n, int limit)
+{
+    bind_header(sc, wf, n, limit);
+    bind_chunk(sc, wf, 0, t, n);
+    bind_bound(sc, wf, (int)n, 1);
 }
 
 static void start(sc_t *sc, int64_t wf)
@@ -423,6 +442,33 @@ START_TEST(test_diamond)
     ck_assert_int_eq(sc_apply_ev(&sc, ev, reason), JM_OUTCOME_REJECTED);
     ck_assert_msg(strstr(reason, "illegal D -> I") != NULL, "%s", reason);
     jm_event_destroy(ev);
+    sc_close(&sc, 1);
+}
+END_TEST
+
+/* Binding in two chunks after workflow.bound, with an upstream that never arrives and one named
+ * twice: binding completes with the chunk that brings the last task, not before, and
+ * pending_upstreams counts the distinct upstream tasks that exist (the check after every event
+ * compares all of them with the edges). */
+START_TEST(test_bind_chunks_pending)
+{
+    sc_t sc;
+    sc_open(&sc);
+    task_def_t a[] = {{.id = 201}, {.id = 202, .up = {201}, .nup = 1}};
+    task_def_t b[] = {{.id = 203, .up = {201, 202, 299}, .nup = 3},
+                      {.id = 204, .up = {203, 203}, .nup = 2}};
+#define BOUND "SELECT count(*) FROM workflow WHERE id = 2 AND bound_at IS NOT NULL"
+    bind_header(&sc, 2, 4, 100);
+    bind_bound(&sc, 2, 4, 2);
+    bind_chunk(&sc, 2, 0, a, 2);
+    ck_assert_int_eq(q_int(&sc, BOUND), 0);
+    bind_chunk(&sc, 2, 1, b, 2);
+    ck_assert_int_eq(q_int(&sc, BOUND), 1);
+#undef BOUND
+    ck_assert_int_eq(q_int(&sc, "SELECT pending_upstreams FROM task WHERE id = 201"), 0);
+    ck_assert_int_eq(q_int(&sc, "SELECT pending_upstreams FROM task WHERE id = 202"), 1);
+    ck_assert_int_eq(q_int(&sc, "SELECT pending_upstreams FROM task WHERE id = 203"), 2);
+    ck_assert_int_eq(q_int(&sc, "SELECT pending_upstreams FROM task WHERE id = 204"), 1);
     sc_close(&sc, 1);
 }
 END_TEST
@@ -1585,6 +1631,7 @@ Suite *it_apply_suite(void)
     TCase *tc = tcase_create("scenarios");
     tcase_set_timeout(tc, 60);
     tcase_add_test(tc, test_diamond);
+    tcase_add_test(tc, test_bind_chunks_pending);
     tcase_add_test(tc, test_retry_then_done);
     tcase_add_test(tc, test_attempts_exhausted);
     tcase_add_test(tc, test_resource_error_scaled);
