@@ -789,6 +789,43 @@ static void cpu_delta(const cpu_snap_t *a, const cpu_snap_t *b, double out[G__CN
     }
 }
 
+/* CPU seconds between two snapshots of the processes in pids[0..n). */
+static double cpu_of_pids(const cpu_snap_t *a, const cpu_snap_t *b, const int *pids, size_t n)
+{
+    uint64_t t = 0;
+    for (size_t k = 0; k < n; k++) {
+        uint64_t t0 = 0, t1 = 0;
+        for (size_t j = 0; j < a->n; j++)
+            if (a->pid[j] == pids[k])
+                t0 = a->ticks[j];
+        for (size_t j = 0; j < b->n; j++)
+            if (b->pid[j] == pids[k])
+                t1 = b->ticks[j];
+        t += t1 >= t0 ? t1 - t0 : 0;
+    }
+    return (double)t / (double)sysconf(_SC_CLK_TCK);
+}
+
+/* The PostgreSQL backends serving the consumers under test: run_fsm_bench.sh gives them
+ * application_name=jobmon-fsm-bench, so that PostgreSQL work of other sessions on a shared
+ * machine is not counted as theirs.  Returns how many (at most cap). */
+static size_t own_backends(jm_pg_t *pg, int *pids, size_t cap)
+{
+    jm_err_t err;
+    PGresult *r = NULL;
+    size_t n = 0;
+    if (jm_pg_exec(pg,
+                   "SELECT pid FROM pg_stat_activity WHERE application_name = 'jobmon-fsm-bench'",
+                   0, NULL, &r, &err) != JM_OK) {
+        fprintf(stderr, "fsm_throughput: warning: pg_stat_activity: %s\n", err.msg);
+        return 0;
+    }
+    for (int i = 0; i < PQntuples(r) && n < cap; i++)
+        pids[n++] = atoi(PQgetvalue(r, i, 0));
+    PQclear(r);
+    return n;
+}
+
 static void cpu_free(cpu_snap_t *s)
 {
     free(s->pid);
@@ -875,6 +912,8 @@ static int measure(opts_t *o, target_t *t, const char *conninfo, pthread_t *pub,
         fprintf(stderr, "fsm_throughput: warning: no jobmon-fsm process found (RSS unknown)\n");
     long rss_max[MAX_FSM_PIDS] = {0};
     cpu_snap_t c0, c1;
+    int own_pg[4 * MAX_FSM_PIDS];
+    size_t n_own_pg = own_backends(pg, own_pg, JM_ARRAY_LEN(own_pg));
     cpu_snap(&c0);
 
     const char *count_sql = "SELECT count(*) FROM event_log WHERE workflow_id = ANY($1::bigint[])";
@@ -935,6 +974,7 @@ static int measure(opts_t *o, target_t *t, const char *conninfo, pthread_t *pub,
     }
     double cpu[G__CNT];
     cpu_delta(&c0, &c1, cpu);
+    double own_pg_s = cpu_of_pids(&c0, &c1, own_pg, n_own_pg);
     double wall = (double)(jm_time_mono_ms() - start) / 1000.0;
 
     int ok = t_last != 0;
@@ -1008,8 +1048,10 @@ static int measure(opts_t *o, target_t *t, const char *conninfo, pthread_t *pub,
         printf(" %s %.1f;", group_names[i], cpu[i]);
     printf("\n");
     if (ok && t->events)
-        printf("CPU per event: jobmon-fsm %.1f us, postgres %.1f us\n",
-               cpu[G_FSM] * 1e6 / (double)t->events, cpu[G_PG] * 1e6 / (double)t->events);
+        printf("CPU per event: jobmon-fsm %.1f us, postgres %.1f us (of which the consumers'"
+               " %zu backends %.1f us)\n",
+               cpu[G_FSM] * 1e6 / (double)t->events, cpu[G_PG] * 1e6 / (double)t->events, n_own_pg,
+               own_pg_s * 1e6 / (double)t->events);
 
     int correct = ok && total == (int64_t)t->events && rejected == 0 &&
                   n_tasks == (int64_t)t->tasks && tasks_d == n_tasks && wf_d == (int64_t)t->n_wf &&
@@ -1021,9 +1063,9 @@ static int measure(opts_t *o, target_t *t, const char *conninfo, pthread_t *pub,
            ", ignored %" PRId64 ")\n",
            correct ? "PASS" : "FAIL", tasks_d, t->tasks, wf_d, t->n_wf, rejected, ignored);
     printf("RESULT consumers=%d tasks=%zu events=%" PRIu64 " publish_s=%.2f apply_s=%.2f eps=%.0f"
-           " e2e_s=%.2f rss_mb=%.1f fsm_cpu_s=%.1f pg_cpu_s=%.1f ok=%d\n",
+           " e2e_s=%.2f rss_mb=%.1f fsm_cpu_s=%.1f pg_cpu_s=%.1f own_pg_cpu_s=%.1f ok=%d\n",
            o->consumers, t->tasks, t->events, t->publish_s, apply_s, eps, e2e_s, hwm_max / 1024.0,
-           cpu[G_FSM], cpu[G_PG], correct);
+           cpu[G_FSM], cpu[G_PG], own_pg_s, correct);
     cpu_free(&c0);
     cpu_free(&c1);
     free(arr);

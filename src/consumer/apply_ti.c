@@ -353,6 +353,9 @@ static jm_rc_t move(jm_apply_t *ap, ti_row_t *rows, size_t n, int killed, int *p
         goto out;
     if (na && (rc = scale_tasks(ap, adj, na, err)) != JM_OK)
         goto out;
+    if (nd && !jm_ap_downstream_done_known(ap, done, nd) &&
+        (rc = jm_ap_edges_fetch_active(ap, err)) != JM_OK)
+        goto out;
     if (nd && !jm_ap_downstream_done_known(ap, done, nd)) {
         jm_pgarr_t *a = &ap->arr[0];
         jm_pgarr_reset(a);
