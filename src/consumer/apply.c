@@ -508,7 +508,7 @@ static jm_rc_t flush_ti_rows(jm_apply_t *ap, jm_err_t *err)
             int has = (t->fields >> k) & 1u;
             jm_pgarr_t *col = &a[5 + k * AP_DEFER_COLS];
             jm_pgarr_add_text(col, has ? "t" : "f", 1);
-            for (int c = 1; c < AP_DEFER_COLS; c++) {
+            for (int c = 1; c < (k == AP_DEFER_LAUNCHED ? 2 : AP_DEFER_COLS); c++) {
                 const char *s = has ? ap->dfr[k].v[t->drow[k] * AP_DEFER_COLS + c] : NULL;
                 jm_pgarr_add_text(&col[c], s, s ? strlen(s) : 0);
             }
@@ -559,7 +559,30 @@ jm_rc_t jm_ap_defer_fields(jm_apply_t *ap, int kind, int64_t id, const char *con
         d->v[d->n * AP_DEFER_COLS + c] = params[c] ? jm_strdup(params[c]) : NULL;
     t->drow[kind] = d->n++;
     t->fields |= 1u << kind;
+    if (kind == AP_DEFER_RUNNING && t->report_by_ms) { /* running's report_by is the newer */
+        t->report_by_ms = 0;
+        ap->ti.n_pending--;
+    }
     return JM_OK;
+}
+
+jm_rc_t jm_ap_defer_launched(jm_apply_t *ap, int64_t id, const char *distributor_id,
+                             int64_t report_by_ms, jm_err_t *err)
+{
+    char sid[24];
+    jm_ap_i64(sid, sizeof(sid), id);
+    const char *q[AP_DEFER_COLS] = {sid, distributor_id};
+    const jm_ap_tistate_t *t = jm_ap_ti_state(ap, id, 0);
+    jm_rc_t rc = JM_OK;
+    /* AP_FLUSH_TI_ROWS lets a pending ti.running's distributor id win over ti.launched's: that
+     * holds when launched came first, so anything pending for the row is written before */
+    if (t && (t->fields || t->report_by_ms))
+        rc = jm_ap_write_pending(ap, err);
+    if (rc == JM_OK)
+        rc = jm_ap_defer_fields(ap, AP_DEFER_LAUNCHED, id, q, err);
+    if (rc == JM_OK)
+        jm_ap_ti_defer_report_by(ap, id, report_by_ms);
+    return rc;
 }
 
 jm_rc_t jm_ap_write_pending(jm_apply_t *ap, jm_err_t *err)
@@ -570,7 +593,8 @@ jm_rc_t jm_ap_write_pending(jm_apply_t *ap, jm_err_t *err)
         return rc;
     if ((rc = jm_ap_write_pend(ap, err)) != JM_OK)
         return rc;
-    if ((ap->dfr[0].n || ap->dfr[1].n || ap->ti.n_pending || ap->n_status_pending) &&
+    if ((ap->dfr[0].n || ap->dfr[1].n || ap->dfr[2].n || ap->ti.n_pending ||
+         ap->n_status_pending) &&
         (rc = flush_ti_rows(ap, err)) != JM_OK)
         return rc;
     if ((rc = jm_ap_write_task_status(ap, err)) != JM_OK)

@@ -128,17 +128,18 @@ typedef struct {
     int64_t task_id, run_id, wf;
     int attempt;
     unsigned fields;  /* 1 << AP_DEFER_*: a field update of that kind is pending */
-    unsigned drow[2]; /* its row in jm_apply_s.dfr[kind] (valid while the bit is set) */
+    unsigned drow[3]; /* its row in jm_apply_s.dfr[kind] (valid while the bit is set) */
 } jm_ap_tistate_t;
 
 /* Field updates of task instances applied as one statement per kind at the flush: the
  * parameters of AP_TI_SET_RUNNING / AP_TI_SET_RESULT, one row per instance. */
-enum { AP_DEFER_RUNNING = 0, AP_DEFER_RESULT, AP_DEFER__CNT };
-_Static_assert(AP_DEFER__CNT == 2, "jm_ap_tistate_t.drow has one slot per kind");
+enum { AP_DEFER_RUNNING = 0, AP_DEFER_RESULT, AP_DEFER_LAUNCHED, AP_DEFER__CNT };
+_Static_assert(AP_DEFER__CNT == 3, "jm_ap_tistate_t.drow has one slot per kind");
 #define AP_DEFER_COLS 8
 /* AP_FLUSH_TI_ROWS' parameters: id, stored/new status, status_at, report_by, then per kind a
- * flag and the kind's statement columns 1..AP_DEFER_COLS-1 */
-#define AP_TI_ROW_COLS (5 + AP_DEFER__CNT * AP_DEFER_COLS)
+ * flag and the kind's statement columns 1..AP_DEFER_COLS-1 (AP_DEFER_LAUNCHED, the last kind:
+ * only its column 1, the distributor id; its report_by goes with the heartbeats') */
+#define AP_TI_ROW_COLS (5 + 2 * AP_DEFER_COLS + 2)
 typedef struct {
     char **v; /* n rows × AP_DEFER_COLS owned strings (NULL = SQL NULL) */
     size_t n, cap;
@@ -278,6 +279,9 @@ struct ti_row_s;
 void jm_ap_ti_known_row(jm_apply_t *ap, const PGresult *r, int k, int64_t wf);
 /* Queue the AP_TI_SET_RUNNING (kind AP_DEFER_RUNNING) or AP_TI_SET_RESULT parameters of
  * instance `id` (params[0]) for the flush. */
+/* Queue AP_TI_SET_LAUNCHED for instance `id`: distributor id and report_by (ms). */
+jm_rc_t jm_ap_defer_launched(jm_apply_t *ap, int64_t id, const char *distributor_id,
+                             int64_t report_by_ms, jm_err_t *err) JM_WUR;
 jm_rc_t jm_ap_defer_fields(jm_apply_t *ap, int kind, int64_t id, const char *const *params,
                            jm_err_t *err) JM_WUR;
 /* Queue a new task instance (in Q) for the flush. */
