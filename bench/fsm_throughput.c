@@ -789,6 +789,43 @@ static void cpu_delta(const cpu_snap_t *a, const cpu_snap_t *b, double out[G__CN
     }
 }
 
+/* CPU seconds between two snapshots of the processes in pids[0..n). */
+static double cpu_of_pids(const cpu_snap_t *a, const cpu_snap_t *b, const int *pids, size_t n)
+{
+    uint64_t t = 0;
+    for (size_t k = 0; k < n; k++) {
+        uint64_t t0 = 0, t1 = 0;
+        for (size_t j = 0; j < a->n; j++)
+            if (a->pid[j] == pids[k])
+                t0 = a->ticks[j];
+        for (size_t j = 0; j < b->n; j++)
+            if (b->pid[j] == pids[k])
+                t1 = b->ticks[j];
+        t += t1 >= t0 ? t1 - t0 : 0;
+    }
+    return (double)t / (double)sysconf(_SC_CLK_TCK);
+}
+
+/* The PostgreSQL backends serving the consumers under test: run_fsm_bench.sh gives them
+ * application_name=jobmon-fsm-bench, so that PostgreSQL work of other sessions on a shared
+ * machine is not counted as theirs.  Returns how many (at most cap). */
+static size_t own_backends(jm_pg_t *pg, int *pids, size_t cap)
+{
+    jm_err_t err;
+    PGresult *r = NULL;
+    size_t n = 0;
+    if (jm_pg_exec(pg,
+                   "SELECT pid FROM pg_stat_activity WHERE application_name = 'jobmon-fsm-bench'",
+                   0, NULL, &r, &err) != JM_OK) {
+        fprintf(stderr, "fsm_throughput: warning: pg_stat_activity: %s\n", err.msg);
+        return 0;
+    }
+    for (int i = 0; i < PQntuples(r) && n < cap; i++)
+        pids[n++] = atoi(PQgetvalue(r, i, 0));
+    PQclear(r);
+    return n;
+}
+
 static void cpu_free(cpu_snap_t *s)
 {
     free(s->pid);
@@ -875,21 +912,27 @@ static int measure(opts_t *o, target_t *t, const char *conninfo, pthread_t *pub,
         fprintf(stderr, "fsm_throughput: warning: no jobmon-fsm process found (RSS unknown)\n");
     long rss_max[MAX_FSM_PIDS] = {0};
     cpu_snap_t c0, c1;
+    int own_pg[4 * MAX_FSM_PIDS];
+    size_t n_own_pg = own_backends(pg, own_pg, JM_ARRAY_LEN(own_pg));
     cpu_snap(&c0);
 
     const char *count_sql = "SELECT count(*) FROM event_log WHERE workflow_id = ANY($1::bigint[])";
-    const char *seq_sql = "SELECT COALESCE(max(applied_seq), 0) FROM event_log";
-    /* cheap progress: the applied_seq high-water mark (gaps from rolled-back batches make it an
-     * over-estimate, hence the exact count before declaring completion) */
+    /* cheap progress: the applied_seq high-water mark of our workflows (gaps from rolled-back
+     * batches and other workflows' events make it an over-estimate, hence the exact count
+     * before declaring completion); per workflow because only (workflow_id, applied_seq) is
+     * indexed (005_hotpath.sql) */
+    const char *seq_sql = "SELECT COALESCE(max(m), 0) FROM unnest($1::bigint[]) w(id),"
+                          " LATERAL (SELECT max(applied_seq) AS m FROM event_log e"
+                          " WHERE e.workflow_id = w.id) x";
     int64_t have = q_int(pg, count_sql, arr);
-    int64_t seq0 = q_int(pg, seq_sql, NULL) - have;
+    int64_t seq0 = q_int(pg, "SELECT COALESCE(max(applied_seq), 0) FROM event_log", NULL) - have;
     int64_t start = jm_time_mono_ms(), deadline = start + (int64_t)o->timeout_s * 1000;
     int64_t t_first = 0, t_last = 0, c_first = 0, last_change = start, last_print = start;
     int64_t last_seen = -1, printed = 0;
     int exact_mode = 0;
     for (;;) {
         int64_t now = jm_time_mono_ms();
-        int64_t seen = exact_mode ? q_int(pg, count_sql, arr) : q_int(pg, seq_sql, NULL) - seq0;
+        int64_t seen = exact_mode ? q_int(pg, count_sql, arr) : q_int(pg, seq_sql, arr) - seq0;
         if (!exact_mode && seen >= (int64_t)t->events) {
             exact_mode = 1;
             seen = q_int(pg, count_sql, arr);
@@ -935,6 +978,7 @@ static int measure(opts_t *o, target_t *t, const char *conninfo, pthread_t *pub,
     }
     double cpu[G__CNT];
     cpu_delta(&c0, &c1, cpu);
+    double own_pg_s = cpu_of_pids(&c0, &c1, own_pg, n_own_pg);
     double wall = (double)(jm_time_mono_ms() - start) / 1000.0;
 
     int ok = t_last != 0;
@@ -1008,8 +1052,10 @@ static int measure(opts_t *o, target_t *t, const char *conninfo, pthread_t *pub,
         printf(" %s %.1f;", group_names[i], cpu[i]);
     printf("\n");
     if (ok && t->events)
-        printf("CPU per event: jobmon-fsm %.1f us, postgres %.1f us\n",
-               cpu[G_FSM] * 1e6 / (double)t->events, cpu[G_PG] * 1e6 / (double)t->events);
+        printf("CPU per event: jobmon-fsm %.1f us, postgres %.1f us (of which the consumers'"
+               " %zu backends %.1f us)\n",
+               cpu[G_FSM] * 1e6 / (double)t->events, cpu[G_PG] * 1e6 / (double)t->events, n_own_pg,
+               own_pg_s * 1e6 / (double)t->events);
 
     int correct = ok && total == (int64_t)t->events && rejected == 0 &&
                   n_tasks == (int64_t)t->tasks && tasks_d == n_tasks && wf_d == (int64_t)t->n_wf &&
@@ -1021,9 +1067,9 @@ static int measure(opts_t *o, target_t *t, const char *conninfo, pthread_t *pub,
            ", ignored %" PRId64 ")\n",
            correct ? "PASS" : "FAIL", tasks_d, t->tasks, wf_d, t->n_wf, rejected, ignored);
     printf("RESULT consumers=%d tasks=%zu events=%" PRIu64 " publish_s=%.2f apply_s=%.2f eps=%.0f"
-           " e2e_s=%.2f rss_mb=%.1f fsm_cpu_s=%.1f pg_cpu_s=%.1f ok=%d\n",
+           " e2e_s=%.2f rss_mb=%.1f fsm_cpu_s=%.1f pg_cpu_s=%.1f own_pg_cpu_s=%.1f ok=%d\n",
            o->consumers, t->tasks, t->events, t->publish_s, apply_s, eps, e2e_s, hwm_max / 1024.0,
-           cpu[G_FSM], cpu[G_PG], correct);
+           cpu[G_FSM], cpu[G_PG], own_pg_s, correct);
     cpu_free(&c0);
     cpu_free(&c1);
     free(arr);

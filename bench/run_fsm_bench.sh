@@ -21,6 +21,13 @@
 #   --tool=callgrind ($OUT/callgrind-c<N>-<i>.out; use a small TASKS).  PROFILE=perf: a
 #   system-wide `perf record -e cpu-clock -g` during each measurement ($OUT/perf-c<N>.data).
 #
+# BENCH_SCHEMA=name: run against a fresh PostgreSQL schema of that name (dropped and re-created,
+#   migrated from this checkout's schemas/sql) instead of the stack's public schema, so that a
+#   migration under test is measured without touching the shared database's schema.  The
+#   consumers and the checks use the writer role with options=-csearch_path=<name>.  The fresh
+#   consumer_offset starts every partition at 0, so the topic defaults to a new one per run
+#   (jobmon.bench.<name>.<stamp>) instead of replaying the shared bench topic's history.
+#
 # Settings (env): TASKS=100000 WORKFLOWS=4 CONSUMERS="1 2" HEARTBEATS=1.0 MODE=live PROFILE=
 #   BENCH_TOPIC=jobmon.bench.events BENCH_PARTITIONS=4 BATCH_MAX=(config default) OUT=/tmp/...
 set -euo pipefail
@@ -34,11 +41,15 @@ CONSUMERS=${CONSUMERS:-"1 2"}
 HEARTBEATS=${HEARTBEATS:-1.0}
 MODE=${MODE:-live}
 PROFILE=${PROFILE:-}
-TOPIC=${BENCH_TOPIC:-jobmon.bench.events}
 PARTS=${BENCH_PARTITIONS:-4}
 RUN_DIR=$(mktemp -d /tmp/jobmon-fsm-bench.XXXXXX)
 OUT=${OUT:-$RUN_DIR}
 STAMP=$(date -u +%Y%m%dT%H%M%SZ)
+if [[ -n "${BENCH_SCHEMA:-}" ]]; then
+    TOPIC=${BENCH_TOPIC:-jobmon.bench.$BENCH_SCHEMA.$STAMP}
+else
+    TOPIC=${BENCH_TOPIC:-jobmon.bench.events}
+fi
 
 say() { printf 'bench: %s\n' "$*" >&2; }
 die() {
@@ -53,6 +64,18 @@ for svc in kafka postgres redis; do
     grep -Eq "^$svc +up" <<<"$status" || die "$svc is not up: scripts/stack up"
 done
 eval "$("$ROOT/scripts/stack" env)"
+
+if [[ -n "${BENCH_SCHEMA:-}" ]]; then
+    [[ "$BENCH_SCHEMA" =~ ^[a-z_][a-z0-9_]*$ && "$BENCH_SCHEMA" != public ]] ||
+        die "BENCH_SCHEMA must be a plain lower-case name other than public"
+    psql "$JOBMON_POSTGRES_CONNINFO" -XAtq -v ON_ERROR_STOP=1 \
+        -c "DROP SCHEMA IF EXISTS $BENCH_SCHEMA CASCADE" -c "CREATE SCHEMA $BENCH_SCHEMA" ||
+        die "cannot create schema $BENCH_SCHEMA"
+    JOBMON_POSTGRES_CONNINFO="$JOBMON_POSTGRES_CONNINFO options=-csearch_path=$BENCH_SCHEMA"
+    JOBMON_POSTGRES_READER_CONNINFO=$JOBMON_POSTGRES_CONNINFO
+    export JOBMON_POSTGRES_CONNINFO JOBMON_POSTGRES_READER_CONNINFO
+    "$ROOT/scripts/migrate" "$JOBMON_POSTGRES_CONNINFO" >/dev/null || die "migrations failed"
+fi
 
 # Our consumers: private topic and group, one consume thread per process, no reaper scans.
 export JOBMON_KAFKA_TOPIC=$TOPIC
@@ -79,7 +102,9 @@ start_consumers()
         pqtime) wrap=(env LD_PRELOAD="$RUN_DIR/pqtime.so" PQTIME_OUT="$OUT/pqtime-c$n-$i.txt") ;;
         callgrind) wrap=(valgrind --tool=callgrind --callgrind-out-file="$OUT/callgrind-c$n-$i.out") ;;
         esac
-        setsid "${wrap[@]}" "$FSM_BIN" --config "$JOBMON_CONFIG" </dev/null \
+        # application_name: fsm_throughput counts the CPU of these backends separately
+        JOBMON_POSTGRES_CONNINFO="$JOBMON_POSTGRES_CONNINFO application_name=jobmon-fsm-bench" \
+            setsid "${wrap[@]}" "$FSM_BIN" --config "$JOBMON_CONFIG" </dev/null \
             >"$RUN_DIR/fsm-$n-$i.log" 2>&1 &
         echo $! >"$RUN_DIR/fsm-$i.pid"
         PIDS+=("$!")

@@ -90,6 +90,39 @@ START_TEST(test_pgarr_grows)
 }
 END_TEST
 
+/* The binary COPY encoding: header, field count, big-endian lengths and values, UUID bytes,
+ * timestamptz as microseconds since 2000-01-01 UTC, NULL as length -1. */
+START_TEST(test_pgcopy_encoding)
+{
+    static const unsigned char want[] = {'P',  'G',  'C',  'O',  'P',  'Y',  '\n', 0xff, '\r',
+                                         '\n', 0,    0,    0,    0,    0,    0,    0,    0,
+                                         0,       /* header */
+                                         0,    4, /* 4 fields */
+                                         0,    0,    0,    16,   0x01, 0x23, 0x45, 0x67, 0x89,
+                                         0xab, 0xcd, 0xef, 0x01, 0x23, 0x45, 0x67, 0x89, 0xab,
+                                         0xcd, 0xef, /* uuid */
+                                         0,    0,    0,    8,    0,    0,    0,    0,    0,
+                                         0,    0x03, 0xe8, /* timestamptz 2000-01-01 + 1 ms */
+                                         0,    0,    0,    4,    0xff, 0xff, 0xff, 0xfe, /* int4 -2
+                                                                                          */
+                                         0xff, 0xff, 0xff, 0xff};                        /* NULL */
+    jm_pgcopy_t c = {0};
+    jm_pgcopy_reset(&c);
+    jm_pgcopy_row(&c, 4);
+    jm_pgcopy_uuid(&c, "01234567-89ab-cdef-0123-456789abcdef");
+    jm_pgcopy_ts_ms(&c, 946684800001LL);
+    jm_pgcopy_int4(&c, -2);
+    jm_pgcopy_null(&c);
+    ck_assert_uint_eq(c.rows, 1);
+    ck_assert_uint_eq(c.len, sizeof(want));
+    ck_assert_mem_eq(c.buf, want, sizeof(want));
+    jm_pgcopy_reset(&c); /* a reset keeps only the header */
+    ck_assert_uint_eq(c.len, 19);
+    ck_assert_uint_eq(c.rows, 0);
+    jm_pgcopy_free(&c);
+}
+END_TEST
+
 /* A literal that grew past 1 MiB (a large batch) does not keep its buffer after the next reset. */
 START_TEST(test_pgarr_shrinks)
 {
@@ -147,6 +180,7 @@ Suite *jm_consumer_suite(void)
     tcase_add_test(tc, test_pgarr);
     tcase_add_test(tc, test_pgarr_grows);
     tcase_add_test(tc, test_pgarr_shrinks);
+    tcase_add_test(tc, test_pgcopy_encoding);
     tcase_add_test(tc, test_recent_expiry);
     tcase_add_test(tc, test_recent_many);
     suite_add_tcase(s, tc);

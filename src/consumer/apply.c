@@ -139,7 +139,6 @@ static jm_rc_t prepare_all(jm_apply_t *ap, jm_err_t *err)
     return JM_OK;
 }
 
-static jm_rc_t flush_report_by(jm_apply_t *ap, jm_err_t *err);
 static int has_pending(const jm_apply_t *ap);
 
 jm_rc_t jm_ap_exec_id(jm_apply_t *ap, jm_ap_sql_t s, int64_t id, PGresult **res, jm_err_t *err)
@@ -163,7 +162,7 @@ jm_rc_t jm_ap_exec(jm_apply_t *ap, jm_ap_sql_t s, int n, const char *const *para
         s != AP_FLUSH_TLOG && s != AP_FLUSH_COUNTS && s != AP_FLUSH_BATCHES &&
         s != AP_FLUSH_RUNNING && s != AP_FLUSH_RESULT && s != AP_FLUSH_TI_INSERT &&
         s != AP_RUN_HEARTBEAT && s != AP_TI_PREFETCH && s != AP_EDGES_PREFETCH &&
-        s != AP_FLUSH_PENDING) {
+        s != AP_FLUSH_PENDING && s != AP_FLUSH_TI_ROWS) {
         jm_rc_t rc;
         if (s == AP_SCHED_PICK_FAST || s == AP_SCHED_READY) { /* reads the ready set only */
             rc = ap->ga_dirty ? jm_ap_write_task_status(ap, err) : JM_OK;
@@ -324,30 +323,10 @@ void jm_ap_ti_defer_report_by(jm_apply_t *ap, int64_t id, int64_t report_by_ms)
     t->report_by_ms = report_by_ms;
 }
 
-static jm_rc_t flush_report_by(jm_apply_t *ap, jm_err_t *err)
+/* One status UPDATE for the pending task rows; every row must match its stored status. */
+static jm_rc_t flush_task_status(jm_apply_t *ap, jm_err_t *err)
 {
-    jm_pgarr_t *a = &ap->farr[5], *b = &ap->farr[6];
-    jm_pgarr_reset(a);
-    jm_pgarr_reset(b);
-    jm_ap_tistate_t *v = ap->ti.v;
-    for (size_t i = 0; i < ap->ti.cap; i++) {
-        if (!v[i].id || !v[i].report_by_ms)
-            continue;
-        char ts[40];
-        jm_ap_ts(ts, sizeof(ts), v[i].report_by_ms);
-        jm_pgarr_add_int(a, v[i].id);
-        jm_pgarr_add_text(b, ts, strlen(ts));
-        v[i].report_by_ms = 0;
-    }
-    ap->ti.n_pending = 0;
-    const char *p[2] = {jm_pgarr_finish(a), jm_pgarr_finish(b)};
-    return jm_ap_exec(ap, AP_FLUSH_REPORT_BY, 2, p, NULL, err);
-}
-
-/* One status UPDATE for the pending rows of a map (ti or task); every row must match. */
-static jm_rc_t flush_status(jm_apply_t *ap, int ti, jm_err_t *err)
-{
-    jm_ap_map_t *m = ti ? &ap->ti : &ap->task;
+    jm_ap_map_t *m = &ap->task;
     jm_pgarr_t *a = &ap->farr[2], *f = &ap->farr[3], *t = &ap->farr[4], *at = &ap->farr[5],
                *na = &ap->farr[6], *sq = &ap->farr[7];
     jm_pgarr_reset(a);
@@ -358,74 +337,58 @@ static jm_rc_t flush_status(jm_apply_t *ap, int ti, jm_err_t *err)
     jm_pgarr_reset(sq);
     size_t n = 0;
     for (size_t i = 0; i < m->cap; i++) {
-        int64_t id;
-        char *db, *st;
-        int64_t ms;
-        if (ti) {
-            jm_ap_tistate_t *e = &((jm_ap_tistate_t *)m->v)[i];
-            id = e->id, db = &e->db_status, st = &e->status, ms = e->status_at_ms;
-        } else {
-            jm_ap_taskstate_t *e = &((jm_ap_taskstate_t *)m->v)[i];
-            id = e->id, db = &e->db_status, st = &e->status, ms = e->status_at_ms;
-            if (id && *db) {
-                jm_pgarr_add_int(na, e->tnum);
-                jm_pgarr_add_int(sq, e->tseq);
-            }
-        }
-        if (!id || !*db)
+        jm_ap_taskstate_t *e = &((jm_ap_taskstate_t *)m->v)[i];
+        if (!e->id || !e->db_status)
             continue;
-        {
-            char ts[40];
-            jm_ap_ts(ts, sizeof(ts), ms);
-            jm_pgarr_add_int(a, id);
-            jm_pgarr_add_text(f, db, 1);
-            jm_pgarr_add_text(t, st, 1);
-            jm_pgarr_add_text(at, ts, strlen(ts));
-            n++;
-        }
-        *db = 0;
+        char ts[40];
+        jm_ap_ts(ts, sizeof(ts), e->status_at_ms);
+        jm_pgarr_add_int(a, e->id);
+        jm_pgarr_add_text(f, &e->db_status, 1);
+        jm_pgarr_add_text(t, &e->status, 1);
+        jm_pgarr_add_text(at, ts, strlen(ts));
+        jm_pgarr_add_int(na, e->tnum);
+        jm_pgarr_add_int(sq, e->tseq);
+        e->db_status = 0;
+        n++;
     }
     if (n == 0)
         return JM_OK;
     const char *p[6] = {jm_pgarr_finish(a),  jm_pgarr_finish(f),  jm_pgarr_finish(t),
                         jm_pgarr_finish(at), jm_pgarr_finish(na), jm_pgarr_finish(sq)};
     PGresult *r = NULL;
-    jm_rc_t rc =
-        jm_ap_exec(ap, ti ? AP_FLUSH_TI_STATUS : AP_FLUSH_TASK_STATUS, ti ? 4 : 6, p, &r, err);
+    jm_rc_t rc = jm_ap_exec(ap, AP_FLUSH_TASK_STATUS, 6, p, &r, err);
     if (rc == JM_OK && strtoull(PQcmdTuples(r), NULL, 10) != n)
         rc = jm_err_set(err, JM_ERR_RETRY,
-                        "%s: %zu status change(s) applied in memory, %s matched the stored rows",
-                        ti ? "task_instance" : "task", n, PQcmdTuples(r));
+                        "task: %zu status change(s) applied in memory, %s matched the stored rows",
+                        n, PQcmdTuples(r));
     PQclear(r);
     return rc;
 }
 
+/* The pending transition_log rows, in their order (seq follows it), by one binary COPY. */
 static jm_rc_t flush_tlog(jm_apply_t *ap, jm_err_t *err)
 {
-    jm_pgarr_t *a = ap->farr;
-    for (int i = 0; i < 8; i++)
-        jm_pgarr_reset(&a[i]);
+    static const char sql[] = "COPY transition_log (entity, entity_id, workflow_id, from_status,"
+                              " to_status, event_id, at) FROM STDIN (FORMAT binary)";
+    jm_pgcopy_t *c = &ap->tlog_copy;
+    jm_pgcopy_reset(c);
     for (size_t i = 0; i < ap->n_tlog; i++) {
         const jm_ap_tlog_t *l = &ap->tlog[i];
         const char *e = jm_entity_name((jm_entity_t)l->entity);
-        char ts[40];
-        jm_ap_ts(ts, sizeof(ts), l->ts_ms);
-        jm_pgarr_add_text(&a[0], e, strlen(e));
-        jm_pgarr_add_int(&a[1], l->id);
-        jm_pgarr_add_int(&a[2], l->wf);
+        jm_pgcopy_row(c, 7);
+        jm_pgcopy_bytes(c, e, strlen(e));
+        jm_pgcopy_int8(c, l->id);
+        jm_pgcopy_int8(c, l->wf);
         if (l->from)
-            jm_pgarr_add_text(&a[3], &l->from, 1);
+            jm_pgcopy_bytes(c, &l->from, 1);
         else
-            jm_pgarr_add_null(&a[3]);
-        jm_pgarr_add_text(&a[4], &l->to, 1);
-        jm_pgarr_add_text(&a[5], l->evid, strlen(l->evid));
-        jm_pgarr_add_text(&a[6], ts, strlen(ts));
+            jm_pgcopy_null(c);
+        jm_pgcopy_bytes(c, &l->to, 1);
+        jm_pgcopy_uuid(c, l->evid);
+        jm_pgcopy_ts_ms(c, l->ts_ms);
     }
     ap->n_tlog = 0;
-    const char *p[7];
-    for (int i = 0; i < 7; i++)
-        p[i] = jm_pgarr_finish(&a[i]);
-    return jm_ap_exec(ap, AP_FLUSH_TLOG, 7, p, NULL, err);
+    return jm_pgcopy_send(c, ap->conn, sql, err);
 }
 
 jm_rc_t jm_ap_write_task_status(jm_apply_t *ap, jm_err_t *err)
@@ -434,7 +397,7 @@ jm_rc_t jm_ap_write_task_status(jm_apply_t *ap, jm_err_t *err)
     if (!ap->task.n_pending)
         return JM_OK;
     ap->task.n_pending = 0;
-    return flush_status(ap, 0, err);
+    return flush_task_status(ap, err);
 }
 
 void jm_ap_tlog_push(jm_apply_t *ap, jm_entity_t entity, int64_t id, int64_t wf, char from, char to)
@@ -507,28 +470,74 @@ static void defer_clear(jm_ap_defer_t *d)
     d->n = 0;
 }
 
-static jm_rc_t flush_fields(jm_apply_t *ap, int kind, jm_err_t *err)
+/* Everything pending for task instances, one row per instance in one UPDATE (AP_FLUSH_TI_ROWS):
+ * the status change (checked against the stored status: a mismatch is a conflict), the
+ * coalesced heartbeats' report_by and the ti.running / ti.done fields.  One row version per
+ * instance and flush instead of one per kind of change: each version of a task_instance row
+ * costs an insertion into each of its indexes (a status change is never a HOT update). */
+static jm_rc_t flush_ti_rows(jm_apply_t *ap, jm_err_t *err)
 {
-    jm_ap_defer_t *d = &ap->dfr[kind];
-    const char *p[AP_DEFER_COLS];
-    for (int c = 0; c < AP_DEFER_COLS; c++) {
-        jm_pgarr_t *a = &ap->farr[c];
-        jm_pgarr_reset(a);
-        for (size_t i = 0; i < d->n; i++) {
-            const char *v = d->v[i * AP_DEFER_COLS + c];
-            if (v)
-                jm_pgarr_add_text(a, v, strlen(v));
-            else
-                jm_pgarr_add_null(a);
-        }
-        p[c] = jm_pgarr_finish(a);
-    }
-    defer_clear(d);
+    jm_pgarr_t *a = ap->tiarr;
+    const char *p[AP_TI_ROW_COLS];
+    for (int c = 0; c < AP_TI_ROW_COLS; c++)
+        jm_pgarr_reset(&a[c]);
+    size_t n = 0, n_status = 0;
     jm_ap_tistate_t *v = ap->ti.v;
-    for (size_t i = 0; i < ap->ti.cap; i++)
-        v[i].fields &= ~(1u << kind);
-    return jm_ap_exec(ap, kind == AP_DEFER_RUNNING ? AP_FLUSH_RUNNING : AP_FLUSH_RESULT,
-                      AP_DEFER_COLS, p, NULL, err);
+    for (size_t i = 0; i < ap->ti.cap; i++) {
+        jm_ap_tistate_t *t = &v[i];
+        char ts[40];
+        if (!t->id || !(t->db_status || t->report_by_ms || t->fields))
+            continue;
+        jm_pgarr_add_int(&a[0], t->id);
+        if (t->db_status) {
+            jm_ap_ts(ts, sizeof(ts), t->status_at_ms);
+            jm_pgarr_add_text(&a[1], &t->db_status, 1);
+            jm_pgarr_add_text(&a[2], &t->status, 1);
+            jm_pgarr_add_text(&a[3], ts, strlen(ts));
+            t->db_status = 0;
+            n_status++;
+        } else {
+            jm_pgarr_add_null(&a[1]);
+            jm_pgarr_add_null(&a[2]);
+            jm_pgarr_add_null(&a[3]);
+        }
+        jm_ap_ts(ts, sizeof(ts), t->report_by_ms);
+        jm_pgarr_add_text(&a[4], t->report_by_ms ? ts : NULL, strlen(ts));
+        t->report_by_ms = 0;
+        for (int k = 0; k < AP_DEFER__CNT; k++) { /* a flag, then the statement's columns 1.. */
+            int has = (t->fields >> k) & 1u;
+            jm_pgarr_t *col = &a[5 + k * AP_DEFER_COLS];
+            jm_pgarr_add_text(col, has ? "t" : "f", 1);
+            for (int c = 1; c < (k == AP_DEFER_LAUNCHED ? 2 : AP_DEFER_COLS); c++) {
+                const char *s = has ? ap->dfr[k].v[t->drow[k] * AP_DEFER_COLS + c] : NULL;
+                jm_pgarr_add_text(&col[c], s, s ? strlen(s) : 0);
+            }
+        }
+        t->fields = 0;
+        n++;
+    }
+    ap->ti.n_pending = 0;
+    ap->n_status_pending = 0;
+    for (int k = 0; k < AP_DEFER__CNT; k++)
+        defer_clear(&ap->dfr[k]);
+    if (n == 0)
+        return JM_OK;
+    for (int c = 0; c < AP_TI_ROW_COLS; c++)
+        p[c] = jm_pgarr_finish(&a[c]);
+    PGresult *r = NULL;
+    jm_rc_t rc = jm_ap_exec(ap, AP_FLUSH_TI_ROWS, AP_TI_ROW_COLS, p, &r, err);
+    if (rc != JM_OK)
+        return rc;
+    size_t matched = 0;
+    for (int k = 0; k < PQntuples(r); k++)
+        matched += PQgetvalue(r, k, 0)[0] == 't';
+    if (matched != n_status)
+        rc = jm_err_set(err, JM_ERR_RETRY,
+                        "task_instance: %zu status change(s) applied in memory, %zu matched the"
+                        " stored rows",
+                        n_status, matched);
+    PQclear(r);
+    return rc;
 }
 
 jm_rc_t jm_ap_defer_fields(jm_apply_t *ap, int kind, int64_t id, const char *const *params,
@@ -548,9 +557,32 @@ jm_rc_t jm_ap_defer_fields(jm_apply_t *ap, int kind, int64_t id, const char *con
     }
     for (int c = 0; c < AP_DEFER_COLS; c++)
         d->v[d->n * AP_DEFER_COLS + c] = params[c] ? jm_strdup(params[c]) : NULL;
-    d->n++;
+    t->drow[kind] = d->n++;
     t->fields |= 1u << kind;
+    if (kind == AP_DEFER_RUNNING && t->report_by_ms) { /* running's report_by is the newer */
+        t->report_by_ms = 0;
+        ap->ti.n_pending--;
+    }
     return JM_OK;
+}
+
+jm_rc_t jm_ap_defer_launched(jm_apply_t *ap, int64_t id, const char *distributor_id,
+                             int64_t report_by_ms, jm_err_t *err)
+{
+    char sid[24];
+    jm_ap_i64(sid, sizeof(sid), id);
+    const char *q[AP_DEFER_COLS] = {sid, distributor_id};
+    const jm_ap_tistate_t *t = jm_ap_ti_state(ap, id, 0);
+    jm_rc_t rc = JM_OK;
+    /* AP_FLUSH_TI_ROWS lets a pending ti.running's distributor id win over ti.launched's: that
+     * holds when launched came first, so anything pending for the row is written before */
+    if (t && (t->fields || t->report_by_ms))
+        rc = jm_ap_write_pending(ap, err);
+    if (rc == JM_OK)
+        rc = jm_ap_defer_fields(ap, AP_DEFER_LAUNCHED, id, q, err);
+    if (rc == JM_OK)
+        jm_ap_ti_defer_report_by(ap, id, report_by_ms);
+    return rc;
 }
 
 jm_rc_t jm_ap_write_pending(jm_apply_t *ap, jm_err_t *err)
@@ -561,17 +593,10 @@ jm_rc_t jm_ap_write_pending(jm_apply_t *ap, jm_err_t *err)
         return rc;
     if ((rc = jm_ap_write_pend(ap, err)) != JM_OK)
         return rc;
-    /* running fields (incl. their report_by) before the coalesced heartbeats' report_by */
-    for (int k = 0; k < AP_DEFER__CNT; k++)
-        if (ap->dfr[k].n && (rc = flush_fields(ap, k, err)) != JM_OK)
-            return rc;
-    if (ap->ti.n_pending && (rc = flush_report_by(ap, err)) != JM_OK)
+    if ((ap->dfr[0].n || ap->dfr[1].n || ap->dfr[2].n || ap->ti.n_pending ||
+         ap->n_status_pending) &&
+        (rc = flush_ti_rows(ap, err)) != JM_OK)
         return rc;
-    if (ap->n_status_pending) {
-        ap->n_status_pending = 0;
-        if ((rc = flush_status(ap, 1, err)) != JM_OK)
-            return rc;
-    }
     if ((rc = jm_ap_write_task_status(ap, err)) != JM_OK)
         return rc;
     if (ap->n_tlog)
@@ -692,6 +717,8 @@ void jm_apply_hint(jm_apply_t *ap, const jm_event_t *ev)
     }
 }
 
+static jm_rc_t edges_fetch(jm_apply_t *ap, jm_pgarr_t *b, jm_err_t *err);
+
 /* Read the hinted instances not known yet, in one statement. */
 static jm_rc_t prefetch(jm_apply_t *ap, jm_err_t *err)
 {
@@ -725,9 +752,16 @@ static jm_rc_t prefetch(jm_apply_t *ap, jm_err_t *err)
         }
     }
     PQclear(r);
-    if (nt == 0)
-        return JM_OK;
     /* their downstream tasks: ti.done then needs no statement (jm_ap_downstream_done_known) */
+    return nt ? edges_fetch(ap, b, err) : JM_OK;
+}
+
+/* Read the downstream tasks (with what a decrement and the ready set need) of the tasks in the
+ * array `b`, each already marked edges_known = 2 (asked for); they become edges_known = 1. */
+static jm_rc_t edges_fetch(jm_apply_t *ap, jm_pgarr_t *b, jm_err_t *err)
+{
+    PGresult *r = NULL;
+    jm_rc_t rc;
     const char *q[1] = {jm_pgarr_finish(b)};
     if ((rc = jm_ap_exec(ap, AP_EDGES_PREFETCH, 1, q, &r, err)) != JM_OK)
         return rc;
@@ -810,6 +844,21 @@ int jm_ap_downstream_done_known(jm_apply_t *ap, const int64_t *done, size_t n)
         }
     }
     return 1;
+}
+
+jm_rc_t jm_ap_edges_fetch_active(jm_apply_t *ap, jm_err_t *err)
+{
+    jm_pgarr_t *b = &ap->farr[1];
+    jm_pgarr_reset(b);
+    size_t nt = 0;
+    jm_ap_taskstate_t *v = ap->task.v;
+    for (size_t i = 0; i < ap->task.cap; i++)
+        if (v[i].id && !v[i].edges_known && v[i].status && strchr("QIORD", v[i].status)) {
+            v[i].edges_known = 2; /* asked for */
+            jm_pgarr_add_int(b, v[i].id);
+            nt++;
+        }
+    return nt ? edges_fetch(ap, b, err) : JM_OK;
 }
 
 jm_rc_t jm_ap_write_pend(jm_apply_t *ap, jm_err_t *err)
@@ -932,6 +981,7 @@ void jm_apply_destroy(jm_apply_t *ap)
     free(ap->ti.v);
     free(ap->task.v);
     free(ap->tlog);
+    jm_pgcopy_free(&ap->tlog_copy);
     for (size_t i = 0; i < ap->cap_wfc && ap->wfc; i++)
         free(ap->wfc[i].ready); /* entries past n_wfc keep their (cleared) arrays */
     free(ap->wfc);
@@ -949,6 +999,8 @@ void jm_apply_destroy(jm_apply_t *ap)
         jm_pgarr_free(&ap->arr[i]);
         jm_pgarr_free(&ap->farr[i]);
     }
+    for (size_t i = 0; i < JM_ARRAY_LEN(ap->tiarr); i++)
+        jm_pgarr_free(&ap->tiarr[i]);
     free(ap);
 }
 

@@ -85,6 +85,7 @@ typedef enum {
     AP_SCHED_READY,
     AP_EDGES_PREFETCH,
     AP_FLUSH_PENDING,
+    AP_FLUSH_TI_ROWS,
     AP_SQL__CNT
 } jm_ap_sql_t;
 
@@ -127,13 +128,19 @@ typedef struct {
     int row;              /* the fields below are loaded (AP_TI_LOAD) */
     int64_t task_id, run_id, wf;
     int attempt;
-    unsigned fields; /* 1 << AP_DEFER_*: a field update of that kind is pending */
+    unsigned fields;  /* 1 << AP_DEFER_*: a field update of that kind is pending */
+    unsigned drow[3]; /* its row in jm_apply_s.dfr[kind] (valid while the bit is set) */
 } jm_ap_tistate_t;
 
 /* Field updates of task instances applied as one statement per kind at the flush: the
  * parameters of AP_TI_SET_RUNNING / AP_TI_SET_RESULT, one row per instance. */
-enum { AP_DEFER_RUNNING = 0, AP_DEFER_RESULT, AP_DEFER__CNT };
+enum { AP_DEFER_RUNNING = 0, AP_DEFER_RESULT, AP_DEFER_LAUNCHED, AP_DEFER__CNT };
+_Static_assert(AP_DEFER__CNT == 3, "jm_ap_tistate_t.drow has one slot per kind");
 #define AP_DEFER_COLS 8
+/* AP_FLUSH_TI_ROWS' parameters: id, stored/new status, status_at, report_by, then per kind a
+ * flag and the kind's statement columns 1..AP_DEFER_COLS-1 (AP_DEFER_LAUNCHED, the last kind:
+ * only its column 1, the distributor id; its report_by goes with the heartbeats') */
+#define AP_TI_ROW_COLS (5 + 2 * AP_DEFER_COLS + 2)
 typedef struct {
     char **v; /* n rows × AP_DEFER_COLS owned strings (NULL = SQL NULL) */
     size_t n, cap;
@@ -208,13 +215,15 @@ struct jm_apply_s {
     jm_ap_ids_t touched_wf, touched_runs;
     jm_pgarr_t arr[8];  /* scratch array literals */
     jm_pgarr_t farr[8]; /* the same for writing pending state (may run inside a handler's call) */
-    jm_ap_count_t *cnt; /* pending workflow_task_count deltas */
+    jm_pgarr_t tiarr[AP_TI_ROW_COLS]; /* flush_ti_rows' array literals */
+    jm_ap_count_t *cnt;               /* pending workflow_task_count deltas */
     size_t n_cnt, cap_cnt;
     jm_ap_batch_t *bat; /* pending workflow.batches */
     size_t n_bat, cap_bat;
-    jm_ap_map_t ti;     /* jm_ap_tistate_t */
-    jm_ap_map_t task;   /* jm_ap_taskstate_t */
-    jm_ap_tlog_t *tlog; /* pending transition_log rows, in order */
+    jm_ap_map_t ti;        /* jm_ap_tistate_t */
+    jm_ap_map_t task;      /* jm_ap_taskstate_t */
+    jm_ap_tlog_t *tlog;    /* pending transition_log rows, in order */
+    jm_pgcopy_t tlog_copy; /* their COPY stream (flush_tlog) */
     size_t n_tlog, cap_tlog;
     size_t n_status_pending; /* rows with db_status set */
     int ga_dirty;            /* a pending task change enters or leaves G/A (the ready set) */
@@ -258,6 +267,11 @@ void jm_ap_ready_add(jm_apply_t *ap, const PGresult *r);
 /* AP_DOWNSTREAM_DONE in memory when the edges of every task in `done` are known: returns 1
  * when done so (pending_upstreams written at the flush), 0 when the statement must run. */
 int jm_ap_downstream_done_known(jm_apply_t *ap, const int64_t *done, size_t n);
+/* Read the downstream edges of every known task that is active or done (Q I O R D) and whose
+ * edges are not known yet (those picked or created in this transaction, which the batch's
+ * prefetch could not see), in one statement: after a miss of jm_ap_downstream_done_known, so
+ * that the ti.done events that follow need no AP_DOWNSTREAM_DONE each. */
+JM_WUR jm_rc_t jm_ap_edges_fetch_active(jm_apply_t *ap, jm_err_t *err);
 /* Write the pending pending_upstreams changes now. */
 jm_rc_t jm_ap_write_pend(jm_apply_t *ap, jm_err_t *err) JM_WUR;
 /* Store one AP_TI_LOAD-shaped row (columns 0..9, + column 10 workflow id when `wfcol`) as known
@@ -266,6 +280,9 @@ struct ti_row_s;
 void jm_ap_ti_known_row(jm_apply_t *ap, const PGresult *r, int k, int64_t wf);
 /* Queue the AP_TI_SET_RUNNING (kind AP_DEFER_RUNNING) or AP_TI_SET_RESULT parameters of
  * instance `id` (params[0]) for the flush. */
+/* Queue AP_TI_SET_LAUNCHED for instance `id`: distributor id and report_by (ms). */
+jm_rc_t jm_ap_defer_launched(jm_apply_t *ap, int64_t id, const char *distributor_id,
+                             int64_t report_by_ms, jm_err_t *err) JM_WUR;
 jm_rc_t jm_ap_defer_fields(jm_apply_t *ap, int kind, int64_t id, const char *const *params,
                            jm_err_t *err) JM_WUR;
 /* Queue a new task instance (in Q) for the flush. */

@@ -5,7 +5,9 @@
  * Times are always parameters taken from the event ($ts), never now().
  * The AP_FLUSH_* statements write what the handlers applied in memory during the transaction
  * (apply_int.h); AP_SCHED_INSERT, AP_TI_SET_RUNNING and AP_TI_SET_RESULT are kept as the
- * one-row reference of their flush statements (not executed any more).
+ * one-row reference of their flush statements (not executed any more), and AP_FLUSH_REPORT_BY,
+ * AP_FLUSH_TI_STATUS, AP_FLUSH_RUNNING, AP_FLUSH_RESULT and AP_TI_SET_LAUNCHED as the per-kind
+ * reference of AP_FLUSH_TI_ROWS (not executed either).
  */
 #include "consumer/apply_int.h"
 
@@ -375,7 +377,8 @@ const char *const jm_ap_sql[AP_SQL__CNT] = {
         " FROM unnest($1::bigint[], $2::text[], $3::text[], $4::timestamptz[], $5::int[],"
         " $6::int[]) AS x(id, f, t, at, na, sq) WHERE e.id = x.id AND e.status = x.f",
     /* $1 entities, $2 ids, $3 wfs, $4 from, $5 to, $6 event ids, $7 at: pending
-     * transition_log rows, inserted in their order */
+     * transition_log rows, inserted in their order.  Not executed any more: flush_tlog (apply.c)
+     * writes the same rows with a binary COPY; kept as its one-statement reference. */
     [AP_FLUSH_TLOG] =
         "INSERT INTO transition_log (entity, entity_id, workflow_id, from_status, to_status,"
         " event_id, at) SELECT e, id, wf, f, t, ev, at FROM unnest($1::text[], $2::bigint[],"
@@ -429,6 +432,39 @@ const char *const jm_ap_sql[AP_SQL__CNT] = {
     /* $1 ids, $2 pending_upstreams (as this transaction knows them) */
     [AP_FLUSH_PENDING] = "UPDATE task t SET pending_upstreams = x.n"
                          " FROM unnest($1::bigint[], $2::int[]) AS x(id, n) WHERE t.id = x.id",
+    /* Everything pending for task instances, one row each (flush_ti_rows): $1 ids; $2 stored and
+     * $3 new status, $4 status_at (NULL: no status change; else the row must still be in $2);
+     * $5 report_by of ti.heartbeat / ti.launched, the last one (NULL: none); $6 running flag,
+     * $7..$13 AP_TI_SET_RUNNING's $2..$8; $14 result flag, $15..$21 AP_TI_SET_RESULT's $2..$8;
+     * $22 launched flag, $23 its distributor id.  $5 wins over running's report_by (the caller
+     * clears $5 when a ti.running follows), running's non-empty distributor id over launched's
+     * (the caller writes a row first when ti.launched follows a pending change of it).  Returns
+     * whether each updated row had a status change. */
+    [AP_FLUSH_TI_ROWS] =
+        "UPDATE task_instance e SET status = COALESCE(x.t, e.status),"
+        " status_at = COALESCE(x.at, e.status_at),"
+        " host = CASE WHEN x.hr THEN x.h ELSE e.host END,"
+        " pid = CASE WHEN x.hr THEN x.p::int ELSE e.pid END,"
+        " distributor_id = CASE WHEN x.hr AND x.d <> '' THEN x.d WHEN x.hl THEN x.ld"
+        "  ELSE e.distributor_id END,"
+        " report_by = COALESCE(x.rb, CASE WHEN x.hr THEN x.rts::timestamptz"
+        "  + make_interval(secs => x.rs::int) END, e.report_by),"
+        " stdout_path = CASE WHEN x.hr THEN x.o ELSE e.stdout_path END,"
+        " stderr_path = CASE WHEN x.hr THEN x.e ELSE e.stderr_path END,"
+        " exit_code = CASE WHEN x.hx THEN x.c::int ELSE e.exit_code END,"
+        " message = CASE WHEN x.hx THEN COALESCE(x.m, e.message) ELSE e.message END,"
+        " stdout_tail = CASE WHEN x.hx THEN x.so ELSE e.stdout_tail END,"
+        " stderr_tail = CASE WHEN x.hx THEN x.se ELSE e.stderr_tail END,"
+        " wall_ms = CASE WHEN x.hx THEN x.w::bigint ELSE e.wall_ms END,"
+        " cpu_ms = CASE WHEN x.hx THEN x.cp::bigint ELSE e.cpu_ms END,"
+        " maxrss_kb = CASE WHEN x.hx THEN x.r::bigint ELSE e.maxrss_kb END"
+        " FROM unnest($1::bigint[], $2::text[], $3::text[], $4::timestamptz[],"
+        "  $5::timestamptz[], $6::boolean[], $7::text[], $8::text[], $9::text[], $10::text[],"
+        "  $11::text[], $12::text[], $13::text[], $14::boolean[], $15::text[], $16::text[],"
+        "  $17::text[], $18::text[], $19::text[], $20::text[], $21::text[], $22::boolean[],"
+        "  $23::text[])"
+        "  AS x(id, f, t, at, rb, hr, h, p, d, rts, rs, o, e, hx, c, m, so, se, w, cp, r, hl, ld)"
+        " WHERE e.id = x.id AND (x.f IS NULL OR e.status = x.f) RETURNING x.f IS NOT NULL",
     [AP_WF_ARGS_TAKEN] = "SELECT id FROM workflow WHERE tool = $1 AND workflow_args_hash = $2"
                          " AND id <> $3::bigint ORDER BY id LIMIT 1",
 };

@@ -353,6 +353,9 @@ static jm_rc_t move(jm_apply_t *ap, ti_row_t *rows, size_t n, int killed, int *p
         goto out;
     if (na && (rc = scale_tasks(ap, adj, na, err)) != JM_OK)
         goto out;
+    if (nd && !jm_ap_downstream_done_known(ap, done, nd) &&
+        (rc = jm_ap_edges_fetch_active(ap, err)) != JM_OK)
+        goto out;
     if (nd && !jm_ap_downstream_done_known(ap, done, nd)) {
         jm_pgarr_t *a = &ap->arr[0];
         jm_pgarr_reset(a);
@@ -574,28 +577,17 @@ jm_rc_t jm_ap_ti_event(jm_apply_t *ap, jm_err_t *err)
         goto out;
 
     switch (ev->type) {
-    case JM_EV_TI_LAUNCHED: {
-        jm_pgarr_t *a = &ap->arr[0], *b = &ap->arr[1];
-        jm_pgarr_reset(a);
-        jm_pgarr_reset(b);
-        size_t k = 0;
-        for (size_t i = 0; i < json_array_size(items); i++) {
+    case JM_EV_TI_LAUNCHED: { /* distributor id and report_by, written at the flush */
+        int64_t report_by_ms = ev->ts_ms + jm_ev_int(p, "next_report_s") * 1000;
+        for (size_t i = 0; i < json_array_size(items) && rc == JM_OK; i++) {
             const json_t *it = json_array_get(items, i);
             int64_t id = jm_ev_int(it, "ti_id");
-            for (size_t j = 0; j < n; j++)
+            for (size_t j = 0; j < n && rc == JM_OK; j++)
                 if (rows[j].id == id && rows[j].applied) {
-                    const char *d = jm_ev_str(it, "distributor_id");
-                    jm_pgarr_add_int(a, id);
-                    jm_pgarr_add_text(b, d, strlen(d));
+                    rc = jm_ap_defer_launched(ap, id, jm_ev_str(it, "distributor_id"), report_by_ms,
+                                              err);
                     rows[j].applied = 0; /* once */
-                    k++;
                 }
-        }
-        if (k) {
-            char s[24];
-            jm_ap_i64(s, sizeof(s), jm_ev_int(p, "next_report_s"));
-            const char *q[4] = {jm_pgarr_finish(a), jm_pgarr_finish(b), ap->ts, s};
-            rc = jm_ap_exec(ap, AP_TI_SET_LAUNCHED, 4, q, NULL, err);
         }
         break;
     }

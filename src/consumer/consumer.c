@@ -3,8 +3,9 @@
  * connection, one transaction per polled batch.
  *
  *   poll ≤ batch_size messages → keep those of owned partitions at/after next_offset → decode
- *   → BEGIN → claim in event_log (dedup) → dead letters to the DLQ → handlers (apply.h) → record
- *   outcomes → advance consumer_offset (fenced by epoch) → flush DLQ → COMMIT
+ *   → BEGIN → look the ids up in event_log (dedup) → dead letters to the DLQ → handlers
+ *   (apply.h) → event_log rows with their outcomes (one COPY) → advance consumer_offset (fenced
+ *   by epoch) → flush DLQ → COMMIT
  *   → Redis cache + notifications → async offset commit to Kafka (lag monitoring only)
  *
  * Retriable failures (40001, 40P01, lost connection, DLQ not acknowledged) roll back and re-apply
@@ -441,7 +442,7 @@ static jm_rc_t txn_run(jm_fsm_consumer_t *c, jm_owned_t *parts, size_t *n_parts,
     if (rc == JM_OK)
         rc = jm_apply_flush(c->ap, err); /* the handlers' pending per-transaction writes */
     if (rc == JM_OK)
-        rc = jm_evlog_record(c->el, c->pg, c->items, c->n_items, err);
+        rc = jm_evlog_record(c->el, c->pg, c->o.topic, c->items, c->n_items, err);
     if (rc == JM_OK) {
         *n_parts = txn_next_offsets(c, parts);
         rc = jm_offsets_advance(c->pg, c->o.topic, parts, c->next, *n_parts, err);

@@ -51,6 +51,32 @@ void jm_pgarr_add_bytea(jm_pgarr_t *a, const void *p, size_t n);
 const char *jm_pgarr_finish(jm_pgarr_t *a);
 void jm_pgarr_free(jm_pgarr_t *a);
 
+/* A binary COPY stream (COPY ... FROM STDIN (FORMAT binary)) built in memory and sent in one go:
+ * many rows for one round trip and no text parsing on the server (the multi-row INSERT ... unnest
+ * it replaces parsed an array literal per column).  Zero-initialise, jm_pgcopy_reset, then per
+ * row jm_pgcopy_row(n fields) and exactly n field calls in the table's column order,
+ * jm_pgcopy_send, jm_pgcopy_free.  Field types must match the columns exactly (int4/int8,
+ * uuid, timestamptz; text, bpchar and bytea take bytes). */
+typedef struct {
+    char *buf;
+    size_t len, cap, rows;
+} jm_pgcopy_t;
+void jm_pgcopy_reset(jm_pgcopy_t *c);
+void jm_pgcopy_row(jm_pgcopy_t *c, int nfields);
+void jm_pgcopy_null(jm_pgcopy_t *c);
+void jm_pgcopy_int4(jm_pgcopy_t *c, int32_t v);
+void jm_pgcopy_int8(jm_pgcopy_t *c, int64_t v);
+void jm_pgcopy_bytes(jm_pgcopy_t *c, const void *p, size_t n);
+/* s: a valid 8-4-4-4-12 UUID (jm_uuid_is_valid). */
+void jm_pgcopy_uuid(jm_pgcopy_t *c, const char *s);
+/* milliseconds since the Unix epoch, as timestamptz */
+void jm_pgcopy_ts_ms(jm_pgcopy_t *c, int64_t ms);
+/* Run `sql` (a COPY ... FROM STDIN (FORMAT binary)) with the rows added since the reset; the
+ * number of rows copied must equal the number added (else JM_ERR_INTERNAL).  A unique violation
+ * is JM_ERR_RETRY (see evlog.c).  Inside the caller's transaction. */
+JM_WUR jm_rc_t jm_pgcopy_send(jm_pgcopy_t *c, PGconn *conn, const char *sql, jm_err_t *err);
+void jm_pgcopy_free(jm_pgcopy_t *c);
+
 /* A set of non-zero int64 keys that each expire ttl after they were added (the reaper's memory
  * of claims still in flight).  Returns a new set, caller destroys. */
 typedef struct jm_recent_s jm_recent_t;
@@ -87,14 +113,15 @@ typedef struct {
 typedef struct jm_evlog_s jm_evlog_t;
 jm_evlog_t *jm_evlog_new(void);        /* caller destroys */
 void jm_evlog_destroy(jm_evlog_t *el); /* accepts NULL */
-/* Insert every item into event_log (ON CONFLICT DO NOTHING), in order, valid ones as "applied",
- * dead letters as "dead_letter" with their reason; sets items[i].is_new.  Inside the caller's
- * transaction. */
+/* Dedup: sets items[i].is_new = the id is neither in event_log nor earlier in the batch.  Writes
+ * nothing.  Inside the caller's transaction. */
 JM_WUR jm_rc_t jm_evlog_claim(jm_evlog_t *el, jm_pg_t *pg, const char *topic, jm_item_t *items,
                               size_t n, jm_err_t *err);
-/* Record the outcome of each new valid item whose handler did not apply it (ignored/rejected). */
-JM_WUR jm_rc_t jm_evlog_record(jm_evlog_t *el, jm_pg_t *pg, const jm_item_t *items, size_t n,
-                               jm_err_t *err);
+/* Insert every new item into event_log, in batch order (applied_seq = replay order): valid ones
+ * with the handler's outcome (and reason unless applied), dead letters as "dead_letter" with
+ * their reason.  Once per batch, after the handlers; inside the caller's transaction. */
+JM_WUR jm_rc_t jm_evlog_record(jm_evlog_t *el, jm_pg_t *pg, const char *topic,
+                               const jm_item_t *items, size_t n, jm_err_t *err);
 /* Best effort for a message that failed to decode: its id (if it has a valid one), workflow_id
  * and type (if present and well-typed); otherwise the id derived from its position. */
 void jm_evlog_inspect_dead(jm_item_t *it, const char *topic);

@@ -1,8 +1,18 @@
 /*
  * evlog.c — the event_log table: every consumed message is recorded once, keyed by its event id,
- * which is also how duplicates are found (a claim that inserts nothing means "seen before").
- * One multi-row statement per batch (unnest of array parameters), inside the caller's
- * transaction.  It does not decide outcomes (the handlers do) and does not commit.
+ * which is also how duplicates are found.  Per batch, inside the caller's transaction: one SELECT
+ * of the batch's ids that are already logged (jm_evlog_claim), then, once the handlers have
+ * decided, one binary COPY of the new rows with their final outcome (jm_evlog_record).  It does
+ * not decide outcomes (the handlers do) and does not commit.
+ *
+ * Why "look up, then COPY" is safe without ON CONFLICT: an event id is only ever logged by the
+ * consumer of its partition (the message key is the workflow id, checked by the loop, so one
+ * event's copies all land in one partition; a dead letter's derived id is its position), and
+ * that partition has a single writer at a time, fenced by consumer_offset.owner_epoch: a zombie
+ * that still writes loses at jm_offsets_advance and rolls back.  So no other transaction can
+ * commit one of our ids between the look-up and the COPY.  Should it happen anyway (a message
+ * with a valid id under a wrong key, replayed in another partition), the COPY fails on the
+ * primary key and the batch is retried (JM_ERR_RETRY): the retry's look-up then sees the row.
  */
 #include <stdlib.h>
 #include <string.h>
@@ -10,27 +20,20 @@
 #include <jansson.h>
 
 #include "consumer/consumer_int.h"
-#include "jobmon/jmtime.h"
-
-enum { A_ID, A_PART, A_OFF, A_WF, A_TYPE, A_OUTCOME, A_REASON, A_TS, A_RAW, A__CNT };
 
 struct jm_evlog_s {
-    jm_pgarr_t arr[A__CNT];
+    jm_pgarr_t ids;
+    jm_pgcopy_t copy;
+    size_t *order; /* scratch: item indexes sorted by id */
+    size_t cap_order;
 };
 
-static const char claim_sql[] =
-    "WITH u AS (SELECT * FROM unnest($2::uuid[], $3::int[], $4::bigint[], $5::bigint[],"
-    "  $6::text[], $7::text[], $8::text[], $9::timestamptz[], $10::bytea[])"
-    "  WITH ORDINALITY AS u(id, p, o, wf, ty, oc, re, ts, raw, ord)),"
-    " ins AS (INSERT INTO event_log (event_id, topic, partition, kafka_offset, workflow_id, type,"
-    "  outcome, reason, ts, raw)"
-    "  SELECT id, $1, p, o, wf, ty, oc, re, ts, raw FROM u ORDER BY ord"
-    "  ON CONFLICT (event_id) DO NOTHING RETURNING partition, kafka_offset)"
-    " SELECT u.ord FROM ins JOIN u ON u.p = ins.partition AND u.o = ins.kafka_offset";
+static const char seen_sql[] = "SELECT event_id::text FROM event_log"
+                               " WHERE event_id = ANY($1::uuid[])";
 
-static const char record_sql[] = "UPDATE event_log e SET outcome = u.oc, reason = u.re"
-                                 " FROM unnest($1::uuid[], $2::text[], $3::text[]) AS u(id, oc, re)"
-                                 " WHERE e.event_id = u.id";
+static const char copy_sql[] = "COPY event_log (event_id, topic, partition, kafka_offset,"
+                               " workflow_id, type, outcome, reason, ts, raw)"
+                               " FROM STDIN (FORMAT binary)";
 
 jm_evlog_t *jm_evlog_new(void)
 {
@@ -41,85 +44,118 @@ void jm_evlog_destroy(jm_evlog_t *el)
 {
     if (!el)
         return;
-    for (int i = 0; i < A__CNT; i++)
-        jm_pgarr_free(&el->arr[i]);
+    jm_pgarr_free(&el->ids);
+    jm_pgcopy_free(&el->copy);
+    free(el->order);
     free(el);
 }
 
-static void add_item(jm_evlog_t *el, const jm_item_t *it)
+static int cmp_item_id(const void *a, const void *b, void *items)
 {
-    jm_pgarr_t *a = el->arr;
-    char ts[32];
-    jm_pgarr_add_text(&a[A_ID], it->id, strlen(it->id));
-    jm_pgarr_add_int(&a[A_PART], it->partition);
-    jm_pgarr_add_int(&a[A_OFF], it->offset);
-    if (it->workflow_id > 0)
-        jm_pgarr_add_int(&a[A_WF], it->workflow_id);
-    else
-        jm_pgarr_add_null(&a[A_WF]);
-    jm_pgarr_add_text(&a[A_TYPE], it->type[0] ? it->type : NULL, strlen(it->type));
-    if (it->dead) {
-        jm_pgarr_add_text(&a[A_OUTCOME], "dead_letter", 11);
-        jm_pgarr_add_text(&a[A_REASON], it->reason, strlen(it->reason));
-        jm_pgarr_add_null(&a[A_TS]);
-    } else {
-        jm_pgarr_add_text(&a[A_OUTCOME], "applied", 7);
-        jm_pgarr_add_null(&a[A_REASON]);
-        jm_time_format_iso(it->ts_ms, ts, sizeof(ts));
-        jm_pgarr_add_text(&a[A_TS], ts, strlen(ts));
+    const jm_item_t *it = items;
+    size_t x = *(const size_t *)a, y = *(const size_t *)b;
+    int c = strcmp(it[x].id, it[y].id);
+    return c ? c : (x > y) - (x < y);
+}
+
+/* The first of equal ids in the batch is new, later ones are duplicates (as ON CONFLICT DO
+ * NOTHING in one statement had it). */
+static void mark_batch_duplicates(jm_evlog_t *el, jm_item_t *items, size_t n)
+{
+    if (n > el->cap_order) {
+        el->cap_order = n;
+        el->order = jm_realloc(el->order, n * sizeof(*el->order));
     }
-    jm_pgarr_add_bytea(&a[A_RAW], it->raw, it->raw_len);
+    for (size_t i = 0; i < n; i++)
+        el->order[i] = i;
+    qsort_r(el->order, n, sizeof(*el->order), cmp_item_id, items);
+    for (size_t i = 0; i < n; i++)
+        items[el->order[i]].is_new =
+            i == 0 || strcmp(items[el->order[i]].id, items[el->order[i - 1]].id) != 0;
+}
+
+/* Mark every item with this id as seen before (el->order sorts the items by id). */
+static void mark_seen(jm_evlog_t *el, jm_item_t *items, size_t n, const char *id)
+{
+    size_t lo = 0, hi = n;
+    while (lo < hi) { /* the first position whose id is >= id */
+        size_t mid = lo + (hi - lo) / 2;
+        if (strcmp(items[el->order[mid]].id, id) < 0)
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
+    for (; lo < n && strcmp(items[el->order[lo]].id, id) == 0; lo++)
+        items[el->order[lo]].is_new = 0;
 }
 
 jm_rc_t jm_evlog_claim(jm_evlog_t *el, jm_pg_t *pg, const char *topic, jm_item_t *items, size_t n,
                        jm_err_t *err)
 {
+    (void)topic;
     PGresult *res = NULL;
-    const char *params[A__CNT + 1];
-    for (int i = 0; i < A__CNT; i++)
-        jm_pgarr_reset(&el->arr[i]);
-    for (size_t i = 0; i < n; i++) {
-        items[i].is_new = 0;
-        add_item(el, &items[i]);
-    }
-    params[0] = topic;
-    for (int i = 0; i < A__CNT; i++)
-        params[i + 1] = jm_pgarr_finish(&el->arr[i]);
-    jm_rc_t rc = jm_pg_exec(pg, claim_sql, A__CNT + 1, params, &res, err);
+    if (n == 0)
+        return JM_OK;
+    mark_batch_duplicates(el, items, n);
+    jm_pgarr_reset(&el->ids);
+    for (size_t i = 0; i < n; i++)
+        if (items[i].is_new)
+            jm_pgarr_add_text(&el->ids, items[i].id, strlen(items[i].id));
+    const char *params[1] = {jm_pgarr_finish(&el->ids)};
+    jm_rc_t rc = jm_pg_exec(pg, seen_sql, 1, params, &res, err);
     if (rc != JM_OK)
         return rc;
-    for (int r = 0; r < PQntuples(res); r++) {
-        long ord = strtol(PQgetvalue(res, r, 0), NULL, 10);
-        JM_ASSERT(ord >= 1 && (size_t)ord <= n);
-        items[ord - 1].is_new = 1;
-    }
+    for (int r = 0; r < PQntuples(res); r++)
+        mark_seen(el, items, n, PQgetvalue(res, r, 0));
     PQclear(res);
     return JM_OK;
 }
 
-jm_rc_t jm_evlog_record(jm_evlog_t *el, jm_pg_t *pg, const jm_item_t *items, size_t n,
-                        jm_err_t *err)
+static void copy_text(jm_pgcopy_t *c, const char *s)
 {
-    jm_pgarr_t *a = el->arr;
-    size_t k = 0;
-    jm_pgarr_reset(&a[0]);
-    jm_pgarr_reset(&a[1]);
-    jm_pgarr_reset(&a[2]);
-    for (size_t i = 0; i < n; i++) {
-        const jm_item_t *it = &items[i];
-        if (!it->is_new || it->dead || it->res.outcome == JM_OUTCOME_APPLIED)
-            continue;
-        const char *oc = jm_outcome_name(it->res.outcome);
-        jm_pgarr_add_text(&a[0], it->id, strlen(it->id));
-        jm_pgarr_add_text(&a[1], oc, strlen(oc));
-        jm_pgarr_add_text(&a[2], it->res.reason, strlen(it->res.reason));
-        k++;
+    if (s && *s)
+        jm_pgcopy_bytes(c, s, strlen(s));
+    else
+        jm_pgcopy_null(c);
+}
+
+static void copy_item(jm_pgcopy_t *c, const char *topic, const jm_item_t *it)
+{
+    jm_pgcopy_row(c, 10);
+    jm_pgcopy_uuid(c, it->id);
+    jm_pgcopy_bytes(c, topic, strlen(topic));
+    jm_pgcopy_int4(c, it->partition);
+    jm_pgcopy_int8(c, it->offset);
+    if (it->workflow_id > 0)
+        jm_pgcopy_int8(c, it->workflow_id);
+    else
+        jm_pgcopy_null(c);
+    copy_text(c, it->type);
+    if (it->dead) {
+        copy_text(c, "dead_letter");
+        jm_pgcopy_bytes(c, it->reason, strlen(it->reason));
+        jm_pgcopy_null(c);
+    } else {
+        copy_text(c, jm_outcome_name(it->res.outcome));
+        if (it->res.outcome == JM_OUTCOME_APPLIED)
+            jm_pgcopy_null(c);
+        else
+            jm_pgcopy_bytes(c, it->res.reason, strlen(it->res.reason));
+        jm_pgcopy_ts_ms(c, it->ts_ms);
     }
-    if (k == 0)
+    jm_pgcopy_bytes(c, it->raw, it->raw_len);
+}
+
+jm_rc_t jm_evlog_record(jm_evlog_t *el, jm_pg_t *pg, const char *topic, const jm_item_t *items,
+                        size_t n, jm_err_t *err)
+{
+    jm_pgcopy_reset(&el->copy);
+    for (size_t i = 0; i < n; i++)
+        if (items[i].is_new)
+            copy_item(&el->copy, topic, &items[i]);
+    if (el->copy.rows == 0)
         return JM_OK;
-    const char *params[3] = {jm_pgarr_finish(&a[0]), jm_pgarr_finish(&a[1]),
-                             jm_pgarr_finish(&a[2])};
-    return jm_pg_exec(pg, record_sql, 3, params, NULL, err);
+    return jm_pgcopy_send(&el->copy, jm_pg_conn(pg), copy_sql, err);
 }
 
 void jm_evlog_inspect_dead(jm_item_t *it, const char *topic)

@@ -171,6 +171,150 @@ void jm_pgarr_free(jm_pgarr_t *a)
     memset(a, 0, sizeof(*a));
 }
 
+/* ---- binary COPY ------------------------------------------------------------------------- */
+
+static const char pgcopy_sig[] = "PGCOPY\n\377\r\n"; /* + its NUL: 11 bytes */
+#define PGCOPY_CHUNK    (256 * 1024)
+#define PG_EPOCH_UNIX_S 946684800LL /* 2000-01-01 00:00:00 UTC, PostgreSQL's timestamp epoch */
+
+static void copy_reserve(jm_pgcopy_t *c, size_t more)
+{
+    if (c->len + more <= c->cap)
+        return;
+    size_t cap = c->cap ? c->cap : 4096;
+    while (cap < c->len + more)
+        cap *= 2;
+    c->buf = jm_realloc(c->buf, cap);
+    c->cap = cap;
+}
+
+static void copy_be(jm_pgcopy_t *c, uint64_t v, int bytes)
+{
+    copy_reserve(c, (size_t)bytes);
+    for (int i = bytes - 1; i >= 0; i--)
+        c->buf[c->len++] = (char)((v >> (8 * i)) & 0xff);
+}
+
+void jm_pgcopy_reset(jm_pgcopy_t *c)
+{
+    if (c->cap > PGARR_KEEP_MAX) /* as jm_pgarr_reset: do not pin a large batch's buffer */
+        jm_pgcopy_free(c);
+    c->len = 0;
+    c->rows = 0;
+    copy_reserve(c, sizeof(pgcopy_sig));
+    memcpy(c->buf, pgcopy_sig, sizeof(pgcopy_sig)); /* signature with its NUL */
+    c->len = sizeof(pgcopy_sig);
+    copy_be(c, 0, 4); /* flags */
+    copy_be(c, 0, 4); /* header extension length */
+}
+
+void jm_pgcopy_row(jm_pgcopy_t *c, int nfields)
+{
+    copy_be(c, (uint64_t)nfields, 2);
+    c->rows++;
+}
+
+void jm_pgcopy_null(jm_pgcopy_t *c)
+{
+    copy_be(c, 0xffffffffu, 4);
+}
+
+void jm_pgcopy_int4(jm_pgcopy_t *c, int32_t v)
+{
+    copy_be(c, 4, 4);
+    copy_be(c, (uint32_t)v, 4);
+}
+
+void jm_pgcopy_int8(jm_pgcopy_t *c, int64_t v)
+{
+    copy_be(c, 8, 4);
+    copy_be(c, (uint64_t)v, 8);
+}
+
+void jm_pgcopy_bytes(jm_pgcopy_t *c, const void *p, size_t n)
+{
+    JM_ASSERT(n < 0x7fffffffu);
+    copy_be(c, n, 4);
+    copy_reserve(c, n);
+    if (n)
+        memcpy(c->buf + c->len, p, n);
+    c->len += n;
+}
+
+static int hexval(char ch)
+{
+    return ch <= '9' ? ch - '0' : (ch | 0x20) - 'a' + 10;
+}
+
+void jm_pgcopy_uuid(jm_pgcopy_t *c, const char *s)
+{
+    copy_be(c, 16, 4);
+    copy_reserve(c, 16);
+    for (int k = 0; k < 16; s++) {
+        if (*s == '-')
+            continue;
+        c->buf[c->len++] = (char)(hexval(s[0]) << 4 | hexval(s[1]));
+        s++;
+        k++;
+    }
+}
+
+void jm_pgcopy_ts_ms(jm_pgcopy_t *c, int64_t ms)
+{
+    jm_pgcopy_int8(c, (ms - PG_EPOCH_UNIX_S * 1000) * 1000); /* microseconds since 2000 */
+}
+
+static jm_rc_t copy_fail(PGconn *conn, PGresult *r, const char *what, jm_err_t *err)
+{
+    const char *state = r ? PQresultErrorField(r, PG_DIAG_SQLSTATE) : NULL;
+    jm_rc_t rc = jm_pg_classify(r, conn);
+    if (rc == JM_OK)
+        rc = JM_ERR_INTERNAL;
+    if (state && strcmp(state, "23505") == 0)
+        rc = JM_ERR_RETRY;
+    return jm_err_set(err, rc, "COPY %s: %s %s", what, state ? state : "",
+                      r ? PQresultErrorMessage(r) : PQerrorMessage(conn));
+}
+
+jm_rc_t jm_pgcopy_send(jm_pgcopy_t *c, PGconn *conn, const char *sql, jm_err_t *err)
+{
+    PGresult *r = PQexec(conn, sql);
+    if (!r || PQresultStatus(r) != PGRES_COPY_IN) {
+        jm_rc_t rc = copy_fail(conn, r, "start", err);
+        PQclear(r);
+        return rc;
+    }
+    PQclear(r);
+    copy_be(c, 0xffff, 2); /* trailer: field count -1 */
+    int ok = 1;
+    for (size_t off = 0; ok && off < c->len; off += PGCOPY_CHUNK) {
+        size_t n = c->len - off < PGCOPY_CHUNK ? c->len - off : PGCOPY_CHUNK;
+        ok = PQputCopyData(conn, c->buf + off, (int)n) == 1;
+    }
+    c->len -= 2;
+    /* on a send failure end the COPY with an error so that the connection is usable again */
+    if (PQputCopyEnd(conn, ok ? NULL : "jobmon-fsm: send failed") != 1)
+        ok = 0;
+    jm_rc_t rc = JM_OK;
+    while ((r = PQgetResult(conn)) != NULL) {
+        if (rc == JM_OK && PQresultStatus(r) != PGRES_COMMAND_OK)
+            rc = copy_fail(conn, r, "end", err);
+        else if (rc == JM_OK && strtoull(PQcmdTuples(r), NULL, 10) != c->rows)
+            rc = jm_err_set(err, JM_ERR_INTERNAL, "COPY: %zu rows sent, %s copied", c->rows,
+                            PQcmdTuples(r));
+        PQclear(r);
+    }
+    if (rc == JM_OK && !ok)
+        rc = copy_fail(conn, NULL, "send", err);
+    return rc;
+}
+
+void jm_pgcopy_free(jm_pgcopy_t *c)
+{
+    free(c->buf);
+    memset(c, 0, sizeof(*c));
+}
+
 /* ---- recently published claims ----------------------------------------------------------- */
 
 struct jm_recent_s {
