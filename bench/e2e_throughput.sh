@@ -13,7 +13,7 @@
 # traffic are not measured; (b) uses the stack's own consumers.  Needs `scripts/stack up`.
 # Prints one markdown table row per measurement; APPEND=1 appends them to bench/RESULTS.md.
 #
-#   TASKS=10000 FSMS="1 2" MP_TASKS=1000 bench/e2e_throughput.sh
+#   TASKS=10000 FSMS="1 2" MP_TASKS=1000 bench/e2e_throughput.sh    (KEEP=1 keeps the temp dir: logs)
 set -euo pipefail
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 B=${JOBMON_BUILD_DIR:-$ROOT}
@@ -30,7 +30,7 @@ cleanup()
 {
     local p
     for p in "${FSM_PIDS[@]}"; do kill "$p" 2>/dev/null || true; done
-    rm -rf "$tmp"
+    [[ -n "${KEEP:-}" ]] && echo "e2e: kept $tmp" >&2 || rm -rf "$tmp"
 }
 trap cleanup EXIT
 # Private copies of the programs: a rebuild in the tree during a run must not break it (a

@@ -149,6 +149,16 @@ jm_rc_t jm_ap_exec_id(jm_apply_t *ap, jm_ap_sql_t s, int64_t id, PGresult **res,
     return jm_ap_exec(ap, s, 1, p, res, err);
 }
 
+/* Statements whose best plan depends on the size of the workflow they name (a 5-task workflow
+ * next to a 1.5M-task one): a prepared statement soon settles on a generic plan made for the
+ * average workflow, which here means parallel sequential scans of task, task_edge or
+ * task_instance for every small workflow.  They run once per bind or run start, so planning
+ * them each time costs nothing that matters. */
+static int custom_plan(jm_ap_sql_t s)
+{
+    return s == AP_PENDING_RECOMPUTE || s == AP_WF_OLD_TIS || s == AP_WF_CHUNK;
+}
+
 jm_rc_t jm_ap_exec(jm_apply_t *ap, jm_ap_sql_t s, int n, const char *const *params, PGresult **res,
                    jm_err_t *err)
 {
@@ -178,7 +188,9 @@ jm_rc_t jm_ap_exec(jm_apply_t *ap, jm_ap_sql_t s, int n, const char *const *para
     snprintf(name, sizeof(name), "jm_ap_%d", (int)s);
     if (res)
         *res = NULL;
-    PGresult *r = PQexecPrepared(ap->conn, name, n, params, NULL, NULL, 0);
+    PGresult *r = custom_plan(s)
+                      ? PQexecParams(ap->conn, jm_ap_sql[s], n, NULL, params, NULL, NULL, 0)
+                      : PQexecPrepared(ap->conn, name, n, params, NULL, NULL, 0);
     ExecStatusType st = r ? PQresultStatus(r) : PGRES_FATAL_ERROR;
     if (st != PGRES_COMMAND_OK && st != PGRES_TUPLES_OK) {
         char what[64];

@@ -353,10 +353,15 @@ static jm_rc_t move(jm_apply_t *ap, ti_row_t *rows, size_t n, int killed, int *p
         goto out;
     if (na && (rc = scale_tasks(ap, adj, na, err)) != JM_OK)
         goto out;
-    if (nd && !jm_ap_downstream_done_known(ap, done, nd) &&
-        (rc = jm_ap_edges_fetch_active(ap, err)) != JM_OK)
-        goto out;
-    if (nd && !jm_ap_downstream_done_known(ap, done, nd)) {
+    /* jm_ap_downstream_done_known decrements when it returns 1: call it again only after a
+     * fetch, never after a success (that counted every done task's downstreams twice). */
+    int known = nd && jm_ap_downstream_done_known(ap, done, nd);
+    if (nd && !known) {
+        if ((rc = jm_ap_edges_fetch_active(ap, err)) != JM_OK)
+            goto out;
+        known = jm_ap_downstream_done_known(ap, done, nd);
+    }
+    if (nd && !known) {
         jm_pgarr_t *a = &ap->arr[0];
         jm_pgarr_reset(a);
         for (size_t i = 0; i < nd; i++)

@@ -307,6 +307,11 @@ static void batch_filter(jm_fsm_consumer_t *c)
 static void batch_poll(jm_fsm_consumer_t *c)
 {
     rd_kafka_message_t *m = rd_kafka_consumer_poll(c->rk, POLL_FIRST_MS);
+    /* A trickle of events (a run in progress: each commit queues work that comes back as a few
+     * events) would otherwise make one transaction per event or two; lingering a few ms after
+     * the first message lets the batch gather what is in flight, and the fixed cost of a
+     * transaction (dedup read, COPY, flush, offsets, COMMIT, cache) is shared. */
+    int64_t until = jm_time_mono_ms() + c->o.batch_linger_ms;
     while (m) {
         batch_take(c, m);
         /* Bounded by count and by bytes: a decoded event takes several times its size
@@ -314,7 +319,8 @@ static void batch_poll(jm_fsm_consumer_t *c)
          * large, so a count-only batch of them needed hundreds of MB. */
         if (c->n_items >= c->batch_size || c->batch_bytes >= c->o.batch_max_bytes || *c->stop)
             break;
-        m = rd_kafka_consumer_poll(c->rk, 0);
+        int64_t left = until - jm_time_mono_ms();
+        m = rd_kafka_consumer_poll(c->rk, left > 0 ? (int)left : 0);
     }
     batch_filter(c);
 }

@@ -191,6 +191,7 @@ typedef struct {
     int redis_port;
     size_t batch_max;
     size_t batch_max_bytes;    /* payload bytes per transaction (0 = JM_FSM_BATCH_BYTES_DEFAULT) */
+    int batch_linger_ms;       /* after a batch's first message, wait up to this for more */
     int64_t start_deadline_ms; /* absolute, jm_time_mono_ms clock: PostgreSQL at start */
     unsigned inject_40001;     /* testing: make the Nth batch transaction fail with 40001 */
     const char *name;          /* for logs, e.g. "fsm.0" */

@@ -164,6 +164,7 @@ static int run(const jm_config_t *cfg, int wait_s)
         .redis_port = (int)jm_config_int(cfg, "redis.port"),
         .batch_max = (size_t)jm_config_int(cfg, "fsm.batch_max"),
         .batch_max_bytes = (size_t)jm_config_int(cfg, "fsm.batch_max_kbytes") * 1024,
+        .batch_linger_ms = (int)jm_config_int(cfg, "fsm.batch_linger_ms"),
         .start_deadline_ms = jm_time_mono_ms() + (int64_t)wait_s * 1000,
         .inject_40001 = inject ? (unsigned)strtoul(inject, NULL, 10) : 0,
     };

@@ -239,68 +239,85 @@ static jm_rc_t read_run_status(dist_t *d, jm_err_t *err)
 }
 
 /* ---- actions ---- */
-static void submit_batch(dist_t *d, jm_dist_ti_t **b, size_t n)
+/* Hand one batch (same array, FSM batch and resources) to the plugin: as an array where it can,
+ * else one by one.  dids[i] stays NULL for an instance that was not submitted; *err holds the
+ * last failure. */
+static jm_rc_t plugin_submit(dist_t *d, jm_dist_ti_t **b, size_t n, char **dids, jm_err_t *err)
+{
+    if (d->pl->submit_array && n > 1 && b[0]->array_id)
+        return d->pl->submit_array(d->pl, b, n, dids, err);
+    jm_rc_t rc = JM_OK;
+    for (size_t i = 0; i < n; i++) {
+        jm_err_t e1;
+        if (d->pl->submit(d->pl, b[i], &dids[i], &e1) != JM_OK) {
+            dids[i] = NULL;
+            jm_log(JM_LOG_WARN, "distributor", "ti %lld: submit failed: %s", (long long)b[i]->ti_id,
+                   e1.msg);
+            *err = e1;
+            rc = e1.rc ? e1.rc : JM_ERR_INTERNAL;
+        }
+    }
+    return rc;
+}
+
+/* Submit `k` queued instances: journal and announce them all (one fsync, one Kafka round trip,
+ * ti.instantiated in chunks of BATCH_MAX), submit batch by batch, then journal and announce
+ * the launches together.  A run in progress releases a few tasks per FSM transaction, each in
+ * its own FSM batch; doing the journal syncs and the Q→I confirmation once per read rather
+ * than once per batch is what keeps the distributor off the critical path. */
+static void submit_queued(dist_t *d, jm_dist_ti_t **todo, size_t k)
 {
     jm_err_t err;
-    int64_t *ids = jm_calloc(n, sizeof(*ids));
-    char **dids = jm_calloc(n, sizeof(*dids));
-    for (size_t i = 0; i < n; i++) {
-        ids[i] = b[i]->ti_id;
+    int64_t *ids = jm_calloc(k, sizeof(*ids)), *okids = jm_calloc(k, sizeof(*okids));
+    char **dids = jm_calloc(k, sizeof(*dids)), **okdids = jm_calloc(k, sizeof(*okdids));
+    size_t *starts = jm_calloc(k + 1, sizeof(*starts)), nok = 0, nbad = 0;
+    for (size_t i = 0; i < k; i++) {
+        ids[i] = todo[i]->ti_id;
         jm_journal_add(d->jr, JM_JR_INSTANTIATED, ids[i], NULL);
     }
     if (jm_journal_sync(d->jr, &err) != JM_OK) {
         jm_log(JM_LOG_ERROR, "distributor", "%s: not submitting", err.msg);
         goto out;
     }
-    publish_items(d, JM_EV_TI_INSTANTIATED, ids, n, 0, NULL, NULL, NULL);
+    publish_items(d, JM_EV_TI_INSTANTIATED, ids, k, 0, NULL, NULL, NULL);
     /* the FSM must see Q→I before a fast worker's ti.running */
     if (jm_report_flush(d->r, 30000, &err) != JM_OK)
         jm_log(JM_LOG_WARN, "distributor", "ti.instantiated not confirmed: %s", err.msg);
-    jm_rc_t rc = JM_OK;
-    if (d->pl->submit_array && n > 1 && b[0]->array_id) {
-        rc = d->pl->submit_array(d->pl, b, n, dids, &err);
-    } else {
-        for (size_t i = 0; i < n; i++) {
-            jm_err_t e1;
-            if (d->pl->submit(d->pl, b[i], &dids[i], &e1) != JM_OK) {
-                dids[i] = NULL;
-                jm_log(JM_LOG_WARN, "distributor", "ti %lld: submit failed: %s", (long long)ids[i],
-                       e1.msg);
-                err = e1;
-                rc = e1.rc ? e1.rc : JM_ERR_INTERNAL;
+    size_t nb = jm_dist_batches(todo, k, BATCH_MAX, starts);
+    for (size_t b = 0; b < nb; b++) {
+        size_t off = starts[b], n = starts[b + 1] - off, bad = 0;
+        int64_t *badids = jm_calloc(n, sizeof(*badids));
+        jm_rc_t rc = plugin_submit(d, todo + off, n, dids + off, &err);
+        for (size_t i = off; i < off + n; i++) {
+            if (dids[i]) {
+                jm_journal_add(d->jr, JM_JR_SUBMITTED, ids[i], dids[i]);
+                okids[nok] = ids[i];
+                okdids[nok++] = dids[i];
+            } else {
+                badids[bad++] = ids[i];
             }
+            idset_add(&d->announced, ids[i]);
         }
-    }
-    size_t nok = 0, nbad = 0;
-    int64_t *okids = jm_calloc(n, sizeof(*okids)), *badids = jm_calloc(n, sizeof(*badids));
-    char **okdids = jm_calloc(n, sizeof(*okdids));
-    for (size_t i = 0; i < n; i++) {
-        if (dids[i]) {
-            jm_journal_add(d->jr, JM_JR_SUBMITTED, ids[i], dids[i]);
-            okids[nok] = ids[i];
-            okdids[nok++] = dids[i];
-        } else {
-            badids[nbad++] = ids[i];
-        }
-        idset_add(&d->announced, ids[i]);
+        if (bad)
+            publish_items(d, JM_EV_TI_SUBMIT_FAILED, badids, bad, 0,
+                          rc != JM_OK ? err.msg : "submission failed", NULL, NULL);
+        nbad += bad;
+        free(badids);
     }
     if (jm_journal_sync(d->jr, &err) != JM_OK)
         jm_log(JM_LOG_ERROR, "distributor", "%s", err.msg);
     if (nok)
         publish_items(d, JM_EV_TI_LAUNCHED, okids, nok, 1, NULL, add_did, okdids);
-    if (nbad)
-        publish_items(d, JM_EV_TI_SUBMIT_FAILED, badids, nbad, 0,
-                      rc != JM_OK ? err.msg : "submission failed", NULL, NULL);
-    jm_log(JM_LOG_INFO, "distributor", "run %lld: launched %zu, submit failed %zu",
-           (long long)d->o->run_id, nok, nbad);
-    free(okids);
-    free(badids);
-    free(okdids);
+    jm_log(JM_LOG_INFO, "distributor", "run %lld: launched %zu, submit failed %zu (%zu batch(es))",
+           (long long)d->o->run_id, nok, nbad, nb);
 out:
-    for (size_t i = 0; i < n; i++)
+    for (size_t i = 0; i < k; i++)
         free(dids[i]);
     free(dids);
+    free(okdids);
+    free(okids);
     free(ids);
+    free(starts);
 }
 
 static void handle_queued(dist_t *d, jm_dist_ti_t **tis, size_t n)
@@ -310,11 +327,8 @@ static void handle_queued(dist_t *d, jm_dist_ti_t **tis, size_t n)
     for (size_t i = 0; i < n; i++)
         if (tis[i]->status == 'Q' && jm_journal_state(d->jr, tis[i]->ti_id, NULL) == JM_JR_NONE)
             todo[k++] = tis[i];
-    size_t *starts = jm_calloc(k + 1, sizeof(*starts));
-    size_t nb = jm_dist_batches(todo, k, BATCH_MAX, starts);
-    for (size_t b = 0; b < nb; b++)
-        submit_batch(d, todo + starts[b], starts[b + 1] - starts[b]);
-    free(starts);
+    if (k)
+        submit_queued(d, todo, k);
     free(todo);
 }
 
@@ -598,6 +612,9 @@ jm_rc_t jm_dist_run(const jm_dist_opts_t *o, jm_config_t *cfg, jm_err_t *err)
     signal(SIGPIPE, SIG_IGN);
     sfd = signalfd(-1, &mask, SFD_CLOEXEC | SFD_NONBLOCK);
 
+    /* Subscribe before anything can be queued for us: a doorbell rung before SUBSCRIBE is
+     * lost, and the first read would then wait for the reconcile interval. */
+    sub_connect(d);
     (void)publish_run_status(d, "I");
     rc = d->pl->start(d->pl, err);
     if (rc != JM_OK)
@@ -625,6 +642,8 @@ jm_rc_t jm_dist_run(const jm_dist_opts_t *o, jm_config_t *cfg, jm_err_t *err)
             jm_dist_ti_t **tis = NULL;
             size_t n = 0;
             jm_err_t e2;
+            if (rec && !d->sub)
+                sub_connect(d); /* before the read, so nothing rung in between is missed */
             if (read_run_status(d, &e2) != JM_OK) {
                 jm_log(JM_LOG_WARN, "distributor", "postgres: %s", e2.msg);
             } else if (run_terminal(d->run_status)) {
@@ -654,8 +673,6 @@ jm_rc_t jm_dist_run(const jm_dist_opts_t *o, jm_config_t *cfg, jm_err_t *err)
                 int files = 0;
                 if (jm_spool_replay(d->r, spool, o->workflow_id, &files, &e2) != JM_OK)
                     jm_log(JM_LOG_WARN, "distributor", "spool: %s", e2.msg);
-                if (!d->sub)
-                    sub_connect(d);
                 next_rec = now + rec_iv;
             }
             wake = 0;
