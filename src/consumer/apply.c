@@ -149,14 +149,15 @@ jm_rc_t jm_ap_exec_id(jm_apply_t *ap, jm_ap_sql_t s, int64_t id, PGresult **res,
     return jm_ap_exec(ap, s, 1, p, res, err);
 }
 
-/* Statements whose best plan depends on the size of the workflow they name (a 5-task workflow
- * next to a 1.5M-task one): a prepared statement soon settles on a generic plan made for the
- * average workflow, which here means parallel sequential scans of task, task_edge or
- * task_instance for every small workflow.  They run once per bind or run start, so planning
- * them each time costs nothing that matters. */
+/* Statements whose best plan depends on the values (a 5-task workflow next to a 1.5M-task one,
+ * a tool shared by most workflows): a prepared statement soon settles on a generic plan made
+ * for the average, which here meant parallel sequential scans of task, task_edge,
+ * task_instance or workflow for every small workflow.  They run once per bind, chunk or run
+ * start, so planning them each time costs little. */
 static int custom_plan(jm_ap_sql_t s)
 {
-    return s == AP_PENDING_RECOMPUTE || s == AP_WF_OLD_TIS || s == AP_WF_CHUNK;
+    return s == AP_PENDING_RECOMPUTE || s == AP_WF_OLD_TIS || s == AP_WF_CHUNK ||
+           s == AP_WF_ARGS_TAKEN || s == AP_BIND_CHUNK_GET;
 }
 
 jm_rc_t jm_ap_exec(jm_apply_t *ap, jm_ap_sql_t s, int n, const char *const *params, PGresult **res,

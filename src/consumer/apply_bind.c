@@ -1,8 +1,9 @@
 /*
  * apply_bind.c — workflow.bind, workflow.bind_tasks, workflow.bound: the content rows (tool,
  * template versions, arrays; ON CONFLICT DO NOTHING), the workflow (get-or-create in G), its
- * tasks (inserted in G) and edges.  Each chunk is one statement (jsonb_to_recordset of the
- * chunk's task list).  Re-binding an existing workflow is the resume path of reference §1.4:
+ * tasks (inserted in G) and edges.  A chunk none of whose tasks exists yet (a first bind) is
+ * copied (chunk_copy); any other is one statement (jsonb_to_recordset of the chunk's task list,
+ * chunk_upsert).  Re-binding an existing workflow is the resume path of reference §1.4:
  * mutable fields are overwritten and existing tasks not D are reset to G with attempts 0 —
  * except active ones (Q I O R) while a run is alive, which the resume hand-over at run.start
  * deals with.  A new workflow whose tool and workflow_args are already used by another workflow
@@ -98,41 +99,24 @@ static jm_rc_t maybe_finish(jm_apply_t *ap, jm_err_t *err)
     return jm_ap_exec(ap, AP_PENDING_RECOMPUTE, 3, q, NULL, err);
 }
 
-jm_rc_t jm_ap_workflow_bind_tasks(jm_apply_t *ap, jm_err_t *err)
+/* The general chunk statement (any chunk; the only one of a re-bind): upsert, then the resume
+ * reset of the tasks that existed (not D; active ones only when no run is alive). */
+static jm_rc_t chunk_upsert(jm_apply_t *ap, jm_err_t *err)
 {
-    const json_t *p = ap->ev->payload;
-    char wst = 0;
     int64_t alive = 0;
     PGresult *r = NULL;
     jm_rc_t rc;
     int64_t *ids = NULL;
     char *from = NULL, *to = NULL;
     char *tasks = NULL;
-    {
-        const char *q[1] = {ap->wfid};
-        if ((rc = jm_ap_exec(ap, AP_WF_GET, 1, q, &r, err)) != JM_OK)
-            return rc;
-        if (PQntuples(r) > 0)
-            wst = PQgetvalue(r, 0, 0)[0];
-        PQclear(r);
-        r = NULL;
-    }
-    if (!wst) {
-        jm_ap_rejected(ap, "workflow %" PRId64 ": unknown (bind_tasks before bind)",
-                       ap->ev->workflow_id);
-        return JM_OK;
-    }
     if ((rc = jm_ap_alive_run(ap, ap->ev->workflow_id, &alive, NULL, NULL, err)) != JM_OK)
         return rc;
-    tasks = json_dumps(jm_ev_get(p, "tasks"), JSON_COMPACT);
+    tasks = json_dumps(jm_ev_get(ap->ev->payload, "tasks"), JSON_COMPACT);
     {
         const char *q[4] = {tasks, ap->wfid, ap->ts, ap->evid};
         if ((rc = jm_ap_exec(ap, AP_TASKS_UPSERT, 4, q, &r, err)) != JM_OK)
             goto out;
     }
-    jm_ap_applied(ap);
-    jm_ap_touch_wf(ap, ap->ev->workflow_id);
-    /* Existing tasks: the resume reset (not D; active ones only when no run is alive). */
     size_t n = (size_t)PQntuples(r), m = 0;
     ids = jm_malloc((n ? n : 1) * sizeof(*ids));
     from = jm_malloc(n + 1);
@@ -148,16 +132,215 @@ jm_rc_t jm_ap_workflow_bind_tasks(jm_apply_t *ap, jm_err_t *err)
     }
     PQclear(r);
     r = NULL;
-    if (m && (rc = jm_ap_transition(ap, JM_ENTITY_TASK, m, ids, from, to, 1, AP_ATT_RESET, NULL,
-                                    NULL, err)) != JM_OK)
-        goto out;
-    rc = maybe_finish(ap, err);
+    if (m)
+        rc = jm_ap_transition(ap, JM_ENTITY_TASK, m, ids, from, to, 1, AP_ATT_RESET, NULL, NULL,
+                              err);
 out:
     PQclear(r);
     free(tasks);
     free(ids);
     free(from);
     free(to);
+    return rc;
+}
+
+/* ---- a chunk none of whose tasks exists yet: COPY ----------------------------------------
+ * What AP_TASKS_UPSERT does when it inserts every task of the chunk, without its jsonb round
+ * trip, executor and ON CONFLICT: the task rows (pending_upstreams = distinct upstream ids) and
+ * the edges by binary COPY, the transition_log rows queued in task id order (written before the
+ * next statement, as every queued row), the G count by AP_FLUSH_COUNTS.  Edges need no conflict
+ * check: an edge is only ever written with its downstream task (inserted, or found existing by
+ * AP_TASKS_UPSERT), tasks are never deleted, and upstream ids are deduplicated here. */
+
+typedef struct {
+    int64_t id;
+    const json_t *t;
+} chunk_task_t;
+
+static int chunk_task_cmp(const void *a, const void *b)
+{
+    int64_t x = ((const chunk_task_t *)a)->id, y = ((const chunk_task_t *)b)->id;
+    return (x > y) - (x < y);
+}
+
+static int i64_cmp(const void *a, const void *b)
+{
+    int64_t x = *(const int64_t *)a, y = *(const int64_t *)b;
+    return (x > y) - (x < y);
+}
+
+/* The chunk's tasks by id; NULL when an id repeats (the general statement's business). */
+static chunk_task_t *chunk_sorted(const json_t *tasks, size_t *n)
+{
+    size_t m = json_array_size(tasks);
+    chunk_task_t *v = jm_malloc((m ? m : 1) * sizeof(*v));
+    for (size_t i = 0; i < m; i++) {
+        v[i].t = json_array_get(tasks, i);
+        v[i].id = jm_ev_int(v[i].t, "task_id");
+    }
+    qsort(v, m, sizeof(*v), chunk_task_cmp);
+    for (size_t i = 1; i < m; i++)
+        if (v[i].id == v[i - 1].id) {
+            free(v);
+            return NULL;
+        }
+    *n = m;
+    return v;
+}
+
+static void copy_str(jm_pgcopy_t *c, const json_t *t, const char *key)
+{
+    const json_t *v = json_object_get(t, key);
+    if (json_is_string(v))
+        jm_pgcopy_bytes(c, json_string_value(v), json_string_length(v));
+    else
+        jm_pgcopy_null(c);
+}
+
+static void copy_json(jm_pgcopy_t *c, const json_t *v)
+{
+    char buf[1024];
+    size_t n = json_dumpb(v, buf, sizeof(buf), JSON_COMPACT);
+    if (n > 0 && n <= sizeof(buf)) {
+        jm_pgcopy_jsonb(c, buf, n);
+        return;
+    }
+    char *s = json_dumps(v, JSON_COMPACT);
+    JM_ASSERT(s != NULL);
+    jm_pgcopy_jsonb(c, s, strlen(s));
+    free(s);
+}
+
+/* Task t's distinct upstream ids into *up (sorted); returns their number. */
+static size_t upstream_ids(const json_t *t, int64_t **up, size_t *cap)
+{
+    const json_t *a = json_object_get(t, "upstream");
+    size_t n = json_array_size(a), k = 0;
+    if (n > *cap) {
+        *cap = n;
+        *up = jm_realloc(*up, n * sizeof(**up));
+    }
+    for (size_t i = 0; i < n; i++)
+        (*up)[i] = json_integer_value(json_array_get(a, i));
+    qsort(*up, n, sizeof(**up), i64_cmp);
+    for (size_t i = 0; i < n; i++)
+        if (k == 0 || (*up)[i] != (*up)[k - 1])
+            (*up)[k++] = (*up)[i];
+    return k;
+}
+
+static void copy_task(jm_apply_t *ap, jm_pgcopy_t *tc, jm_pgcopy_t *ec, const chunk_task_t *e,
+                      int64_t **up, size_t *cap)
+{
+    int64_t wf = ap->ev->workflow_id;
+    const json_t *t = e->t, *arr = json_object_get(t, "array_id");
+    const json_t *fq = json_object_get(t, "fallback_queues");
+    size_t nu = upstream_ids(t, up, cap);
+    jm_pgcopy_row(tc, 15);
+    jm_pgcopy_int8(tc, e->id);
+    jm_pgcopy_int8(tc, wf);
+    copy_str(tc, t, "name");
+    copy_str(tc, t, "command");
+    copy_str(tc, t, "template");
+    if (json_is_integer(arr))
+        jm_pgcopy_int8(tc, json_integer_value(arr));
+    else
+        jm_pgcopy_null(tc);
+    copy_str(tc, t, "node_hash");
+    jm_pgcopy_bytes(tc, "G", 1);
+    jm_pgcopy_int4(tc, (int32_t)jm_ev_int(t, "max_attempts"));
+    jm_pgcopy_int4(tc, (int32_t)nu);
+    copy_json(tc, json_object_get(t, "resources"));
+    copy_json(tc, json_object_get(t, "resource_scales"));
+    size_t mark = jm_pgcopy_array_begin(tc, json_array_size(fq), 25 /* text */);
+    for (size_t i = 0; i < json_array_size(fq); i++) {
+        const json_t *q = json_array_get(fq, i);
+        jm_pgcopy_bytes(tc, json_string_value(q), json_string_length(q));
+    }
+    jm_pgcopy_array_end(tc, mark);
+    copy_str(tc, t, "cluster");
+    jm_pgcopy_ts_ms(tc, ap->ev->ts_ms);
+    for (size_t i = 0; i < nu; i++) {
+        jm_pgcopy_row(ec, 3);
+        jm_pgcopy_int8(ec, wf);
+        jm_pgcopy_int8(ec, (*up)[i]);
+        jm_pgcopy_int8(ec, e->id);
+    }
+}
+
+static jm_rc_t chunk_copy(jm_apply_t *ap, const chunk_task_t *v, size_t n, jm_err_t *err)
+{
+    static const char task_sql[] =
+        "COPY task (id, workflow_id, name, command, template, array_id, node_hash, status,"
+        " max_attempts, pending_upstreams, resources, resource_scales, fallback_queues, cluster,"
+        " status_at) FROM STDIN (FORMAT binary)";
+    static const char edge_sql[] =
+        "COPY task_edge (workflow_id, upstream_id, downstream_id) FROM STDIN (FORMAT binary)";
+    jm_pgcopy_t tc = {0}, ec = {0};
+    int64_t *up = NULL;
+    size_t cap = 0;
+    jm_pgcopy_reset(&tc);
+    jm_pgcopy_reset(&ec);
+    for (size_t i = 0; i < n; i++)
+        copy_task(ap, &tc, &ec, &v[i], &up, &cap);
+    jm_rc_t rc = jm_pgcopy_send(&tc, ap->conn, task_sql, err);
+    if (rc == JM_OK && ec.rows)
+        rc = jm_pgcopy_send(&ec, ap->conn, edge_sql, err);
+    if (rc == JM_OK) {
+        char wfs[32], cnt[32];
+        snprintf(wfs, sizeof(wfs), "{%s}", ap->wfid);
+        snprintf(cnt, sizeof(cnt), "{%zu}", n);
+        const char *q[3] = {wfs, "{G}", cnt};
+        rc = jm_ap_exec(ap, AP_FLUSH_COUNTS, 3, q, NULL, err);
+    }
+    for (size_t i = 0; rc == JM_OK && i < n; i++)
+        jm_ap_tlog_push(ap, JM_ENTITY_TASK, v[i].id, ap->ev->workflow_id, 0, 'G');
+    jm_pgcopy_free(&tc);
+    jm_pgcopy_free(&ec);
+    free(up);
+    return rc;
+}
+
+/* The workflow's status (0 = unknown) and whether the chunk must take the general statement:
+ * some task exists already (a re-bind, or an id of another workflow), or v is NULL. */
+static jm_rc_t chunk_get(jm_apply_t *ap, const chunk_task_t *v, size_t n, char *wst, int *general,
+                         jm_err_t *err)
+{
+    jm_pgarr_t *a = &ap->arr[0];
+    jm_pgarr_reset(a);
+    for (size_t i = 0; v && i < n; i++)
+        jm_pgarr_add_int(a, v[i].id);
+    const char *q[2] = {ap->wfid, jm_pgarr_finish(a)};
+    PGresult *r = NULL;
+    jm_rc_t rc = jm_ap_exec(ap, AP_BIND_CHUNK_GET, 2, q, &r, err);
+    if (rc != JM_OK)
+        return rc;
+    *wst = PQntuples(r) > 0 ? PQgetvalue(r, 0, 0)[0] : 0;
+    *general = !v || (PQntuples(r) > 0 && PQgetvalue(r, 0, 1)[0] == 't');
+    PQclear(r);
+    return JM_OK;
+}
+
+jm_rc_t jm_ap_workflow_bind_tasks(jm_apply_t *ap, jm_err_t *err)
+{
+    size_t n = 0;
+    chunk_task_t *v =
+        ap->bind_general ? NULL : chunk_sorted(jm_ev_get(ap->ev->payload, "tasks"), &n);
+    char wst = 0;
+    int general = 1;
+    jm_rc_t rc = chunk_get(ap, v, n, &wst, &general, err);
+    if (rc == JM_OK && !wst)
+        jm_ap_rejected(ap, "workflow %" PRId64 ": unknown (bind_tasks before bind)",
+                       ap->ev->workflow_id);
+    else if (rc == JM_OK) {
+        rc = general ? chunk_upsert(ap, err) : chunk_copy(ap, v, n, err);
+        if (rc == JM_OK) {
+            jm_ap_applied(ap);
+            jm_ap_touch_wf(ap, ap->ev->workflow_id);
+            rc = maybe_finish(ap, err);
+        }
+    }
+    free(v);
     return rc;
 }
 

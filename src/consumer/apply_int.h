@@ -86,6 +86,7 @@ typedef enum {
     AP_EDGES_PREFETCH,
     AP_FLUSH_PENDING,
     AP_FLUSH_TI_ROWS,
+    AP_BIND_CHUNK_GET,
     AP_SQL__CNT
 } jm_ap_sql_t;
 
@@ -239,6 +240,7 @@ struct jm_apply_s {
     char **strs; /* owned strings of known tasks */
     size_t n_strs, cap_strs;
     size_t n_pend_dirty;
+    int bind_general; /* tests: every bind_tasks chunk through AP_TASKS_UPSERT (no COPY path) */
 };
 
 typedef struct jm_ap_newti_s {

@@ -142,6 +142,10 @@ const char *const jm_ap_sql[AP_SQL__CNT] = {
         "   SELECT $2::bigint, u::bigint, x.task_id FROM x,"
         "   jsonb_array_elements_text(x.upstream) u ON CONFLICT DO NOTHING)"
         " SELECT id, status FROM i WHERE NOT ins ORDER BY id",
+    /* $1 wf, $2 the chunk's task ids: the workflow's status and whether any of the ids is a
+     * task already (of any workflow); when none is, the chunk is copied (apply_bind.c). */
+    [AP_BIND_CHUNK_GET] = "SELECT status, EXISTS (SELECT 1 FROM task WHERE id = ANY($2::bigint[]))"
+                          " FROM workflow WHERE id = $1::bigint",
     [AP_TASKS_RESET_REBIND] = "SELECT 1", /* unused */
     [AP_EDGES_INS] = "SELECT 1",          /* unused: edges go with AP_TASKS_UPSERT */
     /* $1 wf: binding progress.  The tasks are counted only once workflow.bound was seen and

@@ -670,7 +670,7 @@ static rd_kafka_t *kafka_new(jm_fsm_consumer_t *c, jm_err_t *err)
                               "fetch.wait.max.ms",
                               "50",
                               "queued.max.messages.kbytes",
-                              "4096",
+                              "16384",
                               "queued.min.messages",
                               "10000",
                               "fetch.max.bytes",

@@ -67,6 +67,13 @@ void jm_pgcopy_null(jm_pgcopy_t *c);
 void jm_pgcopy_int4(jm_pgcopy_t *c, int32_t v);
 void jm_pgcopy_int8(jm_pgcopy_t *c, int64_t v);
 void jm_pgcopy_bytes(jm_pgcopy_t *c, const void *p, size_t n);
+/* jsonb from its JSON text s[0..n) (the server parses it as for a jsonb literal). */
+void jm_pgcopy_jsonb(jm_pgcopy_t *c, const char *s, size_t n);
+/* A one-dimensional array field of n elements of type elem_oid (25 = text): begin, then exactly
+ * n element calls (jm_pgcopy_bytes / jm_pgcopy_int8 / ..., no NULLs), then end with the mark
+ * begin returned. */
+size_t jm_pgcopy_array_begin(jm_pgcopy_t *c, size_t n, uint32_t elem_oid);
+void jm_pgcopy_array_end(jm_pgcopy_t *c, size_t mark);
 /* s: a valid 8-4-4-4-12 UUID (jm_uuid_is_valid). */
 void jm_pgcopy_uuid(jm_pgcopy_t *c, const char *s);
 /* milliseconds since the Unix epoch, as timestamptz */

@@ -241,6 +241,39 @@ void jm_pgcopy_bytes(jm_pgcopy_t *c, const void *p, size_t n)
     c->len += n;
 }
 
+void jm_pgcopy_jsonb(jm_pgcopy_t *c, const char *s, size_t n)
+{
+    JM_ASSERT(n < 0x7ffffffeu);
+    copy_be(c, n + 1, 4);
+    copy_be(c, 1, 1); /* jsonb binary format version 1, then the JSON text */
+    copy_reserve(c, n);
+    if (n)
+        memcpy(c->buf + c->len, s, n);
+    c->len += n;
+}
+
+size_t jm_pgcopy_array_begin(jm_pgcopy_t *c, size_t n, uint32_t elem_oid)
+{
+    size_t mark = c->len;
+    copy_be(c, 0, 4);         /* the field's length, set by jm_pgcopy_array_end */
+    copy_be(c, n ? 1 : 0, 4); /* dimensions (an empty array has none) */
+    copy_be(c, 0, 4);         /* flags: no NULL elements */
+    copy_be(c, elem_oid, 4);
+    if (n) {
+        copy_be(c, n, 4); /* size of the dimension */
+        copy_be(c, 1, 4); /* its lower bound */
+    }
+    return mark;
+}
+
+void jm_pgcopy_array_end(jm_pgcopy_t *c, size_t mark)
+{
+    size_t n = c->len - mark - 4;
+    JM_ASSERT(n < 0x7fffffffu);
+    for (int i = 0; i < 4; i++)
+        c->buf[mark + (size_t)i] = (char)((n >> (8 * (3 - i))) & 0xff);
+}
+
 static int hexval(char ch)
 {
     return ch <= '9' ? ch - '0' : (ch | 0x20) - 'a' + 10;

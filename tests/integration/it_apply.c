@@ -15,6 +15,7 @@
 #include <unistd.h>
 
 #include "consumer/apply.h"
+#include "consumer/apply_int.h"
 #include "consumer/replay.h"
 #include "it.h"
 #include "jobmon/event.h"
@@ -42,6 +43,7 @@ typedef struct {
 } sc_t;
 
 static void check_invariants(sc_t *sc, int64_t wf);
+static char *table_digest(sc_t *sc, const char *table);
 
 static int schema_n;
 
@@ -470,6 +472,87 @@ START_TEST(test_bind_chunks_pending)
     ck_assert_int_eq(q_int(&sc, "SELECT pending_upstreams FROM task WHERE id = 203"), 2);
     ck_assert_int_eq(q_int(&sc, "SELECT pending_upstreams FROM task WHERE id = 204"), 1);
     sc_close(&sc, 1);
+}
+END_TEST
+
+/* A first bind's chunks are copied (apply_bind.c chunk_copy), a re-bind's go through the general
+ * statement: both give the rows the general statement gives everywhere — tasks (pending counts of
+ * a repeated and a missing upstream, null template/array, fallback queues, jsonb), edges,
+ * counts, and transition_log in the same order (same seq) — also when chunks share a
+ * transaction (the replay applies up to 1000 events per transaction). */
+static void bind_both_ways(sc_t *sc, int64_t wf)
+{
+    task_def_t a[] = {{.id = 501}, {.id = 502, .up = {501}, .nup = 1}, {.id = 503}};
+    task_def_t b[] = {{.id = 504, .up = {501, 502, 599}, .nup = 3},
+                      {.id = 505, .up = {504, 504, 503}, .nup = 3, .memory = 2048}};
+    bind_header(sc, wf, 6, 100);
+    bind_chunk(sc, wf, 0, a, 3);
+    char note[3000]; /* resources longer than chunk_copy's stack buffer */
+    memset(note, 'n', sizeof(note) - 1);
+    note[sizeof(note) - 1] = 0;
+    json_t *plain =
+        json_pack("[{s:I,s:s,s:s,s:n,s:n,s:s,s:i,s:{s:f,s:[i,s],s:s},s:{},s:[s,s],"
+                  "s:s,s:[I]}]",
+                  "task_id", (json_int_t)506, "name", "t\\a\tb\"", "command", "echo 'x\ny' \u00e9",
+                  "template", "array_id", "node_hash", HEX, "max_attempts", 1, "resources",
+                  "runtime", 1.5, "x", 1, "q", "note", note, "resource_scales", "fallback_queues",
+                  "long.q", "all.q", "cluster", "dummy", "upstream", (json_int_t)505);
+    ck_assert_int_eq(sc_apply(sc, JM_EV_WORKFLOW_BIND_TASKS, wf,
+                              json_pack("{s:i,s:o}", "chunk", 2, "tasks", plain)),
+                     JM_OUTCOME_APPLIED);
+    bind_chunk(sc, wf, 1, b, 2);
+    bind_bound(sc, wf, 6, 3);
+    /* re-bind (the resume path): the same tasks again, one chunk */
+    task_def_t all[] = {a[0], a[1], a[2], b[0], b[1]};
+    all[0].max_attempts = 7;
+    bind_header(sc, wf, 6, 100);
+    bind_chunk(sc, wf, 0, all, 5);
+}
+
+START_TEST(test_bind_copy_identical)
+{
+    sc_t a, b;
+    sc_open(&a);
+    a.log_events = 1;
+    bind_both_ways(&a, 50);
+    ck_assert_int_eq(q_int(&a, "SELECT pending_upstreams FROM task WHERE id = 504"), 2);
+    ck_assert_int_eq(q_int(&a, "SELECT pending_upstreams FROM task WHERE id = 505"), 2);
+    ck_assert_int_eq(q_int(&a, "SELECT max_attempts FROM task WHERE id = 501"), 7);
+    ck_assert_int_eq(q_int(&a, "SELECT count(*) FROM task_edge WHERE workflow_id = 50"), 7);
+    sc_open(&b);
+    b.ap->bind_general = 1;
+    for (size_t i = 0; i < a.nlog; i++)
+        sc_apply_ev(&b, a.log[i], NULL);
+    const char *tables[] = {"task", "task_edge", "workflow_task_count", "transition_log",
+                            "workflow"};
+    for (size_t i = 0; i < JM_ARRAY_LEN(tables); i++) {
+        char *da = table_digest(&a, tables[i]);
+        char *db = table_digest(&b, tables[i]);
+        ck_assert_msg(strcmp(da, db) == 0, "table %s differs between COPY and statement",
+                      tables[i]);
+        free(da);
+        free(db);
+    }
+    sc_close(&b, 1);
+    /* the chunks in one transaction (copied), against the per-event statement applies */
+    sc_t c;
+    sc_open(&c);
+    jm_apply_destroy(c.ap);
+    c.ap = NULL;
+    exec_ok(&c, "DEALLOCATE ALL");
+    jm_err_t err;
+    jm_replay_stats_t st;
+    ck_assert_msg(jm_replay_workflow(a.pg, c.pg, 50, &st, &err) == JM_OK, "replay: %s", err.msg);
+    ck_assert_msg(st.outcome_mismatch == 0, "%s", st.first_mismatch);
+    int n_diff = -1;
+    char diff[256];
+    ck_assert_msg(jm_replay_diff(a.pg, a.schema, c.schema, 50, &n_diff, diff, sizeof(diff), &err) ==
+                      JM_OK,
+                  "diff: %s", err.msg);
+    ck_assert_msg(n_diff == 0, "replay differs in %s", diff);
+    c.ap = jm_apply_new(c.pg, &err);
+    sc_close(&c, 1);
+    sc_close(&a, 1);
 }
 END_TEST
 
@@ -1693,6 +1776,7 @@ Suite *it_apply_suite(void)
     tcase_add_test(tc, test_replay_event_log);
     tcase_add_test(tc, test_replay_batched_retries);
     tcase_add_test(tc, test_replay_fan_in);
+    tcase_add_test(tc, test_bind_copy_identical);
     suite_add_tcase(s, tc);
     return s;
 }
