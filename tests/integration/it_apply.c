@@ -475,6 +475,30 @@ START_TEST(test_bind_chunks_pending)
 }
 END_TEST
 
+/* Replay workflow `wf`'s event log from scenario `a` into a fresh schema (up to 1000 events per
+ * transaction, with the consume loop's prefetch hints) and require identical rows. */
+static void replay_same(sc_t *a, int64_t wf)
+{
+    sc_t b;
+    sc_open(&b);
+    jm_apply_destroy(b.ap);
+    b.ap = NULL;
+    exec_ok(&b, "DEALLOCATE ALL");
+    jm_err_t err;
+    jm_replay_stats_t st;
+    ck_assert_msg(jm_replay_workflow(a->pg, b.pg, wf, &st, &err) == JM_OK, "replay: %s", err.msg);
+    ck_assert_int_eq(st.events, a->nlog);
+    ck_assert_msg(st.outcome_mismatch == 0, "%s", st.first_mismatch);
+    int n_diff = -1;
+    char diff[256];
+    ck_assert_msg(
+        jm_replay_diff(a->pg, a->schema, b.schema, wf, &n_diff, diff, sizeof(diff), &err) == JM_OK,
+        "diff: %s", err.msg);
+    ck_assert_msg(n_diff == 0, "replay differs in %s", diff);
+    b.ap = jm_apply_new(b.pg, &err);
+    sc_close(&b, 1);
+}
+
 /* A first bind's chunks are copied (apply_bind.c chunk_copy), a re-bind's go through the general
  * statement: both give the rows the general statement gives everywhere — tasks (pending counts of
  * a repeated and a missing upstream, null template/array, fallback queues, jsonb), edges,
@@ -535,23 +559,7 @@ START_TEST(test_bind_copy_identical)
     }
     sc_close(&b, 1);
     /* the chunks in one transaction (copied), against the per-event statement applies */
-    sc_t c;
-    sc_open(&c);
-    jm_apply_destroy(c.ap);
-    c.ap = NULL;
-    exec_ok(&c, "DEALLOCATE ALL");
-    jm_err_t err;
-    jm_replay_stats_t st;
-    ck_assert_msg(jm_replay_workflow(a.pg, c.pg, 50, &st, &err) == JM_OK, "replay: %s", err.msg);
-    ck_assert_msg(st.outcome_mismatch == 0, "%s", st.first_mismatch);
-    int n_diff = -1;
-    char diff[256];
-    ck_assert_msg(jm_replay_diff(a.pg, a.schema, c.schema, 50, &n_diff, diff, sizeof(diff), &err) ==
-                      JM_OK,
-                  "diff: %s", err.msg);
-    ck_assert_msg(n_diff == 0, "replay differs in %s", diff);
-    c.ap = jm_apply_new(c.pg, &err);
-    sc_close(&c, 1);
+    replay_same(&a, 50);
     sc_close(&a, 1);
 }
 END_TEST
@@ -1636,30 +1644,6 @@ START_TEST(test_replay_event_log)
     sc_close(&a, 1);
 }
 END_TEST
-
-/* Replay workflow `wf`'s event log from scenario `a` into a fresh schema (up to 1000 events per
- * transaction, with the consume loop's prefetch hints) and require identical rows. */
-static void replay_same(sc_t *a, int64_t wf)
-{
-    sc_t b;
-    sc_open(&b);
-    jm_apply_destroy(b.ap);
-    b.ap = NULL;
-    exec_ok(&b, "DEALLOCATE ALL");
-    jm_err_t err;
-    jm_replay_stats_t st;
-    ck_assert_msg(jm_replay_workflow(a->pg, b.pg, wf, &st, &err) == JM_OK, "replay: %s", err.msg);
-    ck_assert_int_eq(st.events, a->nlog);
-    ck_assert_msg(st.outcome_mismatch == 0, "%s", st.first_mismatch);
-    int n_diff = -1;
-    char diff[256];
-    ck_assert_msg(
-        jm_replay_diff(a->pg, a->schema, b.schema, wf, &n_diff, diff, sizeof(diff), &err) == JM_OK,
-        "diff: %s", err.msg);
-    ck_assert_msg(n_diff == 0, "replay differs in %s", diff);
-    b.ap = jm_apply_new(b.pg, &err);
-    sc_close(&b, 1);
-}
 
 /* The replay applies up to 1000 events per transaction, where the scenario applied one each:
  * retries (E), resource kills (Z -> A, scaled, requeued), a DAG and a limit of 2, so queueing
