@@ -117,6 +117,71 @@ static jm_rc_t ready_refill(jm_apply_t *ap, jm_ap_wfc_t *c, int64_t wf, int64_t 
     return JM_OK;
 }
 
+/* Order of pick indexes by (array, resources, id): the members of each group in id order. */
+static int cmp_group(const void *a, const void *b, void *base)
+{
+    const pick_t *x = (const pick_t *)base + *(const size_t *)a;
+    const pick_t *y = (const pick_t *)base + *(const size_t *)b;
+    if (x->array_id != y->array_id)
+        return x->array_id < y->array_id ? -1 : 1;
+    int c = strcmp(x->resources, y->resources);
+    if (c)
+        return c;
+    return x->id < y->id ? -1 : x->id > y->id;
+}
+
+static int cmp_i64(const void *a, const void *b)
+{
+    int64_t x = *(const int64_t *)a, y = *(const int64_t *)b;
+    return x < y ? -1 : x > y;
+}
+
+/* Order of indexes into the id array `base` by the id they point to (ids are distinct). */
+static int cmp_by_id_index(const void *a, const void *b, void *base)
+{
+    const int64_t *ids = base;
+    return cmp_i64(&ids[*(const size_t *)a], &ids[*(const size_t *)b]);
+}
+
+/* Batch layout of picks sorted by id: step = rank in its (array, resources) group, cut into
+ * chunks of JM_SCHED_BATCH_MAX; the chunks are numbered after `batches` in the order of their
+ * first (smallest) id.  O(n log n): a wide fan-out releases 10k tasks in one transaction. */
+static void number_batches(pick_t *out, size_t n, int64_t batches)
+{
+    size_t *ord = jm_malloc((n ? n : 1) * sizeof(*ord));
+    int64_t *first = jm_malloc((n ? n : 1) * sizeof(*first));
+    int64_t *firsts = jm_malloc((n ? n : 1) * sizeof(*firsts));
+    size_t nf = 0;
+    for (size_t i = 0; i < n; i++)
+        ord[i] = i;
+    if (n > 1)
+        qsort_r(ord, n, sizeof(*ord), cmp_group, out);
+    for (size_t g = 0; g < n;) { /* one group: ord[g .. e) */
+        size_t e = g + 1;
+        while (e < n && out[ord[e]].array_id == out[ord[g]].array_id &&
+               strcmp(out[ord[e]].resources, out[ord[g]].resources) == 0)
+            e++;
+        for (size_t k = g; k < e; k++) {
+            size_t rn = k - g, chunk0 = g + rn / JM_SCHED_BATCH_MAX * JM_SCHED_BATCH_MAX;
+            out[ord[k]].step = (int64_t)rn;
+            first[ord[k]] = out[ord[chunk0]].id;
+            if (k == chunk0)
+                firsts[nf++] = out[ord[k]].id;
+        }
+        g = e;
+    }
+    if (nf > 1)
+        qsort(firsts, nf, sizeof(*firsts), cmp_i64);
+    for (size_t i = 0; i < n; i++) {
+        const int64_t *f = bsearch(&first[i], firsts, nf, sizeof(*firsts), cmp_i64);
+        out[i].batch = batches + (f - firsts) + 1;
+        out[i].step %= JM_SCHED_BATCH_MAX;
+    }
+    free(ord);
+    free(first);
+    free(firsts);
+}
+
 static size_t pick_tracked(jm_ap_wfc_t *c, int64_t cap, int64_t batches, pick_t *out)
 {
     sort_ready(c);
@@ -133,39 +198,7 @@ static size_t pick_tracked(jm_ap_wfc_t *c, int64_t cap, int64_t batches, pick_t 
                           .resources = e->resources};
     }
     qsort(out, n, sizeof(*out), cmp_pick_id);
-    /* rank inside the group, and the first id of each (group, rank / 500) chunk */
-    int64_t *first = jm_malloc((n ? n : 1) * sizeof(*first));
-    for (size_t i = 0; i < n; i++) {
-        int64_t rn = 0;
-        for (size_t j = 0; j < i; j++)
-            if (out[j].array_id == out[i].array_id &&
-                strcmp(out[j].resources, out[i].resources) == 0)
-                rn++;
-        out[i].step = rn;
-        first[i] = out[i].id;
-        for (size_t j = 0; j < i; j++)
-            if (out[j].array_id == out[i].array_id &&
-                strcmp(out[j].resources, out[i].resources) == 0 &&
-                out[j].step / JM_SCHED_BATCH_MAX == rn / JM_SCHED_BATCH_MAX) {
-                first[i] = out[j].id; /* ids ascend: the first one met is the minimum */
-                break;
-            }
-    }
-    for (size_t i = 0; i < n; i++) { /* dense rank of first ids */
-        int64_t rank = 1;
-        for (size_t j = 0; j < n; j++) {
-            int seen = 0;
-            if (first[j] >= first[i])
-                continue;
-            for (size_t k = 0; k < j && !seen; k++)
-                seen = first[k] == first[j];
-            rank += !seen;
-        }
-        out[i].batch = batches + rank;
-    }
-    for (size_t i = 0; i < n; i++)
-        out[i].step %= JM_SCHED_BATCH_MAX;
-    free(first);
+    number_batches(out, n, batches);
     return n;
 }
 
@@ -238,16 +271,19 @@ jm_rc_t jm_sched_workflow(jm_apply_t *ap, int64_t wf, int64_t run_id, int64_t ca
     }
     if (wc && wc->no_ready && !arrays_bind) { /* the picked ones leave the tracked set */
         size_t k = 0;
+        int64_t *pids = jm_malloc(n * sizeof(*pids));
+        for (size_t j = 0; j < n; j++)
+            pids[j] = pk[j].id;
+        qsort(pids, n, sizeof(*pids), cmp_i64);
         for (size_t i = 0; i < wc->n_ready; i++) {
-            int picked = 0;
-            for (size_t j = 0; j < n && !picked; j++)
-                picked = pk[j].id == wc->ready[i].id;
+            int picked = bsearch(&wc->ready[i].id, pids, n, sizeof(*pids), cmp_i64) != NULL;
             if (picked)
                 free(wc->ready[i].resources);
             else
                 wc->ready[k++] = wc->ready[i];
         }
         wc->n_ready = k;
+        free(pids);
         for (size_t j = 0; j < n; j++)
             pk[j].resources = NULL; /* freed above */
     }
@@ -272,12 +308,8 @@ jm_rc_t jm_sched_workflow(jm_apply_t *ap, int64_t wf, int64_t run_id, int64_t ca
     for (size_t i = 0; i < n; i++)
         if (item[i] == AP_ITEM_APPLIED)
             ord[no++] = i;
-    for (size_t x = 1; x < no; x++) /* insertion sort by instance id */
-        for (size_t y = x; y > 0 && ok_ids[ord[y - 1]] > ok_ids[ord[y]]; y--) {
-            size_t t = ord[y];
-            ord[y] = ord[y - 1];
-            ord[y - 1] = t;
-        }
+    if (no > 1) /* by instance id */
+        qsort_r(ord, no, sizeof(*ord), cmp_by_id_index, ok_ids);
     for (size_t x = 0; x < no; x++) {
         size_t i = ord[x];
         jm_ap_newti_add(ap, &(jm_ap_newti_t){.id = ok_ids[i],

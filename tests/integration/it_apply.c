@@ -564,6 +564,38 @@ START_TEST(test_bind_copy_identical)
 }
 END_TEST
 
+/* A run start that queues 1,000 tasks in two resource groups: the in-memory pick numbers the
+ * batches (chunks of 500 per group, numbered by their first id) and steps exactly as
+ * AP_SCHED_PICK_FAST's window functions would (recomputed here in SQL). */
+START_TEST(test_pick_layout_wide)
+{
+    sc_t sc;
+    sc_open(&sc);
+    enum { N = 1000 };
+    task_def_t *t = jm_calloc(N, sizeof(*t));
+    for (int i = 0; i < N; i++)
+        t[i] = (task_def_t){.id = 7000 + i, .memory = i % 3 == 0 ? 2048 : 0};
+    bind(&sc, 70, t, N, N + 10);
+    start(&sc, 70);
+    ck_assert_int_eq(q_int(&sc, "SELECT count(*) FROM task_instance WHERE workflow_id = 70"), N);
+    ck_assert_int_eq(q_int(&sc, "SELECT count(DISTINCT batch_num) FROM task_instance"
+                                " WHERE workflow_id = 70"),
+                     3); /* 666 = 500 + 166, and 334 */
+    ck_assert_int_eq(
+        q_int(&sc,
+              "WITH g AS (SELECT ti.batch_num, ti.step, t.id, row_number() OVER (PARTITION BY"
+              "   t.array_id, t.resources::text ORDER BY t.id) - 1 AS rn, t.array_id,"
+              "   t.resources::text AS r FROM task_instance ti JOIN task t ON t.id = ti.task_id"
+              "   WHERE ti.workflow_id = 70),"
+              " c AS (SELECT *, min(id) OVER (PARTITION BY array_id, r, rn / 500) AS f FROM g)"
+              " SELECT count(*) FROM (SELECT *, dense_rank() OVER (ORDER BY f) AS br FROM c) x"
+              " WHERE step <> rn %% 500 OR batch_num <> br"),
+        0);
+    free(t);
+    sc_close(&sc, 1);
+}
+END_TEST
+
 START_TEST(test_retry_then_done)
 {
     sc_t sc;
@@ -1729,6 +1761,7 @@ Suite *it_apply_suite(void)
     tcase_set_timeout(tc, 60);
     tcase_add_test(tc, test_diamond);
     tcase_add_test(tc, test_bind_chunks_pending);
+    tcase_add_test(tc, test_pick_layout_wide);
     tcase_add_test(tc, test_retry_then_done);
     tcase_add_test(tc, test_attempts_exhausted);
     tcase_add_test(tc, test_resource_error_scaled);
