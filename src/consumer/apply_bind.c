@@ -222,7 +222,8 @@ static size_t upstream_ids(const json_t *t, int64_t **up, size_t *cap)
     }
     for (size_t i = 0; i < n; i++)
         (*up)[i] = json_integer_value(json_array_get(a, i));
-    qsort(*up, n, sizeof(**up), i64_cmp);
+    if (n > 1) /* qsort's base must not be NULL, even for 0 elements (UBSan) */
+        qsort(*up, n, sizeof(**up), i64_cmp);
     for (size_t i = 0; i < n; i++)
         if (k == 0 || (*up)[i] != (*up)[k - 1])
             (*up)[k++] = (*up)[i];
