@@ -1077,13 +1077,6 @@ static int check_item(jm_apply_t *ap, jm_entity_t entity, int64_t id, char from,
     }
 }
 
-static int cmp_idx_by_id(const void *a, const void *b, void *ids)
-{
-    int64_t x = ((const int64_t *)ids)[*(const size_t *)a];
-    int64_t y = ((const int64_t *)ids)[*(const size_t *)b];
-    return x < y ? -1 : x > y;
-}
-
 /* Apply in memory when every legal item is a known row in the expected status (the row cannot
  * differ in the database: this transaction is its only writer).  Returns the number applied
  * (their st[] set to -1), 0 when the statement must run. */
@@ -1112,7 +1105,7 @@ static size_t defer(jm_apply_t *ap, jm_entity_t entity, size_t n, const int64_t 
     for (size_t i = 0; i < n; i++)
         if (st[i] == AP_ITEM_APPLIED)
             idx[k++] = i;
-    qsort_r(idx, m, sizeof(*idx), cmp_idx_by_id, (void *)ids);
+    qsort_r(idx, m, sizeof(*idx), jm_cmp_idx_by_i64, (void *)ids);
     if (ap->n_tlog + m > ap->cap_tlog) {
         ap->cap_tlog = (ap->n_tlog + m) * 2;
         ap->tlog = jm_realloc(ap->tlog, ap->cap_tlog * sizeof(*ap->tlog));

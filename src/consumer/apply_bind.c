@@ -163,12 +163,6 @@ static int chunk_task_cmp(const void *a, const void *b)
     return (x > y) - (x < y);
 }
 
-static int i64_cmp(const void *a, const void *b)
-{
-    int64_t x = *(const int64_t *)a, y = *(const int64_t *)b;
-    return (x > y) - (x < y);
-}
-
 /* The chunk's tasks by id; NULL when an id repeats (the general statement's business). */
 static chunk_task_t *chunk_sorted(const json_t *tasks, size_t *n)
 {
@@ -215,19 +209,14 @@ static void copy_json(jm_pgcopy_t *c, const json_t *v)
 static size_t upstream_ids(const json_t *t, int64_t **up, size_t *cap)
 {
     const json_t *a = json_object_get(t, "upstream");
-    size_t n = json_array_size(a), k = 0;
+    size_t n = json_array_size(a);
     if (n > *cap) {
         *cap = n;
         *up = jm_realloc(*up, n * sizeof(**up));
     }
     for (size_t i = 0; i < n; i++)
         (*up)[i] = json_integer_value(json_array_get(a, i));
-    if (n > 1) /* qsort's base must not be NULL, even for 0 elements (UBSan) */
-        qsort(*up, n, sizeof(**up), i64_cmp);
-    for (size_t i = 0; i < n; i++)
-        if (k == 0 || (*up)[i] != (*up)[k - 1])
-            (*up)[k++] = (*up)[i];
-    return k;
+    return jm_i64_sort_unique(*up, n);
 }
 
 static void copy_task(jm_apply_t *ap, jm_pgcopy_t *tc, jm_pgcopy_t *ec, const chunk_task_t *e,

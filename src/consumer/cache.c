@@ -112,23 +112,10 @@ static void mark_down(jm_cache_t *c, const char *why)
     c->r = NULL;
 }
 
-static int cmp_id(const void *a, const void *b)
-{
-    int64_t x = *(const int64_t *)a, y = *(const int64_t *)b;
-    return (x > y) - (x < y);
-}
-
 /* Sort and drop repeats: a busy workflow is touched by every batch of an outage. */
 static void dirty_unique(jm_cache_t *c)
 {
-    size_t k = 0;
-    if (c->n_dirty < 2) /* nothing to do, and c->dirty is NULL before the first id: no qsort */
-        return;
-    qsort(c->dirty, c->n_dirty, sizeof(*c->dirty), cmp_id);
-    for (size_t i = 0; i < c->n_dirty; i++)
-        if (k == 0 || c->dirty[k - 1] != c->dirty[i])
-            c->dirty[k++] = c->dirty[i];
-    c->n_dirty = k;
+    c->n_dirty = jm_i64_sort_unique(c->dirty, c->n_dirty);
 }
 
 static void remember(jm_cache_t *c, const int64_t *ids, size_t n)

@@ -36,6 +36,13 @@ void jm_dead_letter_uuid(const char *topic, int32_t partition, int64_t offset,
 /* 1 if s[0..len) is a lower-case 8-4-4-4-12 UUID. */
 int jm_uuid_is_valid(const char *s, size_t len);
 
+/* qsort/bsearch comparator of int64_t values. */
+int jm_cmp_i64(const void *a, const void *b);
+/* qsort_r comparator of size_t indexes into the int64_t array `ids`, by the value they name. */
+int jm_cmp_idx_by_i64(const void *a, const void *b, void *ids);
+/* Sort v[0..n) and drop repeats; returns the new count (v may be NULL when n is 0). */
+size_t jm_i64_sort_unique(int64_t *v, size_t n);
+
 /* A PostgreSQL array literal ("{1,2,NULL}") built for one unnest() parameter.  Zero-initialise,
  * jm_pgarr_reset, add items, jm_pgarr_finish (borrowed until the next reset), jm_pgarr_free. */
 typedef struct {

@@ -130,19 +130,6 @@ static int cmp_group(const void *a, const void *b, void *base)
     return x->id < y->id ? -1 : x->id > y->id;
 }
 
-static int cmp_i64(const void *a, const void *b)
-{
-    int64_t x = *(const int64_t *)a, y = *(const int64_t *)b;
-    return x < y ? -1 : x > y;
-}
-
-/* Order of indexes into the id array `base` by the id they point to (ids are distinct). */
-static int cmp_by_id_index(const void *a, const void *b, void *base)
-{
-    const int64_t *ids = base;
-    return cmp_i64(&ids[*(const size_t *)a], &ids[*(const size_t *)b]);
-}
-
 /* Batch layout of picks sorted by id: step = rank in its (array, resources) group, cut into
  * chunks of JM_SCHED_BATCH_MAX; the chunks are numbered after `batches` in the order of their
  * first (smallest) id.  O(n log n): a wide fan-out releases 10k tasks in one transaction. */
@@ -171,9 +158,9 @@ static void number_batches(pick_t *out, size_t n, int64_t batches)
         g = e;
     }
     if (nf > 1)
-        qsort(firsts, nf, sizeof(*firsts), cmp_i64);
+        qsort(firsts, nf, sizeof(*firsts), jm_cmp_i64);
     for (size_t i = 0; i < n; i++) {
-        const int64_t *f = bsearch(&first[i], firsts, nf, sizeof(*firsts), cmp_i64);
+        const int64_t *f = bsearch(&first[i], firsts, nf, sizeof(*firsts), jm_cmp_i64);
         out[i].batch = batches + (f - firsts) + 1;
         out[i].step %= JM_SCHED_BATCH_MAX;
     }
@@ -274,9 +261,9 @@ jm_rc_t jm_sched_workflow(jm_apply_t *ap, int64_t wf, int64_t run_id, int64_t ca
         int64_t *pids = jm_malloc(n * sizeof(*pids));
         for (size_t j = 0; j < n; j++)
             pids[j] = pk[j].id;
-        qsort(pids, n, sizeof(*pids), cmp_i64);
+        qsort(pids, n, sizeof(*pids), jm_cmp_i64);
         for (size_t i = 0; i < wc->n_ready; i++) {
-            int picked = bsearch(&wc->ready[i].id, pids, n, sizeof(*pids), cmp_i64) != NULL;
+            int picked = bsearch(&wc->ready[i].id, pids, n, sizeof(*pids), jm_cmp_i64) != NULL;
             if (picked)
                 free(wc->ready[i].resources);
             else
@@ -309,7 +296,7 @@ jm_rc_t jm_sched_workflow(jm_apply_t *ap, int64_t wf, int64_t run_id, int64_t ca
         if (item[i] == AP_ITEM_APPLIED)
             ord[no++] = i;
     if (no > 1) /* by instance id */
-        qsort_r(ord, no, sizeof(*ord), cmp_by_id_index, ok_ids);
+        qsort_r(ord, no, sizeof(*ord), jm_cmp_idx_by_i64, ok_ids);
     for (size_t x = 0; x < no; x++) {
         size_t i = ord[x];
         jm_ap_newti_add(ap, &(jm_ap_newti_t){.id = ok_ids[i],

@@ -433,3 +433,27 @@ size_t jm_recent_count(const jm_recent_t *r, int64_t now_ms)
         n += r->slots[i].key != 0 && r->slots[i].expires_ms > now_ms;
     return n;
 }
+
+int jm_cmp_i64(const void *a, const void *b)
+{
+    int64_t x = *(const int64_t *)a, y = *(const int64_t *)b;
+    return (x > y) - (x < y);
+}
+
+int jm_cmp_idx_by_i64(const void *a, const void *b, void *ids)
+{
+    const int64_t *v = ids;
+    return jm_cmp_i64(&v[*(const size_t *)a], &v[*(const size_t *)b]);
+}
+
+size_t jm_i64_sort_unique(int64_t *v, size_t n)
+{
+    size_t k = 0;
+    if (n < 2) /* and qsort's base must not be NULL, even for 0 elements (UBSan) */
+        return n;
+    qsort(v, n, sizeof(*v), jm_cmp_i64);
+    for (size_t i = 0; i < n; i++)
+        if (k == 0 || v[k - 1] != v[i])
+            v[k++] = v[i];
+    return k;
+}
