@@ -257,6 +257,16 @@ static void classify(const jm_worker_opts_t *o, int wstatus, int we_killed, long
     }
 }
 
+/* CPU time of the waited-for children so far (RUSAGE_CHILDREN only grows: take differences). */
+static int64_t children_cpu_ms(void)
+{
+    struct rusage ru;
+    if (getrusage(RUSAGE_CHILDREN, &ru) != 0)
+        return 0;
+    return (int64_t)ru.ru_utime.tv_sec * 1000 + ru.ru_utime.tv_usec / 1000 +
+           (int64_t)ru.ru_stime.tv_sec * 1000 + ru.ru_stime.tv_usec / 1000;
+}
+
 static void child_exec(const jm_worker_opts_t *o, const sigset_t *mask, int outfd, int errfd)
 {
     char buf[32];
@@ -277,6 +287,8 @@ static void child_exec(const jm_worker_opts_t *o, const sigset_t *mask, int outf
     setenv("JOBMON_TASK_ID", buf, 1);
     snprintf(buf, sizeof(buf), "%lld", (long long)o->ti_id);
     setenv("JOBMON_TASK_INSTANCE_ID", buf, 1);
+    if (o->distributor_id) /* a pooled worker's environment has none of its own */
+        setenv("JOBMON_DISTRIBUTOR_ID", o->distributor_id, 1);
     execl("/bin/sh", "sh", "-c", o->command, (char *)NULL);
     _exit(127);
 }
@@ -330,6 +342,7 @@ jm_rc_t jm_worker_run(const jm_worker_opts_t *o, jm_report_t *r, jm_worker_resul
     signal(SIGPIPE, SIG_IGN);
 
     long long oom0 = oom_kills();
+    int64_t cpu0 = children_cpu_ms(); /* a pooled worker ran others before */
     int64_t t0 = jm_time_mono_ms();
     pid_t pid = fork();
     if (pid < 0) {
@@ -405,9 +418,12 @@ jm_rc_t jm_worker_run(const jm_worker_opts_t *o, jm_report_t *r, jm_worker_resul
             /* reap the command and any orphan the subreaper inherited */
             for (;;) {
                 int ws;
-                pid_t w = waitpid(-1, &ws, WNOHANG);
+                struct rusage ru;
+                pid_t w = wait4(-1, &ws, WNOHANG, &ru);
                 if (w <= 0)
                     break;
+                if (ru.ru_maxrss > res->maxrss_kb) /* the child with its own descendants */
+                    res->maxrss_kb = ru.ru_maxrss;
                 if (w == pid) {
                     wstatus = ws;
                     done = 1;
@@ -472,13 +488,7 @@ jm_rc_t jm_worker_run(const jm_worker_opts_t *o, jm_report_t *r, jm_worker_resul
         if (st[i].fd >= 0)
             stream_read(&st[i]);
     res->wall_ms = jm_time_mono_ms() - t0;
-    struct rusage ru;
-    if (getrusage(RUSAGE_CHILDREN, &ru) == 0) {
-        res->cpu_ms = (int64_t)ru.ru_utime.tv_sec * 1000 + ru.ru_utime.tv_usec / 1000 +
-                      (int64_t)ru.ru_stime.tv_sec * 1000 + ru.ru_stime.tv_usec / 1000;
-        if (ru.ru_maxrss > res->maxrss_kb)
-            res->maxrss_kb = ru.ru_maxrss;
-    }
+    res->cpu_ms = children_cpu_ms() - cpu0;
     /* the OOM-kill count matters only for a SIGKILL we did not send (or sh's 137): read it
      * again only then, not on every exit (4 file reads off the latency path) */
     int sigkill = (WIFSIGNALED(wstatus) && WTERMSIG(wstatus) == SIGKILL) ||
