@@ -73,7 +73,8 @@ start_fsms()
     local k=$1 i
     TOPIC=jobmon.bench.e2e.$2
     kafka_tool org.apache.kafka.tools.TopicCommand --bootstrap-server "$JOBMON_KAFKA_BROKERS" \
-        --create --topic "$TOPIC" --partitions $PARTS --replication-factor 1 >"$tmp/topic.log" 2>&1
+        --create --topic "$TOPIC" --partitions $PARTS --replication-factor 1 >"$tmp/topic.log" 2>&1 ||
+        { echo "bench: cannot create $TOPIC:" >&2; tail -5 "$tmp/topic.log" >&2; exit 1; }
     FSM_PIDS=()
     rm -f "$tmp"/fsm-"$k"-*.log
     for ((i = 1; i <= k; i++)); do
