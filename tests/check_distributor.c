@@ -550,11 +550,13 @@ START_TEST(test_pool_runs_instances_in_few_workers)
 }
 END_TEST
 
-/* A pooled worker kills an instance over its memory limit (Z) and runs the next one (D). */
+/* A pooled worker kills an instance over its memory limit (Z) and runs the next one (D), whose
+ * usage is its own (a CPU burner ran first in the same worker). */
 START_TEST(test_pool_memory_kill_then_next)
 {
     pool_t p;
     pool_open(&p, 1, NULL);
+    pool_add(&p, 200, "i=0; while [ $i -lt 300000 ]; do i=$((i+1)); done", 0);
     pool_add(&p, 201,
              "echo $PPID >&2; sh -c 'head -c 200000000 /dev/zero | tail -c 1000000000 >/dev/null'",
              40);
@@ -567,8 +569,14 @@ START_TEST(test_pool_memory_kill_then_next)
     ck_assert_ptr_nonnull(strstr(jm_ev_str(e, "message"), "memory"));
     ck_assert_int_eq(tail_pid(e, "stderr_tail"), tail_pid(d, "stdout_tail")); /* one worker */
     ck_assert_int_eq(exit_code_of(&p, "202"), 0);
-    /* the second instance's usage is its own, not the hog's */
-    ck_assert_int_lt(jm_ev_int(jm_ev_get(d, "usage"), "maxrss_kb"), 40 * 1024);
+    /* the last instance's CPU time is its own, not the burner's before it (cumulative
+     * RUSAGE_CHILDREN would count it) */
+    json_t *b = pool_event(&p, 200, "ti.done", NULL);
+    ck_assert_ptr_nonnull(b);
+    int64_t burnt = jm_ev_int(jm_ev_get(b, "usage"), "cpu_ms");
+    ck_assert_int_gt(burnt, 100);
+    ck_assert_int_lt(jm_ev_int(jm_ev_get(d, "usage"), "cpu_ms"), burnt / 2);
+    json_decref(b);
     json_decref(e);
     json_decref(d);
     pool_close(&p);

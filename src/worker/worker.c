@@ -257,14 +257,51 @@ static void classify(const jm_worker_opts_t *o, int wstatus, int we_killed, long
     }
 }
 
-/* CPU time of the waited-for children so far (RUSAGE_CHILDREN only grows: take differences). */
-static int64_t children_cpu_ms(void)
+static int64_t tv_ms(struct timeval tv)
 {
-    struct rusage ru;
-    if (getrusage(RUSAGE_CHILDREN, &ru) != 0)
-        return 0;
-    return (int64_t)ru.ru_utime.tv_sec * 1000 + ru.ru_utime.tv_usec / 1000 +
-           (int64_t)ru.ru_stime.tv_sec * 1000 + ru.ru_stime.tv_usec / 1000;
+    return (int64_t)tv.tv_sec * 1000 + tv.tv_usec / 1000;
+}
+
+/* Reap the children that ended.  Those of the command's process group `pgid` (the command and
+ * orphans of it adopted as subreaper, with their own reaped descendants) add their usage to res;
+ * others are leftovers of an earlier instance of a pooled worker and do not count.  Sets
+ * *wstatus and returns 1 once the command itself is reaped. */
+static int reap(pid_t pgid, jm_worker_result_t *res, int *wstatus)
+{
+    int done = 0;
+    for (;;) {
+        siginfo_t si = {0};
+        if (waitid(P_ALL, 0, &si, WEXITED | WNOHANG | WNOWAIT) != 0 || si.si_pid == 0)
+            return done;
+        int ours = si.si_pid == pgid || getpgid(si.si_pid) == pgid; /* zombies keep theirs */
+        int ws;
+        struct rusage ru;
+        if (wait4(si.si_pid, &ws, 0, &ru) != si.si_pid)
+            return done;
+        if (!ours)
+            continue;
+        if (ru.ru_maxrss > res->maxrss_kb)
+            res->maxrss_kb = ru.ru_maxrss;
+        res->cpu_ms += tv_ms(ru.ru_utime) + tv_ms(ru.ru_stime);
+        if (si.si_pid == pgid) {
+            *wstatus = ws;
+            done = 1;
+        }
+    }
+}
+
+/* After the command ended: reap what is left of its group; when we SIGKILLed it, wait (up to a
+ * second) for the rest of the group to die, so it counts for this instance, not the next. */
+static void reap_group_rest(pid_t pgid, int we_killed, jm_worker_result_t *res)
+{
+    int ws;
+    int64_t until = jm_time_mono_ms() + (we_killed ? 1000 : 0);
+    for (;;) {
+        (void)reap(pgid, res, &ws);
+        if (kill(-pgid, 0) != 0 || jm_time_mono_ms() >= until)
+            return;
+        jm_time_sleep_ms(2, NULL); /* the deadline bounds the wait */
+    }
 }
 
 static void child_exec(const jm_worker_opts_t *o, const sigset_t *mask, int outfd, int errfd)
@@ -342,7 +379,6 @@ jm_rc_t jm_worker_run(const jm_worker_opts_t *o, jm_report_t *r, jm_worker_resul
     signal(SIGPIPE, SIG_IGN);
 
     long long oom0 = oom_kills();
-    int64_t cpu0 = children_cpu_ms(); /* a pooled worker ran others before */
     int64_t t0 = jm_time_mono_ms();
     pid_t pid = fork();
     if (pid < 0) {
@@ -415,20 +451,8 @@ jm_rc_t jm_worker_run(const jm_worker_opts_t *o, jm_report_t *r, jm_worker_resul
                     we_killed = 1;
                 }
             }
-            /* reap the command and any orphan the subreaper inherited */
-            for (;;) {
-                int ws;
-                struct rusage ru;
-                pid_t w = wait4(-1, &ws, WNOHANG, &ru);
-                if (w <= 0)
-                    break;
-                if (ru.ru_maxrss > res->maxrss_kb) /* the child with its own descendants */
-                    res->maxrss_kb = ru.ru_maxrss;
-                if (w == pid) {
-                    wstatus = ws;
-                    done = 1;
-                }
-            }
+            /* reap the command and the orphans of its group the subreaper inherited */
+            done = reap(pid, res, &wstatus);
         }
         now = jm_time_mono_ms();
         if (done)
@@ -488,7 +512,7 @@ jm_rc_t jm_worker_run(const jm_worker_opts_t *o, jm_report_t *r, jm_worker_resul
         if (st[i].fd >= 0)
             stream_read(&st[i]);
     res->wall_ms = jm_time_mono_ms() - t0;
-    res->cpu_ms = children_cpu_ms() - cpu0;
+    reap_group_rest(pid, we_killed, res);
     /* the OOM-kill count matters only for a SIGKILL we did not send (or sh's 137): read it
      * again only then, not on every exit (4 file reads off the latency path) */
     int sigkill = (WIFSIGNALED(wstatus) && WTERMSIG(wstatus) == SIGKILL) ||
