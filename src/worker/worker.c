@@ -81,6 +81,20 @@ static void mkdirs(const char *dir)
     free(p);
 }
 
+/* Open (create) a log file for appending, creating its directories only when they are missing
+ * (the common case costs one open, not a mkdir per path component). */
+static int open_log(const char *path)
+{
+    int fd = open(path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
+    const char *slash = strrchr(path, '/');
+    if (fd >= 0 || errno != ENOENT || !slash || slash == path)
+        return fd;
+    char *dir = jm_strndup(path, (size_t)(slash - path));
+    mkdirs(dir);
+    free(dir);
+    return open(path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
+}
+
 typedef struct {
     int fd;    /* read end, -1 once closed */
     int logfd; /* log file */
@@ -350,14 +364,8 @@ jm_rc_t jm_worker_run(const jm_worker_opts_t *o, jm_report_t *r, jm_worker_resul
     did = o->distributor_id ? jm_strdup(o->distributor_id) : jm_worker_distributor_id_from_env();
     for (int i = 0; i < 2; i++) {
         const char *p = i ? errpath : outpath;
-        char *slash = strrchr(p, '/');
-        if (slash && slash != p) {
-            char *dir = jm_strndup(p, (size_t)(slash - p));
-            mkdirs(dir);
-            free(dir);
-        }
         jm_tail_init(&st[i].tail);
-        st[i].logfd = open(p, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
+        st[i].logfd = open_log(p);
         if (st[i].logfd < 0) {
             rc = jm_err_set(err, JM_ERR_IO, "%s: %s", p, strerror(errno));
             goto out;
