@@ -100,6 +100,7 @@ static void chan_close(proc_t *p)
     if (p->chan >= 0)
         close(p->chan);
     p->chan = -1;
+    p->ready = 0; /* nothing can be sent to it any more */
 }
 
 static job_t *find_job(jm_localproc_t *lp, const char *id, size_t *at)
