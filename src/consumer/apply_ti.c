@@ -662,7 +662,7 @@ static jm_rc_t apply_report(jm_apply_t *ap, jm_event_type_t type, const json_t *
 /* ti.done's payload from a result of status D (exit_code and message are not part of it). */
 static json_t *done_payload(const json_t *res)
 {
-    json_t *p = json_deep_copy(res);
+    json_t *p = json_copy((json_t *)res); /* shallow: members are only read */
     json_object_del(p, "status");
     json_object_del(p, "exit_code");
     json_object_del(p, "message");
@@ -679,13 +679,13 @@ jm_rc_t jm_ap_ti_reports(jm_apply_t *ap, jm_err_t *err)
         if (!json_is_object(run) && !json_is_object(res))
             jm_ap_ignored(ap, "task_instance %" PRId64 ": empty report", jm_ev_int(it, "ti_id"));
         if (json_is_object(run))
-            rc = apply_report(ap, JM_EV_TI_RUNNING, it, json_deep_copy(run), err);
+            rc = apply_report(ap, JM_EV_TI_RUNNING, it, json_copy((json_t *)run), err);
         if (rc != JM_OK || !json_is_object(res))
             continue;
         if (jm_ev_str(res, "status")[0] == 'D')
             rc = apply_report(ap, JM_EV_TI_DONE, it, done_payload(res), err);
         else
-            rc = apply_report(ap, JM_EV_TI_ERROR, it, json_deep_copy(res), err);
+            rc = apply_report(ap, JM_EV_TI_ERROR, it, json_copy((json_t *)res), err);
     }
     return rc;
 }
