@@ -298,15 +298,27 @@ START_TEST(test_dummy_plugin_reports_after_poll)
     pl->poll(pl);
     jm_report_destroy(r);
     rewind(f);
-    char line[2048];
-    const char *want[] = {"ti.running", "ti.running", "ti.done", "ti.done"};
-    for (int i = 0; i < 4; i++) {
-        ck_assert_ptr_nonnull(fgets(line, sizeof(line), f));
-        jm_event_t *ev = NULL;
-        ck_assert_int_eq(jm_event_decode(line, strlen(line) - 1, &ev, &err), JM_OK);
-        ck_assert_str_eq(jm_event_type_name(ev->type), want[i]);
-        jm_event_destroy(ev);
+    char line[4096];
+    /* one ti.reports event: both instances, each R (with its distributor id) then D */
+    ck_assert_ptr_nonnull(fgets(line, sizeof(line), f));
+    jm_event_t *ev = NULL;
+    ck_assert_int_eq(jm_event_decode(line, strlen(line) - 1, &ev, &err), JM_OK);
+    ck_assert_int_eq(ev->type, JM_EV_TI_REPORTS);
+    ck_assert_int_eq(ev->workflow_id, 7);
+    ck_assert_int_eq(json_integer_value(json_object_get(ev->payload, "run_id")), 8);
+    json_t *items = json_object_get(ev->payload, "items");
+    ck_assert_uint_eq(json_array_size(items), 2);
+    const char *dids[] = {ida, idb};
+    for (size_t i = 0; i < 2; i++) {
+        json_t *it = json_array_get(items, i);
+        ck_assert_int_eq(json_integer_value(json_object_get(it, "ti_id")), 11 + (int)i);
+        json_t *run = json_object_get(it, "running"), *res = json_object_get(it, "result");
+        ck_assert_str_eq(json_string_value(json_object_get(run, "distributor_id")), dids[i]);
+        ck_assert_int_eq(json_integer_value(json_object_get(run, "next_report_s")), 279);
+        ck_assert_str_eq(json_string_value(json_object_get(res, "status")), "D");
     }
+    jm_event_destroy(ev);
+    ck_assert_ptr_null(fgets(line, sizeof(line), f)); /* nothing else */
     fclose(f);
     pl->stop(pl);
     pl->destroy(pl);

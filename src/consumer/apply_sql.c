@@ -370,11 +370,14 @@ const char *const jm_ap_sql[AP_SQL__CNT] = {
         "UPDATE task_instance e SET status = x.t, status_at = x.at FROM unnest($1::bigint[],"
         " $2::text[], $3::text[], $4::timestamptz[]) AS x(id, f, t, at)"
         " WHERE e.id = x.id AND e.status = x.f",
-    /* the same for tasks, $5 num_attempts, $6 ti_seq (as this transaction knows them) */
+    /* the same for tasks, $5 num_attempts, $6 ti_seq, $7 pending_upstreams (NULL: unchanged),
+     * as this transaction knows them */
     [AP_FLUSH_TASK_STATUS] =
-        "UPDATE task e SET status = x.t, status_at = x.at, num_attempts = x.na, ti_seq = x.sq"
+        "UPDATE task e SET status = x.t, status_at = x.at, num_attempts = x.na, ti_seq = x.sq,"
+        " pending_upstreams = COALESCE(x.pu, e.pending_upstreams)"
         " FROM unnest($1::bigint[], $2::text[], $3::text[], $4::timestamptz[], $5::int[],"
-        " $6::int[]) AS x(id, f, t, at, na, sq) WHERE e.id = x.id AND e.status = x.f",
+        " $6::int[], $7::int[]) AS x(id, f, t, at, na, sq, pu) WHERE e.id = x.id AND e.status = "
+        "x.f",
     /* $1 entities, $2 ids, $3 wfs, $4 from, $5 to, $6 event ids, $7 at: pending
      * transition_log rows, inserted in their order.  Not executed any more: flush_tlog (apply.c)
      * writes the same rows with a binary COPY; kept as its one-statement reference. */
