@@ -139,24 +139,26 @@ static const jm_field_spec_t overdue_fields[] = {
 };
 static const jm_field_spec_t e_overdue = F_OBJ(NULL, overdue_fields, "overdue instance");
 
+/* ti.running's fields after ti_id (also a ti.reports item's `running`) */
+#define RUNNING_FIELDS                                                                             \
+    NAME("host", "execution host"), F_INT("pid", 0, I32_MAX, "process id of the command"),         \
+        NAME("distributor_id", "cluster job id"), NEXT_REPORT,                                     \
+        F_STR("stdout_path", 0, MSG_MAX_B, "stdout file"),                                         \
+        F_STR("stderr_path", 0, MSG_MAX_B, "stderr file")
+/* what ti.done and ti.error report of the command's output and usage */
+#define OUTPUT_FIELDS TAIL("stdout_tail"), TAIL("stderr_tail"), USAGE
+
 /* ti.reports: one instance's reports, as the worker would publish them (ti.running's payload
  * without ti_id; ti.done/ti.error's as `result`, status D for done). */
 static const jm_field_spec_t report_running_fields[] = {
-    NAME("host", "execution host"),
-    F_INT("pid", 0, I32_MAX, "process id of the command"),
-    NAME("distributor_id", "cluster job id"),
-    NEXT_REPORT,
-    F_STR("stdout_path", 0, MSG_MAX_B, "stdout file"),
-    F_STR("stderr_path", 0, MSG_MAX_B, "stderr file"),
+    RUNNING_FIELDS,
     F_END,
 };
 static const jm_field_spec_t report_result_fields[] = {
     F_STATUS("status", "DEZUF", "D done (ti.done), else the ti.error status"),
     F_INT("exit_code", -255, 255, "exit code, negative = signal (ignored for D)"),
     F_STR("message", 0, MSG_MAX_B, "error message (ignored for D)"),
-    TAIL("stdout_tail"),
-    TAIL("stderr_tail"),
-    USAGE,
+    OUTPUT_FIELDS,
     F_END,
 };
 static const jm_field_spec_t report_fields[] = {
@@ -242,26 +244,21 @@ static const jm_field_spec_t p_ti_triaged[] = {RUN_ID, ITEMS(&e_triaged), F_END}
 static const jm_field_spec_t p_ti_reports[] = {RUN_ID, ITEMS(&e_report), F_END};
 static const jm_field_spec_t p_ti_running[] = {
     TI_ID,
-    NAME("host", "execution host"),
-    F_INT("pid", 0, I32_MAX, "process id of the command"),
-    NAME("distributor_id", "cluster job id"),
-    NEXT_REPORT,
-    F_STR("stdout_path", 0, MSG_MAX_B, "stdout file"),
-    F_STR("stderr_path", 0, MSG_MAX_B, "stderr file"),
+    RUNNING_FIELDS,
     F_END,
 };
 static const jm_field_spec_t p_ti_heartbeat[] = {TI_ID, NEXT_REPORT, F_END};
 static const jm_field_spec_t p_ti_done[] = {
-    TI_ID, TAIL("stdout_tail"), TAIL("stderr_tail"), USAGE, F_END,
+    TI_ID,
+    OUTPUT_FIELDS,
+    F_END,
 };
 static const jm_field_spec_t p_ti_error[] = {
     TI_ID,
     F_STATUS("status", "EZUF", "E error, Z resource kill, U unknown, F fatal"),
     F_INT("exit_code", -255, 255, "exit code, negative = signal"),
     F_STR("message", 0, MSG_MAX_B, "error message"),
-    TAIL("stdout_tail"),
-    TAIL("stderr_tail"),
-    USAGE,
+    OUTPUT_FIELDS,
     F_END,
 };
 static const jm_field_spec_t p_reaper_overdue[] = {ITEMS(&e_overdue), F_END};
