@@ -122,6 +122,13 @@ static void remember(jm_localproc_t *lp, const char *id, int code)
     lp->done[i].code = code;
 }
 
+static void job_free(job_t *j)
+{
+    free(j->id);
+    free(j->spec);
+    jm_plugin_argv_free(j->argv);
+}
+
 /* The instance `id` ended with `code`: remember it and drop it from the queue. */
 static void job_end(jm_localproc_t *lp, const char *id, int code)
 {
@@ -130,9 +137,7 @@ static void job_end(jm_localproc_t *lp, const char *id, int code)
     job_t *j = find_job(lp, id, &i);
     if (!j)
         return;
-    free(j->id);
-    free(j->spec);
-    jm_plugin_argv_free(j->argv);
+    job_free(j);
     memmove(&lp->jobs[i], &lp->jobs[i + 1], (lp->n - i - 1) * sizeof(job_t));
     lp->n--;
 }
@@ -154,11 +159,8 @@ void jm_localproc_destroy(jm_localproc_t *lp)
         free(lp->procs[i].job);
     }
     free(lp->procs);
-    for (size_t i = 0; i < lp->n; i++) {
-        free(lp->jobs[i].id);
-        free(lp->jobs[i].spec);
-        jm_plugin_argv_free(lp->jobs[i].argv);
-    }
+    for (size_t i = 0; i < lp->n; i++)
+        job_free(&lp->jobs[i]);
     free(lp->jobs);
     for (size_t i = 0; i < EXIT_MEMORY; i++)
         free(lp->done[i].id);
