@@ -43,7 +43,8 @@ typedef struct {
 } sc_t;
 
 static void check_invariants(sc_t *sc, int64_t wf);
-static char *table_digest(sc_t *sc, const char *table);
+static void assert_same_tables(sc_t *a, sc_t *b, const char *const *tables, size_t n,
+                               const char *what);
 
 static int schema_n;
 
@@ -549,14 +550,7 @@ START_TEST(test_bind_copy_identical)
         sc_apply_ev(&b, a.log[i], NULL);
     const char *tables[] = {"task", "task_edge", "workflow_task_count", "transition_log",
                             "workflow"};
-    for (size_t i = 0; i < JM_ARRAY_LEN(tables); i++) {
-        char *da = table_digest(&a, tables[i]);
-        char *db = table_digest(&b, tables[i]);
-        ck_assert_msg(strcmp(da, db) == 0, "table %s differs between COPY and statement",
-                      tables[i]);
-        free(da);
-        free(db);
-    }
+    assert_same_tables(&a, &b, tables, JM_ARRAY_LEN(tables), "between COPY and statement");
     sc_close(&b, 1);
     /* the chunks in one transaction (copied), against the per-event statement applies */
     replay_same(&a, 50);
@@ -710,6 +704,18 @@ static char *table_digest(sc_t *sc, const char *table)
     return d;
 }
 
+/* Each of `tables` has the same rows in a's and b's schemas; `what` names the difference. */
+static void assert_same_tables(sc_t *a, sc_t *b, const char *const *tables, size_t n,
+                               const char *what)
+{
+    for (size_t i = 0; i < n; i++) {
+        char *da = table_digest(a, tables[i]), *db = table_digest(b, tables[i]);
+        ck_assert_msg(strcmp(da, db) == 0, "table %s differs %s", tables[i], what);
+        free(da);
+        free(db);
+    }
+}
+
 START_TEST(test_replay_identical)
 {
     sc_t a, b;
@@ -719,14 +725,8 @@ START_TEST(test_replay_identical)
     sc_open(&b);
     for (size_t i = 0; i < a.nlog; i++)
         sc_apply_ev(&b, a.log[i], NULL);
-    for (size_t i = 0; i < JM_ARRAY_LEN(model_tables); i++) {
-        char *da = table_digest(&a, model_tables[i]);
-        /* b's search_path is its own schema */
-        char *db = table_digest(&b, model_tables[i]);
-        ck_assert_msg(strcmp(da, db) == 0, "table %s differs after replay", model_tables[i]);
-        free(da);
-        free(db);
-    }
+    /* b's search_path is its own schema */
+    assert_same_tables(&a, &b, model_tables, JM_ARRAY_LEN(model_tables), "after replay");
     sc_close(&b, 1);
     sc_close(&a, 1);
 }
@@ -1901,13 +1901,8 @@ START_TEST(test_reports_like_events)
     ck_assert_int_eq(q_char(&b, "SELECT status FROM task WHERE id = 33"), 'F');
     ck_assert_int_eq(q_int(&b, "SELECT count(*) FROM task WHERE status = 'D'"), 5);
     ck_assert_int_gt(q_int(&b, "SELECT count(*) FROM event_log WHERE type = 'ti.reports'"), 3);
-    for (size_t i = 0; i < JM_ARRAY_LEN(model_tables); i++) {
-        char *da = table_digest(&a, model_tables[i]), *db = table_digest(&b, model_tables[i]);
-        ck_assert_msg(strcmp(da, db) == 0, "table %s differs between ti.reports and events",
-                      model_tables[i]);
-        free(da);
-        free(db);
-    }
+    assert_same_tables(&a, &b, model_tables, JM_ARRAY_LEN(model_tables),
+                       "between ti.reports and events");
     char *la = tlog_digest(&a), *lb = tlog_digest(&b);
     ck_assert_str_eq(la, lb);
     free(la);
