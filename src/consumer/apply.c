@@ -16,6 +16,8 @@
  * difference (jm_ap_exec's guard).  Handlers other than the hot task-instance events write
  * everything and forget the known rows.  A handler's decisions are the same as with per-event
  * writes, so the rows do not depend on where batch boundaries fall (replay tests, jobmon audit).
+ * After a successful flush the known rows of unfinished instances and tasks are kept for the
+ * next transaction (keep_rows) until a rollback or rebalance (jm_apply_rollback).
  *
  * It does not open, commit or roll back transactions (the consume loop does), read any clock,
  * or use randomness: everything comes from the event.
