@@ -15,6 +15,7 @@
 # Prints one markdown table row per measurement; APPEND=1 appends them to bench/RESULTS.md.
 #
 #   TASKS=10000 FSMS="1 2" MP_TASKS=1000 bench/e2e_throughput.sh    (KEEP=1 keeps the temp dir: logs)
+#   BENCH_SCHEMA=e2e_x TASKS=100000 FSMS=1 MP_TASKS=0 bench/e2e_throughput.sh   (a fresh schema)
 set -euo pipefail
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 B=${JOBMON_BUILD_DIR:-$ROOT}
@@ -24,6 +25,21 @@ MP_TASKS=${MP_TASKS:-1000}
 PARTS=4
 eval "$("$ROOT/scripts/stack" env)"
 "$ROOT/scripts/stack" status >/dev/null || { echo "the stack is not up" >&2; exit 1; }
+# BENCH_SCHEMA=name: every process of the run (jobmon, the distributor, our jobmon-fsm, the
+# checks) uses a fresh PostgreSQL schema of that name (dropped, re-created and migrated from
+# this checkout's schemas/sql, or JOBMON_MIGRATIONS_DIR) instead of the stack's public one, as
+# in bench/run_fsm_bench.sh: a migration is measured without touching the shared schema, and
+# both builds of an A/B comparison start from equally empty tables.  Reads use the writer role.
+if [[ -n "${BENCH_SCHEMA:-}" ]]; then
+    [[ "$BENCH_SCHEMA" =~ ^[a-z_][a-z0-9_]*$ && "$BENCH_SCHEMA" != public ]] ||
+        { echo "BENCH_SCHEMA must be a plain lower-case name other than public" >&2; exit 1; }
+    psql "$JOBMON_POSTGRES_CONNINFO" -XAtq -v ON_ERROR_STOP=1 \
+        -c "DROP SCHEMA IF EXISTS $BENCH_SCHEMA CASCADE" -c "CREATE SCHEMA $BENCH_SCHEMA" >/dev/null
+    JOBMON_POSTGRES_CONNINFO="$JOBMON_POSTGRES_CONNINFO options=-csearch_path=$BENCH_SCHEMA"
+    JOBMON_POSTGRES_READER_CONNINFO=$JOBMON_POSTGRES_CONNINFO
+    export JOBMON_POSTGRES_CONNINFO JOBMON_POSTGRES_READER_CONNINFO
+    "$ROOT/scripts/migrate" "$JOBMON_POSTGRES_CONNINFO" >/dev/null
+fi
 tmp=$(mktemp -d "${TMPDIR:-/tmp}/jobmon-bench-e2e.XXXXXX")
 export XDG_STATE_HOME=$tmp/state
 FSM_PIDS=()

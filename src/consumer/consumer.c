@@ -171,6 +171,9 @@ static void on_rebalance(rd_kafka_t *rk, rd_kafka_resp_err_t e,
 {
     jm_fsm_consumer_t *c = opaque;
     (void)rk;
+    /* The rows apply kept from our last transaction may be changed by the partitions' next
+     * owner from now on (no transaction is open here: callbacks run inside poll). */
+    jm_apply_rollback(c->ap);
     if (e == RD_KAFKA_RESP_ERR__ASSIGN_PARTITIONS) {
         on_assign(c, parts);
         return;

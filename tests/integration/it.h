@@ -18,6 +18,9 @@ const char *it_unique(void);
 void it_create_topic(const char *name, int partitions);
 /* The whole file at `path`, NUL-terminated; caller frees.  Fails the test when unreadable. */
 char *it_slurp(const char *path);
+/* Every migration of schemas/sql after 001_plumbing, in order, as one SQL text (caller frees):
+ * a test schema gets the same tables and indexes as a migrated database. */
+char *it_schema_sql(void);
 
 /* One suite per service; the list is in suites.def. */
 #define JM_SUITE(name) Suite *it_##name##_suite(void);

@@ -72,15 +72,9 @@ static void sc_open(sc_t *sc)
              " CREATE SCHEMA %s; SET search_path = %s",
              sc->schema, sc->schema, sc->schema);
     exec_ok(sc, sql);
-    const char *files[] = {"/schemas/sql/002_log.sql", "/schemas/sql/003_model.sql",
-                           "/schemas/sql/004_bind.sql"};
-    for (size_t i = 0; i < JM_ARRAY_LEN(files); i++) {
-        char path[1024];
-        snprintf(path, sizeof(path), "%s%s", JM_TOP_SRCDIR, files[i]);
-        char *s = it_slurp(path);
-        exec_ok(sc, s);
-        free(s);
-    }
+    char *s = it_schema_sql();
+    exec_ok(sc, s);
+    free(s);
     sc->ap = jm_apply_new(sc->pg, &err);
     ck_assert_msg(sc->ap != NULL, "jm_apply_new: %s", err.msg);
     sc->ts = 1764000000000;

@@ -230,8 +230,9 @@ static void check_applied_once(ctx_t *c, int64_t base, int64_t span, int n, int6
                      n);
     /* one creation transition per run: applying run.start twice would show twice (or fail) */
     ck_assert_int_eq(q_int(c,
-                           "SELECT count(*) FROM transition_log WHERE entity = 'workflow_run'"
-                           " AND from_status IS NULL AND entity_id >= %lld AND entity_id < %lld",
+                           "SELECT count(*) FROM workflow_run r JOIN transition_log t"
+                           " ON t.entity_id = r.id AND t.entity = 'workflow_run'"
+                           " AND t.from_status IS NULL WHERE r.id >= %lld AND r.id < %lld",
                            (long long)base, (long long)(base + span)),
                      n);
     ck_assert_int_eq(q_int(c,
@@ -473,8 +474,9 @@ START_TEST(test_two_consumers_four_partitions)
                            (long long)c.wf_base),
                      n_wf);
     ck_assert_int_eq(q_int(&c,
-                           "SELECT count(*) FROM transition_log WHERE entity = 'workflow_run'"
-                           " AND from_status IS NULL AND entity_id >= %lld AND entity_id < %lld",
+                           "SELECT count(*) FROM workflow_run r JOIN transition_log t"
+                           " ON t.entity_id = r.id AND t.entity = 'workflow_run'"
+                           " AND t.from_status IS NULL WHERE r.id >= %lld AND r.id < %lld",
                            (long long)c.wf_base, (long long)(c.wf_base + 4 * n_wf)),
                      n_wf);
     ck_assert_int_eq(

@@ -1,9 +1,12 @@
 /*
- * it_util.c — helpers shared by the integration suites: a Kafka topic of their own, reading a file.
+ * it_util.c — helpers shared by the integration suites: a Kafka topic of their own, reading a file,
+ * the schema's migrations.
  */
+#include <glob.h>
 #include <librdkafka/rdkafka.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 
 #include "it.h"
 
@@ -43,4 +46,26 @@ char *it_slurp(const char *path)
     s[n] = 0;
     fclose(f);
     return s;
+}
+
+char *it_schema_sql(void)
+{
+    glob_t g;
+    ck_assert_int_eq(glob(JM_TOP_SRCDIR "/schemas/sql/[0-9][0-9][0-9]_*.sql", 0, NULL, &g), 0);
+    size_t len = 0;
+    char *all = calloc(1, 1);
+    for (size_t i = 0; i < g.gl_pathc; i++) { /* glob sorts: NNN order */
+        if (strstr(g.gl_pathv[i], "/001_plumbing.sql"))
+            continue;
+        char *s = it_slurp(g.gl_pathv[i]);
+        size_t n = strlen(s);
+        all = realloc(all, len + n + 2);
+        memcpy(all + len, s, n);
+        len += n;
+        all[len++] = '\n';
+        all[len] = 0;
+        free(s);
+    }
+    globfree(&g);
+    return all;
 }
