@@ -30,12 +30,14 @@
 #include <unistd.h>
 
 #include "distributors/localproc.h"
+#include "distributors/relay.h"
 #include "jobmon/log.h"
 
 extern char **environ;
 
-#define EXIT_MEMORY 1000
-#define REPORT_FD   3 /* the worker's end of its report channel */
+#define EXIT_MEMORY     1000
+#define REPORT_FD       3 /* the worker's end of its report channel */
+#define RELAY_LINGER_MS 0
 
 typedef struct {
     char *id;
@@ -70,9 +72,11 @@ struct jm_localproc_s {
     } done[EXIT_MEMORY];
     size_t ndone; /* total ever, ring index = ndone % EXIT_MEMORY */
     uint32_t next_cid;
+    jm_relay_t *relay; /* with env->report: the workers' reports to Kafka */
 };
 
-/* Kafka's verdict on an event a worker sent: answer the worker if its channel is still open. */
+/* Kafka's verdict on an event a worker sent (the relay's answer): answer the worker if its
+ * channel is still open. */
 static void on_delivery(void *arg, uint64_t token, int ok)
 {
     jm_localproc_t *lp = arg;
@@ -84,6 +88,14 @@ static void on_delivery(void *arg, uint64_t token, int ok)
         }
 }
 
+/* How long a finished instance's report may wait for others while a ti.reports is in flight:
+ * $JOBMON_RELAY_LINGER_MS, default RELAY_LINGER_MS. */
+static int relay_linger_ms(void)
+{
+    const char *v = getenv("JOBMON_RELAY_LINGER_MS");
+    return v && *v ? atoi(v) : RELAY_LINGER_MS;
+}
+
 jm_localproc_t *jm_localproc_new(const jm_plugin_env_t *env, int slots, int pool)
 {
     jm_localproc_t *lp = jm_calloc(1, sizeof(*lp));
@@ -91,7 +103,8 @@ jm_localproc_t *jm_localproc_new(const jm_plugin_env_t *env, int slots, int pool
     lp->slots = slots > 0 ? slots : 1;
     lp->pool = pool && env->report;
     if (env->report)
-        jm_report_set_ack_cb(env->report, on_delivery, lp);
+        lp->relay = jm_relay_new(env->report, env->workflow_id, env->run_id, relay_linger_ms(),
+                                 on_delivery, lp);
     return lp;
 }
 
@@ -146,8 +159,7 @@ void jm_localproc_destroy(jm_localproc_t *lp)
 {
     if (!lp)
         return;
-    if (lp->env->report)
-        jm_report_set_ack_cb(lp->env->report, NULL, NULL);
+    jm_relay_destroy(lp->relay); /* publishes what it holds */
     /* close the channels first: the interrupted workers then report to Kafka themselves
      * instead of waiting for answers while we wait for them (idle pooled ones just end) */
     for (size_t i = 0; i < lp->nprocs; i++)
@@ -209,8 +221,7 @@ static void serve_chan(jm_localproc_t *lp, proc_t *p)
         }
         uint32_t n = ++p->nrecv;
         jm_err_t err;
-        if (jm_report_forward(lp->env->report, buf, len, (uint64_t)p->cid << 32 | n, &err) !=
-            JM_OK) {
+        if (jm_relay_take(lp->relay, buf, len, (uint64_t)p->cid << 32 | n, &err) != JM_OK) {
             jm_log(JM_LOG_WARN, "localproc", "job %s: event %u of its worker: %s",
                    p->job ? p->job : "-", n, err.msg);
             jm_report_chan_ack(p->chan, n, 0);
@@ -432,11 +443,20 @@ static void dispatch(jm_localproc_t *lp)
     }
 }
 
+void jm_localproc_prestart(jm_localproc_t *lp)
+{
+    while (lp->pool && lp->nprocs < (size_t)lp->slots)
+        if (!start(lp, NULL))
+            lp->pool = 0; /* the instances go one-shot */
+}
+
 void jm_localproc_poll(jm_localproc_t *lp)
 {
     for (size_t i = 0; i < lp->nprocs; i++)
         serve_chan(lp, &lp->procs[i]);
     reap(lp);
+    if (lp->relay)
+        jm_relay_flush(lp->relay, 0);
     dispatch(lp);
 }
 
