@@ -571,7 +571,8 @@ static long tail_pid(json_t *pl, const char *key)
 }
 
 /* 6 instances, 2 slots: every one reported once (ti.running, ti.done), the command sees its
- * JOBMON_DISTRIBUTOR_ID, and at most 2 worker processes ran them all. */
+ * JOBMON_DISTRIBUTOR_ID, and at most 4 worker processes ran them all (2 running commands, and
+ * up to 2 waiting for the acknowledgement of their reports). */
 START_TEST(test_pool_runs_instances_in_few_workers)
 {
     pool_t p;
@@ -600,7 +601,7 @@ START_TEST(test_pool_runs_instances_in_few_workers)
             pids[npids++] = w;
         json_decref(d);
     }
-    ck_assert_uint_le(npids, 2);
+    ck_assert_uint_le(npids, 4);
     pool_close(&p);
 }
 END_TEST
@@ -617,7 +618,7 @@ START_TEST(test_pool_prestart)
     for (int64_t i = 1; i <= 3; i++)
         pool_add(&p, 700 + i, "echo $PPID", 0);
     ck_assert(pool_until(&p, pool_idle, 0));
-    ck_assert_uint_eq(jm_localproc_pollfds(p.lp, pfd, 4), 2); /* the same two */
+    ck_assert_uint_le(jm_localproc_pollfds(p.lp, pfd, 4), 4); /* + up to 2 spares */
     for (int64_t i = 1; i <= 3; i++) {
         int nd = 0;
         json_decref(pool_event(&p, 700 + i, "ti.done", &nd));
@@ -627,35 +628,41 @@ START_TEST(test_pool_prestart)
 }
 END_TEST
 
-/* A pooled worker kills an instance over its memory limit (Z) and runs the next one (D), whose
- * usage is its own (a CPU burner ran first in the same worker). */
+/* A pooled worker kills an instance over its memory limit (Z), the next ones (D) run, and the
+ * usage of those that ran in the worker of a CPU burner is their own, not cumulative (with one
+ * slot, 2 workers alternate: one runs while the other waits for its acknowledgement). */
 START_TEST(test_pool_memory_kill_then_next)
 {
     pool_t p;
     pool_open(&p, 1, NULL);
-    pool_add(&p, 200, "i=0; while [ $i -lt 300000 ]; do i=$((i+1)); done", 0);
-    pool_add(&p, 201,
-             "echo $PPID >&2; sh -c 'head -c 200000000 /dev/zero | tail -c 1000000000 >/dev/null'",
-             40);
-    pool_add(&p, 202, "echo $PPID", 0);
+    pool_add(&p, 200, "echo $PPID; i=0; while [ $i -lt 300000 ]; do i=$((i+1)); done", 0);
+    pool_add(&p, 201, "sh -c 'head -c 200000000 /dev/zero | tail -c 1000000000 >/dev/null'", 40);
+    for (int64_t i = 202; i <= 207; i++)
+        pool_add(&p, i, "echo $PPID", 0);
     ck_assert(pool_until(&p, pool_idle, 0));
-    json_t *e = pool_event(&p, 201, "ti.error", NULL), *d = pool_event(&p, 202, "ti.done", NULL);
+    json_t *e = pool_event(&p, 201, "ti.error", NULL), *b = pool_event(&p, 200, "ti.done", NULL);
     ck_assert_ptr_nonnull(e);
-    ck_assert_ptr_nonnull(d);
+    ck_assert_ptr_nonnull(b);
     ck_assert_str_eq(jm_ev_str(e, "status"), "Z");
     ck_assert_ptr_nonnull(strstr(jm_ev_str(e, "message"), "memory"));
-    ck_assert_int_eq(tail_pid(e, "stderr_tail"), tail_pid(d, "stdout_tail")); /* one worker */
-    ck_assert_int_eq(exit_code_of(&p, "202"), 0);
-    /* the last instance's CPU time is its own, not the burner's before it (cumulative
-     * RUSAGE_CHILDREN would count it) */
-    json_t *b = pool_event(&p, 200, "ti.done", NULL);
-    ck_assert_ptr_nonnull(b);
     int64_t burnt = jm_ev_int(jm_ev_get(b, "usage"), "cpu_ms");
     ck_assert_int_gt(burnt, 100);
-    ck_assert_int_lt(jm_ev_int(jm_ev_get(d, "usage"), "cpu_ms"), burnt / 2);
+    int after_burner = 0;
+    for (int64_t i = 202; i <= 207; i++) {
+        char id[16];
+        snprintf(id, sizeof(id), "%lld", (long long)i);
+        ck_assert_int_eq(exit_code_of(&p, id), 0);
+        json_t *d = pool_event(&p, i, "ti.done", NULL);
+        ck_assert_ptr_nonnull(d);
+        if (tail_pid(d, "stdout_tail") == tail_pid(b, "stdout_tail")) {
+            after_burner++; /* RUSAGE_CHILDREN would count the burner's CPU here */
+            ck_assert_int_lt(jm_ev_int(jm_ev_get(d, "usage"), "cpu_ms"), burnt / 2);
+        }
+        json_decref(d);
+    }
+    ck_assert_int_gt(after_burner, 0);
     json_decref(b);
     json_decref(e);
-    json_decref(d);
     pool_close(&p);
 }
 END_TEST
@@ -840,7 +847,7 @@ static jm_rc_t take(jm_relay_t *rl, jm_event_type_t type, int64_t ti_id, uint64_
     char *buf = jm_event_encode(ev, &len);
     jm_event_destroy(ev);
     jm_err_t err;
-    jm_rc_t rc = jm_relay_take(rl, buf, len, token, &err);
+    jm_rc_t rc = jm_relay_take(rl, buf, len, token, NULL, &err);
     free(buf);
     return rc;
 }
@@ -993,7 +1000,9 @@ START_TEST(test_relay_order_and_fallback)
     g_tp.cb(g_tp.arg, g_tp.token[3], 1);
     ck_assert_int_eq(answered(&a, TOK(2, 2)), 1);
     jm_err_t err;
-    ck_assert_int_eq(jm_relay_take(rl, "{\"v\":1}", 7, TOK(3, 1), &err), JM_ERR_INVALID);
+    int result = -1;
+    ck_assert_int_eq(jm_relay_take(rl, "{\"v\":1}", 7, TOK(3, 1), &result, &err), JM_ERR_INVALID);
+    ck_assert_int_eq(result, 0);
     ck_assert_uint_eq(g_tp.n, 4);
     ck_assert_uint_eq(jm_relay_held(rl), 0);
     jm_relay_destroy(rl);

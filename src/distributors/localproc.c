@@ -55,6 +55,7 @@ typedef struct {
     int ready;      /* pooled: said R and has no instance */
     int served;     /* pooled: said R at least once */
     int retiring;   /* pooled: signalled or let go, gets no more instances */
+    int finishing;  /* sent its instance's result: the command is over, its slot free */
     char *job;      /* id of the instance it runs (owned), NULL = none */
 } proc_t;
 
@@ -199,6 +200,7 @@ static void on_ready(jm_localproc_t *lp, proc_t *p, const char *msg)
         free(p->job);
         p->job = NULL;
     }
+    p->finishing = 0;
     p->served = 1;
     p->ready = !p->retiring;
 }
@@ -221,7 +223,11 @@ static void serve_chan(jm_localproc_t *lp, proc_t *p)
         }
         uint32_t n = ++p->nrecv;
         jm_err_t err;
-        if (jm_relay_take(lp->relay, buf, len, (uint64_t)p->cid << 32 | n, &err) != JM_OK) {
+        int result = 0;
+        jm_rc_t rc = jm_relay_take(lp->relay, buf, len, (uint64_t)p->cid << 32 | n, &result, &err);
+        if (result && p->job)
+            p->finishing = 1;
+        if (rc != JM_OK) {
             jm_log(JM_LOG_WARN, "localproc", "job %s: event %u of its worker: %s",
                    p->job ? p->job : "-", n, err.msg);
             jm_report_chan_ack(p->chan, n, 0);
@@ -405,24 +411,38 @@ static int give(proc_t *p, job_t *j)
     return 0;
 }
 
-/* Start queued instances, in order, while workers or slots are free. */
+/* Instances whose command may still run: given to a worker that has not sent its result. */
+static size_t commands(const jm_localproc_t *lp)
+{
+    size_t k = 0;
+    for (size_t i = 0; i < lp->nprocs; i++)
+        k += lp->procs[i].job && !lp->procs[i].finishing;
+    return k;
+}
+
+/* Start queued instances, in order, while fewer than `slots` commands run.  A worker whose
+ * command ended but whose reports Kafka has not acknowledged yet (finishing) holds no slot:
+ * the next instance goes to another worker meanwhile, so up to 2 × slots worker processes. */
 static void dispatch(jm_localproc_t *lp)
 {
-    size_t reserved = starting(lp);
-    for (size_t i = 0; i < lp->n; i++) {
+    size_t reserved = starting(lp), cmds = commands(lp);
+    for (size_t i = 0; i < lp->n && cmds < (size_t)lp->slots; i++) {
         job_t *j = &lp->jobs[i];
         if (j->started)
             continue;
         proc_t *p = lp->pool && j->spec ? ready_proc(lp) : NULL;
-        if (p && give(p, j) == 0)
-            continue;
-        if (lp->pool && j->spec && reserved > 0) {
-            reserved--; /* a worker on its way will take it */
+        if (p && give(p, j) == 0) {
+            cmds++;
             continue;
         }
-        if (lp->nprocs >= (size_t)lp->slots) {
+        if (lp->pool && j->spec && reserved > 0) {
+            reserved--; /* a worker on its way will take it */
+            cmds++;
+            continue;
+        }
+        if (lp->nprocs >= 2 * (size_t)lp->slots) {
             proc_t *idle = ready_proc(lp);
-            if (idle) { /* a one-shot instance needs the slot of an idle pooled worker */
+            if (idle) { /* a one-shot instance needs the place of an idle pooled worker */
                 idle->ready = 0;
                 idle->retiring = 1;
                 chan_close(idle); /* it ends at EOF */
@@ -433,13 +453,17 @@ static void dispatch(jm_localproc_t *lp)
             if (!start(lp, NULL)) {
                 lp->pool = 0;
                 i--; /* again, one-shot */
+            } else {
+                cmds++; /* j waits for it */
             }
             continue;
         }
         if (!start(lp, j)) {
             job_end(lp, j->id, 127);
             i--;
+            continue;
         }
+        cmds++;
     }
 }
 

@@ -245,9 +245,12 @@ static void hold(jm_relay_t *rl, jm_event_t *ev, const char *buf, size_t len, ui
     rl->bytes += len;
 }
 
-jm_rc_t jm_relay_take(jm_relay_t *rl, const char *buf, size_t len, uint64_t token, jm_err_t *err)
+jm_rc_t jm_relay_take(jm_relay_t *rl, const char *buf, size_t len, uint64_t token, int *result,
+                      jm_err_t *err)
 {
     jm_event_t *ev = NULL;
+    if (result)
+        *result = 0;
     jm_rc_t rc = jm_event_decode(buf, len, &ev, err);
     if (rc == JM_OK)
         rc = jm_event_validate(ev, NULL, err);
@@ -255,8 +258,10 @@ jm_rc_t jm_relay_take(jm_relay_t *rl, const char *buf, size_t len, uint64_t toke
         jm_event_destroy(ev);
         return rc;
     }
-    int report =
-        ev->type == JM_EV_TI_RUNNING || ev->type == JM_EV_TI_DONE || ev->type == JM_EV_TI_ERROR;
+    int final = ev->type == JM_EV_TI_DONE || ev->type == JM_EV_TI_ERROR;
+    int report = final || ev->type == JM_EV_TI_RUNNING;
+    if (result)
+        *result = final;
     if (report && ev->workflow_id == rl->workflow_id) {
         hold(rl, ev, buf, len, token);
         jm_event_destroy(ev);

@@ -38,10 +38,11 @@ jm_relay_t *jm_relay_new(jm_report_t *r, int64_t workflow_id, int64_t run_id, in
 /* Publishes what is held (force flush), then lets go of r's delivery callback.  Accepts NULL. */
 void jm_relay_destroy(jm_relay_t *rl);
 /* One event datagram of a worker; `token` (high 32 bits not 0) is answered through `answer`.
- * JM_ERR_INVALID when it does not decode or validate (nothing sent, nothing answered);
- * other errors: it could not be published (not answered either). */
+ * *result (may be NULL) is set to 1 when it is a ti.done or ti.error (the command is over),
+ * else 0.  JM_ERR_INVALID when it does not decode or validate (nothing sent, nothing
+ * answered); other errors: it could not be published (not answered either). */
 JM_WUR jm_rc_t jm_relay_take(jm_relay_t *rl, const char *buf, size_t len, uint64_t token,
-                             jm_err_t *err);
+                             int *result, jm_err_t *err);
 /* Publish the held reports when due (see above); force: now. */
 void jm_relay_flush(jm_relay_t *rl, int force);
 /* Reports held and not yet published. */
