@@ -1,5 +1,6 @@
 /*
- * localproc.c — a FIFO of task instances run by at most N local jobmon-worker processes.
+ * localproc.c — a FIFO of task instances whose commands run at most N at a time in local
+ * jobmon-worker processes.
  *
  * Two kinds of worker process: one-shot (the sequential plugin, and any instance that cannot be
  * pooled) runs one instance from its command line; pooled (`jobmon-worker --serve`, the
@@ -13,9 +14,12 @@
  * turns pooling off: the instances then get one-shot workers.
  *
  * With env->report, each worker also gets a local report channel (worker/report.h) on
- * descriptor REPORT_FD: its events are forwarded through env->report and answered once Kafka
- * acknowledged them, so a worker never loads librdkafka nor connects to Kafka itself.  Without
- * it there is no pool.
+ * descriptor REPORT_FD: its events go through the relay (relay.h: ti.running and results as
+ * ti.reports batches) and are answered once Kafka acknowledged the event that carried them, so
+ * a worker never loads librdkafka nor connects to Kafka itself.  Without it there is no pool.
+ * A worker whose result arrived (its command is over) no longer holds one of the N slots while
+ * it waits for that answer: the next instance goes to another pooled worker (at most 2 × N
+ * processes), so Kafka's round trip is off the path from one instance to the next.
  */
 #include <errno.h>
 #include <fcntl.h>
