@@ -3,14 +3,16 @@
  * template versions, arrays; ON CONFLICT DO NOTHING), the workflow (get-or-create in G), its
  * tasks (inserted in G) and edges.  A chunk none of whose tasks exists yet (a first bind) is
  * copied (chunk_copy); any other is one statement (jsonb_to_recordset of the chunk's task list,
- * chunk_upsert).  Re-binding an existing workflow is the resume path of reference §1.4:
- * mutable fields are overwritten and existing tasks not D are reset to G with attempts 0 —
- * except active ones (Q I O R) while a run is alive, which the resume hand-over at run.start
- * deals with.  A new workflow whose tool and workflow_args are already used by another workflow
- * (different tasks or DAG, hence a different id) is rejected, as the reference's client does
- * (§1.4) — two clients may race past that check.  pending_upstreams is computed once binding is
- * complete (all tasks present and workflow.bound seen), because chunks may name upstream tasks that
- * arrive in a later chunk. Not here: runs and scheduling.
+ * chunk_upsert).  Which one is not looked up first: the COPY is tried, an existing id fails it
+ * (unique violation: the batch is retried), and from then on that workflow's chunks are probed
+ * for existing tasks (bind_probe) and take the statement when some exist.  Re-binding an existing
+ * workflow is the resume path of reference §1.4: mutable fields are overwritten and existing tasks
+ * not D are reset to G with attempts 0 — except active ones (Q I O R) while a run is alive, which
+ * the resume hand-over at run.start deals with.  A new workflow whose tool and workflow_args are
+ * already used by another workflow (different tasks or DAG, hence a different id) is rejected, as
+ * the reference's client does (§1.4) — two clients may race past that check.  pending_upstreams is
+ * computed once binding is complete (all tasks present and workflow.bound seen), because chunks may
+ * name upstream tasks that arrive in a later chunk. Not here: runs and scheduling.
  */
 #include <inttypes.h>
 #include <stdlib.h>
@@ -148,7 +150,9 @@ out:
  * What AP_TASKS_UPSERT does when it inserts every task of the chunk, without its jsonb round
  * trip, executor and ON CONFLICT: the task rows (pending_upstreams = distinct upstream ids) and
  * the edges by binary COPY, the transition_log rows queued in task id order (written before the
- * next statement, as every queued row), the G count by AP_FLUSH_COUNTS.  Edges need no conflict
+ * next statement, as every queued row), the G count by AP_FLUSH_COUNTS.  A task id that exists
+ * (a re-bind, an id of another workflow, a race with another partition) fails the COPY with a
+ * unique violation, a retriable error.  Edges need no conflict
  * check: an edge is only ever written with its downstream task (inserted, or found existing by
  * AP_TASKS_UPSERT), tasks are never deleted, and upstream ids are deduplicated here. */
 
@@ -291,22 +295,39 @@ static jm_rc_t chunk_copy(jm_apply_t *ap, const chunk_task_t *v, size_t n, jm_er
     return rc;
 }
 
+/* Whether the chunks of workflow wf are probed (bind_probe). */
+static int probe_wanted(const jm_apply_t *ap, int64_t wf)
+{
+    for (size_t i = 0; i < JM_ARRAY_LEN(ap->bind_probe); i++)
+        if (ap->bind_probe[i] == wf)
+            return 1;
+    return 0;
+}
+
+static void probe_add(jm_apply_t *ap, int64_t wf)
+{
+    if (probe_wanted(ap, wf))
+        return;
+    ap->bind_probe[ap->bind_probe_next++ % JM_ARRAY_LEN(ap->bind_probe)] = wf;
+}
+
 /* The workflow's status (0 = unknown) and whether the chunk must take the general statement:
- * some task exists already (a re-bind, or an id of another workflow), or v is NULL. */
-static jm_rc_t chunk_get(jm_apply_t *ap, const chunk_task_t *v, size_t n, char *wst, int *general,
-                         jm_err_t *err)
+ * v is NULL, or `probe` and some task exists already (a re-bind, or an id of another workflow).
+ * Without `probe` the COPY path is tried and a duplicate id fails it (chunk_copy). */
+static jm_rc_t chunk_get(jm_apply_t *ap, const chunk_task_t *v, size_t n, int probe, char *wst,
+                         int *general, jm_err_t *err)
 {
     jm_pgarr_t *a = &ap->arr[0];
     jm_pgarr_reset(a);
-    for (size_t i = 0; v && i < n; i++)
+    for (size_t i = 0; v && probe && i < n; i++)
         jm_pgarr_add_int(a, v[i].id);
-    const char *q[2] = {ap->wfid, jm_pgarr_finish(a)};
+    const char *q[2] = {ap->wfid, v && probe ? jm_pgarr_finish(a) : NULL};
     PGresult *r = NULL;
     jm_rc_t rc = jm_ap_exec(ap, AP_BIND_CHUNK_GET, 2, q, &r, err);
     if (rc != JM_OK)
         return rc;
     *wst = PQntuples(r) > 0 ? PQgetvalue(r, 0, 0)[0] : 0;
-    *general = !v || (PQntuples(r) > 0 && PQgetvalue(r, 0, 1)[0] == 't');
+    *general = !v || (probe && PQntuples(r) > 0 && PQgetvalue(r, 0, 1)[0] == 't');
     PQclear(r);
     return JM_OK;
 }
@@ -317,13 +338,15 @@ jm_rc_t jm_ap_workflow_bind_tasks(jm_apply_t *ap, jm_err_t *err)
     chunk_task_t *v =
         ap->bind_general ? NULL : chunk_sorted(jm_ev_get(ap->ev->payload, "tasks"), &n);
     char wst = 0;
-    int general = 1;
-    jm_rc_t rc = chunk_get(ap, v, n, &wst, &general, err);
+    int general = 1, probe = probe_wanted(ap, ap->ev->workflow_id);
+    jm_rc_t rc = chunk_get(ap, v, n, probe, &wst, &general, err);
     if (rc == JM_OK && !wst)
         jm_ap_rejected(ap, "workflow %" PRId64 ": unknown (bind_tasks before bind)",
                        ap->ev->workflow_id);
     else if (rc == JM_OK) {
         rc = general ? chunk_upsert(ap, err) : chunk_copy(ap, v, n, err);
+        if (rc == JM_ERR_RETRY && !general) /* an existing id, most likely: probe on the retry */
+            probe_add(ap, ap->ev->workflow_id);
         if (rc == JM_OK) {
             jm_ap_applied(ap);
             jm_ap_touch_wf(ap, ap->ev->workflow_id);

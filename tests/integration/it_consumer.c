@@ -18,6 +18,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "consumer/replay.h"
 #include "it.h"
 #include "jobmon/event.h"
 #include "jobmon/jmtime.h"
@@ -120,6 +121,8 @@ static pid_t fsm_start(ctx_t *c, int consumers, const char *inject)
         setenv("JOBMON_REAPER_POLL_INTERVAL", "86400", 1);
         if (inject)
             setenv("JOBMON_FSM_INJECT_SERIALIZATION_FAILURE", inject, 1);
+        if (getenv("IT_CONSUMER_DECODE_AHEAD"))
+            setenv("JOBMON_FSM_DECODE_AHEAD", getenv("IT_CONSUMER_DECODE_AHEAD"), 1);
         execl(fsm_bin(), "jobmon-fsm", "--wait", "20", (char *)NULL);
         _exit(127);
     }
@@ -514,6 +517,144 @@ START_TEST(test_sigkill_mid_batch_loses_nothing)
 }
 END_TEST
 
+/* Workflow wf bound in `chunks` bind_tasks events of 3 tasks each (task k's upstream is task
+ * k-1, so edges cross chunks), then started: the events of a bind and of the run's first step. */
+static void send_chunked_workflow(ctx_t *c, int64_t wf, int chunks)
+{
+    json_t *tmpl = json_pack("[{s:s,s:s,s:s,s:[],s:[],s:[],s:I,s:i}]", "name", "tmpl", "hash", HEX,
+                             "command_template", "{command}", "node_args", "task_args", "op_args",
+                             "array_id", (json_int_t)(wf + 1), "max_concurrently_running", 100);
+    char args_hash[40];
+    snprintf(args_hash, sizeof(args_hash), "%032llx", (unsigned long long)wf);
+    int n = 3 * chunks;
+    jm_event_t *ev =
+        ev_new(JM_EV_WORKFLOW_BIND, wf,
+               json_pack("{s:s,s:s,s:s,s:s,s:s,s:i,s:i,s:s,s:{},s:o}", "tool", "t",
+                         "workflow_args_hash", args_hash, "task_hash", HEX, "dag_hash", HEX, "name",
+                         "wf", "max_concurrently_running", 100, "total_tasks", n, "user", "u",
+                         "attributes", "templates", tmpl));
+    send_ev(c, ev);
+    jm_event_destroy(ev);
+    for (int k = 0; k < chunks; k++) {
+        json_t *tasks = json_array();
+        for (int i = 3 * k; i < 3 * k + 3; i++) {
+            json_t *up = i ? json_pack("[I]", (json_int_t)(wf + 99 + i)) : json_array();
+            json_array_append_new(
+                tasks,
+                json_pack("{s:I,s:s,s:s,s:s,s:I,s:s,s:i,s:{s:i},s:{},s:[],s:s,s:o}", "task_id",
+                          (json_int_t)(wf + 100 + i), "name", "task", "command", "true", "template",
+                          "tmpl", "array_id", (json_int_t)(wf + 1), "node_hash", HEX,
+                          "max_attempts", 3, "resources", "cores", 1 + i % 2, "resource_scales",
+                          "fallback_queues", "cluster", "dummy", "upstream", up));
+        }
+        ev = ev_new(JM_EV_WORKFLOW_BIND_TASKS, wf,
+                    json_pack("{s:i,s:o}", "chunk", k, "tasks", tasks));
+        send_ev(c, ev);
+        jm_event_destroy(ev);
+    }
+    ev = ev_new(JM_EV_WORKFLOW_BOUND, wf,
+                json_pack("{s:i,s:i}", "total_tasks", n, "chunks", chunks));
+    send_ev(c, ev);
+    jm_event_destroy(ev);
+    ev = ev_new(JM_EV_RUN_START, wf,
+                json_pack("{s:I,s:s,s:s,s:s,s:b,s:i,s:s}", "run_id", (json_int_t)wf, "cluster",
+                          "dummy", "user", "u", "host", "h", "fail_fast", 0, "timeout_s", 0,
+                          "resume", "none"));
+    send_ev(c, ev);
+    jm_event_destroy(ev);
+}
+
+/* A fresh schema with this checkout's migrations (002 on), on its own connection. */
+static jm_pg_t *schema_fresh(const char *name)
+{
+    jm_err_t err;
+    jm_pg_t *pg = jm_pg_connect(it_env("JOBMON_POSTGRES_CONNINFO"), 0, &err);
+    ck_assert_msg(pg != NULL, "%s", err.msg);
+    char sql[256];
+    snprintf(sql, sizeof(sql),
+             "SET client_min_messages = warning; CREATE SCHEMA %s; SET search_path = %s", name,
+             name);
+    PGresult *r = PQexec(jm_pg_conn(pg), sql);
+    ck_assert_msg(PQresultStatus(r) == PGRES_COMMAND_OK, "%s", PQresultErrorMessage(r));
+    PQclear(r);
+    const char *files[] = {"002_log.sql", "003_model.sql", "004_bind.sql", "005_hotpath.sql"};
+    for (size_t i = 0; i < JM_ARRAY_LEN(files); i++) {
+        char path[1024];
+        snprintf(path, sizeof(path), "%s/schemas/sql/%s", JM_TOP_SRCDIR, files[i]);
+        char *s = it_slurp(path);
+        r = PQexec(jm_pg_conn(pg), s);
+        ck_assert_msg(PQresultStatus(r) == PGRES_COMMAND_OK, "%s: %s", files[i],
+                      PQresultErrorMessage(r));
+        PQclear(r);
+        free(s);
+    }
+    return pg;
+}
+
+/* Decode ahead (the next batch decoded on a second thread while one is applied): with small
+ * batches of chunked binds, runs and a malformed message, the FSM applies every event once and
+ * its rows are those of a replay of the event log, which decodes and applies one event after
+ * the other (jobmon audit). */
+START_TEST(test_decode_ahead_same_rows)
+{
+    ctx_t c;
+    char sql[512];
+    enum { N_WF = 12, CHUNKS = 3 };
+    ctx_open(&c);
+    for (int i = 0; i < N_WF; i++) {
+        send_chunked_workflow(&c, c.wf_base + 1000 * i, CHUNKS);
+        if (i == N_WF / 2) { /* a dead letter in the middle of a partition's batches */
+            jm_err_t err;
+            char key[24];
+            snprintf(key, sizeof(key), "%lld", (long long)(c.wf_base + 1000 * i));
+            ck_assert(jm_producer_send_raw(c.p, c.topic, key, "{not json", 9, NULL, &err) == JM_OK);
+        }
+    }
+    flush(&c);
+    int64_t produced = N_WF * (CHUNKS + 3) + 1;
+    setenv("IT_CONSUMER_BATCH_MAX", "4", 1);
+    setenv("IT_CONSUMER_DECODE_AHEAD", "true", 1);
+    pid_t pid = fsm_start(&c, 1, NULL); /* everything is fetched already: batches of 4 */
+    unsetenv("IT_CONSUMER_BATCH_MAX");
+    unsetenv("IT_CONSUMER_DECODE_AHEAD");
+    snprintf(sql, sizeof(sql), "SELECT sum(next_offset) FROM consumer_offset WHERE topic = '%s'",
+             c.topic);
+    ck_assert_int_eq(wait_int(&c, produced, sql), produced);
+    ck_assert_int_eq(fsm_stop(pid, SIGTERM), 0);
+    ck_assert_int_eq(n_logged(&c, NULL), produced);
+    ck_assert_int_eq(n_logged(&c, "dead_letter"), 1);
+    ck_assert_int_eq(n_logged(&c, "applied"), produced - 1);
+    ck_assert_msg(!log_has(&c, "(0 decoded ahead)"), "no batch was decoded ahead (see %s)", c.log);
+    char schema[64];
+    snprintf(schema, sizeof(schema), "it_ahead_%d", (int)getpid());
+    jm_pg_t *dst = schema_fresh(schema);
+    jm_err_t err;
+    jm_pg_t *src = jm_pg_connect(it_env("JOBMON_POSTGRES_CONNINFO"), 0, &err);
+    ck_assert_msg(src != NULL, "%s", err.msg);
+    for (int i = 0; i < N_WF; i++) {
+        int64_t wf = c.wf_base + 1000 * i;
+        jm_replay_stats_t st;
+        int n_diff = -1;
+        char diff[256];
+        ck_assert_msg(jm_replay_workflow(src, dst, wf, &st, &err) == JM_OK, "%s", err.msg);
+        ck_assert_int_eq(st.events, CHUNKS + 3);
+        ck_assert_msg(st.outcome_mismatch == 0, "%s", st.first_mismatch);
+        ck_assert_msg(
+            jm_replay_diff(src, "public", schema, wf, &n_diff, diff, sizeof(diff), &err) == JM_OK,
+            "%s", err.msg);
+        ck_assert_msg(n_diff == 0, "workflow %lld: %s differ", (long long)wf, diff);
+    }
+    ck_assert_int_eq(
+        q_int(&c, "SELECT count(*) FROM task WHERE workflow_id = %lld", (long long)c.wf_base),
+        3 * CHUNKS);
+    snprintf(sql, sizeof(sql), "DROP SCHEMA %s CASCADE", schema);
+    PQclear(PQexec(jm_pg_conn(src), sql));
+    jm_pg_destroy(src);
+    jm_pg_destroy(dst);
+    ctx_close(&c);
+}
+END_TEST
+
 Suite *it_consumer_suite(void)
 {
     Suite *s = suite_create("consumer");
@@ -525,6 +666,7 @@ Suite *it_consumer_suite(void)
     tcase_add_test(tc, test_zombie_rolls_back);
     tcase_add_test(tc, test_two_consumers_four_partitions);
     tcase_add_test(tc, test_sigkill_mid_batch_loses_nothing);
+    tcase_add_test(tc, test_decode_ahead_same_rows);
     suite_add_tcase(s, tc);
     return s;
 }
