@@ -160,13 +160,15 @@ const char *const jm_ap_sql[AP_SQL__CNT] = {
                     " RETURNING id",
     /* $1 wf, $2 task ids (NULL = all tasks of the workflow), $3 ts or NULL (sets bound_at).
      * pending_upstreams = upstream edges whose task exists and is not D.  All tasks: one
-     * set-based join (the first branch, gated by $2 IS NULL); a list: per task (the second,
-     * gated by $2 IS NOT NULL). */
+     * set-based join (the first branch, gated by $2 IS NULL) that keeps only the tasks whose
+     * count differs (none in a first bind: the UPDATE then looks up no row); a list: per task
+     * (the second, gated by $2 IS NOT NULL). */
     [AP_PENDING_RECOMPUTE] =
         "WITH p AS (SELECT d.id, count(u.id)::int AS n FROM task d"
         "   LEFT JOIN task_edge e ON e.downstream_id = d.id"
         "   LEFT JOIN task u ON u.id = e.upstream_id AND u.status <> 'D'"
         "   WHERE d.workflow_id = $1::bigint AND $2::bigint[] IS NULL GROUP BY d.id"
+        "   HAVING count(u.id) <> d.pending_upstreams"
         "  UNION ALL"
         "  SELECT t.id, (SELECT count(*) FROM task_edge e JOIN task u"
         "    ON u.id = e.upstream_id WHERE e.downstream_id = t.id AND u.status <> 'D')::int"
