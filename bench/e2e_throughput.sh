@@ -10,7 +10,8 @@
 #
 # Each (a) run gets a fresh topic (4 partitions) and consumer group and its own jobmon-fsm
 # processes (a copy of src/consumer/jobmon-fsm), so the stack's consumers and other users'
-# traffic are not measured; (b) uses the stack's own consumers.  Needs `scripts/stack up`.
+# traffic are not measured; so does (b) (one jobmon-fsm), unless MP_FSM=stack: then it uses the
+# stack's topic and consumers.  Needs `scripts/stack up`.
 # Prints one markdown table row per measurement; APPEND=1 appends them to bench/RESULTS.md.
 #
 #   TASKS=10000 FSMS="1 2" MP_TASKS=1000 bench/e2e_throughput.sh    (KEEP=1 keeps the temp dir: logs)
@@ -48,7 +49,7 @@ kafka_tool()
 {
     java -Xms64m -Xmx256m -XX:+UseSerialGC -XX:TieredStopAtLevel=1 \
         -Dlog4j2.configurationFile="$ROOT/scripts/kafka/log4j2.properties" \
-        -Dkafka.logs.dir="$tmp" -cp "$ROOT/.stack/kafka/libs/*" "$@"
+        -Dkafka.logs.dir="$tmp" -cp "${JOBMON_STACK_DIR:-$ROOT/.stack}/kafka/libs/*" "$@"
 }
 wait_until()
 {
@@ -60,29 +61,57 @@ wait_until()
     done
 }
 all_assigned() { (($(cat "$tmp"/fsm-"$1"-*.log 2>/dev/null | grep -c 'assigned ') >= PARTS)); }
+# PROFILE=pqtime: the private jobmon-fsm run with bench/pqtime.c preloaded (time per SQL
+# statement, $tmp/pqtime-fsm-<k>-<i>.txt at exit; use with KEEP=1)
+pqtime_so=
+if [[ "${PROFILE:-}" == pqtime ]]; then
+    pqtime_so=$tmp/pqtime.so
+    cc -shared -fPIC -O2 $(pkg-config --cflags libpq) "$ROOT/bench/pqtime.c" -o "$pqtime_so" \
+        -ldl -lpthread
+fi
 rows=()
 machine="$(nproc) cores $(sed -n 's/^model name[^:]*: //p' /proc/cpuinfo | head -1), $(free -g | awk '/Mem:/ {print $2}') GB"
 when=$(date -u +%Y-%m-%dT%H:%MZ)
 
 # ---- (a) dummy no-op throughput ----------------------------------------------------------------
-for k in $FSMS; do
-    tag=$(date +%s)-$$-$k
-    topic=jobmon.bench.e2e.$tag
+# start_fsms K TAG — a fresh topic jobmon.bench.e2e.TAG (PARTS partitions) and K jobmon-fsm on
+# it (own consumer group, fsm.consumers=1 each), all partitions assigned; sets TOPIC.
+start_fsms()
+{
+    local k=$1 i
+    TOPIC=jobmon.bench.e2e.$2
     kafka_tool org.apache.kafka.tools.TopicCommand --bootstrap-server "$JOBMON_KAFKA_BROKERS" \
-        --create --topic "$topic" --partitions $PARTS --replication-factor 1 >"$tmp/topic.log" 2>&1
+        --create --topic "$TOPIC" --partitions $PARTS --replication-factor 1 >"$tmp/topic.log" 2>&1 ||
+        { echo "bench: cannot create $TOPIC:" >&2; tail -5 "$tmp/topic.log" >&2; exit 1; }
     FSM_PIDS=()
+    rm -f "$tmp"/fsm-"$k"-*.log
     for ((i = 1; i <= k; i++)); do
-        JOBMON_KAFKA_TOPIC=$topic JOBMON_FSM_GROUP_ID=bench-e2e-$tag JOBMON_FSM_CONSUMERS=1 \
+        JOBMON_KAFKA_TOPIC=$TOPIC JOBMON_FSM_GROUP_ID=bench-e2e-$2 JOBMON_FSM_CONSUMERS=1 \
+            LD_PRELOAD=${pqtime_so:-} PQTIME_OUT=$tmp/pqtime-fsm-$k-$i.txt \
             "$tmp/jobmon-fsm" --config "$JOBMON_CONFIG" >"$tmp/fsm-$k-$i.log" 2>&1 &
         FSM_PIDS+=($!)
     done
     # every partition assigned before the clock starts
     wait_until 60 all_assigned "$k" ||
         { echo "bench: the consumers were not assigned" >&2; exit 1; }
+}
+stop_fsms()
+{
+    local p
+    for p in "${FSM_PIDS[@]}"; do kill "$p" 2>/dev/null || true; done
+    for p in "${FSM_PIDS[@]}"; do wait "$p" 2>/dev/null || true; done
+    FSM_PIDS=()
+    kafka_tool org.apache.kafka.tools.TopicCommand --bootstrap-server "$JOBMON_KAFKA_BROKERS" \
+        --delete --topic "$TOPIC" >>"$tmp/topic.log" 2>&1 || true
+}
+
+for k in $FSMS; do
+    tag=$(date +%s)-$$-$k
+    start_fsms "$k" "$tag"
     python3 "$ROOT/bench/gen_e2e_dag.py" "$TASKS" "$tag" >"$tmp/dag.json"
     n=$(jq '.tasks | length' "$tmp/dag.json")
     t0=$(date +%s%N)
-    JOBMON_KAFKA_TOPIC=$topic "$B/jobmon" run --json --cluster dummy --timeout 3600 \
+    JOBMON_KAFKA_TOPIC=$TOPIC "$B/jobmon" run --json --cluster dummy --timeout 3600 \
         "$tmp/dag.json" >"$tmp/run.json" 2>"$tmp/run.err" || { tail "$tmp/run.err"; exit 1; }
     wall=$((($(date +%s%N) - t0) / 1000000))
     run=$(grep -o '"workflow_run_id":[0-9]*' "$tmp/run.json" | cut -d: -f2)
@@ -90,14 +119,16 @@ for k in $FSMS; do
             FROM workflow_run WHERE id = $run")
     secs=${st#* }
     rate=$(awk -v n="$n" -v s="$secs" 'BEGIN { printf "%.0f", n / s }')
+    # first queued -> D: from the first ti.instantiated (the distributor's clock, right after
+    # it read the first queued instance: the bind is over) to D
+    qsecs=$(q "SELECT round(extract(epoch FROM r.status_at - min(e.ts))::numeric, 2)
+               FROM workflow_run r JOIN event_log e ON e.workflow_id = r.workflow_id
+                AND e.type = 'ti.instantiated' WHERE r.id = $run GROUP BY r.status_at")
+    qrate=$(awk -v n="$n" -v s="$qsecs" 'BEGIN { printf "%.0f", n / s }')
     bind_s=$(sed -n 's/.*bound: .*//p' "$tmp/run.err" | head -1)
-    echo "dummy: $n tasks, $k jobmon-fsm: run ${st%% *} in $secs s (run start -> D), $rate tasks/s; jobmon run wall $((wall / 1000)).$((wall % 1000 / 100)) s" >&2
-    rows+=("| $when | (a) dummy no-op DAG | $n | $k jobmon-fsm | $secs s | **$rate tasks/s** | jobmon run wall $((wall / 1000)).$((wall % 1000 / 100)) s (bind included) |")
-    for p in "${FSM_PIDS[@]}"; do kill "$p" 2>/dev/null || true; done
-    for p in "${FSM_PIDS[@]}"; do wait "$p" 2>/dev/null || true; done
-    FSM_PIDS=()
-    kafka_tool org.apache.kafka.tools.TopicCommand --bootstrap-server "$JOBMON_KAFKA_BROKERS" \
-        --delete --topic "$topic" >>"$tmp/topic.log" 2>&1 || true
+    echo "dummy: $n tasks, $k jobmon-fsm: run ${st%% *} in $secs s (run start -> D), $rate tasks/s; first queued -> D $qsecs s, $qrate tasks/s; jobmon run wall $((wall / 1000)).$((wall % 1000 / 100)) s" >&2
+    rows+=("| $when | (a) dummy no-op DAG | $n | $k jobmon-fsm | $secs s | **$rate tasks/s** | first queued → D $qsecs s = **$qrate tasks/s**; jobmon run wall $((wall / 1000)).$((wall % 1000 / 100)) s (bind included) |")
+    stop_fsms
 done
 
 # ---- (b) multiprocess vs xargs -----------------------------------------------------------------
@@ -126,6 +157,15 @@ EOF
     }
     declare -A c0
     for p in jobmon-fsm postgres java; do c0[$p]=$(cpu_of $p); done
+    # MP_FSM=own (default): a fresh topic and one jobmon-fsm of this build, like (a);
+    # MP_FSM=stack: the stack's topic and consumers (whatever build they run)
+    if [[ ${MP_FSM:-own} == own ]]; then
+        start_fsms 1 "$tag"
+        export JOBMON_KAFKA_TOPIC=$TOPIC
+        mp_fsm="1 jobmon-fsm (this build)"
+    else
+        mp_fsm="stack (2 jobmon-fsm)"
+    fi
     t0=$(date +%s%N)
     # jobmon run, its distributor and the workers (all waited for): GNU time's user+sys
     /usr/bin/time -o "$tmp/mp.time" -f '%U %S' \
@@ -149,6 +189,10 @@ EOF
                 FROM workflow_run r JOIN transition_log t ON t.workflow_id = r.workflow_id
                  AND t.entity = 'task_instance' WHERE r.id = $run GROUP BY r.created_at")
     echo "multiprocess event times (from run start): $phases; D at +$secs s" >&2
+    if [[ ${MP_FSM:-own} == own ]]; then
+        stop_fsms
+        unset JOBMON_KAFKA_TOPIC
+    fi
     cpu+="; events $phases"
     t0=$(date +%s%N)
     seq 0 $((MP_TASKS - 1)) | xargs -P "$(nproc)" -I{} /bin/sh -c 'true {}'
@@ -156,7 +200,7 @@ EOF
     xs=$(awk -v m="$xw" 'BEGIN { printf "%.2f", m / 1000 }')
     ratio=$(awk -v a="$secs" -v b="$xs" 'BEGIN { printf "%.0f", a / b }')
     echo "multiprocess: $MP_TASKS true in $secs s (run start -> D), jobmon run wall $((wall / 1000)).$((wall % 1000 / 100)) s; xargs -P $(nproc): $xs s; ratio ${ratio}x" >&2
-    rows+=("| $when | (b) multiprocess, $MP_TASKS \`true\` | $MP_TASKS | stack (2 jobmon-fsm) | $secs s | $(awk -v n="$MP_TASKS" -v s="$secs" 'BEGIN { printf "%.0f", n / s }') tasks/s | xargs -P $(nproc): $xs s → **${ratio}× xargs**; jobmon run wall $((wall / 1000)).$((wall % 1000 / 100)) s; CPU: $cpu |")
+    rows+=("| $when | (b) multiprocess, $MP_TASKS \`true\` | $MP_TASKS | $mp_fsm | $secs s | $(awk -v n="$MP_TASKS" -v s="$secs" 'BEGIN { printf "%.0f", n / s }') tasks/s | xargs -P $(nproc): $xs s → **${ratio}× xargs**; jobmon run wall $((wall / 1000)).$((wall % 1000 / 100)) s; CPU: $cpu |")
 fi
 
 {

@@ -244,7 +244,7 @@ START_TEST(test_localproc)
 {
     /* /bin/true stands in for jobmon-worker (it ignores the arguments) */
     jm_plugin_env_t env = {.workflow_id = 7, .run_id = 8, .worker_path = "/bin/true"};
-    jm_localproc_t *lp = jm_localproc_new(&env, 1);
+    jm_localproc_t *lp = jm_localproc_new(&env, 1, 0);
     jm_dist_ti_t *a = mk(1, 0, 1, "{}"), *b = mk(2, 0, 1, "{}");
     jm_localproc_enqueue(lp, a, "1");
     jm_localproc_enqueue(lp, b, "2");
@@ -298,15 +298,27 @@ START_TEST(test_dummy_plugin_reports_after_poll)
     pl->poll(pl);
     jm_report_destroy(r);
     rewind(f);
-    char line[2048];
-    const char *want[] = {"ti.running", "ti.running", "ti.done", "ti.done"};
-    for (int i = 0; i < 4; i++) {
-        ck_assert_ptr_nonnull(fgets(line, sizeof(line), f));
-        jm_event_t *ev = NULL;
-        ck_assert_int_eq(jm_event_decode(line, strlen(line) - 1, &ev, &err), JM_OK);
-        ck_assert_str_eq(jm_event_type_name(ev->type), want[i]);
-        jm_event_destroy(ev);
+    char line[4096];
+    /* one ti.reports event: both instances, each R (with its distributor id) then D */
+    ck_assert_ptr_nonnull(fgets(line, sizeof(line), f));
+    jm_event_t *ev = NULL;
+    ck_assert_int_eq(jm_event_decode(line, strlen(line) - 1, &ev, &err), JM_OK);
+    ck_assert_int_eq(ev->type, JM_EV_TI_REPORTS);
+    ck_assert_int_eq(ev->workflow_id, 7);
+    ck_assert_int_eq(json_integer_value(json_object_get(ev->payload, "run_id")), 8);
+    json_t *items = json_object_get(ev->payload, "items");
+    ck_assert_uint_eq(json_array_size(items), 2);
+    const char *dids[] = {ida, idb};
+    for (size_t i = 0; i < 2; i++) {
+        json_t *it = json_array_get(items, i);
+        ck_assert_int_eq(json_integer_value(json_object_get(it, "ti_id")), 11 + (int)i);
+        json_t *run = json_object_get(it, "running"), *res = json_object_get(it, "result");
+        ck_assert_str_eq(json_string_value(json_object_get(run, "distributor_id")), dids[i]);
+        ck_assert_int_eq(json_integer_value(json_object_get(run, "next_report_s")), 279);
+        ck_assert_str_eq(json_string_value(json_object_get(res, "status")), "D");
     }
+    jm_event_destroy(ev);
+    ck_assert_ptr_null(fgets(line, sizeof(line), f)); /* nothing else */
     fclose(f);
     pl->stop(pl);
     pl->destroy(pl);
@@ -339,7 +351,7 @@ START_TEST(test_localproc_report_channel)
                            .run_id = 8,
                            .worker_path = JM_TEST_BUILDDIR "/jobmon-worker",
                            .report = r};
-    jm_localproc_t *lp = jm_localproc_new(&env, 1);
+    jm_localproc_t *lp = jm_localproc_new(&env, 1, 0);
     jm_dist_ti_t *a = mk(41, 0, 1, "{}");
     jm_localproc_enqueue(lp, a, "1");
     int64_t t0 = jm_time_mono_ms();
@@ -379,6 +391,274 @@ START_TEST(test_localproc_report_channel)
 }
 END_TEST
 
+/* ---- pooled workers (jobmon-worker --serve): the real worker, its events through an events
+ * file (acknowledged at once), Kafka at a closed port, logs and spool in a temp dir ---- */
+typedef struct {
+    char evpath[32], dir[32];
+    jm_config_t *cfg;
+    jm_report_t *r;
+    jm_plugin_env_t env;
+    jm_localproc_t *lp;
+} pool_t;
+
+static void pool_open(pool_t *p, int slots, const char *worker)
+{
+    jm_err_t err;
+    memset(p, 0, sizeof(*p));
+    snprintf(p->evpath, sizeof(p->evpath), "/tmp/jm-pool-XXXXXX");
+    snprintf(p->dir, sizeof(p->dir), "/tmp/jm-poold-XXXXXX");
+    int fd = mkstemp(p->evpath);
+    ck_assert_int_ge(fd, 0);
+    close(fd);
+    ck_assert_ptr_nonnull(mkdtemp(p->dir));
+    char *spool = jm_asprintf("%s/spool", p->dir);
+    setenv("JOBMON_LOGS_DIR", p->dir, 1);
+    setenv("JOBMON_WORKER_SPOOL_DIR", spool, 1);
+    setenv("JOBMON_KAFKA_BROKERS", "127.0.0.1:1", 1);
+    setenv("JOBMON_WORKER_KAFKA_RETRY_TIMEOUT", "1", 1);
+    setenv("JOBMON_WORKER_COMMAND_INTERRUPT_TIMEOUT", "2", 1);
+    free(spool);
+    p->cfg = jm_config_new();
+    p->r = jm_report_new(p->cfg, p->evpath, 0, &err);
+    ck_assert_ptr_nonnull(p->r);
+    p->env = (jm_plugin_env_t){.workflow_id = 7,
+                               .run_id = 8,
+                               .worker_path = worker ? worker : JM_TEST_BUILDDIR "/jobmon-worker",
+                               .report = p->r};
+    p->lp = jm_localproc_new(&p->env, slots, 1);
+}
+
+/* Enqueue instance ti_id (distributor id "<ti_id>") running `cmd`, memory limit mem MB. */
+static void pool_add(pool_t *p, int64_t ti_id, const char *cmd, int64_t mem)
+{
+    jm_dist_ti_t *t = mk(ti_id, 0, 1, "{}");
+    free(t->command);
+    t->command = jm_strdup(cmd);
+    t->memory_mb = mem;
+    char id[32];
+    snprintf(id, sizeof(id), "%lld", (long long)ti_id);
+    jm_localproc_enqueue(p->lp, t, id);
+    jm_dist_ti_free(t);
+}
+
+/* Poll the engine like the distributor until `done` holds or 20 s passed. */
+static int pool_until(pool_t *p, int (*done)(pool_t *, int64_t), int64_t arg)
+{
+    int64_t t0 = jm_time_mono_ms();
+    for (;;) {
+        jm_localproc_poll(p->lp);
+        if (done(p, arg))
+            return 1;
+        if (jm_time_mono_ms() - t0 > 20000)
+            return 0;
+        struct pollfd pfd[8];
+        size_t n = jm_localproc_pollfds(p->lp, pfd, 8);
+        (void)poll(pfd, (nfds_t)(n < 8 ? n : 8), 20); /* SIGCHLD is not watched: short timeout */
+    }
+}
+
+static int pool_idle(pool_t *p, int64_t unused)
+{
+    (void)unused;
+    return jm_localproc_busy(p->lp) == 0;
+}
+
+/* The payload (new reference) of the last event `type` of instance ti_id, NULL if none;
+ * *count (may be NULL) gets how many there are. */
+static json_t *pool_event(pool_t *p, int64_t ti_id, const char *type, int *count)
+{
+    FILE *f = fopen(p->evpath, "r");
+    char line[65536];
+    json_t *last = NULL;
+    int k = 0;
+    jm_err_t err;
+    while (f && fgets(line, sizeof(line), f)) {
+        jm_event_t *ev = NULL;
+        ck_assert_int_eq(jm_event_decode(line, strlen(line) - 1, &ev, &err), JM_OK);
+        if (strcmp(jm_event_type_name(ev->type), type) == 0 &&
+            jm_ev_int(ev->payload, "ti_id") == ti_id) {
+            json_decref(last);
+            last = json_incref(ev->payload);
+            k++;
+        }
+        jm_event_destroy(ev);
+    }
+    if (f)
+        fclose(f);
+    if (count)
+        *count = k;
+    return last;
+}
+
+static int pool_running(pool_t *p, int64_t ti_id)
+{
+    json_t *e = pool_event(p, ti_id, "ti.running", NULL);
+    json_decref(e);
+    return e != NULL;
+}
+
+static void pool_close(pool_t *p)
+{
+    jm_localproc_destroy(p->lp);
+    jm_report_destroy(p->r);
+    jm_config_destroy(p->cfg);
+    const char *vars[] = {"JOBMON_LOGS_DIR", "JOBMON_WORKER_SPOOL_DIR", "JOBMON_KAFKA_BROKERS",
+                          "JOBMON_WORKER_KAFKA_RETRY_TIMEOUT",
+                          "JOBMON_WORKER_COMMAND_INTERRUPT_TIMEOUT"};
+    for (size_t i = 0; i < sizeof(vars) / sizeof(vars[0]); i++)
+        unsetenv(vars[i]);
+    unlink(p->evpath);
+    char cmd[64];
+    snprintf(cmd, sizeof(cmd), "rm -rf %s", p->dir);
+    ck_assert_int_eq(system(cmd), 0);
+}
+
+static int exit_code_of(pool_t *p, const char *id)
+{
+    int code = -1;
+    ck_assert_int_eq(jm_localproc_exit_code(p->lp, id, &code), JM_OK);
+    return code;
+}
+
+/* The first word of a stdout/stderr tail: the worker's pid ($PPID of the command). */
+static long tail_pid(json_t *pl, const char *key)
+{
+    const char *t = jm_ev_str(pl, key);
+    return t ? atol(t) : 0;
+}
+
+/* 6 instances, 2 slots: every one reported once (ti.running, ti.done), the command sees its
+ * JOBMON_DISTRIBUTOR_ID, and at most 2 worker processes ran them all. */
+START_TEST(test_pool_runs_instances_in_few_workers)
+{
+    pool_t p;
+    pool_open(&p, 2, NULL);
+    for (int64_t i = 1; i <= 6; i++)
+        pool_add(&p, 100 + i, "echo $PPID $JOBMON_DISTRIBUTOR_ID", 0);
+    ck_assert(pool_until(&p, pool_idle, 0));
+    long pids[6];
+    size_t npids = 0;
+    for (int64_t i = 1; i <= 6; i++) {
+        int nr = 0, nd = 0;
+        json_decref(pool_event(&p, 100 + i, "ti.running", &nr));
+        json_t *d = pool_event(&p, 100 + i, "ti.done", &nd);
+        ck_assert_int_eq(nr, 1);
+        ck_assert_int_eq(nd, 1);
+        char want[48], id[32];
+        snprintf(id, sizeof(id), "%lld", (long long)(100 + i));
+        snprintf(want, sizeof(want), " %s\n", id);
+        ck_assert_ptr_nonnull(strstr(jm_ev_str(d, "stdout_tail"), want));
+        ck_assert_int_eq(exit_code_of(&p, id), 0);
+        long w = tail_pid(d, "stdout_tail");
+        size_t k = 0;
+        while (k < npids && pids[k] != w)
+            k++;
+        if (k == npids)
+            pids[npids++] = w;
+        json_decref(d);
+    }
+    ck_assert_uint_le(npids, 2);
+    pool_close(&p);
+}
+END_TEST
+
+/* A pooled worker kills an instance over its memory limit (Z) and runs the next one (D), whose
+ * usage is its own (a CPU burner ran first in the same worker). */
+START_TEST(test_pool_memory_kill_then_next)
+{
+    pool_t p;
+    pool_open(&p, 1, NULL);
+    pool_add(&p, 200, "i=0; while [ $i -lt 300000 ]; do i=$((i+1)); done", 0);
+    pool_add(&p, 201,
+             "echo $PPID >&2; sh -c 'head -c 200000000 /dev/zero | tail -c 1000000000 >/dev/null'",
+             40);
+    pool_add(&p, 202, "echo $PPID", 0);
+    ck_assert(pool_until(&p, pool_idle, 0));
+    json_t *e = pool_event(&p, 201, "ti.error", NULL), *d = pool_event(&p, 202, "ti.done", NULL);
+    ck_assert_ptr_nonnull(e);
+    ck_assert_ptr_nonnull(d);
+    ck_assert_str_eq(jm_ev_str(e, "status"), "Z");
+    ck_assert_ptr_nonnull(strstr(jm_ev_str(e, "message"), "memory"));
+    ck_assert_int_eq(tail_pid(e, "stderr_tail"), tail_pid(d, "stdout_tail")); /* one worker */
+    ck_assert_int_eq(exit_code_of(&p, "202"), 0);
+    /* the last instance's CPU time is its own, not the burner's before it (cumulative
+     * RUSAGE_CHILDREN would count it) */
+    json_t *b = pool_event(&p, 200, "ti.done", NULL);
+    ck_assert_ptr_nonnull(b);
+    int64_t burnt = jm_ev_int(jm_ev_get(b, "usage"), "cpu_ms");
+    ck_assert_int_gt(burnt, 100);
+    ck_assert_int_lt(jm_ev_int(jm_ev_get(d, "usage"), "cpu_ms"), burnt / 2);
+    json_decref(b);
+    json_decref(e);
+    json_decref(d);
+    pool_close(&p);
+}
+END_TEST
+
+/* Terminating a pooled instance (K, cancel): its command is interrupted, the worker reports U
+ * and ends; the next instance gets a new worker. */
+START_TEST(test_pool_terminate_running)
+{
+    pool_t p;
+    pool_open(&p, 1, NULL);
+    pool_add(&p, 301, "echo $PPID; sleep 30", 0);
+    pool_add(&p, 302, "echo $PPID", 0);
+    ck_assert(pool_until(&p, pool_running, 301));
+    int64_t t0 = jm_time_mono_ms();
+    jm_localproc_terminate(p.lp, "301");
+    ck_assert(pool_until(&p, pool_idle, 0));
+    ck_assert_int_lt(jm_time_mono_ms() - t0, 10000);
+    json_t *e = pool_event(&p, 301, "ti.error", NULL), *d = pool_event(&p, 302, "ti.done", NULL);
+    ck_assert_ptr_nonnull(e);
+    ck_assert_ptr_nonnull(d);
+    ck_assert_str_eq(jm_ev_str(e, "status"), "U");
+    ck_assert_int_ne(tail_pid(e, "stdout_tail"), tail_pid(d, "stdout_tail"));
+    /* SIGINT, or SIGKILL after the 2 s grace when the SIGINT came while sh was forking (sh
+     * swallows it then) */
+    int code = exit_code_of(&p, "301");
+    ck_assert(code == 128 + 2 || code == 128 + 9);
+    ck_assert_int_eq(exit_code_of(&p, "302"), 0);
+    json_decref(e);
+    json_decref(d);
+    pool_close(&p);
+}
+END_TEST
+
+/* The distributor goes away while a pooled instance runs: the worker reports to Kafka itself
+ * (unreachable here), then to the spool. */
+START_TEST(test_pool_channel_lost_spools)
+{
+    pool_t p;
+    pool_open(&p, 1, NULL);
+    pool_add(&p, 401, "sleep 30", 0);
+    ck_assert(pool_until(&p, pool_running, 401));
+    jm_localproc_destroy(p.lp); /* closes the channels, SIGTERMs and waits */
+    p.lp = jm_localproc_new(&p.env, 1, 1);
+    char cmd[128], out[16] = "";
+    snprintf(cmd, sizeof(cmd), "cat %s/spool/7-401-*.jmspool | grep -c '\"type\":\"ti\\.'", p.dir);
+    FILE *f = popen(cmd, "r");
+    ck_assert_ptr_nonnull(fgets(out, sizeof(out), f));
+    pclose(f);
+    ck_assert_str_eq(out, "2\n"); /* ti.running and ti.error */
+    pool_close(&p);
+}
+END_TEST
+
+/* A worker without --serve (here /bin/true, which ends at once): pooling turns off and the
+ * instances get one-shot workers. */
+START_TEST(test_pool_falls_back_to_one_shot)
+{
+    pool_t p;
+    pool_open(&p, 2, "/bin/true");
+    for (int64_t i = 1; i <= 3; i++)
+        pool_add(&p, 500 + i, "true", 0);
+    ck_assert(pool_until(&p, pool_idle, 0));
+    ck_assert_int_eq(exit_code_of(&p, "501"), 0);
+    ck_assert_int_eq(exit_code_of(&p, "503"), 0);
+    pool_close(&p);
+}
+END_TEST
+
 Suite *jm_distributor_suite(void);
 Suite *jm_distributor_suite(void)
 {
@@ -396,6 +676,14 @@ Suite *jm_distributor_suite(void)
     tcase_add_test(tc, test_localproc);
     tcase_add_test(tc, test_localproc_report_channel);
     tcase_add_test(tc, test_dummy_plugin_reports_after_poll);
+    suite_add_tcase(s, tc);
+    tc = tcase_create("pool");
+    tcase_set_timeout(tc, 60);
+    tcase_add_test(tc, test_pool_runs_instances_in_few_workers);
+    tcase_add_test(tc, test_pool_memory_kill_then_next);
+    tcase_add_test(tc, test_pool_terminate_running);
+    tcase_add_test(tc, test_pool_channel_lost_spools);
+    tcase_add_test(tc, test_pool_falls_back_to_one_shot);
     suite_add_tcase(s, tc);
     return s;
 }

@@ -42,6 +42,7 @@ typedef enum {
     JM_EV_TI_LAUNCH_HEARTBEAT,
     JM_EV_TI_KILLED,
     JM_EV_TI_TRIAGED,
+    JM_EV_TI_REPORTS,
     /* worker */
     JM_EV_TI_RUNNING,
     JM_EV_TI_HEARTBEAT,

@@ -18,6 +18,7 @@
 
 #include "client/cli_ops.h"
 #include "client/cli_util.h"
+#include "common/ownership_sql.h"
 
 #define TASK_UPDATE_MAX 10000
 
@@ -218,12 +219,8 @@ static int owner_precheck(jm_status_ctx_t *ctx, const char *cmd, int64_t wf, con
     const char *params[2] = {w, user};
     /* last errored run id; "t|f <its user>" (owns any run, then the name: it may hold spaces) */
     int f = lookup_n(ctx,
-                     "SELECT coalesce(e.id, 0), CASE WHEN EXISTS (SELECT 1 FROM workflow_run o"
-                     " WHERE o.workflow_id = $1::bigint AND o.user_name = $2) THEN 't' ELSE 'f'"
-                     " END || ' ' || coalesce(e.user_name, '') FROM (SELECT 1) one LEFT JOIN"
-                     " LATERAL (SELECT id, user_name FROM workflow_run WHERE workflow_id ="
-                     " $1::bigint AND status = 'E' ORDER BY created_at DESC, id DESC LIMIT 1) e"
-                     " ON true",
+                     "SELECT coalesce(id, 0), CASE WHEN owns_a_run THEN 't' ELSE 'f' END"
+                     " || ' ' || coalesce(user_name, '') FROM (" JM_SQL_WF_OWNERSHIP ") o",
                      2, params, &last, row, sizeof(row), code);
     if (f <= 0)
         return -1;

@@ -68,6 +68,8 @@ static const opt_t opts[] = {
      "how long a worker retries Kafka before giving up, seconds"},
     {"worker.local_report", JM_CONFIG_BOOL, "true", NO_RANGE, NULL, 0,
      "report through the local distributor's channel when it offers one (--report-fd)"},
+    {"distributor.worker_pool", JM_CONFIG_BOOL, "true", NO_RANGE, NULL, 0,
+     "multiprocess: long-lived workers that run instances one after another"},
     {"distributor.reconcile_interval", JM_CONFIG_INT, "5", 1, 86400, NULL, 0,
      "how often a distributor reconciles its work list with the cluster, seconds"},
     {"fsm.consumers", JM_CONFIG_INT, "2", 1, 1024, NULL, 0,

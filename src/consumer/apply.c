@@ -336,18 +336,20 @@ void jm_ap_ti_defer_report_by(jm_apply_t *ap, int64_t id, int64_t report_by_ms)
     t->report_by_ms = report_by_ms;
 }
 
-/* One status UPDATE for the pending task rows; every row must match its stored status. */
+/* One status UPDATE for the pending task rows; every row must match its stored status.  A
+ * pending_upstreams change of the same row goes with it (one row version, not two). */
 static jm_rc_t flush_task_status(jm_apply_t *ap, jm_err_t *err)
 {
     jm_ap_map_t *m = &ap->task;
     jm_pgarr_t *a = &ap->farr[2], *f = &ap->farr[3], *t = &ap->farr[4], *at = &ap->farr[5],
-               *na = &ap->farr[6], *sq = &ap->farr[7];
+               *na = &ap->farr[6], *sq = &ap->farr[7], *pu = &ap->farr[8];
     jm_pgarr_reset(a);
     jm_pgarr_reset(f);
     jm_pgarr_reset(t);
     jm_pgarr_reset(at);
     jm_pgarr_reset(na);
     jm_pgarr_reset(sq);
+    jm_pgarr_reset(pu);
     size_t n = 0;
     for (size_t i = 0; i < m->cap; i++) {
         jm_ap_taskstate_t *e = &((jm_ap_taskstate_t *)m->v)[i];
@@ -361,15 +363,23 @@ static jm_rc_t flush_task_status(jm_apply_t *ap, jm_err_t *err)
         jm_pgarr_add_text(at, ts, strlen(ts));
         jm_pgarr_add_int(na, e->tnum);
         jm_pgarr_add_int(sq, e->tseq);
+        if (e->pend_dirty) {
+            jm_pgarr_add_int(pu, e->pend);
+            e->pend_dirty = 0;
+            ap->n_pend_dirty--;
+        } else {
+            jm_pgarr_add_null(pu);
+        }
         e->db_status = 0;
         n++;
     }
     if (n == 0)
         return JM_OK;
-    const char *p[6] = {jm_pgarr_finish(a),  jm_pgarr_finish(f),  jm_pgarr_finish(t),
-                        jm_pgarr_finish(at), jm_pgarr_finish(na), jm_pgarr_finish(sq)};
+    const char *p[7] = {jm_pgarr_finish(a),  jm_pgarr_finish(f),  jm_pgarr_finish(t),
+                        jm_pgarr_finish(at), jm_pgarr_finish(na), jm_pgarr_finish(sq),
+                        jm_pgarr_finish(pu)};
     PGresult *r = NULL;
-    jm_rc_t rc = jm_ap_exec(ap, AP_FLUSH_TASK_STATUS, 6, p, &r, err);
+    jm_rc_t rc = jm_ap_exec(ap, AP_FLUSH_TASK_STATUS, 7, p, &r, err);
     if (rc == JM_OK && strtoull(PQcmdTuples(r), NULL, 10) != n)
         rc = jm_err_set(err, JM_ERR_RETRY,
                         "task: %zu status change(s) applied in memory, %s matched the stored rows",
@@ -604,13 +614,14 @@ jm_rc_t jm_ap_write_pending(jm_apply_t *ap, jm_err_t *err)
     /* new instances first: the status and field updates below may be theirs */
     if (ap->n_newti && (rc = flush_newti(ap, err)) != JM_OK)
         return rc;
-    if ((rc = jm_ap_write_pend(ap, err)) != JM_OK)
-        return rc;
     if ((ap->dfr[0].n || ap->dfr[1].n || ap->dfr[2].n || ap->ti.n_pending ||
          ap->n_status_pending) &&
         (rc = flush_ti_rows(ap, err)) != JM_OK)
         return rc;
+    /* status first: it takes the pending counts of the rows it updates along */
     if ((rc = jm_ap_write_task_status(ap, err)) != JM_OK)
+        return rc;
+    if ((rc = jm_ap_write_pend(ap, err)) != JM_OK)
         return rc;
     if (ap->n_tlog)
         rc = flush_tlog(ap, err);
@@ -704,7 +715,8 @@ void jm_apply_hint(jm_apply_t *ap, const jm_event_t *ev)
 {
     if (ev->type != JM_EV_TI_INSTANTIATED && ev->type != JM_EV_TI_LAUNCHED &&
         ev->type != JM_EV_TI_LAUNCH_HEARTBEAT && ev->type != JM_EV_TI_RUNNING &&
-        ev->type != JM_EV_TI_HEARTBEAT && ev->type != JM_EV_TI_DONE && ev->type != JM_EV_TI_ERROR)
+        ev->type != JM_EV_TI_HEARTBEAT && ev->type != JM_EV_TI_DONE && ev->type != JM_EV_TI_ERROR &&
+        ev->type != JM_EV_TI_REPORTS)
         return;
     const json_t *items = json_object_get(ev->payload, "items");
     if (!items) {
@@ -1008,10 +1020,10 @@ void jm_apply_destroy(jm_apply_t *ap)
         defer_clear(&ap->dfr[k]);
         free(ap->dfr[k].v);
     }
-    for (size_t i = 0; i < JM_ARRAY_LEN(ap->arr); i++) {
+    for (size_t i = 0; i < JM_ARRAY_LEN(ap->arr); i++)
         jm_pgarr_free(&ap->arr[i]);
+    for (size_t i = 0; i < JM_ARRAY_LEN(ap->farr); i++)
         jm_pgarr_free(&ap->farr[i]);
-    }
     for (size_t i = 0; i < JM_ARRAY_LEN(ap->tiarr); i++)
         jm_pgarr_free(&ap->tiarr[i]);
     free(ap);
@@ -1320,6 +1332,7 @@ static const handler_fn handlers[JM_EV__CNT] = {
     [JM_EV_TI_LAUNCH_HEARTBEAT] = jm_ap_ti_event,
     [JM_EV_TI_KILLED] = jm_ap_ti_event,
     [JM_EV_TI_TRIAGED] = jm_ap_ti_event,
+    [JM_EV_TI_REPORTS] = jm_ap_ti_reports,
     [JM_EV_TI_RUNNING] = jm_ap_ti_event,
     [JM_EV_TI_HEARTBEAT] = jm_ap_ti_event,
     [JM_EV_TI_DONE] = jm_ap_ti_event,
@@ -1351,7 +1364,8 @@ jm_rc_t jm_apply_event(jm_apply_t *ap, const jm_event_t *ev, int64_t offset, jm_
     int fast = ev->type == JM_EV_TI_INSTANTIATED || ev->type == JM_EV_TI_LAUNCHED ||
                ev->type == JM_EV_TI_LAUNCH_HEARTBEAT || ev->type == JM_EV_TI_RUNNING ||
                ev->type == JM_EV_TI_HEARTBEAT || ev->type == JM_EV_TI_DONE ||
-               ev->type == JM_EV_TI_ERROR || ev->type == JM_EV_RUN_HEARTBEAT;
+               ev->type == JM_EV_TI_ERROR || ev->type == JM_EV_TI_REPORTS ||
+               ev->type == JM_EV_RUN_HEARTBEAT;
     jm_rc_t rc = JM_OK;
     if (fast && ap->hints.n)
         rc = prefetch(ap, err);

@@ -215,7 +215,7 @@ struct jm_apply_s {
     char ignore_reason[256];
     jm_ap_ids_t touched_wf, touched_runs;
     jm_pgarr_t arr[8];  /* scratch array literals */
-    jm_pgarr_t farr[8]; /* the same for writing pending state (may run inside a handler's call) */
+    jm_pgarr_t farr[9]; /* the same for writing pending state (may run inside a handler's call) */
     jm_pgarr_t tiarr[AP_TI_ROW_COLS]; /* flush_ti_rows' array literals */
     jm_ap_count_t *cnt;               /* pending workflow_task_count deltas */
     size_t n_cnt, cap_cnt;
@@ -356,6 +356,8 @@ jm_rc_t jm_ap_run_stop(jm_apply_t *ap, jm_err_t *err) JM_WUR;
 jm_rc_t jm_ap_reaper_run_lost(jm_apply_t *ap, jm_err_t *err) JM_WUR;
 jm_rc_t jm_ap_reaper_run_timeout(jm_apply_t *ap, jm_err_t *err) JM_WUR;
 jm_rc_t jm_ap_ti_event(jm_apply_t *ap, jm_err_t *err) JM_WUR;
+/* ti.reports: each item's running / result applied as ti.running, then ti.done / ti.error. */
+jm_rc_t jm_ap_ti_reports(jm_apply_t *ap, jm_err_t *err) JM_WUR;
 jm_rc_t jm_ap_workflow_resume(jm_apply_t *ap, jm_err_t *err) JM_WUR;
 jm_rc_t jm_ap_workflow_reset(jm_apply_t *ap, jm_err_t *err) JM_WUR;
 jm_rc_t jm_ap_workflow_concurrency(jm_apply_t *ap, jm_err_t *err) JM_WUR;

@@ -9,6 +9,7 @@
  * AP_FLUSH_TI_STATUS, AP_FLUSH_RUNNING, AP_FLUSH_RESULT and AP_TI_SET_LAUNCHED as the per-kind
  * reference of AP_FLUSH_TI_ROWS (not executed either).
  */
+#include "common/ownership_sql.h"
 #include "consumer/apply_int.h"
 
 #define ALIVE_RUN "('L','B','I','O','R','C','H')"
@@ -339,13 +340,7 @@ const char *const jm_ap_sql[AP_SQL__CNT] = {
                             " AND status IN ('Q','I','O','R','T','X') ORDER BY id",
     /* $1 wf, $2 user: the most recent errored run (id, user; NULLs if none) and whether $2
      * started any run of the workflow (reference §3.11 ownership) */
-    [AP_WF_OWNERSHIP] =
-        "SELECT e.id, e.user_name,"
-        " EXISTS (SELECT 1 FROM workflow_run o WHERE o.workflow_id = $1::bigint"
-        "         AND o.user_name = $2)"
-        " FROM (SELECT 1) one LEFT JOIN LATERAL (SELECT id, user_name FROM workflow_run"
-        "  WHERE workflow_id = $1::bigint AND status = 'E'"
-        "  ORDER BY created_at DESC, id DESC LIMIT 1) e ON true",
+    [AP_WF_OWNERSHIP] = JM_SQL_WF_OWNERSHIP,
     [AP_WF_COUNTS_INIT] = "SELECT 1", /* unused */
     /* $1 ids, $2 run: hand instances to the new alive run */
     [AP_TI_ADOPT] = "UPDATE task_instance SET run_id = $2::bigint WHERE id = ANY($1::bigint[])",
@@ -377,11 +372,14 @@ const char *const jm_ap_sql[AP_SQL__CNT] = {
         "UPDATE task_instance e SET status = x.t, status_at = x.at FROM unnest($1::bigint[],"
         " $2::text[], $3::text[], $4::timestamptz[]) AS x(id, f, t, at)"
         " WHERE e.id = x.id AND e.status = x.f",
-    /* the same for tasks, $5 num_attempts, $6 ti_seq (as this transaction knows them) */
+    /* the same for tasks, $5 num_attempts, $6 ti_seq, $7 pending_upstreams (NULL: unchanged),
+     * as this transaction knows them */
     [AP_FLUSH_TASK_STATUS] =
-        "UPDATE task e SET status = x.t, status_at = x.at, num_attempts = x.na, ti_seq = x.sq"
+        "UPDATE task e SET status = x.t, status_at = x.at, num_attempts = x.na, ti_seq = x.sq,"
+        " pending_upstreams = COALESCE(x.pu, e.pending_upstreams)"
         " FROM unnest($1::bigint[], $2::text[], $3::text[], $4::timestamptz[], $5::int[],"
-        " $6::int[]) AS x(id, f, t, at, na, sq) WHERE e.id = x.id AND e.status = x.f",
+        " $6::int[], $7::int[]) AS x(id, f, t, at, na, sq, pu) WHERE e.id = x.id AND e.status = "
+        "x.f",
     /* $1 entities, $2 ids, $3 wfs, $4 from, $5 to, $6 event ids, $7 at: pending
      * transition_log rows, inserted in their order.  Not executed any more: flush_tlog (apply.c)
      * writes the same rows with a binary COPY; kept as its one-statement reference. */

@@ -639,3 +639,53 @@ out:
     free(rows);
     return rc;
 }
+
+/* ---- ti.reports: workers' reports relayed in one event ------------------------------------- */
+
+/* Apply one report of a ti.reports item as the event `type` with `payload` (ti_id added): the
+ * same handler, envelope (id, ts, workflow) and transaction as the individual event would get. */
+static jm_rc_t apply_report(jm_apply_t *ap, jm_event_type_t type, const json_t *item,
+                            json_t *payload, jm_err_t *err)
+{
+    const jm_event_t *ev = ap->ev;
+    jm_event_t sub = *ev;
+    sub.type = type;
+    sub.payload = payload;
+    json_object_set(payload, "ti_id", json_object_get(item, "ti_id"));
+    ap->ev = &sub;
+    jm_rc_t rc = jm_ap_ti_event(ap, err);
+    ap->ev = ev;
+    json_decref(payload);
+    return rc;
+}
+
+/* ti.done's payload from a result of status D (exit_code and message are not part of it). */
+static json_t *done_payload(const json_t *res)
+{
+    json_t *p = json_copy((json_t *)res); /* shallow: members are only read */
+    json_object_del(p, "status");
+    json_object_del(p, "exit_code");
+    json_object_del(p, "message");
+    return p;
+}
+
+jm_rc_t jm_ap_ti_reports(jm_apply_t *ap, jm_err_t *err)
+{
+    const json_t *items = json_object_get(ap->ev->payload, "items");
+    jm_rc_t rc = JM_OK;
+    for (size_t i = 0; i < json_array_size(items) && rc == JM_OK; i++) {
+        const json_t *it = json_array_get(items, i);
+        const json_t *run = json_object_get(it, "running"), *res = json_object_get(it, "result");
+        if (!json_is_object(run) && !json_is_object(res))
+            jm_ap_ignored(ap, "task_instance %" PRId64 ": empty report", jm_ev_int(it, "ti_id"));
+        if (json_is_object(run))
+            rc = apply_report(ap, JM_EV_TI_RUNNING, it, json_copy((json_t *)run), err);
+        if (rc != JM_OK || !json_is_object(res))
+            continue;
+        if (jm_ev_str(res, "status")[0] == 'D')
+            rc = apply_report(ap, JM_EV_TI_DONE, it, done_payload(res), err);
+        else
+            rc = apply_report(ap, JM_EV_TI_ERROR, it, json_copy((json_t *)res), err);
+    }
+    return rc;
+}

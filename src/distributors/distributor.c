@@ -595,6 +595,7 @@ jm_rc_t jm_dist_run(const jm_dist_opts_t *o, jm_config_t *cfg, jm_err_t *err)
                                .state_dir = state_dir,
                                .report = d->r,
                                .parallelism = o->parallelism,
+                               .worker_pool = jm_config_bool(cfg, "distributor.worker_pool"),
                                .next_report_s = d->ti_next_report_s};
     d->pl = jm_plugin_new(o->plugin ? o->plugin : o->cluster, &d->env, err);
     if (!d->pl) {

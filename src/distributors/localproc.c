@@ -1,13 +1,21 @@
 /*
- * localproc.c — a FIFO of jobmon-worker command lines run by at most N child processes.
+ * localproc.c — a FIFO of task instances run by at most N local jobmon-worker processes.
  *
- * Workers are started with posix_spawn in their own process group (so terminate reaches the
- * worker; the worker then interrupts its command's group), with JOBMON_DISTRIBUTOR_ID set and
- * no blocked signals.  It remembers the exit codes of the last 1000 workers for triage.
+ * Two kinds of worker process: one-shot (the sequential plugin, and any instance that cannot be
+ * pooled) runs one instance from its command line; pooled (`jobmon-worker --serve`, the
+ * multiprocess plugin with env->worker_pool) stays up and runs the instances it is sent over
+ * its report channel one after another (protocol in worker/report.h), which saves a worker
+ * exec, its start-up and its channel per instance.  Workers are started with posix_spawn in
+ * their own process group (so terminate reaches the worker; the worker then interrupts its
+ * command's group), with no blocked signals; a one-shot worker gets JOBMON_DISTRIBUTOR_ID set.
+ * It remembers the exit codes of the last 1000 instances for triage.  A pooled worker that
+ * ends before it ever asked for an instance (an old or wrapped jobmon-worker without --serve)
+ * turns pooling off: the instances then get one-shot workers.
  *
  * With env->report, each worker also gets a local report channel (worker/report.h) on
  * descriptor REPORT_FD: its events are forwarded through env->report and answered once Kafka
- * acknowledged them, so a worker never loads librdkafka nor connects to Kafka itself.
+ * acknowledged them, so a worker never loads librdkafka nor connects to Kafka itself.  Without
+ * it there is no pool.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -31,19 +39,31 @@ extern char **environ;
 
 typedef struct {
     char *id;
-    char **argv;
-    pid_t pid;      /* 0 while queued */
+    char **argv; /* a one-shot worker's command line */
+    char *spec;  /* the instance for a pooled worker; NULL = one-shot only */
+    int started; /* given to a worker process */
+} job_t;
+
+typedef struct {
+    pid_t pid;
     int chan;       /* our end of its report channel, -1 = none */
     uint32_t cid;   /* channel id: the high half of forwarded events' tokens */
-    uint32_t nrecv; /* datagrams received on it */
-} job_t;
+    uint32_t nrecv; /* event datagrams received on it */
+    int pooled;     /* --serve */
+    int ready;      /* pooled: said R and has no instance */
+    int served;     /* pooled: said R at least once */
+    int retiring;   /* pooled: signalled or let go, gets no more instances */
+    char *job;      /* id of the instance it runs (owned), NULL = none */
+} proc_t;
 
 struct jm_localproc_s {
     const jm_plugin_env_t *env;
     int slots;
-    job_t *jobs; /* queued (pid 0) and running, in submission order */
+    int pool;    /* pooled workers for instances with a spec */
+    job_t *jobs; /* queued and running, in submission order */
     size_t n, cap;
-    size_t running;
+    proc_t *procs;
+    size_t nprocs, capprocs;
     struct {
         char *id;
         int code;
@@ -57,34 +77,67 @@ static void on_delivery(void *arg, uint64_t token, int ok)
 {
     jm_localproc_t *lp = arg;
     uint32_t cid = (uint32_t)(token >> 32);
-    for (size_t i = 0; i < lp->n; i++)
-        if (lp->jobs[i].cid == cid && lp->jobs[i].chan >= 0) {
-            jm_report_chan_ack(lp->jobs[i].chan, (uint32_t)token, ok);
+    for (size_t i = 0; i < lp->nprocs; i++)
+        if (lp->procs[i].cid == cid && lp->procs[i].chan >= 0) {
+            jm_report_chan_ack(lp->procs[i].chan, (uint32_t)token, ok);
             return;
         }
 }
 
-jm_localproc_t *jm_localproc_new(const jm_plugin_env_t *env, int slots)
+jm_localproc_t *jm_localproc_new(const jm_plugin_env_t *env, int slots, int pool)
 {
     jm_localproc_t *lp = jm_calloc(1, sizeof(*lp));
     lp->env = env;
     lp->slots = slots > 0 ? slots : 1;
+    lp->pool = pool && env->report;
     if (env->report)
         jm_report_set_ack_cb(env->report, on_delivery, lp);
     return lp;
 }
 
+static void chan_close(proc_t *p)
+{
+    if (p->chan >= 0)
+        close(p->chan);
+    p->chan = -1;
+    p->ready = 0; /* nothing can be sent to it any more */
+}
+
+static job_t *find_job(jm_localproc_t *lp, const char *id, size_t *at)
+{
+    for (size_t i = 0; i < lp->n; i++)
+        if (strcmp(lp->jobs[i].id, id) == 0) {
+            if (at)
+                *at = i;
+            return &lp->jobs[i];
+        }
+    return NULL;
+}
+
+static void remember(jm_localproc_t *lp, const char *id, int code)
+{
+    size_t i = lp->ndone++ % EXIT_MEMORY;
+    free(lp->done[i].id);
+    lp->done[i].id = jm_strdup(id);
+    lp->done[i].code = code;
+}
+
 static void job_free(job_t *j)
 {
-    if (j->chan >= 0)
-        close(j->chan);
     free(j->id);
+    free(j->spec);
     jm_plugin_argv_free(j->argv);
 }
 
-static void remove_at(jm_localproc_t *lp, size_t i)
+/* The instance `id` ended with `code`: remember it and drop it from the queue. */
+static void job_end(jm_localproc_t *lp, const char *id, int code)
 {
-    job_free(&lp->jobs[i]);
+    size_t i;
+    remember(lp, id, code);
+    job_t *j = find_job(lp, id, &i);
+    if (!j)
+        return;
+    job_free(j);
     memmove(&lp->jobs[i], &lp->jobs[i + 1], (lp->n - i - 1) * sizeof(job_t));
     lp->n--;
 }
@@ -96,20 +149,18 @@ void jm_localproc_destroy(jm_localproc_t *lp)
     if (lp->env->report)
         jm_report_set_ack_cb(lp->env->report, NULL, NULL);
     /* close the channels first: the interrupted workers then report to Kafka themselves
-     * instead of waiting for answers while we wait for them */
-    for (size_t i = 0; i < lp->n; i++) {
-        if (lp->jobs[i].chan >= 0)
-            close(lp->jobs[i].chan);
-        lp->jobs[i].chan = -1;
+     * instead of waiting for answers while we wait for them (idle pooled ones just end) */
+    for (size_t i = 0; i < lp->nprocs; i++)
+        chan_close(&lp->procs[i]);
+    for (size_t i = 0; i < lp->nprocs; i++)
+        kill(-lp->procs[i].pid, SIGTERM);
+    for (size_t i = 0; i < lp->nprocs; i++) {
+        (void)waitpid(lp->procs[i].pid, NULL, 0);
+        free(lp->procs[i].job);
     }
+    free(lp->procs);
     for (size_t i = 0; i < lp->n; i++)
-        if (lp->jobs[i].pid > 0)
-            kill(-lp->jobs[i].pid, SIGTERM);
-    for (size_t i = 0; i < lp->n; i++) {
-        if (lp->jobs[i].pid > 0)
-            (void)waitpid(lp->jobs[i].pid, NULL, 0);
         job_free(&lp->jobs[i]);
-    }
     free(lp->jobs);
     for (size_t i = 0; i < EXIT_MEMORY; i++)
         free(lp->done[i].id);
@@ -122,36 +173,54 @@ void jm_localproc_enqueue(jm_localproc_t *lp, const jm_dist_ti_t *ti, const char
         lp->cap = lp->cap ? lp->cap * 2 : 16;
         lp->jobs = jm_realloc(lp->jobs, lp->cap * sizeof(job_t));
     }
-    lp->jobs[lp->n++] =
-        (job_t){.id = jm_strdup(id), .argv = jm_plugin_worker_argv(lp->env, ti), .chan = -1};
+    lp->jobs[lp->n++] = (job_t){.id = jm_strdup(id),
+                                .argv = jm_plugin_worker_argv(lp->env, ti),
+                                .spec = lp->pool ? jm_plugin_worker_spec(lp->env, ti, id) : NULL};
 }
 
-/* Forward what a worker sent; at EOF close the channel. */
-static void serve_chan(jm_localproc_t *lp, job_t *j)
+/* A pooled worker's "R [code]": the instance it ran (if any) ended; it waits for the next. */
+static void on_ready(jm_localproc_t *lp, proc_t *p, const char *msg)
+{
+    if (p->job) {
+        int code = msg[1] == ' ' ? atoi(msg + 2) : 0;
+        job_end(lp, p->job, code);
+        free(p->job);
+        p->job = NULL;
+    }
+    p->served = 1;
+    p->ready = !p->retiring;
+}
+
+/* Forward the events a worker sent, take its R messages; at EOF close the channel. */
+static void serve_chan(jm_localproc_t *lp, proc_t *p)
 {
     char *buf = NULL;
     size_t len = 0;
     int got;
-    while (j->chan >= 0 && (got = jm_report_chan_recv(j->chan, &buf, &len)) != 0) {
+    while (p->chan >= 0 && (got = jm_report_chan_recv(p->chan, &buf, &len)) != 0) {
         if (got < 0) {
-            close(j->chan);
-            j->chan = -1;
+            chan_close(p);
             break;
         }
-        uint32_t n = ++j->nrecv;
+        if (p->pooled && buf[0] == 'R') {
+            on_ready(lp, p, buf);
+            free(buf);
+            continue;
+        }
+        uint32_t n = ++p->nrecv;
         jm_err_t err;
-        if (jm_report_forward(lp->env->report, buf, len, (uint64_t)j->cid << 32 | n, &err) !=
+        if (jm_report_forward(lp->env->report, buf, len, (uint64_t)p->cid << 32 | n, &err) !=
             JM_OK) {
-            jm_log(JM_LOG_WARN, "localproc", "job %s: event %u of its worker: %s", j->id, n,
-                   err.msg);
-            jm_report_chan_ack(j->chan, n, 0);
+            jm_log(JM_LOG_WARN, "localproc", "job %s: event %u of its worker: %s",
+                   p->job ? p->job : "-", n, err.msg);
+            jm_report_chan_ack(p->chan, n, 0);
         }
         free(buf);
     }
 }
 
-/* The worker's argv with "--report-fd REPORT_FD" added (a new vector of borrowed strings). */
-static char **argv_with_channel(char **argv, char *fdbuf)
+/* argv with "--report-fd REPORT_FD" added (a new vector of borrowed strings). */
+static char **argv_with_channel(char *const *argv, char *fdbuf)
 {
     size_t n = 0;
     while (argv[n])
@@ -163,32 +232,26 @@ static char **argv_with_channel(char **argv, char *fdbuf)
     return v;
 }
 
-static int start(jm_localproc_t *lp, job_t *j)
+/* environ without JOBMON_DISTRIBUTOR_ID, plus `did` when not NULL (a new vector of borrowed
+ * strings). */
+static char **worker_env(char *did)
 {
-    int sv[2] = {-1, -1};
-    char fdbuf[16], **argv = j->argv;
-    posix_spawn_file_actions_t fa;
-    posix_spawn_file_actions_init(&fa);
-    if (lp->env->report && socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv) == 0) {
-        snprintf(fdbuf, sizeof(fdbuf), "%d", REPORT_FD);
-        argv = argv_with_channel(j->argv, fdbuf);
-        posix_spawn_file_actions_adddup2(&fa, sv[1], REPORT_FD);
-        fcntl(sv[0], F_SETFL, O_NONBLOCK);
-    } else if (lp->env->report) {
-        jm_log(JM_LOG_WARN, "localproc", "job %s: socketpair: %s (worker reports to Kafka)", j->id,
-               strerror(errno));
-    }
-    size_t ne = 0;
+    size_t ne = 0, k = 0;
     while (environ[ne])
         ne++;
     char **envp = jm_calloc(ne + 2, sizeof(*envp));
-    char *did = jm_asprintf("JOBMON_DISTRIBUTOR_ID=%s", j->id);
-    size_t k = 0;
     for (size_t i = 0; i < ne; i++)
         if (strncmp(environ[i], "JOBMON_DISTRIBUTOR_ID=", 22) != 0)
             envp[k++] = environ[i];
-    envp[k++] = did;
+    if (did)
+        envp[k++] = did;
     envp[k] = NULL;
+    return envp;
+}
+
+/* posix_spawn the worker `argv` in its own process group with default signals. */
+static int spawn(char **argv, char **envp, posix_spawn_file_actions_t *fa, pid_t *pid)
+{
     posix_spawnattr_t at;
     sigset_t none, def;
     sigemptyset(&none);
@@ -204,89 +267,201 @@ static int start(jm_localproc_t *lp, job_t *j)
     posix_spawnattr_setpgroup(&at, 0);
     posix_spawnattr_setsigmask(&at, &none);
     posix_spawnattr_setsigdefault(&at, &def);
-    pid_t pid = 0;
-    int e = posix_spawn(&pid, argv[0], &fa, &at, argv, envp);
+    int e = posix_spawn(pid, argv[0], fa, &at, argv, envp);
     posix_spawnattr_destroy(&at);
+    return e;
+}
+
+/* Start a worker process: one-shot for job j, or pooled (j NULL).  The new process, or NULL. */
+static proc_t *start(jm_localproc_t *lp, job_t *j)
+{
+    int sv[2] = {-1, -1};
+    char fdbuf[16];
+    char **argv;
+    char *pool_argv[] = {(char *)lp->env->worker_path, "--serve",
+                         lp->env->config_path ? "--config" : NULL, (char *)lp->env->config_path,
+                         NULL};
+    char *const *base = j ? j->argv : pool_argv;
+    const char *what = j ? j->id : "pool";
+    posix_spawn_file_actions_t fa;
+    posix_spawn_file_actions_init(&fa);
+    snprintf(fdbuf, sizeof(fdbuf), "%d", REPORT_FD);
+    if (lp->env->report && socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv) == 0) {
+        posix_spawn_file_actions_adddup2(&fa, sv[1], REPORT_FD);
+        fcntl(sv[0], F_SETFL, O_NONBLOCK);
+    } else if (lp->env->report) {
+        jm_log(JM_LOG_WARN, "localproc", "job %s: socketpair: %s (worker reports to Kafka)", what,
+               strerror(errno));
+    }
+    argv = sv[0] >= 0 ? argv_with_channel(base, fdbuf) : NULL;
+    char *did = j ? jm_asprintf("JOBMON_DISTRIBUTOR_ID=%s", j->id) : NULL;
+    char **envp = worker_env(did);
+    pid_t pid = 0;
+    int e = argv ? spawn(argv, envp, &fa, &pid)
+            : j  ? spawn((char **)base, envp, &fa, &pid)
+                 : ENOTCONN;
     posix_spawn_file_actions_destroy(&fa);
-    if (argv != j->argv)
-        free(argv);
+    free(argv);
     free(did);
     free(envp);
     if (sv[1] >= 0)
         close(sv[1]);
-    if (e != 0 && sv[0] >= 0)
-        close(sv[0]);
-    else if (sv[0] >= 0) {
-        j->chan = sv[0];
-        j->cid = ++lp->next_cid;
-    }
     if (e != 0) {
-        jm_log(JM_LOG_ERROR, "localproc", "job %s: cannot start %s: %s", j->id, j->argv[0],
+        if (sv[0] >= 0)
+            close(sv[0]);
+        jm_log(JM_LOG_ERROR, "localproc", "job %s: cannot start %s: %s", what, base[0],
                strerror(e));
-        return -1;
+        return NULL;
     }
-    j->pid = pid;
-    lp->running++;
-    return 0;
+    if (lp->nprocs == lp->capprocs) {
+        lp->capprocs = lp->capprocs ? lp->capprocs * 2 : 8;
+        lp->procs = jm_realloc(lp->procs, lp->capprocs * sizeof(proc_t));
+    }
+    proc_t *p = &lp->procs[lp->nprocs++];
+    *p = (proc_t){.pid = pid, .chan = sv[0], .pooled = !j, .job = j ? jm_strdup(j->id) : NULL};
+    if (sv[0] >= 0)
+        p->cid = ++lp->next_cid;
+    if (j)
+        j->started = 1;
+    return p;
 }
 
-static void remember(jm_localproc_t *lp, const char *id, int code)
-{
-    size_t i = lp->ndone++ % EXIT_MEMORY;
-    free(lp->done[i].id);
-    lp->done[i].id = jm_strdup(id);
-    lp->done[i].code = code;
-}
-
-void jm_localproc_poll(jm_localproc_t *lp)
+/* Reap ended workers: the instance a worker still held ends with its exit code. */
+static void reap(jm_localproc_t *lp)
 {
     int ws;
     pid_t w;
-    for (size_t i = 0; i < lp->n; i++)
-        serve_chan(lp, &lp->jobs[i]);
-    while (lp->running > 0 && (w = waitpid(-1, &ws, WNOHANG)) > 0) {
-        for (size_t i = 0; i < lp->n; i++) {
-            if (lp->jobs[i].pid != w)
+    while (lp->nprocs > 0 && (w = waitpid(-1, &ws, WNOHANG)) > 0) {
+        for (size_t i = 0; i < lp->nprocs; i++) {
+            proc_t *p = &lp->procs[i];
+            if (p->pid != w)
                 continue;
-            serve_chan(lp, &lp->jobs[i]); /* what it sent before exiting */
+            serve_chan(lp, p); /* what it sent before exiting */
             int code = WIFEXITED(ws) ? WEXITSTATUS(ws) : 128 + WTERMSIG(ws);
-            remember(lp, lp->jobs[i].id, code);
-            lp->running--;
-            remove_at(lp, i);
+            if (p->job)
+                job_end(lp, p->job, code);
+            if (p->pooled && !p->served && lp->pool) {
+                jm_log(JM_LOG_WARN, "localproc",
+                       "pooled worker %d ended (code %d) before asking for work: one worker "
+                       "process per instance from now on",
+                       (int)w, code);
+                lp->pool = 0;
+            }
+            chan_close(p);
+            free(p->job);
+            memmove(p, p + 1, (lp->nprocs - i - 1) * sizeof(proc_t));
+            lp->nprocs--;
             break;
         }
     }
-    for (size_t i = 0; i < lp->n && lp->running < (size_t)lp->slots; i++) {
-        if (lp->jobs[i].pid != 0)
+}
+
+static proc_t *ready_proc(jm_localproc_t *lp)
+{
+    for (size_t i = 0; i < lp->nprocs; i++)
+        if (lp->procs[i].ready)
+            return &lp->procs[i];
+    return NULL;
+}
+
+/* Pooled workers started but not yet ready (each will take one queued instance). */
+static size_t starting(const jm_localproc_t *lp)
+{
+    size_t k = 0;
+    for (size_t i = 0; i < lp->nprocs; i++)
+        k += lp->procs[i].pooled && !lp->procs[i].served && !lp->procs[i].retiring;
+    return k;
+}
+
+/* Give job j to the ready pooled worker p: 0, or -1 when the spec could not be sent (too
+ * large: the job then goes one-shot). */
+static int give(proc_t *p, job_t *j)
+{
+    size_t len = strlen(j->spec);
+    char *msg = jm_asprintf("S %s", j->spec);
+    ssize_t w = send(p->chan, msg, len + 2, MSG_NOSIGNAL | MSG_DONTWAIT);
+    free(msg);
+    if (w != (ssize_t)(len + 2)) {
+        jm_log(JM_LOG_WARN, "localproc", "job %s: spec not sent to worker %d (%s): one-shot", j->id,
+               (int)p->pid, w < 0 ? strerror(errno) : "short");
+        free(j->spec);
+        j->spec = NULL;
+        return -1;
+    }
+    p->ready = 0;
+    p->job = jm_strdup(j->id);
+    j->started = 1;
+    return 0;
+}
+
+/* Start queued instances, in order, while workers or slots are free. */
+static void dispatch(jm_localproc_t *lp)
+{
+    size_t reserved = starting(lp);
+    for (size_t i = 0; i < lp->n; i++) {
+        job_t *j = &lp->jobs[i];
+        if (j->started)
             continue;
-        if (start(lp, &lp->jobs[i]) != 0) {
-            remember(lp, lp->jobs[i].id, 127);
-            remove_at(lp, i);
+        proc_t *p = lp->pool && j->spec ? ready_proc(lp) : NULL;
+        if (p && give(p, j) == 0)
+            continue;
+        if (lp->pool && j->spec && reserved > 0) {
+            reserved--; /* a worker on its way will take it */
+            continue;
+        }
+        if (lp->nprocs >= (size_t)lp->slots) {
+            proc_t *idle = ready_proc(lp);
+            if (idle) { /* a one-shot instance needs the slot of an idle pooled worker */
+                idle->ready = 0;
+                idle->retiring = 1;
+                chan_close(idle); /* it ends at EOF */
+            }
+            break;
+        }
+        if (lp->pool && j->spec) {
+            if (!start(lp, NULL)) {
+                lp->pool = 0;
+                i--; /* again, one-shot */
+            }
+            continue;
+        }
+        if (!start(lp, j)) {
+            job_end(lp, j->id, 127);
             i--;
         }
     }
 }
 
+void jm_localproc_poll(jm_localproc_t *lp)
+{
+    for (size_t i = 0; i < lp->nprocs; i++)
+        serve_chan(lp, &lp->procs[i]);
+    reap(lp);
+    dispatch(lp);
+}
+
 int jm_localproc_alive(const jm_localproc_t *lp, const char *id)
 {
-    for (size_t i = 0; i < lp->n; i++)
-        if (strcmp(lp->jobs[i].id, id) == 0)
-            return 1;
-    return 0;
+    return find_job((jm_localproc_t *)lp, id, NULL) != NULL;
 }
 
 void jm_localproc_terminate(jm_localproc_t *lp, const char *id)
 {
-    for (size_t i = 0; i < lp->n; i++) {
-        if (strcmp(lp->jobs[i].id, id) != 0)
-            continue;
-        if (lp->jobs[i].pid == 0) {
-            remember(lp, id, 128 + SIGTERM);
-            remove_at(lp, i);
-        } else {
-            kill(-lp->jobs[i].pid, SIGTERM);
-        }
+    job_t *j = find_job(lp, id, NULL);
+    if (!j)
         return;
+    if (!j->started) {
+        job_end(lp, id, 128 + SIGTERM);
+        return;
+    }
+    for (size_t i = 0; i < lp->nprocs; i++) {
+        proc_t *p = &lp->procs[i];
+        if (p->job && strcmp(p->job, id) == 0) {
+            kill(-p->pid, SIGTERM); /* a pooled worker ends after this instance */
+            p->retiring = 1;
+            p->ready = 0;
+            return;
+        }
     }
 }
 
@@ -306,11 +481,11 @@ jm_rc_t jm_localproc_exit_code(const jm_localproc_t *lp, const char *id, int *co
 size_t jm_localproc_pollfds(const jm_localproc_t *lp, struct pollfd *fds, size_t max)
 {
     size_t k = 0;
-    for (size_t i = 0; i < lp->n; i++) {
-        if (lp->jobs[i].chan < 0)
+    for (size_t i = 0; i < lp->nprocs; i++) {
+        if (lp->procs[i].chan < 0)
             continue;
         if (k < max)
-            fds[k] = (struct pollfd){.fd = lp->jobs[i].chan, .events = POLLIN};
+            fds[k] = (struct pollfd){.fd = lp->procs[i].chan, .events = POLLIN};
         k++;
     }
     return k;

@@ -1,8 +1,8 @@
 /*
  * localproc.h — N local jobmon-worker processes fed from a FIFO queue: the engine behind the
- * sequential (N = 1) and multiprocess plugins.  Job ids are "<n>" or "<n>_<step>".
- * Children are reaped in jm_localproc_poll() (the distributor calls it on SIGCHLD and on
- * every loop); it does not install signal handlers.
+ * sequential (N = 1) and multiprocess plugins, one-shot or pooled (see localproc.c).  Job ids are
+ * "<n>" or "<n>_<step>". Children are reaped in jm_localproc_poll() (the distributor calls it on
+ * SIGCHLD and on every loop); it does not install signal handlers.
  */
 #ifndef JOBMON_DISTRIBUTORS_LOCALPROC_H
 #define JOBMON_DISTRIBUTORS_LOCALPROC_H
@@ -13,7 +13,8 @@
 
 typedef struct jm_localproc_s jm_localproc_t;
 
-jm_localproc_t *jm_localproc_new(const jm_plugin_env_t *env, int slots);
+/* pool: run instances in long-lived `jobmon-worker --serve` processes (needs env->report). */
+jm_localproc_t *jm_localproc_new(const jm_plugin_env_t *env, int slots, int pool);
 void jm_localproc_destroy(jm_localproc_t *lp); /* kills what still runs; accepts NULL */
 /* Queue a worker for ti under distributor id `id` (copied). */
 void jm_localproc_enqueue(jm_localproc_t *lp, const jm_dist_ti_t *ti, const char *id);

@@ -108,3 +108,21 @@ void jm_plugin_argv_free(char **argv)
         free(argv[i]);
     free(argv);
 }
+
+char *jm_plugin_worker_spec(const jm_plugin_env_t *env, const jm_dist_ti_t *ti, const char *id)
+{
+    json_t *o = json_pack("{sI sI sI sI ss sI sI ss}", "ti_id", (json_int_t)ti->ti_id,
+                          "workflow_id", (json_int_t)env->workflow_id, "run_id",
+                          (json_int_t)env->run_id, "task_id", (json_int_t)ti->task_id, "command",
+                          ti->command ? ti->command : "", "memory_mb", (json_int_t)ti->memory_mb,
+                          "runtime_s", (json_int_t)ti->runtime_s, "distributor_id", id);
+    if (!o)
+        return NULL; /* not UTF-8: a one-shot worker takes it from its command line */
+    if (ti->stdout_path)
+        json_object_set_new(o, "stdout", json_string(ti->stdout_path));
+    if (ti->stderr_path)
+        json_object_set_new(o, "stderr", json_string(ti->stderr_path));
+    char *s = json_dumps(o, JSON_COMPACT);
+    json_decref(o);
+    return s;
+}

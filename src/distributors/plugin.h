@@ -48,7 +48,8 @@ typedef struct jm_plugin_env_s {
     const char *state_dir;   /* per-run scratch dir on a shared file system (batch files) */
     jm_report_t *report;     /* for the dummy plugin */
     int parallelism;         /* multiprocess: worker processes (0 = number of cores) */
-    int next_report_s;       /* for events the dummy plugin publishes */
+    int worker_pool;   /* multiprocess: long-lived workers (--serve) instead of one per instance */
+    int next_report_s; /* for events the dummy plugin publishes */
 } jm_plugin_env_t;
 
 typedef struct jm_plugin_s jm_plugin_t;
@@ -97,5 +98,8 @@ jm_plugin_t *jm_plugin_slurm_new(const jm_plugin_env_t *env);
  * jm_plugin_argv_free).  Used by the local plugins. */
 char **jm_plugin_worker_argv(const jm_plugin_env_t *env, const jm_dist_ti_t *ti);
 void jm_plugin_argv_free(char **argv);
+/* The instance spec a pooled worker gets for ti under distributor id `id` (JSON text, caller
+ * frees; fields in worker/report.h). */
+char *jm_plugin_worker_spec(const jm_plugin_env_t *env, const jm_dist_ti_t *ti, const char *id);
 
 #endif

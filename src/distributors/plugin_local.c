@@ -14,7 +14,7 @@ static jm_rc_t local_start(jm_plugin_t *pl, jm_err_t *err)
 {
     jm_local_state_t *s = pl->state;
     (void)err;
-    s->lp = jm_localproc_new(pl->env, s->slots);
+    s->lp = jm_localproc_new(pl->env, s->slots, s->pool);
     return JM_OK;
 }
 
@@ -105,11 +105,12 @@ static void local_destroy(jm_plugin_t *pl)
 }
 
 jm_plugin_t *jm_plugin_local_new(const jm_plugin_env_t *env, const char *name, int slots,
-                                 int arrays)
+                                 int arrays, int pool)
 {
     jm_plugin_t *pl = jm_calloc(1, sizeof(*pl));
     jm_local_state_t *s = jm_calloc(1, sizeof(*s));
     s->slots = slots;
+    s->pool = pool;
     *pl = (jm_plugin_t){
         .name = name,
         .env = env,

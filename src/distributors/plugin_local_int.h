@@ -11,10 +11,11 @@
 typedef struct {
     jm_localproc_t *lp;
     int slots;
+    int pool; /* pooled workers (localproc.h) */
     uint64_t next_job;
 } jm_local_state_t;
 
 jm_plugin_t *jm_plugin_local_new(const jm_plugin_env_t *env, const char *name, int slots,
-                                 int arrays);
+                                 int arrays, int pool);
 
 #endif

@@ -31,6 +31,7 @@
 #define F_KIND(n, k, hi, d)   {.name = (n), .kind = (k), .max = (hi), .doc = (d)}
 #define F_ARR(n, lo, hi, e, d) {.name = (n), .kind = JM_FK_ARRAY, .min = (lo), .max = (hi), .elem = (e), .doc = (d)}
 #define F_OBJ(n, f, d)        {.name = (n), .kind = JM_FK_OBJECT, .fields = (f), .doc = (d)}
+#define F_OBJ_N(n, f, d)      {.name = (n), .kind = JM_FK_OBJECT, .flags = JM_F_NULLABLE, .fields = (f), .doc = (d)}
 #define F_END                 {.name = NULL}
 /* clang-format on */
 
@@ -138,6 +139,36 @@ static const jm_field_spec_t overdue_fields[] = {
 };
 static const jm_field_spec_t e_overdue = F_OBJ(NULL, overdue_fields, "overdue instance");
 
+/* ti.running's fields after ti_id (also a ti.reports item's `running`) */
+#define RUNNING_FIELDS                                                                             \
+    NAME("host", "execution host"), F_INT("pid", 0, I32_MAX, "process id of the command"),         \
+        NAME("distributor_id", "cluster job id"), NEXT_REPORT,                                     \
+        F_STR("stdout_path", 0, MSG_MAX_B, "stdout file"),                                         \
+        F_STR("stderr_path", 0, MSG_MAX_B, "stderr file")
+/* what ti.done and ti.error report of the command's output and usage */
+#define OUTPUT_FIELDS TAIL("stdout_tail"), TAIL("stderr_tail"), USAGE
+
+/* ti.reports: one instance's reports, as the worker would publish them (ti.running's payload
+ * without ti_id; ti.done/ti.error's as `result`, status D for done). */
+static const jm_field_spec_t report_running_fields[] = {
+    RUNNING_FIELDS,
+    F_END,
+};
+static const jm_field_spec_t report_result_fields[] = {
+    F_STATUS("status", "DEZUF", "D done (ti.done), else the ti.error status"),
+    F_INT("exit_code", -255, 255, "exit code, negative = signal (ignored for D)"),
+    F_STR("message", 0, MSG_MAX_B, "error message (ignored for D)"),
+    OUTPUT_FIELDS,
+    F_END,
+};
+static const jm_field_spec_t report_fields[] = {
+    TI_ID,
+    F_OBJ_N("running", report_running_fields, "as ti.running, applied first; null = none"),
+    F_OBJ_N("result", report_result_fields, "as ti.done / ti.error, applied next; null = none"),
+    F_END,
+};
+static const jm_field_spec_t e_report = F_OBJ(NULL, report_fields, "one instance's reports");
+
 /* ---- payloads ---- */
 static const jm_field_spec_t p_workflow_bind[] = {
     NAME("tool", "tool name"),
@@ -210,28 +241,24 @@ static const jm_field_spec_t p_ti_submit_failed[] = {
 };
 static const jm_field_spec_t p_ti_launch_heartbeat[] = {RUN_ID, NEXT_REPORT, ITEMS(&e_ti), F_END};
 static const jm_field_spec_t p_ti_triaged[] = {RUN_ID, ITEMS(&e_triaged), F_END};
+static const jm_field_spec_t p_ti_reports[] = {RUN_ID, ITEMS(&e_report), F_END};
 static const jm_field_spec_t p_ti_running[] = {
     TI_ID,
-    NAME("host", "execution host"),
-    F_INT("pid", 0, I32_MAX, "process id of the command"),
-    NAME("distributor_id", "cluster job id"),
-    NEXT_REPORT,
-    F_STR("stdout_path", 0, MSG_MAX_B, "stdout file"),
-    F_STR("stderr_path", 0, MSG_MAX_B, "stderr file"),
+    RUNNING_FIELDS,
     F_END,
 };
 static const jm_field_spec_t p_ti_heartbeat[] = {TI_ID, NEXT_REPORT, F_END};
 static const jm_field_spec_t p_ti_done[] = {
-    TI_ID, TAIL("stdout_tail"), TAIL("stderr_tail"), USAGE, F_END,
+    TI_ID,
+    OUTPUT_FIELDS,
+    F_END,
 };
 static const jm_field_spec_t p_ti_error[] = {
     TI_ID,
     F_STATUS("status", "EZUF", "E error, Z resource kill, U unknown, F fatal"),
     F_INT("exit_code", -255, 255, "exit code, negative = signal"),
     F_STR("message", 0, MSG_MAX_B, "error message"),
-    TAIL("stdout_tail"),
-    TAIL("stderr_tail"),
-    USAGE,
+    OUTPUT_FIELDS,
     F_END,
 };
 static const jm_field_spec_t p_reaper_overdue[] = {ITEMS(&e_overdue), F_END};
@@ -267,6 +294,8 @@ const jm_event_spec_t jm_event_specs[JM_EV__CNT] = {
        p_ti_launch_heartbeat, "O stays O, report_by extended"),
     EV(JM_EV_TI_KILLED, "ti.killed", JM_PRODUCER_DISTRIBUTOR, p_ti_batch, "K -> F"),
     EV(JM_EV_TI_TRIAGED, "ti.triaged", JM_PRODUCER_DISTRIBUTOR, p_ti_triaged, "T -> Z/U/F"),
+    EV(JM_EV_TI_REPORTS, "ti.reports", JM_PRODUCER_DISTRIBUTOR, p_ti_reports,
+       "workers' reports relayed in one event (ti.running, then ti.done / ti.error)"),
     EV(JM_EV_TI_RUNNING, "ti.running", JM_PRODUCER_WORKER, p_ti_running, "the command started"),
     EV(JM_EV_TI_HEARTBEAT, "ti.heartbeat", JM_PRODUCER_WORKER, p_ti_heartbeat,
        "the instance is alive"),

@@ -209,6 +209,18 @@ void jm_report_destroy(jm_report_t *r)
     free(r);
 }
 
+int jm_report_chan_fd(const jm_report_t *r)
+{
+    return r->chan;
+}
+
+void jm_report_next(jm_report_t *r)
+{
+    for (size_t i = 0; i < r->nkept; i++)
+        free(r->kept[i].line);
+    r->nkept = 0;
+}
+
 static jm_rc_t write_all(int fd, const char *buf, size_t len)
 {
     while (len > 0) {

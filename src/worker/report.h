@@ -20,6 +20,14 @@
  * directly, then to the spool, as without a channel.  Kafka itself is reached through
  * jm_producer_ops: linked in by the distributor (jm_report_set_producer_ops), loaded from the
  * jobmon-kafka.so module by jobmon-worker only when it needs Kafka.
+ *
+ * Pooled workers (jobmon-worker --serve, the multiprocess plugin): the same channel also carries
+ * instances.  The worker sends "R" when it waits for one and "R <exit code>" after each instance
+ * whose kept events are all acknowledged (or spooled); the distributor answers "S <json>" (the
+ * instance: ti_id, workflow_id, run_id, task_id, command, memory_mb, runtime_s, stdout, stderr,
+ * distributor_id) only to a worker that said R.  Event datagrams are JSON objects ('{'), so
+ * the two never mix up; datagram numbers go on across the instances of one worker.  A signal
+ * (the distributor terminating the instance) ends the worker after the instance it interrupts.
  */
 #ifndef JOBMON_WORKER_REPORT_H
 #define JOBMON_WORKER_REPORT_H
@@ -48,6 +56,12 @@ jm_report_t *jm_report_new_profile(const jm_config_t *cfg, const char *events_fi
 jm_report_t *jm_report_new_channel(const jm_config_t *cfg, int chan_fd, int delivery_timeout_s,
                                    jm_producer_profile_t profile, jm_err_t *err);
 void jm_report_destroy(jm_report_t *r); /* accepts NULL; does not flush */
+/* The channel's descriptor (still owned by r), -1 when there is none or it broke. */
+int jm_report_chan_fd(const jm_report_t *r);
+/* Forget the kept events of the instance just finished (jm_report_finish returned), so r can
+ * report the next one: the channel's datagram numbers go on, so a late answer to an event of
+ * the previous instance never counts for the next one. */
+void jm_report_next(jm_report_t *r);
 
 /* The producer functions to use (programs that link librdkafka pass &jm_producer_ops); unset,
  * the first Kafka publisher loads them from jobmon-kafka.so: $JOBMON_KAFKA_MODULE, else next

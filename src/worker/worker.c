@@ -81,6 +81,20 @@ static void mkdirs(const char *dir)
     free(p);
 }
 
+/* Open (create) a log file for appending, creating its directories only when they are missing
+ * (the common case costs one open, not a mkdir per path component). */
+static int open_log(const char *path)
+{
+    int fd = open(path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
+    const char *slash = strrchr(path, '/');
+    if (fd >= 0 || errno != ENOENT || !slash || slash == path)
+        return fd;
+    char *dir = jm_strndup(path, (size_t)(slash - path));
+    mkdirs(dir);
+    free(dir);
+    return open(path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
+}
+
 typedef struct {
     int fd;    /* read end, -1 once closed */
     int logfd; /* log file */
@@ -257,6 +271,53 @@ static void classify(const jm_worker_opts_t *o, int wstatus, int we_killed, long
     }
 }
 
+static int64_t tv_ms(struct timeval tv)
+{
+    return (int64_t)tv.tv_sec * 1000 + tv.tv_usec / 1000;
+}
+
+/* Reap the children that ended.  Those of the command's process group `pgid` (the command and
+ * orphans of it adopted as subreaper, with their own reaped descendants) add their usage to res;
+ * others are leftovers of an earlier instance of a pooled worker and do not count.  Sets
+ * *wstatus and returns 1 once the command itself is reaped. */
+static int reap(pid_t pgid, jm_worker_result_t *res, int *wstatus)
+{
+    int done = 0;
+    for (;;) {
+        siginfo_t si = {0};
+        if (waitid(P_ALL, 0, &si, WEXITED | WNOHANG | WNOWAIT) != 0 || si.si_pid == 0)
+            return done;
+        int ours = si.si_pid == pgid || getpgid(si.si_pid) == pgid; /* zombies keep theirs */
+        int ws;
+        struct rusage ru;
+        if (wait4(si.si_pid, &ws, 0, &ru) != si.si_pid)
+            return done;
+        if (!ours)
+            continue;
+        if (ru.ru_maxrss > res->maxrss_kb)
+            res->maxrss_kb = ru.ru_maxrss;
+        res->cpu_ms += tv_ms(ru.ru_utime) + tv_ms(ru.ru_stime);
+        if (si.si_pid == pgid) {
+            *wstatus = ws;
+            done = 1;
+        }
+    }
+}
+
+/* After the command ended: reap what is left of its group; when we SIGKILLed it, wait (up to a
+ * second) for the rest of the group to die, so it counts for this instance, not the next. */
+static void reap_group_rest(pid_t pgid, int we_killed, jm_worker_result_t *res)
+{
+    int ws;
+    int64_t until = jm_time_mono_ms() + (we_killed ? 1000 : 0);
+    for (;;) {
+        (void)reap(pgid, res, &ws);
+        if (kill(-pgid, 0) != 0 || jm_time_mono_ms() >= until)
+            return;
+        jm_time_sleep_ms(2, NULL); /* the deadline bounds the wait */
+    }
+}
+
 static void child_exec(const jm_worker_opts_t *o, const sigset_t *mask, int outfd, int errfd)
 {
     char buf[32];
@@ -277,6 +338,8 @@ static void child_exec(const jm_worker_opts_t *o, const sigset_t *mask, int outf
     setenv("JOBMON_TASK_ID", buf, 1);
     snprintf(buf, sizeof(buf), "%lld", (long long)o->ti_id);
     setenv("JOBMON_TASK_INSTANCE_ID", buf, 1);
+    if (o->distributor_id) /* a pooled worker's environment has none of its own */
+        setenv("JOBMON_DISTRIBUTOR_ID", o->distributor_id, 1);
     execl("/bin/sh", "sh", "-c", o->command, (char *)NULL);
     _exit(127);
 }
@@ -301,14 +364,8 @@ jm_rc_t jm_worker_run(const jm_worker_opts_t *o, jm_report_t *r, jm_worker_resul
     did = o->distributor_id ? jm_strdup(o->distributor_id) : jm_worker_distributor_id_from_env();
     for (int i = 0; i < 2; i++) {
         const char *p = i ? errpath : outpath;
-        char *slash = strrchr(p, '/');
-        if (slash && slash != p) {
-            char *dir = jm_strndup(p, (size_t)(slash - p));
-            mkdirs(dir);
-            free(dir);
-        }
         jm_tail_init(&st[i].tail);
-        st[i].logfd = open(p, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
+        st[i].logfd = open_log(p);
         if (st[i].logfd < 0) {
             rc = jm_err_set(err, JM_ERR_IO, "%s: %s", p, strerror(errno));
             goto out;
@@ -402,17 +459,8 @@ jm_rc_t jm_worker_run(const jm_worker_opts_t *o, jm_report_t *r, jm_worker_resul
                     we_killed = 1;
                 }
             }
-            /* reap the command and any orphan the subreaper inherited */
-            for (;;) {
-                int ws;
-                pid_t w = waitpid(-1, &ws, WNOHANG);
-                if (w <= 0)
-                    break;
-                if (w == pid) {
-                    wstatus = ws;
-                    done = 1;
-                }
-            }
+            /* reap the command and the orphans of its group the subreaper inherited */
+            done = reap(pid, res, &wstatus);
         }
         now = jm_time_mono_ms();
         if (done)
@@ -472,13 +520,7 @@ jm_rc_t jm_worker_run(const jm_worker_opts_t *o, jm_report_t *r, jm_worker_resul
         if (st[i].fd >= 0)
             stream_read(&st[i]);
     res->wall_ms = jm_time_mono_ms() - t0;
-    struct rusage ru;
-    if (getrusage(RUSAGE_CHILDREN, &ru) == 0) {
-        res->cpu_ms = (int64_t)ru.ru_utime.tv_sec * 1000 + ru.ru_utime.tv_usec / 1000 +
-                      (int64_t)ru.ru_stime.tv_sec * 1000 + ru.ru_stime.tv_usec / 1000;
-        if (ru.ru_maxrss > res->maxrss_kb)
-            res->maxrss_kb = ru.ru_maxrss;
-    }
+    reap_group_rest(pid, we_killed, res);
     /* the OOM-kill count matters only for a SIGKILL we did not send (or sh's 137): read it
      * again only then, not on every exit (4 file reads off the latency path) */
     int sigkill = (WIFSIGNALED(wstatus) && WTERMSIG(wstatus) == SIGKILL) ||

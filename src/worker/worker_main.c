@@ -13,12 +13,16 @@
  * not link librdkafka.
  */
 #include <dlfcn.h>
+#include <errno.h>
 #include <fcntl.h>
 #include <getopt.h>
 #include <libpq-fe.h>
+#include <poll.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/signalfd.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -40,6 +44,8 @@ static void usage(FILE *f)
             "options: --memory-mb M  --runtime-s S  --stdout PATH  --stderr PATH  --logs-dir DIR\n"
             "         --distributor-id ID  --config FILE  --set key=value  --events-file FILE\n"
             "         --no-kill-check  --report-fd N\n"
+            "       jobmon-worker --serve --report-fd N [--config FILE]   (a pooled worker: runs\n"
+            "                     the instances its distributor sends, one after another)\n"
             "Exits with the command's exit code (128+signal when it was killed).\n");
 }
 
@@ -141,6 +147,156 @@ static int open_channel(const jm_config_t *cfg, int64_t fd, int events_file)
     return (int)fd;
 }
 
+/* Run one instance and make sure its report is delivered (or spooled).  Returns the exit code
+ * for it; *why says whether a signal to the worker ended it. */
+static int run_instance(const jm_config_t *cfg, jm_report_t *r, const jm_worker_opts_t *o,
+                        int retry_s, jm_worker_kill_t *why, int *delivered)
+{
+    jm_worker_result_t res;
+    jm_err_t err;
+    const char *spool = jm_config_str(cfg, "worker.spool_dir");
+    *why = JM_WKILL_NONE;
+    *delivered = 0;
+    if (jm_worker_run(o, r, &res, &err) != JM_OK) {
+        jm_log(JM_LOG_ERROR, "worker", "ti %lld: %s", (long long)o->ti_id, err.msg);
+        /* still deliver ti.running if it went out, so the instance does not hang in R */
+        if (jm_report_finish(r, retry_s, spool, o->workflow_id, o->ti_id, &err) == JM_ERR_IO)
+            jm_log(JM_LOG_ERROR, "worker", "ti %lld: %s", (long long)o->ti_id, err.msg);
+        return JM_EXIT_FAILED;
+    }
+    *why = res.why;
+    int64_t tf = jm_time_mono_ms();
+    jm_rc_t rc = jm_report_finish(r, retry_s, spool, o->workflow_id, o->ti_id, &err);
+    if (rc == JM_ERR_IO)
+        jm_log(JM_LOG_ERROR, "worker", "ti %lld: RESULT LOST: %s", (long long)o->ti_id, err.msg);
+    jm_log(JM_LOG_DEBUG, "worker", "ti %lld: delivery confirmed in %lld ms", (long long)o->ti_id,
+           (long long)(jm_time_mono_ms() - tf));
+    *delivered = rc == JM_OK;
+    return res.exit_code;
+}
+
+/* ---- --serve: the pooled worker (protocol in worker/report.h) ---- */
+
+/* Tell the distributor we wait for an instance ("R"), after one that ended with `code`. */
+static int send_ready(jm_report_t *r, int code)
+{
+    char buf[32];
+    int len = code < 0 ? snprintf(buf, sizeof(buf), "R") : snprintf(buf, sizeof(buf), "R %d", code);
+    int fd = jm_report_chan_fd(r);
+    return fd >= 0 && send(fd, buf, (size_t)len, MSG_NOSIGNAL) == len ? 0 : -1;
+}
+
+/* Wait for the next instance spec.  Returns it, or NULL when the channel ended (*sig = 0) or
+ * a signal told us to stop (*sig = its number). */
+static json_t *wait_spec(jm_report_t *r, int sfd, int *sig)
+{
+    *sig = 0;
+    for (;;) {
+        int fd = jm_report_chan_fd(r);
+        struct pollfd pfd[2] = {{.fd = fd, .events = POLLIN}, {.fd = sfd, .events = POLLIN}};
+        if (fd < 0 || (poll(pfd, 2, -1) < 0 && errno != EINTR))
+            return NULL;
+        struct signalfd_siginfo si;
+        if ((pfd[1].revents & POLLIN) && read(sfd, &si, sizeof(si)) == sizeof(si)) {
+            *sig = (int)si.ssi_signo;
+            return NULL;
+        }
+        char *buf = NULL;
+        size_t len = 0;
+        int got = jm_report_chan_recv(fd, &buf, &len);
+        if (got < 0)
+            return NULL;
+        json_t *spec = NULL;
+        if (got > 0 && len > 2 && buf[0] == 'S' && buf[1] == ' ') {
+            json_error_t je;
+            spec = json_loadb(buf + 2, len - 2, 0, &je);
+            if (!json_is_object(spec))
+                jm_log(JM_LOG_ERROR, "worker", "bad instance spec: %s", je.text);
+        }
+        free(buf); /* otherwise a late answer to an event of the previous instance */
+        if (spec)
+            return spec;
+    }
+}
+
+static int64_t spec_int(json_t *spec, const char *key)
+{
+    json_t *v = json_object_get(spec, key);
+    return json_is_integer(v) ? (int64_t)json_integer_value(v) : 0;
+}
+
+static const char *spec_str(json_t *spec, const char *key)
+{
+    return json_string_value(json_object_get(spec, key)); /* NULL when absent */
+}
+
+/* The options of one instance: `base` (config) with the spec's fields (borrowed from spec). */
+static int spec_opts(json_t *spec, const jm_worker_opts_t *base, jm_worker_opts_t *o)
+{
+    *o = *base;
+    o->ti_id = spec_int(spec, "ti_id");
+    o->workflow_id = spec_int(spec, "workflow_id");
+    o->run_id = spec_int(spec, "run_id");
+    o->task_id = spec_int(spec, "task_id");
+    o->memory_mb = spec_int(spec, "memory_mb");
+    o->runtime_s = spec_int(spec, "runtime_s");
+    o->command = spec_str(spec, "command");
+    o->stdout_path = spec_str(spec, "stdout");
+    o->stderr_path = spec_str(spec, "stderr");
+    o->distributor_id = spec_str(spec, "distributor_id");
+    return o->ti_id && o->workflow_id && o->run_id && o->command ? 0 : -1;
+}
+
+/* 1 when SIGTERM, SIGINT or SIGHUP waits (blocked) for us. */
+static int stop_pending(void)
+{
+    sigset_t p;
+    return sigpending(&p) == 0 &&
+           (sigismember(&p, SIGTERM) || sigismember(&p, SIGINT) || sigismember(&p, SIGHUP));
+}
+
+/* Run instances until the channel ends or a signal stops us; the exit code. */
+static int serve(const jm_config_t *cfg, jm_report_t *r, const jm_worker_opts_t *base, int retry_s)
+{
+    sigset_t mask, stop;
+    sigemptyset(&stop);
+    sigaddset(&stop, SIGTERM);
+    sigaddset(&stop, SIGINT);
+    sigaddset(&stop, SIGHUP);
+    mask = stop;
+    sigaddset(&mask, SIGCHLD);
+    /* blocked for good: a signal between two instances waits in the signalfd (or for the
+     * next jm_worker_run), it never kills us without a report */
+    sigprocmask(SIG_BLOCK, &mask, NULL);
+    int sfd = signalfd(-1, &stop, SFD_CLOEXEC | SFD_NONBLOCK), code = -1, sig = 0;
+    if (sfd < 0) {
+        jm_log(JM_LOG_ERROR, "worker", "signalfd: %s", strerror(errno));
+        return JM_EXIT_FAILED;
+    }
+    while (send_ready(r, code) == 0) {
+        json_t *spec = wait_spec(r, sfd, &sig);
+        if (!spec)
+            break;
+        jm_worker_opts_t o;
+        jm_worker_kill_t why = JM_WKILL_NONE;
+        int delivered = 0;
+        if (spec_opts(spec, base, &o) != 0) {
+            jm_log(JM_LOG_ERROR, "worker", "instance spec without ti_id, ids or command");
+            code = JM_EXIT_USAGE;
+        } else {
+            code = run_instance(cfg, r, &o, retry_s, &why, &delivered);
+        }
+        json_decref(spec);
+        jm_report_next(r);
+        if (why == JM_WKILL_SIGNAL || stop_pending())
+            break; /* terminated: the distributor sends nothing more to this worker */
+    }
+    close(sfd);
+    if (sig)
+        return 128 + sig;
+    return code < 0 ? JM_EXIT_OK : code;
+}
+
 int main(int argc, char **argv)
 {
     enum {
@@ -162,6 +318,7 @@ int main(int argc, char **argv)
         O_EVFILE,
         O_NOKILL,
         O_REPFD,
+        O_SERVE,
         O_HELP
     };
     static const struct option longopts[] = {{"ti-id", 1, 0, O_TI},
@@ -182,15 +339,15 @@ int main(int argc, char **argv)
                                              {"events-file", 1, 0, O_EVFILE},
                                              {"no-kill-check", 0, 0, O_NOKILL},
                                              {"report-fd", 1, 0, O_REPFD},
+                                             {"serve", 0, 0, O_SERVE},
                                              {"help", 0, 0, O_HELP},
                                              {0, 0, 0, 0}};
     jm_worker_opts_t o = {0};
-    jm_worker_result_t res;
     jm_batch_item_t item = {0};
     jm_err_t err;
     const char *batch = NULL, *config_path = NULL, *events_file = NULL;
     int64_t step = -1, report_fd = -1;
-    int nokill = 0, exit_code = JM_EXIT_USAGE, c;
+    int nokill = 0, serving = 0, exit_code = JM_EXIT_USAGE, c;
     jm_config_t *cfg = jm_config_new();
     jm_report_t *r = NULL;
 
@@ -220,6 +377,7 @@ int main(int argc, char **argv)
         case O_EVFILE: events_file = optarg; break;
         case O_NOKILL: nokill = 1; break;
         case O_REPFD: bad = jm_main_parse_int(optarg, 0, &report_fd); break;
+        case O_SERVE: serving = 1; break;
         case O_HELP:
         case 'h':
             usage(stdout);
@@ -260,7 +418,7 @@ int main(int argc, char **argv)
         if (!o.runtime_s)
             o.runtime_s = item.runtime_s;
     }
-    if (!o.ti_id || !o.workflow_id || !o.run_id || !o.command) {
+    if (!serving && (!o.ti_id || !o.workflow_id || !o.run_id || !o.command)) {
         usage(stderr);
         goto out;
     }
@@ -281,24 +439,20 @@ int main(int argc, char **argv)
         exit_code = JM_EXIT_UNAVAILABLE;
         goto out;
     }
-    if (jm_worker_run(&o, r, &res, &err) != JM_OK) {
-        jm_log(JM_LOG_ERROR, "worker", "ti %lld: %s", (long long)o.ti_id, err.msg);
-        exit_code = JM_EXIT_FAILED;
-        /* still deliver ti.running if it went out, so the instance does not hang in R */
-        if (jm_report_finish(r, retry_s, jm_config_str(cfg, "worker.spool_dir"), o.workflow_id,
-                             o.ti_id, &err) == JM_ERR_IO)
-            jm_log(JM_LOG_ERROR, "worker", "ti %lld: %s", (long long)o.ti_id, err.msg);
+    if (serving) {
+        if (jm_report_chan_fd(r) < 0 || batch) {
+            fprintf(stderr, "jobmon-worker: --serve needs the distributor's --report-fd "
+                            "(and worker.local_report on), and no --array-batch\n");
+            exit_code = JM_EXIT_USAGE;
+        } else {
+            exit_code = serve(cfg, r, &o, retry_s);
+        }
         goto out;
     }
-    exit_code = res.exit_code;
-    int64_t tf = jm_time_mono_ms();
-    jm_rc_t rc = jm_report_finish(r, retry_s, jm_config_str(cfg, "worker.spool_dir"), o.workflow_id,
-                                  o.ti_id, &err);
-    if (rc == JM_ERR_IO)
-        jm_log(JM_LOG_ERROR, "worker", "ti %lld: RESULT LOST: %s", (long long)o.ti_id, err.msg);
-    jm_log(JM_LOG_DEBUG, "worker", "ti %lld: delivery confirmed in %lld ms", (long long)o.ti_id,
-           (long long)(jm_time_mono_ms() - tf));
-    if (rc == JM_OK) {
+    jm_worker_kill_t why;
+    int delivered = 0;
+    exit_code = run_instance(cfg, r, &o, retry_s, &why, &delivered);
+    if (delivered) {
         /* Everything sent is acknowledged: exit without rd_kafka_destroy(), which wakes and
          * joins librdkafka's threads (~1 ms measured, on the critical path of every task).
          * exit_group ends them and the kernel closes the connection; nothing is left to send

@@ -423,11 +423,14 @@ case_sigkill()
 
 # One worker cannot reach Kafka (its brokers point at a closed loopback port): it retries for
 # 20 s, spools its report; the distributor re-publishes the spool file; the result is recorded.
+# One-shot workers (no pool): the wrapper picks the worker by its command line.  A pooled
+# worker's fallback to Kafka and the spool is tested in check_distributor (test_pool_*).
 case_spool()
 {
     local t1=$SECONDS
     mkdir -p "$tmp/$1/spool"
-    JOBMON_WORKER_SPOOL_DIR=$tmp/$1/spool E2E_WORKER_WRAP=1 jrun spool "$1"
+    JOBMON_DISTRIBUTOR_WORKER_POOL=false JOBMON_WORKER_SPOOL_DIR=$tmp/$1/spool E2E_WORKER_WRAP=1 \
+        jrun spool "$1"
     expect_done 2 || return 1
     eq "cut-off: instances" "$(ti_of "$WF" cut-off status | tr -d '\n')" D || return 1
     eq "cut-off: stdout tail" "$(ti_of "$WF" cut-off stdout_tail | tr -d '\n')" "e2e-spool-$TAG-$1" || return 1

@@ -44,7 +44,8 @@ typedef struct {
 } sc_t;
 
 static void check_invariants(sc_t *sc, int64_t wf);
-static char *table_digest(sc_t *sc, const char *table);
+static void assert_same_tables(sc_t *a, sc_t *b, const char *const *tables, size_t n,
+                               const char *what);
 
 static int schema_n;
 
@@ -563,14 +564,7 @@ START_TEST(test_bind_copy_identical)
     ck_assert_int_eq(b.retries, 0);
     const char *tables[] = {"task", "task_edge", "workflow_task_count", "transition_log",
                             "workflow"};
-    for (size_t i = 0; i < JM_ARRAY_LEN(tables); i++) {
-        char *da = table_digest(&a, tables[i]);
-        char *db = table_digest(&b, tables[i]);
-        ck_assert_msg(strcmp(da, db) == 0, "table %s differs between COPY and statement",
-                      tables[i]);
-        free(da);
-        free(db);
-    }
+    assert_same_tables(&a, &b, tables, JM_ARRAY_LEN(tables), "between COPY and statement");
     sc_close(&b, 1);
     /* the chunks in one transaction (copied), against the per-event statement applies */
     replay_same(&a, 50);
@@ -724,6 +718,18 @@ static char *table_digest(sc_t *sc, const char *table)
     return d;
 }
 
+/* Each of `tables` has the same rows in a's and b's schemas; `what` names the difference. */
+static void assert_same_tables(sc_t *a, sc_t *b, const char *const *tables, size_t n,
+                               const char *what)
+{
+    for (size_t i = 0; i < n; i++) {
+        char *da = table_digest(a, tables[i]), *db = table_digest(b, tables[i]);
+        ck_assert_msg(strcmp(da, db) == 0, "table %s differs %s", tables[i], what);
+        free(da);
+        free(db);
+    }
+}
+
 START_TEST(test_replay_identical)
 {
     sc_t a, b;
@@ -733,14 +739,8 @@ START_TEST(test_replay_identical)
     sc_open(&b);
     for (size_t i = 0; i < a.nlog; i++)
         sc_apply_ev(&b, a.log[i], NULL);
-    for (size_t i = 0; i < JM_ARRAY_LEN(model_tables); i++) {
-        char *da = table_digest(&a, model_tables[i]);
-        /* b's search_path is its own schema */
-        char *db = table_digest(&b, model_tables[i]);
-        ck_assert_msg(strcmp(da, db) == 0, "table %s differs after replay", model_tables[i]);
-        free(da);
-        free(db);
-    }
+    /* b's search_path is its own schema */
+    assert_same_tables(&a, &b, model_tables, JM_ARRAY_LEN(model_tables), "after replay");
     sc_close(&b, 1);
     sc_close(&a, 1);
 }
@@ -1768,6 +1768,201 @@ START_TEST(test_replay_fan_in)
 }
 END_TEST
 
+/* ---- ti.reports ---------------------------------------------------------------------------- */
+
+static json_t *report_running(void)
+{
+    return json_pack("{s:s,s:i,s:s,s:i,s:s,s:s}", "host", "node1", "pid", 99, "distributor_id",
+                     "42", "next_report_s", 300, "stdout_path", "/o", "stderr_path", "/e");
+}
+
+static json_t *report_result(char st)
+{
+    return json_pack("{s:s#,s:i,s:s,s:s,s:s,s:{s:i,s:i,s:i}}", "status", &st, 1, "exit_code",
+                     st == 'D' ? 0 : 1, "message", st == 'D' ? "" : "boom", "stdout_tail", "ok",
+                     "stderr_tail", "err", "usage", "wall_ms", 10, "cpu_ms", 5, "maxrss_kb", 100);
+}
+
+/* The reports of `n` instances (running and/or result, per `what`: 'r', 'x' or both "rx"),
+ * applied at one clock value: as one ti.reports event (`batch`), or as the individual
+ * ti.running / ti.done / ti.error events, in the same order, each in its own transaction. */
+static void apply_reports(sc_t *sc, int64_t wf, const int64_t *ti, const char *st, size_t n,
+                          const char *what, int batch)
+{
+    int64_t at = sc->ts + 1000;
+    json_t *items = json_array();
+    for (size_t i = 0; i < n; i++) {
+        json_t *run = strchr(what, 'r') ? report_running() : json_null();
+        json_t *res = strchr(what, 'x') ? report_result(st[i]) : json_null();
+        if (batch) {
+            json_array_append_new(items, json_pack("{s:I,s:o,s:o}", "ti_id", JI(ti[i]), "running",
+                                                   run, "result", res));
+            continue;
+        }
+        if (json_is_object(run)) {
+            json_object_set_new(run, "ti_id", json_integer(ti[i]));
+            sc->ts = at - 1000;
+            ck_assert_int_eq(sc_apply(sc, JM_EV_TI_RUNNING, wf, run), JM_OUTCOME_APPLIED);
+        } else {
+            json_decref(run);
+        }
+        if (json_is_object(res)) {
+            json_object_set_new(res, "ti_id", json_integer(ti[i]));
+            if (st[i] == 'D') {
+                json_object_del(res, "status");
+                json_object_del(res, "exit_code");
+                json_object_del(res, "message");
+            }
+            sc->ts = at - 1000;
+            ck_assert_int_eq(sc_apply(sc, st[i] == 'D' ? JM_EV_TI_DONE : JM_EV_TI_ERROR, wf, res),
+                             JM_OUTCOME_APPLIED);
+        } else {
+            json_decref(res);
+        }
+    }
+    if (batch) {
+        sc->ts = at - 1000;
+        ck_assert_int_eq(sc_apply(sc, JM_EV_TI_REPORTS, wf,
+                                  json_pack("{s:I,s:o}", "run_id", JI(RUN_ID), "items", items)),
+                         JM_OUTCOME_APPLIED);
+    } else {
+        json_decref(items);
+    }
+    sc->ts = at;
+}
+
+/* The fork-join DAG (task 33 fails every attempt, 32 once) driven round by round: every queued
+ * instance is instantiated and launched, then reported R and D/E — together in one item, or in
+ * two rounds of reports (odd rounds) — by ti.reports (`batch`) or the individual events. */
+static void drive_reports(sc_t *sc, int64_t wf, int batch)
+{
+    task_def_t t[] = {{.id = 31},
+                      {.id = 32, .up = {31}, .nup = 1, .max_attempts = 2},
+                      {.id = 33, .up = {31}, .nup = 1, .max_attempts = 2},
+                      {.id = 34, .up = {31}, .nup = 1, .max_attempts = 2},
+                      {.id = 35, .up = {32}, .nup = 1},
+                      {.id = 36, .up = {33}, .nup = 1},
+                      {.id = 37, .up = {34}, .nup = 1},
+                      {.id = 38, .up = {35, 36, 37}, .nup = 3}};
+    bind(sc, wf, t, 8, 100);
+    start(sc, wf);
+    for (int round = 0; round < 20; round++) {
+        int64_t ti[8];
+        char st[8];
+        size_t n = 0;
+        for (int64_t id = -1; n < 8; n++) {
+            id = q_int(sc,
+                       "SELECT min(id) FROM task_instance WHERE workflow_id = %lld AND status = 'Q'"
+                       " AND id > %lld",
+                       (long long)wf, (long long)id);
+            if (id < 0)
+                break;
+            ti[n] = id;
+            int64_t task =
+                q_int(sc, "SELECT task_id FROM task_instance WHERE id = %lld", (long long)id);
+            int64_t att =
+                q_int(sc, "SELECT attempt FROM task_instance WHERE id = %lld", (long long)id);
+            st[n] = task == 33 || (task == 32 && att == 1) ? 'E' : 'D';
+        }
+        if (n == 0)
+            return;
+        json_t *inst = json_array(), *launch = json_array();
+        for (size_t i = 0; i < n; i++) {
+            json_array_append_new(inst, json_pack("{s:I}", "ti_id", JI(ti[i])));
+            json_array_append_new(
+                launch, json_pack("{s:I,s:s}", "ti_id", JI(ti[i]), "distributor_id", "42"));
+        }
+        ck_assert_int_eq(sc_apply(sc, JM_EV_TI_INSTANTIATED, wf,
+                                  json_pack("{s:I,s:o}", "run_id", JI(RUN_ID), "items", inst)),
+                         JM_OUTCOME_APPLIED);
+        ck_assert_int_eq(sc_apply(sc, JM_EV_TI_LAUNCHED, wf,
+                                  json_pack("{s:I,s:i,s:o}", "run_id", JI(RUN_ID), "next_report_s",
+                                            300, "items", launch)),
+                         JM_OUTCOME_APPLIED);
+        if (round % 2) {
+            apply_reports(sc, wf, ti, st, n, "r", batch);
+            apply_reports(sc, wf, ti, st, n, "x", batch);
+        } else {
+            apply_reports(sc, wf, ti, st, n, "rx", batch);
+        }
+    }
+    ck_abort_msg("scenario did not converge");
+}
+
+/* transition_log without its event ids (they differ: one ti.reports for several events) */
+static char *tlog_digest(sc_t *sc)
+{
+    PGresult *r = PQexec(jm_pg_conn(sc->pg),
+                         "SELECT md5(string_agg(concat_ws(',', entity, entity_id, workflow_id,"
+                         " from_status, to_status, at), '|' ORDER BY seq)) FROM transition_log");
+    ck_assert_msg(PQresultStatus(r) == PGRES_TUPLES_OK, "%s", PQresultErrorMessage(r));
+    char *d = strdup(PQgetvalue(r, 0, 0));
+    PQclear(r);
+    return d;
+}
+
+/* ti.reports applies each item like the individual events: every model row and the transition
+ * log come out the same (retries and a failed task included), and its replay is identical. */
+START_TEST(test_reports_like_events)
+{
+    sc_t a, b;
+    sc_open(&a);
+    drive_reports(&a, 60, 0);
+    sc_open(&b);
+    b.log_events = 1;
+    drive_reports(&b, 60, 1);
+    ck_assert_int_eq(WF_ST(&b, 60), 'F');
+    ck_assert_int_eq(q_char(&b, "SELECT status FROM task WHERE id = 33"), 'F');
+    ck_assert_int_eq(q_int(&b, "SELECT count(*) FROM task WHERE status = 'D'"), 5);
+    ck_assert_int_gt(q_int(&b, "SELECT count(*) FROM event_log WHERE type = 'ti.reports'"), 3);
+    assert_same_tables(&a, &b, model_tables, JM_ARRAY_LEN(model_tables),
+                       "between ti.reports and events");
+    char *la = tlog_digest(&a), *lb = tlog_digest(&b);
+    ck_assert_str_eq(la, lb);
+    free(la);
+    free(lb);
+    replay_same(&b, 60);
+    sc_close(&b, 1);
+    sc_close(&a, 1);
+}
+END_TEST
+
+/* An item whose instance is no longer running is refused like the event would be, without
+ * failing the other items; an item with neither report is ignored. */
+START_TEST(test_reports_partial)
+{
+    sc_t sc;
+    sc_open(&sc);
+    task_def_t t[] = {{.id = 71}, {.id = 72}};
+    bind(&sc, 7, t, 2, 100);
+    start(&sc, 7);
+    int64_t a = jm_hash_ti_id(71, 1), b = jm_hash_ti_id(72, 1);
+    run_ti(&sc, 7, a, 0); /* a is D */
+    ck_assert_int_eq(ev_items(&sc, JM_EV_TI_INSTANTIATED, 7, b), JM_OUTCOME_APPLIED);
+    ck_assert_int_eq(ev_launched(&sc, 7, b, 300), JM_OUTCOME_APPLIED);
+    json_t *items =
+        json_pack("[{s:I,s:n,s:o},{s:I,s:o,s:o},{s:I,s:n,s:n}]", "ti_id", JI(a), "running",
+                  "result", report_result('D'), "ti_id", JI(b), "running", report_running(),
+                  "result", report_result('D'), "ti_id", JI(b), "running", "result");
+    /* the same instance reported done twice in one event: applied once */
+    json_array_append_new(
+        items, json_pack("{s:I,s:n,s:o}", "ti_id", JI(b), "running", "result", report_result('D')));
+    ck_assert_int_eq(sc_apply(&sc, JM_EV_TI_REPORTS, 7,
+                              json_pack("{s:I,s:o}", "run_id", JI(RUN_ID), "items", items)),
+                     JM_OUTCOME_APPLIED);
+    ck_assert_int_eq(st_of(&sc, "task_instance", b), 'D');
+    ck_assert_int_eq(WF_ST(&sc, 7), 'D');
+    ck_assert_int_eq(n_log(&sc, "task_instance", b, 'R', 'D'), 1);
+    ck_assert_int_eq(n_log(&sc, "task_instance", a, 'R', 'D'), 1); /* not twice */
+    /* every item refused or ignored: the event is too */
+    items = json_pack("[{s:I,s:n,s:o}]", "ti_id", JI(a), "running", "result", report_result('D'));
+    ck_assert_int_ne(sc_apply(&sc, JM_EV_TI_REPORTS, 7,
+                              json_pack("{s:I,s:o}", "run_id", JI(RUN_ID), "items", items)),
+                     JM_OUTCOME_APPLIED);
+    sc_close(&sc, 1);
+}
+END_TEST
+
 Suite *it_apply_suite(void)
 {
     Suite *s = suite_create("apply");
@@ -1808,6 +2003,8 @@ Suite *it_apply_suite(void)
     tcase_add_test(tc, test_replay_batched_retries);
     tcase_add_test(tc, test_replay_fan_in);
     tcase_add_test(tc, test_bind_copy_identical);
+    tcase_add_test(tc, test_reports_like_events);
+    tcase_add_test(tc, test_reports_partial);
     suite_add_tcase(s, tc);
     return s;
 }
