@@ -129,10 +129,47 @@ static pid_t fsm_start(ctx_t *c, int consumers, const char *inject)
     return pid;
 }
 
-/* Signal the child and reap it within the deadline; returns its wait status. */
-static int fsm_stop(pid_t pid, int sig)
+static int log_has(ctx_t *c, const char *needle)
+{
+    FILE *f = fopen(c->log, "r");
+    char line[4096];
+    int found = 0;
+    while (f && !found && fgets(line, sizeof(line), f))
+        found = strstr(line, needle) != NULL;
+    if (f)
+        fclose(f);
+    return found;
+}
+
+/* Whether jobmon-fsm pid has said that it runs (its signal handlers are installed by then);
+ * returns 1 with *status set when it exited before that.  A signal sent earlier is not the stop
+ * under test: between fork and exec the child is still a copy of this test, with check's SIGTERM
+ * handler that signals the test's whole process group (seen under valgrind, whose start-up is slow,
+ * when FSM A had applied everything and B was stopped at once). */
+static int fsm_wait_running(ctx_t *c, pid_t pid, int *status)
+{
+    char needle[64];
+    snprintf(needle, sizeof(needle), "fsm[%d] jobmon-fsm running", (int)pid);
+    int64_t deadline = jm_time_mono_ms() + DEADLINE_S * 1000;
+    while (!log_has(c, needle)) {
+        if (waitpid(pid, status, WNOHANG) == pid)
+            return 1;
+        if (jm_time_mono_ms() > deadline) {
+            kill(pid, SIGKILL);
+            waitpid(pid, status, 0);
+            ck_abort_msg("jobmon-fsm %d did not start in %d s", (int)pid, DEADLINE_S);
+        }
+        jm_time_sleep_ms(20, NULL);
+    }
+    return 0;
+}
+
+/* Stop jobmon-fsm pid with sig (any other than SIGKILL once it runs); its wait status. */
+static int fsm_stop(ctx_t *c, pid_t pid, int sig)
 {
     int status = 0;
+    if (sig != SIGKILL && fsm_wait_running(c, pid, &status))
+        return status;
     kill(pid, sig);
     int64_t deadline = jm_time_mono_ms() + 30000;
     while (waitpid(pid, &status, WNOHANG) == 0) {
@@ -144,18 +181,6 @@ static int fsm_stop(pid_t pid, int sig)
         jm_time_sleep_ms(20, NULL);
     }
     return status;
-}
-
-static int log_has(ctx_t *c, const char *needle)
-{
-    FILE *f = fopen(c->log, "r");
-    char line[4096];
-    int found = 0;
-    while (f && !found && fgets(line, sizeof(line), f))
-        found = strstr(line, needle) != NULL;
-    if (f)
-        fclose(f);
-    return found;
 }
 
 static void send_ev(ctx_t *c, jm_event_t *ev)
@@ -297,7 +322,7 @@ START_TEST(test_duplicate_applied_once)
     ck_assert_int_eq(strtoll(rep->str, NULL, 10), wf);
     jm_redis_reply_free(rep);
     jm_redis_destroy(r);
-    ck_assert_int_eq(fsm_stop(pid, SIGTERM), 0);
+    ck_assert_int_eq(fsm_stop(&c, pid, SIGTERM), 0);
     ck_assert(log_has(&c, "jobmon-fsm running"));
     ck_assert_int_eq(
         q_int(&c, "SELECT count(*) FROM workflow_run WHERE workflow_id = %lld", (long long)wf), 1);
@@ -368,7 +393,7 @@ START_TEST(test_malformed_to_dlq_and_continue)
     ck_assert_msg(strstr(reason, "syntax") != NULL, "reason: %s", reason);
     free(reason);
     ck_assert(log_has(&c, "dead-lettered"));
-    ck_assert_int_eq(fsm_stop(pid, SIGTERM), 0);
+    ck_assert_int_eq(fsm_stop(&c, pid, SIGTERM), 0);
     ctx_close(&c);
 }
 END_TEST
@@ -386,7 +411,7 @@ START_TEST(test_serialization_failure_retried)
     snprintf(sql, sizeof(sql), "SELECT sum(next_offset) FROM consumer_offset WHERE topic = '%s'",
              c.topic);
     ck_assert_int_eq(wait_int(&c, 20, sql), 20);
-    ck_assert_int_eq(fsm_stop(pid, SIGTERM), 0);
+    ck_assert_int_eq(fsm_stop(&c, pid, SIGTERM), 0);
     ck_assert(log_has(&c, "injecting a serialization failure"));
     ck_assert(log_has(&c, "40001"));
     ck_assert_int_eq(n_logged(&c, "applied"), 20);
@@ -437,7 +462,7 @@ START_TEST(test_zombie_rolls_back)
     ck_assert_int_eq(q_int(&c, "SELECT count(*) FROM event_log WHERE event_id = '%s'", stop->id),
                      1);
     jm_event_destroy(stop);
-    ck_assert_int_eq(fsm_stop(pid, SIGTERM), 0);
+    ck_assert_int_eq(fsm_stop(&c, pid, SIGTERM), 0);
     ctx_close(&c);
 }
 END_TEST
@@ -466,8 +491,8 @@ START_TEST(test_two_consumers_four_partitions)
     snprintf(sql, sizeof(sql), "SELECT sum(next_offset) FROM consumer_offset WHERE topic = '%s'",
              c.topic);
     ck_assert_int_eq(wait_int(&c, 4 * n_wf, sql), 4 * n_wf);
-    ck_assert_int_eq(fsm_stop(a, SIGTERM), 0);
-    ck_assert_int_eq(fsm_stop(b, SIGTERM), 0);
+    ck_assert_int_eq(fsm_stop(&c, a, SIGTERM), 0);
+    ck_assert_int_eq(fsm_stop(&c, b, SIGTERM), 0);
     ck_assert_int_eq(n_logged(&c, NULL), 4 * n_wf);
     ck_assert_int_eq(q_int(&c,
                            "SELECT count(*) FROM workflow_run WHERE id >= %lld AND id < %lld"
@@ -501,7 +526,7 @@ START_TEST(test_sigkill_mid_batch_loses_nothing)
     int64_t deadline = jm_time_mono_ms() + DEADLINE_S * 1000;
     while (n_logged(&c, NULL) == 0 && jm_time_mono_ms() < deadline)
         jm_time_sleep_ms(5, NULL);
-    int st = fsm_stop(a, SIGKILL);
+    int st = fsm_stop(&c, a, SIGKILL);
     ck_assert(WIFSIGNALED(st));
     int64_t at_kill = n_logged(&c, NULL);
     ck_assert_int_gt(at_kill, 0);
@@ -509,7 +534,7 @@ START_TEST(test_sigkill_mid_batch_loses_nothing)
     snprintf(sql, sizeof(sql), "SELECT sum(next_offset) FROM consumer_offset WHERE topic = '%s'",
              c.topic);
     ck_assert_int_eq(wait_int(&c, 4 * n_wf, sql), 4 * n_wf);
-    ck_assert_int_eq(fsm_stop(b, SIGTERM), 0);
+    ck_assert_int_eq(fsm_stop(&c, b, SIGTERM), 0);
     ck_assert_int_eq(n_logged(&c, NULL), 4 * n_wf);
     check_applied_once(&c, c.wf_base, 4 * n_wf, n_wf, 4 * n_wf);
     (void)at_kill;
@@ -620,7 +645,7 @@ START_TEST(test_decode_ahead_same_rows)
     snprintf(sql, sizeof(sql), "SELECT sum(next_offset) FROM consumer_offset WHERE topic = '%s'",
              c.topic);
     ck_assert_int_eq(wait_int(&c, produced, sql), produced);
-    ck_assert_int_eq(fsm_stop(pid, SIGTERM), 0);
+    ck_assert_int_eq(fsm_stop(&c, pid, SIGTERM), 0);
     ck_assert_int_eq(n_logged(&c, NULL), produced);
     ck_assert_int_eq(n_logged(&c, "dead_letter"), 1);
     ck_assert_int_eq(n_logged(&c, "applied"), produced - 1);
