@@ -148,9 +148,9 @@ out:
 
 /* ---- a chunk none of whose tasks exists yet: COPY ----------------------------------------
  * What AP_TASKS_UPSERT does when it inserts every task of the chunk, without its jsonb round
- * trip, executor and ON CONFLICT: the task rows (pending_upstreams = distinct upstream ids) and
- * the edges by binary COPY, the transition_log rows queued in task id order (written before the
- * next statement, as every queued row), the G count by AP_FLUSH_COUNTS.  A task id that exists
+ * trip, executor and ON CONFLICT: the task rows (pending_upstreams = distinct upstream ids,
+ * bind_event_id = this event: their creation, no transition_log row) and the edges by binary
+ * COPY, the G count by AP_FLUSH_COUNTS.  A task id that exists
  * (a re-bind, an id of another workflow, a race with another partition) fails the COPY with a
  * unique violation, a retriable error.  Edges need no conflict
  * check: an edge is only ever written with its downstream task (inserted, or found existing by
@@ -230,7 +230,7 @@ static void copy_task(jm_apply_t *ap, jm_pgcopy_t *tc, jm_pgcopy_t *ec, const ch
     const json_t *t = e->t, *arr = json_object_get(t, "array_id");
     const json_t *fq = json_object_get(t, "fallback_queues");
     size_t nu = upstream_ids(t, up, cap);
-    jm_pgcopy_row(tc, 15);
+    jm_pgcopy_row(tc, 16);
     jm_pgcopy_int8(tc, e->id);
     jm_pgcopy_int8(tc, wf);
     copy_str(tc, t, "name");
@@ -254,6 +254,7 @@ static void copy_task(jm_apply_t *ap, jm_pgcopy_t *tc, jm_pgcopy_t *ec, const ch
     jm_pgcopy_array_end(tc, mark);
     copy_str(tc, t, "cluster");
     jm_pgcopy_ts_ms(tc, ap->ev->ts_ms);
+    jm_pgcopy_uuid(tc, ap->evid);
     for (size_t i = 0; i < nu; i++) {
         jm_pgcopy_row(ec, 3);
         jm_pgcopy_int8(ec, wf);
@@ -267,7 +268,7 @@ static jm_rc_t chunk_copy(jm_apply_t *ap, const chunk_task_t *v, size_t n, jm_er
     static const char task_sql[] =
         "COPY task (id, workflow_id, name, command, template, array_id, node_hash, status,"
         " max_attempts, pending_upstreams, resources, resource_scales, fallback_queues, cluster,"
-        " status_at) FROM STDIN (FORMAT binary)";
+        " status_at, bind_event_id) FROM STDIN (FORMAT binary)";
     static const char edge_sql[] =
         "COPY task_edge (workflow_id, upstream_id, downstream_id) FROM STDIN (FORMAT binary)";
     jm_pgcopy_t tc = {0}, ec = {0};
@@ -287,8 +288,6 @@ static jm_rc_t chunk_copy(jm_apply_t *ap, const chunk_task_t *v, size_t n, jm_er
         const char *q[3] = {wfs, "{G}", cnt};
         rc = jm_ap_exec(ap, AP_FLUSH_COUNTS, 3, q, NULL, err);
     }
-    for (size_t i = 0; rc == JM_OK && i < n; i++)
-        jm_ap_tlog_push(ap, JM_ENTITY_TASK, v[i].id, ap->ev->workflow_id, 0, 'G');
     jm_pgcopy_free(&tc);
     jm_pgcopy_free(&ec);
     free(up);

@@ -107,8 +107,9 @@ const char *const jm_ap_sql[AP_SQL__CNT] = {
         "  (t->>'max_concurrently_running')::int FROM jsonb_array_elements($1::jsonb) t"
         " ON CONFLICT (id) DO UPDATE SET"
         "  max_concurrently_running = EXCLUDED.max_concurrently_running",
-    /* $1 tasks jsonb, $2 wf, $3 ts, $4 event id.  Inserts new tasks in G (+ counts, log) and
-     * edges; existing tasks get their mutable fields; returns (id, status) of existing ones.
+    /* $1 tasks jsonb, $2 wf, $3 ts, $4 event id.  Inserts new tasks in G (+ counts; their
+     * creation is bind_event_id = $4, no transition_log row: 008_bind_tlog.sql) and edges;
+     * existing tasks get their mutable fields; returns (id, status) of existing ones.
      * A new task's pending_upstreams is provisionally its number of upstream tasks (what it is
      * when they all arrive and none is D), so that AP_PENDING_RECOMPUTE at the end of the bind
      * rewrites only the rows where that guess was wrong (none in a first bind) and the ready
@@ -120,11 +121,11 @@ const char *const jm_ap_sql[AP_SQL__CNT] = {
         "   upstream jsonb)),"
         " i AS (INSERT INTO task AS t (id, workflow_id, name, command, template, array_id,"
         "   node_hash, status, max_attempts, resources, resource_scales, fallback_queues,"
-        "   cluster, status_at, pending_upstreams)"
+        "   cluster, status_at, pending_upstreams, bind_event_id)"
         "  SELECT task_id, $2::bigint, name, command, template, array_id, node_hash, 'G',"
         "   max_attempts, resources, resource_scales,"
         "   ARRAY(SELECT jsonb_array_elements_text(fallback_queues)), cluster, $3::timestamptz,"
-        "   (SELECT count(DISTINCT u) FROM jsonb_array_elements_text(upstream) u)"
+        "   (SELECT count(DISTINCT u) FROM jsonb_array_elements_text(upstream) u), $4::uuid"
         "  FROM x ORDER BY task_id"
         "  ON CONFLICT (id) DO UPDATE SET name = EXCLUDED.name, command = EXCLUDED.command,"
         "   template = EXCLUDED.template, array_id = EXCLUDED.array_id,"
@@ -133,9 +134,6 @@ const char *const jm_ap_sql[AP_SQL__CNT] = {
         "   fallback_queues = EXCLUDED.fallback_queues, cluster = EXCLUDED.cluster"
         "   WHERE t.workflow_id = EXCLUDED.workflow_id"
         "  RETURNING id, (xmax = 0) AS ins, status),"
-        " l AS (INSERT INTO transition_log (entity, entity_id, workflow_id, from_status, to_status,"
-        "   event_id, at) SELECT 'task', id, $2::bigint, NULL, 'G', $4::uuid, $3::timestamptz"
-        "   FROM i WHERE ins ORDER BY id),"
         " c AS (INSERT INTO workflow_task_count AS c (workflow_id, status, n)"
         "   SELECT $2::bigint, 'G', count(*) FROM i WHERE ins HAVING count(*) > 0"
         "   ON CONFLICT (workflow_id, status) DO UPDATE SET n = c.n + EXCLUDED.n),"

@@ -4,9 +4,11 @@
  * with libjobmon's producer and poll PostgreSQL and Kafka with deadlines (never sleep-wait).
  *
  * Isolation: each test uses its own topics (created here, 4 partitions), consumer group and
- * workflow ids, so the stack's own consumers and other tests do not interfere; rows are found by
- * topic / workflow id.  The reaper of the child processes is kept idle (poll_interval 1 day).
- * Events are simple: workflow.bind + bind_tasks + bound + run.start per workflow.
+ * workflow ids, and its own PostgreSQL schema with this checkout's migrations (the FSMs are pointed
+ * at it by options=-csearch_path), so the stack's own consumers, its schema's migration level and
+ * other tests do not interfere; rows are found by topic / workflow id.  The reaper of the child
+ * processes is kept idle (poll_interval 1 day). Events are simple: workflow.bind + bind_tasks +
+ * bound + run.start per workflow.
  */
 #include <jansson.h>
 #include <libpq-fe.h>
@@ -34,6 +36,7 @@
 
 typedef struct {
     char topic[96], dlq[96], group[96], log[160];
+    char schema[64], conninfo[1024]; /* a schema of this test's own, this checkout's migrations */
     PGconn *pg;
     jm_producer_t *p;
     int64_t wf_base;
@@ -79,8 +82,21 @@ static void ctx_open(ctx_t *c)
     snprintf(c->log, sizeof(c->log), "/tmp/it_consumer_%s.log", u);
     it_create_topic(c->topic, 4);
     it_create_topic(c->dlq, 1);
+    static int n_schema;
+    snprintf(c->schema, sizeof(c->schema), "it_fsm_%d_%d", (int)getpid(), ++n_schema);
+    snprintf(c->conninfo, sizeof(c->conninfo), "%s options=-csearch_path=%s",
+             it_env("JOBMON_POSTGRES_CONNINFO"), c->schema);
     c->pg = PQconnectdb(it_env("JOBMON_POSTGRES_CONNINFO"));
     ck_assert_msg(PQstatus(c->pg) == CONNECTION_OK, "%s", PQerrorMessage(c->pg));
+    char sql[512];
+    snprintf(sql, sizeof(sql),
+             "SET client_min_messages = warning; DROP SCHEMA IF EXISTS %s CASCADE;"
+             " CREATE SCHEMA %s; SET search_path = %s",
+             c->schema, c->schema, c->schema);
+    PGresult *r = PQexec(c->pg, sql);
+    ck_assert_msg(PQresultStatus(r) == PGRES_COMMAND_OK, "%s", PQresultErrorMessage(r));
+    PQclear(r);
+    it_migrate(c->pg);
     c->p = jm_producer_new(it_env("JOBMON_KAFKA_BROKERS"), NULL, &err);
     ck_assert_msg(c->p != NULL, "%s", err.msg);
     jm_producer_set_topic(c->p, c->topic);
@@ -93,6 +109,9 @@ static void ctx_close(ctx_t *c)
     jm_err_t err;
     ck_assert_msg(jm_producer_flush(c->p, 10000, &err) == JM_OK, "%s", err.msg);
     jm_producer_destroy(c->p);
+    char sql[160];
+    snprintf(sql, sizeof(sql), "DROP SCHEMA %s CASCADE", c->schema);
+    PQclear(PQexec(c->pg, sql));
     PQfinish(c->pg);
 }
 
@@ -112,6 +131,7 @@ static pid_t fsm_start(ctx_t *c, int consumers, const char *inject)
     if (pid == 0) {
         FILE *f = freopen(c->log, "a", stderr);
         (void)f;
+        setenv("JOBMON_POSTGRES_CONNINFO", c->conninfo, 1);
         setenv("JOBMON_KAFKA_TOPIC", c->topic, 1);
         setenv("JOBMON_KAFKA_DLQ_TOPIC", c->dlq, 1);
         setenv("JOBMON_FSM_GROUP_ID", c->group, 1);
@@ -602,17 +622,7 @@ static jm_pg_t *schema_fresh(const char *name)
     PGresult *r = PQexec(jm_pg_conn(pg), sql);
     ck_assert_msg(PQresultStatus(r) == PGRES_COMMAND_OK, "%s", PQresultErrorMessage(r));
     PQclear(r);
-    const char *files[] = {"002_log.sql", "003_model.sql", "004_bind.sql", "005_hotpath.sql"};
-    for (size_t i = 0; i < JM_ARRAY_LEN(files); i++) {
-        char path[1024];
-        snprintf(path, sizeof(path), "%s/schemas/sql/%s", JM_TOP_SRCDIR, files[i]);
-        char *s = it_slurp(path);
-        r = PQexec(jm_pg_conn(pg), s);
-        ck_assert_msg(PQresultStatus(r) == PGRES_COMMAND_OK, "%s: %s", files[i],
-                      PQresultErrorMessage(r));
-        PQclear(r);
-        free(s);
-    }
+    it_migrate(jm_pg_conn(pg));
     return pg;
 }
 
@@ -654,7 +664,7 @@ START_TEST(test_decode_ahead_same_rows)
     snprintf(schema, sizeof(schema), "it_ahead_%d", (int)getpid());
     jm_pg_t *dst = schema_fresh(schema);
     jm_err_t err;
-    jm_pg_t *src = jm_pg_connect(it_env("JOBMON_POSTGRES_CONNINFO"), 0, &err);
+    jm_pg_t *src = jm_pg_connect(c.conninfo, 0, &err);
     ck_assert_msg(src != NULL, "%s", err.msg);
     for (int i = 0; i < N_WF; i++) {
         int64_t wf = c.wf_base + 1000 * i;
@@ -665,7 +675,7 @@ START_TEST(test_decode_ahead_same_rows)
         ck_assert_int_eq(st.events, CHUNKS + 3);
         ck_assert_msg(st.outcome_mismatch == 0, "%s", st.first_mismatch);
         ck_assert_msg(
-            jm_replay_diff(src, "public", schema, wf, &n_diff, diff, sizeof(diff), &err) == JM_OK,
+            jm_replay_diff(src, c.schema, schema, wf, &n_diff, diff, sizeof(diff), &err) == JM_OK,
             "%s", err.msg);
         ck_assert_msg(n_diff == 0, "workflow %lld: %s differ", (long long)wf, diff);
     }

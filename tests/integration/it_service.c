@@ -109,14 +109,7 @@ static void schema_create(svc_t *c)
              " CREATE SCHEMA %s; SET search_path = %s",
              c->schema, c->schema, c->schema);
     exec_ok(c->pg, sql);
-    const char *files[] = {"/schemas/sql/002_log.sql", "/schemas/sql/003_model.sql"};
-    for (size_t i = 0; i < JM_ARRAY_LEN(files); i++) {
-        char path[1024];
-        snprintf(path, sizeof(path), "%s%s", JM_TOP_SRCDIR, files[i]);
-        char *s = it_slurp(path);
-        exec_ok(c->pg, s);
-        free(s);
-    }
+    it_migrate(c->pg);
 }
 
 /* ---- Kafka, processes ---------------------------------------------------------------------- */

@@ -1,9 +1,12 @@
 /*
- * it_util.c — helpers shared by the integration suites: a Kafka topic of their own, reading a file.
+ * it_util.c — helpers shared by the integration suites: a Kafka topic of their own, reading a file,
+ * the schema's migrations.
  */
+#include <glob.h>
 #include <librdkafka/rdkafka.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 
 #include "it.h"
 
@@ -43,4 +46,22 @@ char *it_slurp(const char *path)
     s[n] = 0;
     fclose(f);
     return s;
+}
+
+void it_migrate(PGconn *conn)
+{
+    glob_t g;
+    ck_assert_int_eq(glob(JM_TOP_SRCDIR "/schemas/sql/[0-9][0-9][0-9]_*.sql", 0, NULL, &g), 0);
+    for (size_t i = 0; i < g.gl_pathc; i++) { /* glob sorts: migration order */
+        const char *base = strrchr(g.gl_pathv[i], '/') + 1;
+        if (strncmp(base, "001_", 4) == 0)
+            continue;
+        char *sql = it_slurp(g.gl_pathv[i]);
+        PGresult *r = PQexec(conn, sql);
+        ck_assert_msg(PQresultStatus(r) == PGRES_COMMAND_OK, "%s: %s", base,
+                      PQresultErrorMessage(r));
+        PQclear(r);
+        free(sql);
+    }
+    globfree(&g);
 }

@@ -1,0 +1,13 @@
+-- 008_bind_tlog.sql — a bound task's creation is recorded in its row, not in transition_log.
+--
+-- A bind wrote one transition_log row per task (entity 'task', NULL -> 'G', the chunk's event):
+-- at 1.5M tasks that is 1.5M heap rows and 4.5M index entries (transition_log_pkey,
+-- transition_log_workflow, and transition_log_entity, a random insert), about a quarter of the
+-- backend's work in a bind (bench/RESULTS.md, "Bind: no transition_log row per bound task").
+-- task.bind_event_id is now the event that created the task (a workflow.bind_tasks chunk); the
+-- creation is NULL -> 'G' at that event's time.  Readers that list transitions (`jobmon events`,
+-- cli_status.c) add one such row per task from it; later transitions (a re-bind's reset to G,
+-- Q, D, ...) are still transition_log rows.  Tasks created before this migration keep their
+-- creation row in transition_log and a NULL bind_event_id.  A nullable column without default:
+-- no table rewrite.
+ALTER TABLE task ADD COLUMN IF NOT EXISTS bind_event_id uuid;
