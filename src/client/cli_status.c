@@ -560,7 +560,7 @@ out:
 /* ---- events ---------------------------------------------------------------------------------- */
 
 /* The transitions matching tl_where (transition_log) and the creations of the bound tasks matching
- * task_where (task.bind_event_id; 008_bind_tlog.sql), as (k, seq, entity, entity_id, from_status,
+ * task_where (task.bind_event_id; 008_bind_rows.sql), as (k, seq, entity, entity_id, from_status,
  * to_status, event_id, at): within one event the creations (k 0, by task id) come first. */
 #define TRANSITIONS_SQL(tl_where, task_where)                                                      \
     "SELECT 0 AS k, id AS seq, 'task'::text AS entity, id AS entity_id,"                           \
@@ -573,7 +573,7 @@ static int cmd_events(jm_status_ctx_t *ctx, read_opts_t *o)
 {
     /* Per workflow: every event (also those that changed nothing), each transition it caused.
      * A bound task's creation (NULL -> G) is its row's bind_event_id, not a transition_log row
-     * (008_bind_tlog.sql): listed first among its event's transitions, in task id order, as the
+     * (008_bind_rows.sql): listed first among its event's transitions, in task id order, as the
      * bind wrote them into transition_log before. */
     static const char by_wf[] =
         "SELECT e.event_id, e.type, tl.entity, tl.entity_id, tl.from_status, tl.to_status,"

@@ -12,7 +12,10 @@
  * already used by another workflow (different tasks or DAG, hence a different id) is rejected, as
  * the reference's client does (§1.4) — two clients may race past that check.  pending_upstreams is
  * computed once binding is complete (all tasks present and workflow.bound seen), because chunks may
- * name upstream tasks that arrive in a later chunk. Not here: runs and scheduling.
+ * name upstream tasks that arrive in a later chunk — unless no chunk could have stored a wrong
+ * count (workflow.bind_recheck false: a first bind, every chunk copied, each upstream id a task
+ * not in D when its chunk was applied, as with a client that sends tasks in topological order).
+ * Not here: runs and scheduling.
  */
 #include <inttypes.h>
 #include <stdlib.h>
@@ -94,11 +97,21 @@ static jm_rc_t maybe_finish(jm_apply_t *ap, jm_err_t *err)
     int ready = PQntuples(r) > 0 && PQgetvalue(r, 0, 0)[0] == 't' &&
                 PQgetvalue(r, 0, 1)[0] != 't' &&
                 strtoll(PQgetvalue(r, 0, 3), NULL, 10) >= strtoll(PQgetvalue(r, 0, 2), NULL, 10);
+    int recheck = ready && PQgetvalue(r, 0, 4)[0] == 't';
     PQclear(r);
     if (!ready)
         return JM_OK;
-    const char *q[3] = {ap->wfid, NULL, ap->ts};
+    /* without bind_recheck every stored count is exact already: no task list = bound_at only */
+    const char *q[3] = {ap->wfid, recheck ? NULL : "{}", ap->ts};
     return jm_ap_exec(ap, AP_PENDING_RECOMPUTE, 3, q, NULL, err);
+}
+
+/* The chunk's upstream ids (NULL: the chunk took the general statement) may make the final
+ * recompute necessary: AP_BIND_RECHECK. */
+static jm_rc_t bind_recheck(jm_apply_t *ap, const char *upstream_ids, jm_err_t *err)
+{
+    const char *q[2] = {ap->wfid, upstream_ids};
+    return jm_ap_exec(ap, AP_BIND_RECHECK, 2, q, NULL, err);
 }
 
 /* The general chunk statement (any chunk; the only one of a re-bind): upsert, then the resume
@@ -137,6 +150,8 @@ static jm_rc_t chunk_upsert(jm_apply_t *ap, jm_err_t *err)
     if (m)
         rc = jm_ap_transition(ap, JM_ENTITY_TASK, m, ids, from, to, 1, AP_ATT_RESET, NULL, NULL,
                               err);
+    if (rc == JM_OK)
+        rc = bind_recheck(ap, NULL, err);
 out:
     PQclear(r);
     free(tasks);
@@ -150,11 +165,12 @@ out:
  * What AP_TASKS_UPSERT does when it inserts every task of the chunk, without its jsonb round
  * trip, executor and ON CONFLICT: the task rows (pending_upstreams = distinct upstream ids,
  * bind_event_id = this event: their creation, no transition_log row) and the edges by binary
- * COPY, the G count by AP_FLUSH_COUNTS.  A task id that exists
- * (a re-bind, an id of another workflow, a race with another partition) fails the COPY with a
- * unique violation, a retriable error.  Edges need no conflict
- * check: an edge is only ever written with its downstream task (inserted, or found existing by
- * AP_TASKS_UPSERT), tasks are never deleted, and upstream ids are deduplicated here. */
+ * COPY, the G count by AP_FLUSH_COUNTS, and AP_BIND_RECHECK of the upstream ids outside the
+ * chunk (each task's pending_upstreams is exact if they are all tasks not in D).  A task id that
+ * exists (a re-bind, an id of another workflow, a race with another partition) fails the COPY with
+ * a unique violation, a retriable error.  Edges need no conflict check: an edge is only ever
+ * written with its downstream task (inserted, or found existing by AP_TASKS_UPSERT), tasks are
+ * never deleted, and upstream ids are deduplicated here. */
 
 typedef struct {
     int64_t id;
@@ -223,8 +239,9 @@ static size_t upstream_ids(const json_t *t, int64_t **up, size_t *cap)
     return jm_i64_sort_unique(*up, n);
 }
 
-static void copy_task(jm_apply_t *ap, jm_pgcopy_t *tc, jm_pgcopy_t *ec, const chunk_task_t *e,
-                      int64_t **up, size_t *cap)
+/* Task e's row and edges; its distinct upstream ids are left in (*up)[0..returned). */
+static size_t copy_task(jm_apply_t *ap, jm_pgcopy_t *tc, jm_pgcopy_t *ec, const chunk_task_t *e,
+                        int64_t **up, size_t *cap)
 {
     int64_t wf = ap->ev->workflow_id;
     const json_t *t = e->t, *arr = json_object_get(t, "array_id");
@@ -261,6 +278,7 @@ static void copy_task(jm_apply_t *ap, jm_pgcopy_t *tc, jm_pgcopy_t *ec, const ch
         jm_pgcopy_int8(ec, (*up)[i]);
         jm_pgcopy_int8(ec, e->id);
     }
+    return nu;
 }
 
 static jm_rc_t chunk_copy(jm_apply_t *ap, const chunk_task_t *v, size_t n, jm_err_t *err)
@@ -272,15 +290,27 @@ static jm_rc_t chunk_copy(jm_apply_t *ap, const chunk_task_t *v, size_t n, jm_er
     static const char edge_sql[] =
         "COPY task_edge (workflow_id, upstream_id, downstream_id) FROM STDIN (FORMAT binary)";
     jm_pgcopy_t tc = {0}, ec = {0};
+    jm_pgarr_t *outside = &ap->arr[1]; /* upstream ids that are not tasks of this chunk */
     int64_t *up = NULL;
-    size_t cap = 0;
+    size_t cap = 0, n_outside = 0;
     jm_pgcopy_reset(&tc);
     jm_pgcopy_reset(&ec);
-    for (size_t i = 0; i < n; i++)
-        copy_task(ap, &tc, &ec, &v[i], &up, &cap);
+    jm_pgarr_reset(outside);
+    for (size_t i = 0; i < n; i++) {
+        size_t nu = copy_task(ap, &tc, &ec, &v[i], &up, &cap);
+        for (size_t k = 0; k < nu; k++) {
+            chunk_task_t key = {.id = up[k]};
+            if (!bsearch(&key, v, n, sizeof(*v), chunk_task_cmp)) {
+                jm_pgarr_add_int(outside, up[k]);
+                n_outside++;
+            }
+        }
+    }
     jm_rc_t rc = jm_pgcopy_send(&tc, ap->conn, task_sql, err);
     if (rc == JM_OK && ec.rows)
         rc = jm_pgcopy_send(&ec, ap->conn, edge_sql, err);
+    if (rc == JM_OK && n_outside) /* the chunk's own tasks are there, in G */
+        rc = bind_recheck(ap, jm_pgarr_finish(outside), err);
     if (rc == JM_OK) {
         char wfs[32], cnt[32];
         snprintf(wfs, sizeof(wfs), "{%s}", ap->wfid);

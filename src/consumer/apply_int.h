@@ -87,6 +87,7 @@ typedef enum {
     AP_FLUSH_PENDING,
     AP_FLUSH_TI_ROWS,
     AP_BIND_CHUNK_GET,
+    AP_BIND_RECHECK,
     AP_SQL__CNT
 } jm_ap_sql_t;
 

@@ -86,13 +86,13 @@ const char *const jm_ap_sql[AP_SQL__CNT] = {
     [AP_WF_INS] =
         "WITH w AS (INSERT INTO workflow AS w (id, tool, workflow_args_hash, task_hash, dag_hash,"
         "   name, status, max_concurrently_running, total_tasks, user_name, attributes,"
-        "   created_at, status_at)"
+        "   created_at, status_at, bind_recheck)"
         "  VALUES ($1::bigint, $2, $3, $4, $5, $6, 'G', $7::int, $8::int, $9, $10::jsonb,"
-        "   $11::timestamptz, $11::timestamptz)"
+        "   $11::timestamptz, $11::timestamptz, false)"
         "  ON CONFLICT (id) DO UPDATE SET name = EXCLUDED.name,"
         "   max_concurrently_running = EXCLUDED.max_concurrently_running,"
         "   total_tasks = EXCLUDED.total_tasks, attributes = w.attributes || EXCLUDED.attributes,"
-        "   chunks_expected = NULL, bound_at = NULL"
+        "   chunks_expected = NULL, bound_at = NULL, bind_recheck = true"
         "  RETURNING id, (xmax = 0) AS ins, status),"
         " l AS (INSERT INTO transition_log (entity, entity_id, workflow_id, from_status, to_status,"
         "   event_id, at) SELECT 'workflow', id, id, NULL, 'G', $12::uuid, $11::timestamptz"
@@ -108,7 +108,7 @@ const char *const jm_ap_sql[AP_SQL__CNT] = {
         " ON CONFLICT (id) DO UPDATE SET"
         "  max_concurrently_running = EXCLUDED.max_concurrently_running",
     /* $1 tasks jsonb, $2 wf, $3 ts, $4 event id.  Inserts new tasks in G (+ counts; their
-     * creation is bind_event_id = $4, no transition_log row: 008_bind_tlog.sql) and edges;
+     * creation is bind_event_id = $4, no transition_log row: 008_bind_rows.sql) and edges;
      * existing tasks get their mutable fields; returns (id, status) of existing ones.
      * A new task's pending_upstreams is provisionally its number of upstream tasks (what it is
      * when they all arrive and none is D), so that AP_PENDING_RECOMPUTE at the end of the bind
@@ -143,6 +143,13 @@ const char *const jm_ap_sql[AP_SQL__CNT] = {
         " SELECT id, status FROM i WHERE NOT ins ORDER BY id",
     /* $1 wf, $2 the chunk's task ids: the workflow's status and whether any of the ids is a
      * task already (of any workflow); when none is, the chunk is copied (apply_bind.c). */
+    /* $1 wf, $2 upstream ids of a copied chunk's tasks (not in the chunk itself), NULL for a
+     * chunk that took the general statement: the bind's final recompute becomes necessary
+     * (bind_recheck, 008_bind_rows.sql) when one of them is not a task or is D, or for NULL. */
+    [AP_BIND_RECHECK] =
+        "UPDATE workflow SET bind_recheck = true WHERE id = $1::bigint AND NOT bind_recheck"
+        " AND ($2::bigint[] IS NULL OR EXISTS (SELECT 1 FROM unnest($2::bigint[]) u(id)"
+        "  WHERE NOT EXISTS (SELECT 1 FROM task t WHERE t.id = u.id AND t.status <> 'D')))",
     [AP_BIND_CHUNK_GET] = "SELECT status, EXISTS (SELECT 1 FROM task WHERE id = ANY($2::bigint[]))"
                           " FROM workflow WHERE id = $1::bigint",
     [AP_TASKS_RESET_REBIND] = "SELECT 1", /* unused */
@@ -152,7 +159,7 @@ const char *const jm_ap_sql[AP_SQL__CNT] = {
      * made a bind O(n²)); otherwise the count column is NULL. */
     [AP_WF_CHUNK] = "SELECT chunks_expected IS NOT NULL, bound_at IS NOT NULL, total_tasks,"
                     " CASE WHEN chunks_expected IS NOT NULL AND bound_at IS NULL THEN"
-                    "  (SELECT count(*) FROM task t WHERE t.workflow_id = w.id) END"
+                    "  (SELECT count(*) FROM task t WHERE t.workflow_id = w.id) END, bind_recheck"
                     " FROM workflow w WHERE id = $1::bigint",
     /* $1 wf, $2 chunks */
     [AP_WF_BOUND] = "UPDATE workflow SET chunks_expected = $2::int WHERE id = $1::bigint"

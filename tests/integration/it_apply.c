@@ -566,6 +566,55 @@ START_TEST(test_bind_copy_identical)
 }
 END_TEST
 
+/* The bind's final recompute runs only when a chunk may have stored a wrong pending count
+ * (workflow.bind_recheck): not for chunks in topological order; yes for an upstream that comes in
+ * a later chunk, one that never comes, one that is D, and a re-bind.  The invariants checked after
+ * every event include pending_upstreams = the upstreams that exist and are not D, once bound. */
+START_TEST(test_bind_recheck)
+{
+    sc_t sc;
+    sc_open(&sc);
+    const char *q = "SELECT bind_recheck::int FROM workflow WHERE id = %d";
+    task_def_t a[] = {{.id = 701}, {.id = 702, .up = {701}, .nup = 1}};
+    task_def_t a2[] = {{.id = 703, .up = {701, 702}, .nup = 2}, {.id = 704, .up = {703}, .nup = 1}};
+    bind_header(&sc, 70, 4, 100);
+    bind_chunk(&sc, 70, 0, a, 2);
+    bind_chunk(&sc, 70, 1, a2, 2);
+    bind_bound(&sc, 70, 4, 2);
+    ck_assert_int_eq(q_int(&sc, q, 70), 0);
+    ck_assert_int_eq(q_int(&sc, "SELECT pending_upstreams FROM task WHERE id = 703"), 2);
+    /* the next workflows share bind_header's tool and workflow_args: keep one of them at a time */
+    const char *aside = "UPDATE workflow SET workflow_args_hash = 'aside' || id"
+                        " WHERE workflow_args_hash = '" HEX "'";
+    exec_ok(&sc, aside);
+    /* out of order: 712's upstream 711 comes in the next chunk */
+    task_def_t b[] = {{.id = 712, .up = {711}, .nup = 1}}, b2[] = {{.id = 711}};
+    bind_header(&sc, 71, 2, 100);
+    bind_chunk(&sc, 71, 0, b, 1);
+    ck_assert_int_eq(q_int(&sc, q, 71), 1);
+    bind_chunk(&sc, 71, 1, b2, 1);
+    bind_bound(&sc, 71, 2, 2);
+    ck_assert_int_eq(q_int(&sc, "SELECT pending_upstreams FROM task WHERE id = 712"), 1);
+    exec_ok(&sc, aside);
+    /* an upstream that never comes, and one that is D (of another workflow): counts 0 */
+    exec_ok(&sc, "UPDATE task SET status = 'D' WHERE id = 704");
+    task_def_t c[] = {{.id = 721, .up = {799}, .nup = 1}, {.id = 722, .up = {704}, .nup = 1}};
+    bind_header(&sc, 72, 2, 100);
+    bind_chunk(&sc, 72, 0, c, 2);
+    bind_bound(&sc, 72, 2, 1);
+    ck_assert_int_eq(q_int(&sc, q, 72), 1);
+    ck_assert_int_eq(q_int(&sc, "SELECT sum(pending_upstreams) FROM task WHERE workflow_id = 72"),
+                     0);
+    /* a re-bind recomputes */
+    exec_ok(&sc, "UPDATE task SET status = 'G' WHERE id = 704");
+    exec_ok(&sc, aside);
+    exec_ok(&sc, "UPDATE workflow SET workflow_args_hash = '" HEX "' WHERE id = 70");
+    bind_header(&sc, 70, 4, 100);
+    ck_assert_int_eq(q_int(&sc, q, 70), 1);
+    sc_close(&sc, 1);
+}
+END_TEST
+
 /* A run start that queues 1,000 tasks in two resource groups: the in-memory pick numbers the
  * batches (chunks of 500 per group, numbered by their first id) and steps exactly as
  * AP_SCHED_PICK_FAST's window functions would (recomputed here in SQL). */
@@ -1999,6 +2048,7 @@ Suite *it_apply_suite(void)
     tcase_add_test(tc, test_replay_batched_retries);
     tcase_add_test(tc, test_replay_fan_in);
     tcase_add_test(tc, test_bind_copy_identical);
+    tcase_add_test(tc, test_bind_recheck);
     tcase_add_test(tc, test_reports_like_events);
     tcase_add_test(tc, test_reports_partial);
     suite_add_tcase(s, tc);
