@@ -15,6 +15,7 @@
 # Prints one markdown table row per measurement; APPEND=1 appends them to bench/RESULTS.md.
 #
 #   TASKS=10000 FSMS="1 2" MP_TASKS=1000 bench/e2e_throughput.sh    (KEEP=1 keeps the temp dir: logs)
+#   BENCH_SCHEMA=e2e_x TASKS=100000 FSMS=1 MP_TASKS=0 bench/e2e_throughput.sh   (a fresh schema)
 set -euo pipefail
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 B=${JOBMON_BUILD_DIR:-$ROOT}
@@ -24,6 +25,21 @@ MP_TASKS=${MP_TASKS:-1000}
 PARTS=4
 eval "$("$ROOT/scripts/stack" env)"
 "$ROOT/scripts/stack" status >/dev/null || { echo "the stack is not up" >&2; exit 1; }
+# BENCH_SCHEMA=name: every process of the run (jobmon, the distributor, our jobmon-fsm, the
+# checks) uses a fresh PostgreSQL schema of that name (dropped, re-created and migrated from
+# this checkout's schemas/sql, or JOBMON_MIGRATIONS_DIR) instead of the stack's public one, as
+# in bench/run_fsm_bench.sh: a migration is measured without touching the shared schema, and
+# both builds of an A/B comparison start from equally empty tables.  Reads use the writer role.
+if [[ -n "${BENCH_SCHEMA:-}" ]]; then
+    [[ "$BENCH_SCHEMA" =~ ^[a-z_][a-z0-9_]*$ && "$BENCH_SCHEMA" != public ]] ||
+        { echo "BENCH_SCHEMA must be a plain lower-case name other than public" >&2; exit 1; }
+    psql "$JOBMON_POSTGRES_CONNINFO" -XAtq -v ON_ERROR_STOP=1 \
+        -c "DROP SCHEMA IF EXISTS $BENCH_SCHEMA CASCADE" -c "CREATE SCHEMA $BENCH_SCHEMA" >/dev/null
+    JOBMON_POSTGRES_CONNINFO="$JOBMON_POSTGRES_CONNINFO options=-csearch_path=$BENCH_SCHEMA"
+    JOBMON_POSTGRES_READER_CONNINFO=$JOBMON_POSTGRES_CONNINFO
+    export JOBMON_POSTGRES_CONNINFO JOBMON_POSTGRES_READER_CONNINFO
+    "$ROOT/scripts/migrate" "$JOBMON_POSTGRES_CONNINFO" >/dev/null
+fi
 tmp=$(mktemp -d "${TMPDIR:-/tmp}/jobmon-bench-e2e.XXXXXX")
 export XDG_STATE_HOME=$tmp/state
 FSM_PIDS=()
@@ -61,6 +77,13 @@ wait_until()
     done
 }
 all_assigned() { (($(cat "$tmp"/fsm-"$1"-*.log 2>/dev/null | grep -c 'assigned ') >= PARTS)); }
+# every consumer's Redis cache rebuild, done at its start over all open workflows of the
+# shared schema (seconds when other sessions left thousands; a long-lived FSM has none), is over
+caches_built()
+{
+    local f
+    for f in "$tmp"/fsm-"$1"-*.log; do grep -q 'cache rebuilt' "$f" || return 1; done
+}
 # PROFILE=pqtime: the private jobmon-fsm run with bench/pqtime.c preloaded (time per SQL
 # statement, $tmp/pqtime-fsm-<k>-<i>.txt at exit; use with KEEP=1)
 pqtime_so=
@@ -91,9 +114,10 @@ start_fsms()
             "$tmp/jobmon-fsm" --config "$JOBMON_CONFIG" >"$tmp/fsm-$k-$i.log" 2>&1 &
         FSM_PIDS+=($!)
     done
-    # every partition assigned before the clock starts
+    # every partition assigned and the cache rebuilt before the clock starts
     wait_until 60 all_assigned "$k" ||
         { echo "bench: the consumers were not assigned" >&2; exit 1; }
+    wait_until 60 caches_built "$k" || echo "bench: no 'cache rebuilt' from the consumers" >&2
 }
 stop_fsms()
 {
@@ -189,11 +213,21 @@ EOF
                 FROM workflow_run r JOIN transition_log t ON t.workflow_id = r.workflow_id
                  AND t.entity = 'task_instance' WHERE r.id = $run GROUP BY r.created_at")
     echo "multiprocess event times (from run start): $phases; D at +$secs s" >&2
+    # what the FSM got for the run: events by type (and outcome when not applied), and the
+    # first event of each type in the start-up (event ts, the producer's clock, from run start)
+    evs=$(q "SELECT string_agg(type || CASE WHEN outcome <> 'applied' THEN '/' || outcome ELSE '' END
+                 || ' ' || n || ' (first +' || f || ' s)', ', ' ORDER BY f)
+             FROM (SELECT e.type, e.outcome, count(*) AS n,
+                          round(extract(epoch FROM min(e.ts) - r.created_at)::numeric, 2) AS f
+                   FROM workflow_run r JOIN event_log e ON e.workflow_id = r.workflow_id
+                   WHERE r.id = $run AND e.ts >= r.created_at - interval '1 s'
+                   GROUP BY e.type, e.outcome, r.created_at) s")
+    echo "multiprocess events: $evs" >&2
     if [[ ${MP_FSM:-own} == own ]]; then
         stop_fsms
         unset JOBMON_KAFKA_TOPIC
     fi
-    cpu+="; events $phases"
+    cpu+="; events $phases; $evs"
     t0=$(date +%s%N)
     seq 0 $((MP_TASKS - 1)) | xargs -P "$(nproc)" -I{} /bin/sh -c 'true {}'
     xw=$((($(date +%s%N) - t0) / 1000000))

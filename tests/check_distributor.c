@@ -1,5 +1,6 @@
 /* Unit tests for src/distributors: Slurm command lines and output parsing, batching, the
- * submission journal, resources, the local process engine and the dummy plugin. */
+ * submission journal, resources, the local process engine, the report relay and the dummy
+ * plugin. */
 #include <check.h>
 #include <poll.h>
 #include <stdio.h>
@@ -11,10 +12,77 @@
 #include "distributors/distributor.h"
 #include "distributors/localproc.h"
 #include "distributors/plugin.h"
+#include "distributors/relay.h"
 #include "distributors/slurm.h"
 #include "jobmon/config.h"
 #include "jobmon/event.h"
 #include "jobmon/jmtime.h"
+#include "jobmon/producer.h"
+
+/* The worker reports one events-file line stands for, as a JSON array of {type, payload}: the
+ * event itself, or for a ti.reports each item's ti.running then ti.done / ti.error. */
+static json_t *line_reports(const char *line)
+{
+    jm_event_t *ev = NULL;
+    jm_err_t err;
+    ck_assert_int_eq(jm_event_decode(line, strlen(line) - 1, &ev, &err), JM_OK);
+    json_t *out = json_array();
+    if (ev->type != JM_EV_TI_REPORTS) {
+        json_array_append_new(out, json_pack("{ss sO}", "type", jm_event_type_name(ev->type),
+                                             "payload", ev->payload));
+        jm_event_destroy(ev);
+        return out;
+    }
+    json_t *items = json_object_get(ev->payload, "items"), *it;
+    size_t i;
+    json_array_foreach(items, i, it)
+    {
+        json_t *ti = json_object_get(it, "ti_id"), *run = json_object_get(it, "running"),
+               *res = json_object_get(it, "result");
+        if (json_is_object(run)) {
+            json_t *pl = json_deep_copy(run);
+            json_object_set(pl, "ti_id", ti);
+            json_array_append_new(out, json_pack("{ss so}", "type", "ti.running", "payload", pl));
+        }
+        if (json_is_object(res)) {
+            json_t *pl = json_deep_copy(res);
+            json_object_set(pl, "ti_id", ti);
+            const char *type = strcmp(jm_ev_str(res, "status"), "D") == 0 ? "ti.done" : "ti.error";
+            json_array_append_new(out, json_pack("{ss so}", "type", type, "payload", pl));
+        }
+    }
+    jm_event_destroy(ev);
+    return out;
+}
+
+/* The payload (new reference) of the last report `type` of instance ti_id in events file
+ * `path`, NULL if none; *count (may be NULL) gets how many there are. */
+static json_t *file_report(const char *path, int64_t ti_id, const char *type, int *count)
+{
+    FILE *f = fopen(path, "r");
+    char line[65536];
+    json_t *last = NULL, *e;
+    int k = 0;
+    size_t i;
+    while (f && fgets(line, sizeof(line), f)) {
+        json_t *reps = line_reports(line);
+        json_array_foreach(reps, i, e)
+        {
+            json_t *pl = json_object_get(e, "payload");
+            if (strcmp(jm_ev_str(e, "type"), type) == 0 && jm_ev_int(pl, "ti_id") == ti_id) {
+                json_decref(last);
+                last = json_incref(pl);
+                k++;
+            }
+        }
+        json_decref(reps);
+    }
+    if (f)
+        fclose(f);
+    if (count)
+        *count = k;
+    return last;
+}
 
 static int has_arg(char **argv, const char *a)
 {
@@ -373,14 +441,9 @@ START_TEST(test_localproc_report_channel)
     unsetenv("JOBMON_KAFKA_BROKERS");
     unsetenv("JOBMON_WORKER_KAFKA_RETRY_TIMEOUT");
     unsetenv("JOBMON_LOGS_DIR");
-    FILE *f = fopen(evpath, "r");
-    char line[16384];
     int running = 0, done = 0;
-    while (fgets(line, sizeof(line), f)) {
-        running += strstr(line, "\"type\":\"ti.running\"") && strstr(line, "\"ti_id\":41");
-        done += strstr(line, "\"type\":\"ti.done\"") && strstr(line, "\"ti_id\":41");
-    }
-    fclose(f);
+    json_decref(file_report(evpath, 41, "ti.running", &running));
+    json_decref(file_report(evpath, 41, "ti.done", &done));
     ck_assert_int_eq(running, 1);
     ck_assert_int_eq(done, 1);
     jm_dist_ti_free(a);
@@ -463,31 +526,11 @@ static int pool_idle(pool_t *p, int64_t unused)
     return jm_localproc_busy(p->lp) == 0;
 }
 
-/* The payload (new reference) of the last event `type` of instance ti_id, NULL if none;
+/* The payload (new reference) of the last report `type` of instance ti_id, NULL if none;
  * *count (may be NULL) gets how many there are. */
 static json_t *pool_event(pool_t *p, int64_t ti_id, const char *type, int *count)
 {
-    FILE *f = fopen(p->evpath, "r");
-    char line[65536];
-    json_t *last = NULL;
-    int k = 0;
-    jm_err_t err;
-    while (f && fgets(line, sizeof(line), f)) {
-        jm_event_t *ev = NULL;
-        ck_assert_int_eq(jm_event_decode(line, strlen(line) - 1, &ev, &err), JM_OK);
-        if (strcmp(jm_event_type_name(ev->type), type) == 0 &&
-            jm_ev_int(ev->payload, "ti_id") == ti_id) {
-            json_decref(last);
-            last = json_incref(ev->payload);
-            k++;
-        }
-        jm_event_destroy(ev);
-    }
-    if (f)
-        fclose(f);
-    if (count)
-        *count = k;
-    return last;
+    return file_report(p->evpath, ti_id, type, count);
 }
 
 static int pool_running(pool_t *p, int64_t ti_id)
@@ -528,7 +571,8 @@ static long tail_pid(json_t *pl, const char *key)
 }
 
 /* 6 instances, 2 slots: every one reported once (ti.running, ti.done), the command sees its
- * JOBMON_DISTRIBUTOR_ID, and at most 2 worker processes ran them all. */
+ * JOBMON_DISTRIBUTOR_ID, and at most 4 worker processes ran them all (2 running commands, and
+ * up to 2 waiting for the acknowledgement of their reports). */
 START_TEST(test_pool_runs_instances_in_few_workers)
 {
     pool_t p;
@@ -557,40 +601,68 @@ START_TEST(test_pool_runs_instances_in_few_workers)
             pids[npids++] = w;
         json_decref(d);
     }
-    ck_assert_uint_le(npids, 2);
+    ck_assert_uint_le(npids, 4);
     pool_close(&p);
 }
 END_TEST
 
-/* A pooled worker kills an instance over its memory limit (Z) and runs the next one (D), whose
- * usage is its own (a CPU burner ran first in the same worker). */
+/* Pre-started pooled workers are up before anything is queued and run what comes later. */
+START_TEST(test_pool_prestart)
+{
+    pool_t p;
+    pool_open(&p, 2, NULL);
+    jm_localproc_prestart(p.lp);
+    struct pollfd pfd[4];
+    ck_assert_uint_eq(jm_localproc_pollfds(p.lp, pfd, 4), 2); /* two workers, no instance */
+    ck_assert_uint_eq(jm_localproc_busy(p.lp), 0);
+    for (int64_t i = 1; i <= 3; i++)
+        pool_add(&p, 700 + i, "echo $PPID", 0);
+    ck_assert(pool_until(&p, pool_idle, 0));
+    ck_assert_uint_le(jm_localproc_pollfds(p.lp, pfd, 4), 4); /* + up to 2 spares */
+    for (int64_t i = 1; i <= 3; i++) {
+        int nd = 0;
+        json_decref(pool_event(&p, 700 + i, "ti.done", &nd));
+        ck_assert_int_eq(nd, 1);
+    }
+    pool_close(&p);
+}
+END_TEST
+
+/* A pooled worker kills an instance over its memory limit (Z), the next ones (D) run, and the
+ * usage of those that ran in the worker of a CPU burner is their own, not cumulative (with one
+ * slot, 2 workers alternate: one runs while the other waits for its acknowledgement). */
 START_TEST(test_pool_memory_kill_then_next)
 {
     pool_t p;
     pool_open(&p, 1, NULL);
-    pool_add(&p, 200, "i=0; while [ $i -lt 300000 ]; do i=$((i+1)); done", 0);
-    pool_add(&p, 201,
-             "echo $PPID >&2; sh -c 'head -c 200000000 /dev/zero | tail -c 1000000000 >/dev/null'",
-             40);
-    pool_add(&p, 202, "echo $PPID", 0);
+    pool_add(&p, 200, "echo $PPID; i=0; while [ $i -lt 300000 ]; do i=$((i+1)); done", 0);
+    pool_add(&p, 201, "sh -c 'head -c 200000000 /dev/zero | tail -c 1000000000 >/dev/null'", 40);
+    for (int64_t i = 202; i <= 207; i++)
+        pool_add(&p, i, "echo $PPID", 0);
     ck_assert(pool_until(&p, pool_idle, 0));
-    json_t *e = pool_event(&p, 201, "ti.error", NULL), *d = pool_event(&p, 202, "ti.done", NULL);
+    json_t *e = pool_event(&p, 201, "ti.error", NULL), *b = pool_event(&p, 200, "ti.done", NULL);
     ck_assert_ptr_nonnull(e);
-    ck_assert_ptr_nonnull(d);
+    ck_assert_ptr_nonnull(b);
     ck_assert_str_eq(jm_ev_str(e, "status"), "Z");
     ck_assert_ptr_nonnull(strstr(jm_ev_str(e, "message"), "memory"));
-    ck_assert_int_eq(tail_pid(e, "stderr_tail"), tail_pid(d, "stdout_tail")); /* one worker */
-    ck_assert_int_eq(exit_code_of(&p, "202"), 0);
-    /* the last instance's CPU time is its own, not the burner's before it (cumulative
-     * RUSAGE_CHILDREN would count it) */
-    json_t *b = pool_event(&p, 200, "ti.done", NULL);
-    ck_assert_ptr_nonnull(b);
     int64_t burnt = jm_ev_int(jm_ev_get(b, "usage"), "cpu_ms");
     ck_assert_int_gt(burnt, 100);
-    ck_assert_int_lt(jm_ev_int(jm_ev_get(d, "usage"), "cpu_ms"), burnt / 2);
+    int after_burner = 0;
+    for (int64_t i = 202; i <= 207; i++) {
+        char id[16];
+        snprintf(id, sizeof(id), "%lld", (long long)i);
+        ck_assert_int_eq(exit_code_of(&p, id), 0);
+        json_t *d = pool_event(&p, i, "ti.done", NULL);
+        ck_assert_ptr_nonnull(d);
+        if (tail_pid(d, "stdout_tail") == tail_pid(b, "stdout_tail")) {
+            after_burner++; /* RUSAGE_CHILDREN would count the burner's CPU here */
+            ck_assert_int_lt(jm_ev_int(jm_ev_get(d, "usage"), "cpu_ms"), burnt / 2);
+        }
+        json_decref(d);
+    }
+    ck_assert_int_gt(after_burner, 0);
     json_decref(b);
     json_decref(e);
-    json_decref(d);
     pool_close(&p);
 }
 END_TEST
@@ -659,6 +731,286 @@ START_TEST(test_pool_falls_back_to_one_shot)
 }
 END_TEST
 
+/* ---- the report relay over a producer of the test's own: it keeps what is sent and delivers
+ * when the test says so (Kafka's delivery reports at a time the test decides) ---- */
+typedef struct {
+    char *buf[16];
+    uint64_t token[16];
+    size_t n;
+    int refuse_reports; /* send_tracked of a ti.reports fails */
+    jm_producer_dr_fn cb;
+    void *arg;
+} tprod_t;
+static tprod_t g_tp;
+
+static jm_producer_t *tp_new(const char *brokers, jm_producer_profile_t profile,
+                             const char *const *props, jm_err_t *err)
+{
+    (void)brokers, (void)profile, (void)props, (void)err;
+    return (jm_producer_t *)&g_tp;
+}
+static void tp_set_topic(jm_producer_t *p, const char *topic)
+{
+    (void)p, (void)topic;
+}
+static jm_rc_t tp_send(jm_producer_t *p, const jm_event_t *ev, jm_err_t *err)
+{
+    (void)p, (void)ev;
+    return jm_err_set(err, JM_ERR_INVALID, "untracked send in a relay test");
+}
+static jm_rc_t tp_send_tracked(jm_producer_t *p, int64_t wf, const void *buf, size_t len,
+                               uint64_t token, jm_err_t *err)
+{
+    (void)p, (void)wf;
+    ck_assert_uint_lt(g_tp.n, 16);
+    if (g_tp.refuse_reports && strstr(buf, "\"type\":\"ti.reports\""))
+        return jm_err_set(err, JM_ERR_UNAVAILABLE, "queue full");
+    g_tp.buf[g_tp.n] = jm_strndup(buf, len);
+    g_tp.token[g_tp.n++] = token;
+    return JM_OK;
+}
+static void tp_set_dr_cb(jm_producer_t *p, jm_producer_dr_fn cb, void *arg)
+{
+    (void)p;
+    g_tp.cb = cb;
+    g_tp.arg = arg;
+}
+static int tp_wakeup_fd(jm_producer_t *p)
+{
+    (void)p;
+    return -1;
+}
+static void tp_poll(jm_producer_t *p, int timeout_ms)
+{
+    (void)p, (void)timeout_ms;
+}
+static jm_rc_t tp_flush(jm_producer_t *p, int timeout_ms, jm_err_t *err)
+{
+    (void)p, (void)timeout_ms, (void)err;
+    return JM_OK;
+}
+static void tp_destroy(jm_producer_t *p)
+{
+    (void)p;
+    for (size_t i = 0; i < g_tp.n; i++)
+        free(g_tp.buf[i]);
+    memset(&g_tp, 0, sizeof(g_tp));
+}
+static const jm_producer_ops_t tp_ops = {tp_new,          tp_set_topic, tp_send,
+                                         tp_send_tracked, tp_set_dr_cb, tp_wakeup_fd,
+                                         tp_poll,         tp_flush,     tp_destroy};
+
+/* The answers the relay gave, in order. */
+typedef struct {
+    uint64_t token[16];
+    int ok[16];
+    size_t n;
+} answers_t;
+
+static void answer(void *arg, uint64_t token, int ok)
+{
+    answers_t *a = arg;
+    ck_assert_uint_lt(a->n, 16);
+    a->token[a->n] = token;
+    a->ok[a->n++] = ok;
+}
+
+static int answered(const answers_t *a, uint64_t token)
+{
+    for (size_t i = 0; i < a->n; i++)
+        if (a->token[i] == token)
+            return a->ok[i] ? 1 : -1;
+    return 0;
+}
+
+/* A worker's datagram: ti.running, ti.done, ti.error (status E) or ti.heartbeat of ti_id. */
+static jm_rc_t take(jm_relay_t *rl, jm_event_type_t type, int64_t ti_id, uint64_t token)
+{
+    json_t *pl;
+    json_t *usage = json_pack("{si si si}", "wall_ms", 5, "cpu_ms", 1, "maxrss_kb", 900);
+    if (type == JM_EV_TI_RUNNING)
+        pl = json_pack("{sI ss si ss si ss ss}", "ti_id", (json_int_t)ti_id, "host", "h", "pid", 42,
+                       "distributor_id", "1_1", "next_report_s", 90, "stdout_path", "/o",
+                       "stderr_path", "/e");
+    else if (type == JM_EV_TI_DONE)
+        pl = json_pack("{sI ss ss sO}", "ti_id", (json_int_t)ti_id, "stdout_tail", "out",
+                       "stderr_tail", "", "usage", usage);
+    else if (type == JM_EV_TI_ERROR)
+        pl = json_pack("{sI ss si ss ss ss sO}", "ti_id", (json_int_t)ti_id, "status", "E",
+                       "exit_code", 3, "message", "exit 3", "stdout_tail", "", "stderr_tail", "err",
+                       "usage", usage);
+    else
+        pl = json_pack("{sI si}", "ti_id", (json_int_t)ti_id, "next_report_s", 90);
+    json_decref(usage);
+    jm_event_t *ev = jm_event_new(type, 7, pl);
+    size_t len;
+    char *buf = jm_event_encode(ev, &len);
+    jm_event_destroy(ev);
+    jm_err_t err;
+    jm_rc_t rc = jm_relay_take(rl, buf, len, token, NULL, &err);
+    free(buf);
+    return rc;
+}
+
+/* Sent message i decoded (caller destroys). */
+static jm_event_t *sent(size_t i)
+{
+    jm_event_t *ev = NULL;
+    jm_err_t err;
+    ck_assert_uint_lt(i, g_tp.n);
+    ck_assert_int_eq(jm_event_decode(g_tp.buf[i], strlen(g_tp.buf[i]), &ev, &err), JM_OK);
+    return ev;
+}
+
+static jm_report_t *tp_report(void)
+{
+    jm_err_t err;
+    jm_config_t *cfg = jm_config_new();
+    memset(&g_tp, 0, sizeof(g_tp));
+    jm_report_set_producer_ops(&tp_ops);
+    jm_report_t *r = jm_report_new(cfg, NULL, 0, &err);
+    ck_assert_ptr_nonnull(r);
+    jm_config_destroy(cfg);
+    return r;
+}
+
+#define TOK(worker, n) ((uint64_t)(worker) << 32 | (n))
+
+/* Reports are held, go out as one ti.reports when a result arrives (an instance's R and D in
+ * one item), and each datagram is answered only once that event's delivery is reported. */
+START_TEST(test_relay_batches_and_acks_after_delivery)
+{
+    jm_report_t *r = tp_report();
+    answers_t a = {0};
+    jm_relay_t *rl = jm_relay_new(r, 7, 8, 0, answer, &a);
+    ck_assert_int_eq(take(rl, JM_EV_TI_RUNNING, 11, TOK(1, 1)), JM_OK);
+    ck_assert_int_eq(take(rl, JM_EV_TI_RUNNING, 12, TOK(2, 1)), JM_OK);
+    jm_relay_flush(rl, 0);
+    ck_assert_uint_eq(g_tp.n, 0); /* a ti.running alone waits for its result */
+    ck_assert_uint_eq(jm_relay_held(rl), 2);
+    ck_assert_int_eq(take(rl, JM_EV_TI_DONE, 11, TOK(1, 2)), JM_OK);
+    ck_assert_int_eq(take(rl, JM_EV_TI_ERROR, 12, TOK(2, 2)), JM_OK);
+    jm_relay_flush(rl, 0);
+    ck_assert_uint_eq(g_tp.n, 1);
+    ck_assert_uint_eq(jm_relay_in_flight(rl), 1);
+    ck_assert_uint_eq(a.n, 0); /* nothing answered before the delivery report */
+    jm_event_t *ev = sent(0);
+    ck_assert_int_eq(ev->type, JM_EV_TI_REPORTS);
+    ck_assert_int_eq(ev->workflow_id, 7);
+    ck_assert_int_eq(jm_ev_int(ev->payload, "run_id"), 8);
+    json_t *items = json_object_get(ev->payload, "items");
+    ck_assert_uint_eq(json_array_size(items), 2);
+    json_t *i0 = json_array_get(items, 0), *i1 = json_array_get(items, 1);
+    ck_assert_int_eq(jm_ev_int(i0, "ti_id"), 11);
+    ck_assert_str_eq(jm_ev_str(jm_ev_get(i0, "running"), "distributor_id"), "1_1");
+    ck_assert_str_eq(jm_ev_str(jm_ev_get(i0, "result"), "status"), "D");
+    ck_assert_str_eq(jm_ev_str(jm_ev_get(i0, "result"), "stdout_tail"), "out");
+    ck_assert_int_eq(jm_ev_int(jm_ev_get(jm_ev_get(i0, "result"), "usage"), "maxrss_kb"), 900);
+    ck_assert_int_eq(jm_ev_int(i1, "ti_id"), 12);
+    ck_assert_str_eq(jm_ev_str(jm_ev_get(i1, "result"), "status"), "E");
+    ck_assert_int_eq(jm_ev_int(jm_ev_get(i1, "result"), "exit_code"), 3);
+    jm_event_destroy(ev);
+    g_tp.cb(g_tp.arg, g_tp.token[0], 1);
+    ck_assert_uint_eq(a.n, 4);
+    ck_assert_int_eq(answered(&a, TOK(1, 1)), 1);
+    ck_assert_int_eq(answered(&a, TOK(1, 2)), 1);
+    ck_assert_int_eq(answered(&a, TOK(2, 1)), 1);
+    ck_assert_int_eq(answered(&a, TOK(2, 2)), 1);
+    ck_assert_uint_eq(jm_relay_in_flight(rl), 0);
+    jm_relay_destroy(rl);
+    jm_report_destroy(r);
+    jm_report_set_producer_ops(NULL);
+}
+END_TEST
+
+/* With a linger, a result waits while a ti.reports is in flight and goes with the next one
+ * once that is delivered; a failed delivery refuses every datagram it carried (the workers
+ * then publish themselves); a ti.running held too long goes alone. */
+START_TEST(test_relay_linger_and_failed_delivery)
+{
+    jm_report_t *r = tp_report();
+    answers_t a = {0};
+    jm_relay_t *rl = jm_relay_new(r, 7, 8, 60000, answer, &a);
+    ck_assert_int_eq(take(rl, JM_EV_TI_DONE, 21, TOK(1, 1)), JM_OK);
+    jm_relay_flush(rl, 0);
+    ck_assert_uint_eq(g_tp.n, 1); /* nothing in flight: at once */
+    ck_assert_int_eq(take(rl, JM_EV_TI_DONE, 22, TOK(2, 1)), JM_OK);
+    ck_assert_int_eq(take(rl, JM_EV_TI_DONE, 23, TOK(3, 1)), JM_OK);
+    jm_relay_flush(rl, 0);
+    ck_assert_uint_eq(g_tp.n, 1); /* waits for the first delivery */
+    g_tp.cb(g_tp.arg, g_tp.token[0], 0);
+    ck_assert_int_eq(answered(&a, TOK(1, 1)), -1);
+    ck_assert_uint_eq(a.n, 1);
+    jm_relay_flush(rl, 0);
+    ck_assert_uint_eq(g_tp.n, 2);
+    jm_event_t *ev = sent(1);
+    ck_assert_uint_eq(json_array_size(json_object_get(ev->payload, "items")), 2);
+    jm_event_destroy(ev);
+    g_tp.cb(g_tp.arg, g_tp.token[1], 1);
+    ck_assert_int_eq(answered(&a, TOK(2, 1)), 1);
+    ck_assert_int_eq(answered(&a, TOK(3, 1)), 1);
+    /* a late or repeated delivery report of a finished event answers nothing more */
+    g_tp.cb(g_tp.arg, g_tp.token[1], 1);
+    ck_assert_uint_eq(a.n, 3);
+    ck_assert_int_eq(take(rl, JM_EV_TI_RUNNING, 24, TOK(4, 1)), JM_OK);
+    int64_t t0 = jm_time_mono_ms();
+    while (g_tp.n == 2 && jm_time_mono_ms() - t0 < 5000) {
+        jm_relay_flush(rl, 0);
+        (void)poll(NULL, 0, 5);
+    }
+    ck_assert_uint_eq(g_tp.n, 3);
+    ck_assert_int_ge(jm_time_mono_ms() - t0, JM_RELAY_RUNNING_HOLD_MS - 1);
+    jm_relay_destroy(rl);
+    jm_report_destroy(r);
+    jm_report_set_producer_ops(NULL);
+}
+END_TEST
+
+/* Any other event (a heartbeat) publishes what is held first, then goes alone and is answered
+ * on its own delivery; a ti.reports that cannot be published goes one datagram at a time; a
+ * datagram that does not decode is refused without a send. */
+START_TEST(test_relay_order_and_fallback)
+{
+    jm_report_t *r = tp_report();
+    answers_t a = {0};
+    jm_relay_t *rl = jm_relay_new(r, 7, 8, 0, answer, &a);
+    ck_assert_int_eq(take(rl, JM_EV_TI_RUNNING, 31, TOK(1, 1)), JM_OK);
+    ck_assert_int_eq(take(rl, JM_EV_TI_HEARTBEAT, 31, TOK(1, 2)), JM_OK);
+    ck_assert_uint_eq(g_tp.n, 2);
+    jm_event_t *e0 = sent(0), *e1 = sent(1);
+    ck_assert_int_eq(e0->type, JM_EV_TI_REPORTS);
+    ck_assert_int_eq(e1->type, JM_EV_TI_HEARTBEAT);
+    ck_assert_uint_eq(g_tp.token[1], TOK(1, 2));
+    jm_event_destroy(e0);
+    jm_event_destroy(e1);
+    g_tp.cb(g_tp.arg, g_tp.token[1], 1);
+    ck_assert_int_eq(answered(&a, TOK(1, 2)), 1);
+    ck_assert_int_eq(answered(&a, TOK(1, 1)), 0); /* its ti.reports is not delivered yet */
+    g_tp.cb(g_tp.arg, g_tp.token[0], 1);
+    ck_assert_int_eq(answered(&a, TOK(1, 1)), 1);
+    g_tp.refuse_reports = 1;
+    ck_assert_int_eq(take(rl, JM_EV_TI_RUNNING, 32, TOK(2, 1)), JM_OK);
+    ck_assert_int_eq(take(rl, JM_EV_TI_DONE, 32, TOK(2, 2)), JM_OK);
+    jm_relay_flush(rl, 0);
+    ck_assert_uint_eq(g_tp.n, 4); /* the worker's own two events */
+    ck_assert_uint_eq(g_tp.token[2], TOK(2, 1));
+    ck_assert_uint_eq(g_tp.token[3], TOK(2, 2));
+    ck_assert_uint_eq(jm_relay_in_flight(rl), 0);
+    g_tp.cb(g_tp.arg, g_tp.token[2], 1);
+    g_tp.cb(g_tp.arg, g_tp.token[3], 1);
+    ck_assert_int_eq(answered(&a, TOK(2, 2)), 1);
+    jm_err_t err;
+    int result = -1;
+    ck_assert_int_eq(jm_relay_take(rl, "{\"v\":1}", 7, TOK(3, 1), &result, &err), JM_ERR_INVALID);
+    ck_assert_int_eq(result, 0);
+    ck_assert_uint_eq(g_tp.n, 4);
+    ck_assert_uint_eq(jm_relay_held(rl), 0);
+    jm_relay_destroy(rl);
+    jm_report_destroy(r);
+    jm_report_set_producer_ops(NULL);
+}
+END_TEST
+
 Suite *jm_distributor_suite(void);
 Suite *jm_distributor_suite(void)
 {
@@ -676,10 +1028,14 @@ Suite *jm_distributor_suite(void)
     tcase_add_test(tc, test_localproc);
     tcase_add_test(tc, test_localproc_report_channel);
     tcase_add_test(tc, test_dummy_plugin_reports_after_poll);
+    tcase_add_test(tc, test_relay_batches_and_acks_after_delivery);
+    tcase_add_test(tc, test_relay_linger_and_failed_delivery);
+    tcase_add_test(tc, test_relay_order_and_fallback);
     suite_add_tcase(s, tc);
     tc = tcase_create("pool");
     tcase_set_timeout(tc, 60);
     tcase_add_test(tc, test_pool_runs_instances_in_few_workers);
+    tcase_add_test(tc, test_pool_prestart);
     tcase_add_test(tc, test_pool_memory_kill_then_next);
     tcase_add_test(tc, test_pool_terminate_running);
     tcase_add_test(tc, test_pool_channel_lost_spools);

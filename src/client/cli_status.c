@@ -580,20 +580,23 @@ static int cmd_events(jm_status_ctx_t *ctx, read_opts_t *o)
         " e.outcome, to_char(coalesce(e.ts, tl.at) AT TIME ZONE 'UTC',"
         " 'YYYY-MM-DD\"T\"HH24:MI:SS.MS\"Z\"'), e.reason"
         " FROM event_log e LEFT JOIN (" TRANSITIONS_SQL(
-            "workflow_id = $1", "workflow_id = $1") ") tl"
-                                                    "   ON tl.event_id = e.event_id"
+            "workflow_id = $1", "workflow_id = $1") ") tl ON tl.event_id = e.event_id"
                                                     " WHERE e.workflow_id = $1 ORDER BY "
                                                     "e.applied_seq, tl.k, tl.seq LIMIT $2::int";
-    /* Per task: the transitions of the task and its instances, with their events. */
+    /* Per task: the transitions of the task and its instances, with their events.  The
+     * ANY(...) condition (the task's and its instances' ids) lets transition_log_entity_id find
+     * the rows; the OR alone was a sequential scan of the whole transition_log. */
     static const char by_task[] =
         "SELECT e.event_id, e.type, tl.entity, tl.entity_id, tl.from_status, tl.to_status,"
         " e.outcome, to_char(coalesce(e.ts, tl.at) AT TIME ZONE 'UTC',"
         " 'YYYY-MM-DD\"T\"HH24:MI:SS.MS\"Z\"'), e.reason"
-        " FROM (" TRANSITIONS_SQL("((entity = 'task' AND entity_id = $1) OR"
-                                  "   (entity = 'task_instance' AND entity_id IN"
-                                  "    (SELECT id FROM task_instance WHERE task_id = $1)))",
-                                  "id = $1") ") tl JOIN event_log e ON e.event_id = tl.event_id"
-                                             " ORDER BY e.applied_seq, tl.k, tl.seq LIMIT $2::int";
+        " FROM (" TRANSITIONS_SQL(
+            "entity_id = ANY (ARRAY(SELECT $1::bigint UNION ALL"
+            "  SELECT id FROM task_instance WHERE task_id = $1::bigint))"
+            " AND ((entity = 'task' AND entity_id = $1::bigint) OR (entity = 'task_instance'"
+            "  AND entity_id IN (SELECT id FROM task_instance WHERE task_id = $1::bigint)))",
+            "id = $1::bigint") ") tl JOIN event_log e ON e.event_id = tl.event_id"
+                               " ORDER BY e.applied_seq, tl.k, tl.seq LIMIT $2::int";
     char id[24], lim[24];
     const char *params[2] = {id, lim};
     PGresult *res = NULL;

@@ -16,6 +16,8 @@
  * difference (jm_ap_exec's guard).  Handlers other than the hot task-instance events write
  * everything and forget the known rows.  A handler's decisions are the same as with per-event
  * writes, so the rows do not depend on where batch boundaries fall (replay tests, jobmon audit).
+ * After a successful flush the known rows of unfinished instances and tasks are kept for the
+ * next transaction (keep_rows) until a rollback or rebalance (jm_apply_rollback).
  *
  * It does not open, commit or roll back transactions (the consume loop does), read any clock,
  * or use randomness: everything comes from the event.
@@ -153,11 +155,13 @@ jm_rc_t jm_ap_exec_id(jm_apply_t *ap, jm_ap_sql_t s, int64_t id, PGresult **res,
  * a tool shared by most workflows): a prepared statement soon settles on a generic plan made
  * for the average, which here meant parallel sequential scans of task, task_edge,
  * task_instance or workflow for every small workflow.  They run once per bind, chunk or run
- * start, so planning them each time costs little. */
+ * start, so planning them each time costs little.  AP_EDGES_PREFETCH (a few per transaction,
+ * 10-1,000s of ids) once settled on a generic plan made while task_edge had no statistics yet and
+ * then took ~500 ms per call instead of ~20 ms (dummy 100k run, half of the runs). */
 static int custom_plan(jm_ap_sql_t s)
 {
     return s == AP_PENDING_RECOMPUTE || s == AP_WF_OLD_TIS || s == AP_WF_CHUNK ||
-           s == AP_WF_ARGS_TAKEN || s == AP_BIND_CHUNK_GET;
+           s == AP_WF_ARGS_TAKEN || s == AP_BIND_CHUNK_GET || s == AP_EDGES_PREFETCH;
 }
 
 jm_rc_t jm_ap_exec(jm_apply_t *ap, jm_ap_sql_t s, int n, const char *const *params, PGresult **res,
@@ -694,9 +698,12 @@ static void ready_add_one(jm_apply_t *ap, const jm_ap_taskstate_t *d)
 void jm_ap_ready_add(jm_apply_t *ap, const PGresult *r)
 {
     for (int k = 0; k < PQntuples(r); k++) {
+        int64_t id = strtoll(PQgetvalue(r, k, 0), NULL, 10);
+        jm_ap_taskstate_t *d = jm_ap_task_state(ap, id, 0);
+        if (d && d->pend_known) /* the statement decremented it: keep the known count true */
+            d->pend = atoi(PQgetvalue(r, k, 1));
         if (strtoll(PQgetvalue(r, k, 1), NULL, 10) != 0)
             continue; /* still waiting for an upstream */
-        int64_t id = strtoll(PQgetvalue(r, k, 0), NULL, 10);
         jm_ap_wfc_t *c = jm_ap_wfc(ap, strtoll(PQgetvalue(r, k, 3), NULL, 10), 0);
         if (!c || !c->no_ready)
             continue; /* not tracked: the next pick reads the database */
@@ -755,29 +762,33 @@ static jm_rc_t prefetch(jm_apply_t *ap, jm_err_t *err)
             jm_pgarr_add_int(a, ap->hints.v[i]);
             m++;
         }
-    ap->hints.n = 0;
-    if (m == 0)
-        return JM_OK;
-    const char *p[1] = {jm_pgarr_finish(a)};
-    PGresult *r = NULL;
-    jm_rc_t rc = jm_ap_exec(ap, AP_TI_PREFETCH, 1, p, &r, err);
-    if (rc != JM_OK)
-        return rc;
+    if (m > 0) {
+        const char *p[1] = {jm_pgarr_finish(a)};
+        PGresult *r = NULL;
+        jm_rc_t rc = jm_ap_exec(ap, AP_TI_PREFETCH, 1, p, &r, err);
+        if (rc != JM_OK) {
+            ap->hints.n = 0;
+            return rc;
+        }
+        for (int k = 0; k < PQntuples(r); k++)
+            jm_ap_ti_known_row(ap, r, k, strtoll(PQgetvalue(r, k, 10), NULL, 10));
+        PQclear(r);
+    }
+    /* the downstream tasks of their tasks (read now or kept from an earlier transaction):
+     * ti.done then needs no statement (jm_ap_downstream_done_known) */
     jm_pgarr_t *b = &ap->farr[1];
     jm_pgarr_reset(b);
     size_t nt = 0;
-    for (int k = 0; k < PQntuples(r); k++) {
-        jm_ap_ti_known_row(ap, r, k, strtoll(PQgetvalue(r, k, 10), NULL, 10));
-        int64_t tid = strtoll(PQgetvalue(r, k, 2), NULL, 10);
-        jm_ap_taskstate_t *t = jm_ap_task_state(ap, tid, 0);
+    for (size_t i = 0; i < ap->hints.n; i++) {
+        const jm_ap_tistate_t *ts = jm_ap_ti_state(ap, ap->hints.v[i], 0);
+        jm_ap_taskstate_t *t = ts && ts->row ? jm_ap_task_state(ap, ts->task_id, 0) : NULL;
         if (t && !t->edges_known) {
             t->edges_known = 2; /* asked for */
-            jm_pgarr_add_int(b, tid);
+            jm_pgarr_add_int(b, t->id);
             nt++;
         }
     }
-    PQclear(r);
-    /* their downstream tasks: ti.done then needs no statement (jm_ap_downstream_done_known) */
+    ap->hints.n = 0;
     return nt ? edges_fetch(ap, b, err) : JM_OK;
 }
 
@@ -924,6 +935,90 @@ void jm_ap_forget_rows(jm_apply_t *ap)
     ap->n_status_pending = 0;
 }
 
+/* Rows kept for the next transaction at most (beyond: all forgotten; bounds the memory). */
+#define AP_KEEP_MAX 32768
+
+/* After the flush everything known is also stored, and this consumer stays the only writer of
+ * its partitions' rows until a rebalance (the loop then calls jm_apply_rollback, as after a
+ * failed COMMIT): keep the rows the next transaction's hot events are likely to need, so that
+ * its prefetch reads only what it does not know.  Kept: instances in Q/I/O/R with their row,
+ * and tasks not finished (G Q I O R A) with their downstream edges and pending counts.  Per-
+ * transaction state (pending writes, ready sets, picks) is not kept. */
+static void keep_rows(jm_apply_t *ap)
+{
+    jm_ap_map_t oti = ap->ti, otask = ap->task;
+    int64_t *oedges = ap->edges;
+    char **ostrs = ap->strs;
+    size_t on_strs = ap->n_strs;
+    ap->ti = (jm_ap_map_t){.elem = oti.elem};
+    ap->task = (jm_ap_map_t){.elem = otask.elem};
+    ap->edges = NULL;
+    ap->n_edges = ap->cap_edges = 0;
+    ap->strs = NULL;
+    ap->n_strs = ap->cap_strs = 0;
+    jm_ap_forget_rows(ap); /* the rest of the transaction's state */
+    size_t nti = 0, ntask = 0;
+    const jm_ap_tistate_t *tv = oti.v;
+    const jm_ap_taskstate_t *kv = otask.v;
+    for (size_t i = 0; i < oti.cap; i++)
+        nti += tv[i].id && tv[i].row && strchr("QIOR", tv[i].status) && tv[i].status;
+    for (size_t i = 0; i < otask.cap; i++)
+        ntask += kv[i].id && kv[i].status && strchr("GQIORA", kv[i].status);
+    if (nti <= AP_KEEP_MAX && ntask <= AP_KEEP_MAX) {
+        for (size_t i = 0; i < oti.cap; i++)
+            if (tv[i].id && tv[i].row && tv[i].status && strchr("QIOR", tv[i].status))
+                *jm_ap_ti_state(ap, tv[i].id, 1) = (jm_ap_tistate_t){.id = tv[i].id,
+                                                                     .status = tv[i].status,
+                                                                     .row = 1,
+                                                                     .task_id = tv[i].task_id,
+                                                                     .run_id = tv[i].run_id,
+                                                                     .wf = tv[i].wf,
+                                                                     .attempt = tv[i].attempt};
+        for (size_t i = 0; i < otask.cap; i++) {
+            const jm_ap_taskstate_t *o = &kv[i];
+            if (!o->id || !o->status || !strchr("GQIORA", o->status))
+                continue;
+            jm_ap_taskstate_t *t = jm_ap_task_state(ap, o->id, 1);
+            *t = (jm_ap_taskstate_t){.id = o->id,
+                                     .status = o->status,
+                                     .wf = o->wf,
+                                     .tnum = o->tnum,
+                                     .tmax = o->tmax,
+                                     .tseq = o->tseq};
+            if (o->edges_known == 1) {
+                t->edges_known = 1;
+                t->edge0 = ap->n_edges;
+                t->n_edges = o->n_edges;
+                for (size_t e = 0; e < o->n_edges; e++) {
+                    if (ap->n_edges == ap->cap_edges) {
+                        ap->cap_edges = ap->cap_edges ? ap->cap_edges * 2 : 256;
+                        ap->edges = jm_realloc(ap->edges, ap->cap_edges * sizeof(*ap->edges));
+                    }
+                    ap->edges[ap->n_edges++] = oedges[o->edge0 + e];
+                }
+            }
+            if (o->pend_known) {
+                t->pend_known = 1;
+                t->pend = o->pend;
+                t->array_id = o->array_id;
+                if (ap->n_strs == ap->cap_strs) {
+                    ap->cap_strs = ap->cap_strs ? ap->cap_strs * 2 : 256;
+                    ap->strs = jm_realloc(ap->strs, ap->cap_strs * sizeof(*ap->strs));
+                }
+                t->res = ap->n_strs;
+                ap->strs[ap->n_strs++] = ostrs[o->res]; /* moved */
+                ostrs[o->res] = NULL;
+            }
+        }
+    }
+    free(oti.v);
+    free(otask.v);
+    free(oedges);
+    for (size_t i = 0; i < on_strs; i++)
+        free(ostrs[i]);
+    free(ostrs);
+}
+
 jm_rc_t jm_apply_flush(jm_apply_t *ap, jm_err_t *err)
 {
     jm_rc_t rc = jm_ap_write_pending(ap, err);
@@ -957,7 +1052,13 @@ jm_rc_t jm_apply_flush(jm_apply_t *ap, jm_err_t *err)
     }
 out:
     /* Written (or the transaction is lost and the caller rolls back): nothing is pending. */
-    jm_apply_rollback(ap);
+    ap->hints.n = 0;
+    ap->n_cnt = 0;
+    ap->n_bat = 0;
+    if (rc == JM_OK)
+        keep_rows(ap);
+    else
+        jm_ap_forget_rows(ap);
     return rc;
 }
 

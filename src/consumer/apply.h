@@ -59,10 +59,14 @@ void jm_apply_hint(jm_apply_t *ap, const jm_event_t *ev);
 
 /* Write the transaction's pending in-memory state (task count deltas, batch numbers, coalesced
  * heartbeats): call after the last jm_apply_event() and before COMMIT.  Errors as for
- * jm_apply_event (the caller rolls back). */
+ * jm_apply_event (the caller rolls back).  On success the rows of unfinished instances and
+ * tasks stay known for the next transaction (its prefetch skips them): the caller must call
+ * jm_apply_rollback() when the COMMIT fails or when it may no longer be the rows' only writer. */
 jm_rc_t jm_apply_flush(jm_apply_t *ap, jm_err_t *err) JM_WUR;
-/* The transaction was rolled back (or is abandoned): drop every pending per-transaction state.
- * Call after a ROLLBACK, before the batch is applied again.  The touched sets are kept. */
+/* The transaction was rolled back (or is abandoned), or another writer may have changed rows
+ * (a rebalance): drop every pending per-transaction state and the rows kept from earlier
+ * transactions.  Call after a ROLLBACK, before the batch is applied again, and on every
+ * partition assignment or revocation.  The touched sets are kept. */
 void jm_apply_rollback(jm_apply_t *ap);
 
 /* Workflows whose status or task counts changed since the last jm_apply_clear_touched(), for the

@@ -184,6 +184,10 @@ static void on_rebalance(rd_kafka_t *rk, rd_kafka_resp_err_t e,
     jm_fsm_consumer_t *c = opaque;
     (void)rk;
     c->rebalances++;
+    /* The rows apply kept from our last transaction may be changed by the partitions' next
+     * owner from now on (no transaction is open here: callbacks run inside poll, also the
+     * decode-ahead poll, which runs before a batch's transaction). */
+    jm_apply_rollback(c->ap);
     if (e == RD_KAFKA_RESP_ERR__ASSIGN_PARTITIONS) {
         on_assign(c, parts);
         return;

@@ -72,8 +72,8 @@ static jm_rc_t apply_page(jm_apply_t *ap, jm_pg_t *dst, PGresult *r, jm_replay_s
     jm_apply_clear_touched(ap);
     if (rc == JM_OK)
         rc = jm_apply_flush(ap, err);
-    if (rc == JM_OK)
-        return jm_pg_commit(dst, err);
+    if (rc == JM_OK && (rc = jm_pg_commit(dst, err)) == JM_OK)
+        return JM_OK; /* the rows apply keeps for the next page are committed */
     jm_err_t e2;
     jm_rc_t rb = jm_pg_rollback(dst, &e2); /* the original error is the one to report */
     (void)rb;

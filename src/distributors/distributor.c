@@ -678,9 +678,10 @@ jm_rc_t jm_dist_run(const jm_dist_opts_t *o, jm_config_t *cfg, jm_err_t *err)
             }
             wake = 0;
         }
+        /* delivery reports first: a local plugin's relay publishes what waited for them */
+        jm_report_poll(d->r, 0);
         if (d->pl->poll)
             d->pl->poll(d->pl);
-        jm_report_poll(d->r, 0);
 
         now = jm_time_mono_ms();
         int64_t next = next_hb < next_rec ? next_hb : next_rec;

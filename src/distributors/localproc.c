@@ -1,5 +1,6 @@
 /*
- * localproc.c — a FIFO of task instances run by at most N local jobmon-worker processes.
+ * localproc.c — a FIFO of task instances whose commands run at most N at a time in local
+ * jobmon-worker processes.
  *
  * Two kinds of worker process: one-shot (the sequential plugin, and any instance that cannot be
  * pooled) runs one instance from its command line; pooled (`jobmon-worker --serve`, the
@@ -13,9 +14,12 @@
  * turns pooling off: the instances then get one-shot workers.
  *
  * With env->report, each worker also gets a local report channel (worker/report.h) on
- * descriptor REPORT_FD: its events are forwarded through env->report and answered once Kafka
- * acknowledged them, so a worker never loads librdkafka nor connects to Kafka itself.  Without
- * it there is no pool.
+ * descriptor REPORT_FD: its events go through the relay (relay.h: ti.running and results as
+ * ti.reports batches) and are answered once Kafka acknowledged the event that carried them, so
+ * a worker never loads librdkafka nor connects to Kafka itself.  Without it there is no pool.
+ * A worker whose result arrived (its command is over) no longer holds one of the N slots while
+ * it waits for that answer: the next instance goes to another pooled worker (at most 2 × N
+ * processes), so Kafka's round trip is off the path from one instance to the next.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -30,12 +34,14 @@
 #include <unistd.h>
 
 #include "distributors/localproc.h"
+#include "distributors/relay.h"
 #include "jobmon/log.h"
 
 extern char **environ;
 
-#define EXIT_MEMORY 1000
-#define REPORT_FD   3 /* the worker's end of its report channel */
+#define EXIT_MEMORY     1000
+#define REPORT_FD       3 /* the worker's end of its report channel */
+#define RELAY_LINGER_MS 0
 
 typedef struct {
     char *id;
@@ -53,6 +59,7 @@ typedef struct {
     int ready;      /* pooled: said R and has no instance */
     int served;     /* pooled: said R at least once */
     int retiring;   /* pooled: signalled or let go, gets no more instances */
+    int finishing;  /* sent its instance's result: the command is over, its slot free */
     char *job;      /* id of the instance it runs (owned), NULL = none */
 } proc_t;
 
@@ -70,9 +77,11 @@ struct jm_localproc_s {
     } done[EXIT_MEMORY];
     size_t ndone; /* total ever, ring index = ndone % EXIT_MEMORY */
     uint32_t next_cid;
+    jm_relay_t *relay; /* with env->report: the workers' reports to Kafka */
 };
 
-/* Kafka's verdict on an event a worker sent: answer the worker if its channel is still open. */
+/* Kafka's verdict on an event a worker sent (the relay's answer): answer the worker if its
+ * channel is still open. */
 static void on_delivery(void *arg, uint64_t token, int ok)
 {
     jm_localproc_t *lp = arg;
@@ -84,6 +93,14 @@ static void on_delivery(void *arg, uint64_t token, int ok)
         }
 }
 
+/* How long a finished instance's report may wait for others while a ti.reports is in flight:
+ * $JOBMON_RELAY_LINGER_MS, default RELAY_LINGER_MS. */
+static int relay_linger_ms(void)
+{
+    const char *v = getenv("JOBMON_RELAY_LINGER_MS");
+    return v && *v ? atoi(v) : RELAY_LINGER_MS;
+}
+
 jm_localproc_t *jm_localproc_new(const jm_plugin_env_t *env, int slots, int pool)
 {
     jm_localproc_t *lp = jm_calloc(1, sizeof(*lp));
@@ -91,7 +108,8 @@ jm_localproc_t *jm_localproc_new(const jm_plugin_env_t *env, int slots, int pool
     lp->slots = slots > 0 ? slots : 1;
     lp->pool = pool && env->report;
     if (env->report)
-        jm_report_set_ack_cb(env->report, on_delivery, lp);
+        lp->relay = jm_relay_new(env->report, env->workflow_id, env->run_id, relay_linger_ms(),
+                                 on_delivery, lp);
     return lp;
 }
 
@@ -146,8 +164,7 @@ void jm_localproc_destroy(jm_localproc_t *lp)
 {
     if (!lp)
         return;
-    if (lp->env->report)
-        jm_report_set_ack_cb(lp->env->report, NULL, NULL);
+    jm_relay_destroy(lp->relay); /* publishes what it holds */
     /* close the channels first: the interrupted workers then report to Kafka themselves
      * instead of waiting for answers while we wait for them (idle pooled ones just end) */
     for (size_t i = 0; i < lp->nprocs; i++)
@@ -187,6 +204,7 @@ static void on_ready(jm_localproc_t *lp, proc_t *p, const char *msg)
         free(p->job);
         p->job = NULL;
     }
+    p->finishing = 0;
     p->served = 1;
     p->ready = !p->retiring;
 }
@@ -209,8 +227,11 @@ static void serve_chan(jm_localproc_t *lp, proc_t *p)
         }
         uint32_t n = ++p->nrecv;
         jm_err_t err;
-        if (jm_report_forward(lp->env->report, buf, len, (uint64_t)p->cid << 32 | n, &err) !=
-            JM_OK) {
+        int result = 0;
+        jm_rc_t rc = jm_relay_take(lp->relay, buf, len, (uint64_t)p->cid << 32 | n, &result, &err);
+        if (result && p->job)
+            p->finishing = 1;
+        if (rc != JM_OK) {
             jm_log(JM_LOG_WARN, "localproc", "job %s: event %u of its worker: %s",
                    p->job ? p->job : "-", n, err.msg);
             jm_report_chan_ack(p->chan, n, 0);
@@ -394,24 +415,38 @@ static int give(proc_t *p, job_t *j)
     return 0;
 }
 
-/* Start queued instances, in order, while workers or slots are free. */
+/* Instances whose command may still run: given to a worker that has not sent its result. */
+static size_t commands(const jm_localproc_t *lp)
+{
+    size_t k = 0;
+    for (size_t i = 0; i < lp->nprocs; i++)
+        k += lp->procs[i].job && !lp->procs[i].finishing;
+    return k;
+}
+
+/* Start queued instances, in order, while fewer than `slots` commands run.  A worker whose
+ * command ended but whose reports Kafka has not acknowledged yet (finishing) holds no slot:
+ * the next instance goes to another worker meanwhile, so up to 2 × slots worker processes. */
 static void dispatch(jm_localproc_t *lp)
 {
-    size_t reserved = starting(lp);
-    for (size_t i = 0; i < lp->n; i++) {
+    size_t reserved = starting(lp), cmds = commands(lp);
+    for (size_t i = 0; i < lp->n && cmds < (size_t)lp->slots; i++) {
         job_t *j = &lp->jobs[i];
         if (j->started)
             continue;
         proc_t *p = lp->pool && j->spec ? ready_proc(lp) : NULL;
-        if (p && give(p, j) == 0)
-            continue;
-        if (lp->pool && j->spec && reserved > 0) {
-            reserved--; /* a worker on its way will take it */
+        if (p && give(p, j) == 0) {
+            cmds++;
             continue;
         }
-        if (lp->nprocs >= (size_t)lp->slots) {
+        if (lp->pool && j->spec && reserved > 0) {
+            reserved--; /* a worker on its way will take it */
+            cmds++;
+            continue;
+        }
+        if (lp->nprocs >= 2 * (size_t)lp->slots) {
             proc_t *idle = ready_proc(lp);
-            if (idle) { /* a one-shot instance needs the slot of an idle pooled worker */
+            if (idle) { /* a one-shot instance needs the place of an idle pooled worker */
                 idle->ready = 0;
                 idle->retiring = 1;
                 chan_close(idle); /* it ends at EOF */
@@ -422,14 +457,25 @@ static void dispatch(jm_localproc_t *lp)
             if (!start(lp, NULL)) {
                 lp->pool = 0;
                 i--; /* again, one-shot */
+            } else {
+                cmds++; /* j waits for it */
             }
             continue;
         }
         if (!start(lp, j)) {
             job_end(lp, j->id, 127);
             i--;
+            continue;
         }
+        cmds++;
     }
+}
+
+void jm_localproc_prestart(jm_localproc_t *lp)
+{
+    while (lp->pool && lp->nprocs < (size_t)lp->slots)
+        if (!start(lp, NULL))
+            lp->pool = 0; /* the instances go one-shot */
 }
 
 void jm_localproc_poll(jm_localproc_t *lp)
@@ -437,6 +483,8 @@ void jm_localproc_poll(jm_localproc_t *lp)
     for (size_t i = 0; i < lp->nprocs; i++)
         serve_chan(lp, &lp->procs[i]);
     reap(lp);
+    if (lp->relay)
+        jm_relay_flush(lp->relay, 0);
     dispatch(lp);
 }
 

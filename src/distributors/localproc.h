@@ -18,6 +18,9 @@ jm_localproc_t *jm_localproc_new(const jm_plugin_env_t *env, int slots, int pool
 void jm_localproc_destroy(jm_localproc_t *lp); /* kills what still runs; accepts NULL */
 /* Queue a worker for ti under distributor id `id` (copied). */
 void jm_localproc_enqueue(jm_localproc_t *lp, const jm_dist_ti_t *ti, const char *id);
+/* Pooled: start the worker processes now (all slots), so they are up and waiting when the
+ * first instances are queued.  Does nothing without pooling. */
+void jm_localproc_prestart(jm_localproc_t *lp);
 /* Reap finished workers, start queued ones while slots are free. */
 void jm_localproc_poll(jm_localproc_t *lp);
 /* 1 while `id` is queued or running. */

@@ -15,6 +15,7 @@ static jm_rc_t local_start(jm_plugin_t *pl, jm_err_t *err)
     jm_local_state_t *s = pl->state;
     (void)err;
     s->lp = jm_localproc_new(pl->env, s->slots, s->pool);
+    jm_localproc_prestart(s->lp); /* while the first instances are being queued */
     return JM_OK;
 }
 

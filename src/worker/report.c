@@ -491,6 +491,23 @@ void jm_report_set_ack_cb(jm_report_t *r, jm_report_ack_fn fn, void *arg)
         r->ops->set_dr_cb(r->p, fn, arg);
 }
 
+/* Publish an encoded event tracked by `token` (events file: write it and answer at once). */
+static jm_rc_t send_encoded(jm_report_t *r, int64_t wf, const void *buf, size_t len, uint64_t token,
+                            jm_err_t *err)
+{
+    if (r->fd >= 0) {
+        jm_rc_t rc = write_all(r->fd, buf, len);
+        if (rc == JM_OK)
+            rc = write_all(r->fd, "\n", 1);
+        if (rc != JM_OK)
+            jm_err_set(err, rc, "events file: %s", strerror(errno));
+        if (r->ack_fn)
+            r->ack_fn(r->ack_arg, token, rc == JM_OK);
+        return rc;
+    }
+    return r->ops->send_tracked(r->p, wf, buf, len, token, err);
+}
+
 jm_rc_t jm_report_forward(jm_report_t *r, const void *buf, size_t len, uint64_t token,
                           jm_err_t *err)
 {
@@ -502,17 +519,20 @@ jm_rc_t jm_report_forward(jm_report_t *r, const void *buf, size_t len, uint64_t 
     jm_event_destroy(ev);
     if (rc != JM_OK)
         return rc;
-    if (r->fd >= 0) {
-        rc = write_all(r->fd, buf, len);
-        if (rc == JM_OK)
-            rc = write_all(r->fd, "\n", 1);
-        if (rc != JM_OK)
-            jm_err_set(err, rc, "events file: %s", strerror(errno));
-        if (r->ack_fn)
-            r->ack_fn(r->ack_arg, token, rc == JM_OK);
-        return rc;
+    return send_encoded(r, wf, buf, len, token, err);
+}
+
+jm_rc_t jm_report_send_tracked(jm_report_t *r, jm_event_t *ev, uint64_t token, jm_err_t *err)
+{
+    size_t len = 0;
+    jm_rc_t rc = jm_event_validate(ev, NULL, err);
+    if (rc == JM_OK) {
+        char *line = jm_event_encode(ev, &len);
+        rc = send_encoded(r, ev->workflow_id, line, len, token, err);
+        free(line);
     }
-    return r->ops->send_tracked(r->p, wf, buf, len, token, err);
+    jm_event_destroy(ev);
+    return rc;
 }
 
 int jm_report_wakeup_fd(jm_report_t *r)

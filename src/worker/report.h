@@ -77,6 +77,9 @@ void jm_report_set_ack_cb(jm_report_t *r, jm_report_ack_fn fn, void *arg);
 JM_WUR jm_rc_t jm_report_forward(jm_report_t *r, const void *buf, size_t len, uint64_t token,
                                  jm_err_t *err);
 /* Readable when delivery reports wait for jm_report_poll; -1 when there is none (events file). */
+/* Validate and publish `ev` (takes it) like jm_report_forward, tracked by `token`. */
+JM_WUR jm_rc_t jm_report_send_tracked(jm_report_t *r, jm_event_t *ev, uint64_t token,
+                                      jm_err_t *err);
 int jm_report_wakeup_fd(jm_report_t *r);
 /* Receive one datagram from a channel (non-blocking): 1 with *buf (caller frees) and *len,
  * 0 when none is waiting, -1 when the channel is closed or broken. */

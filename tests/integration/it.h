@@ -8,7 +8,6 @@
 #define JOBMON_IT_H
 
 #include <check.h>
-#include <libpq-fe.h>
 
 /* The value of environment variable `name`; fails the current test when unset or empty. */
 const char *it_env(const char *name);
@@ -19,10 +18,9 @@ const char *it_unique(void);
 void it_create_topic(const char *name, int partitions);
 /* The whole file at `path`, NUL-terminated; caller frees.  Fails the test when unreadable. */
 char *it_slurp(const char *path);
-/* Run this checkout's migrations schemas/sql/NNN_*.sql from 002 on, in order (as `jobmon db
- * migrate` and bench/bind_fsm.sh do; 001 is the stack's plumbing) on conn, into its search_path.
- * Fails the test on any error. */
-void it_migrate(PGconn *conn);
+/* Every migration of schemas/sql after 001_plumbing, in order, as one SQL text (caller frees):
+ * a test schema gets the same tables and indexes as a migrated database. */
+char *it_schema_sql(void);
 
 /* One suite per service; the list is in suites.def. */
 #define JM_SUITE(name) Suite *it_##name##_suite(void);

@@ -73,7 +73,9 @@ static void sc_open(sc_t *sc)
              " CREATE SCHEMA %s; SET search_path = %s",
              sc->schema, sc->schema, sc->schema);
     exec_ok(sc, sql);
-    it_migrate(jm_pg_conn(sc->pg));
+    char *s = it_schema_sql();
+    exec_ok(sc, s);
+    free(s);
     sc->ap = jm_apply_new(sc->pg, &err);
     ck_assert_msg(sc->ap != NULL, "jm_apply_new: %s", err.msg);
     sc->ts = 1764000000000;

@@ -71,6 +71,16 @@ static int64_t wait_int(ctx_t *c, int64_t want, const char *sql)
     return v;
 }
 
+/* This checkout's migrations into conn's search_path. */
+static void schema_migrate(PGconn *conn)
+{
+    char *sql = it_schema_sql();
+    PGresult *r = PQexec(conn, sql);
+    ck_assert_msg(PQresultStatus(r) == PGRES_COMMAND_OK, "migrations: %s", PQresultErrorMessage(r));
+    PQclear(r);
+    free(sql);
+}
+
 static void ctx_open(ctx_t *c)
 {
     jm_err_t err;
@@ -96,7 +106,7 @@ static void ctx_open(ctx_t *c)
     PGresult *r = PQexec(c->pg, sql);
     ck_assert_msg(PQresultStatus(r) == PGRES_COMMAND_OK, "%s", PQresultErrorMessage(r));
     PQclear(r);
-    it_migrate(c->pg);
+    schema_migrate(c->pg);
     c->p = jm_producer_new(it_env("JOBMON_KAFKA_BROKERS"), NULL, &err);
     ck_assert_msg(c->p != NULL, "%s", err.msg);
     jm_producer_set_topic(c->p, c->topic);
@@ -278,8 +288,9 @@ static void check_applied_once(ctx_t *c, int64_t base, int64_t span, int n, int6
                      n);
     /* one creation transition per run: applying run.start twice would show twice (or fail) */
     ck_assert_int_eq(q_int(c,
-                           "SELECT count(*) FROM transition_log WHERE entity = 'workflow_run'"
-                           " AND from_status IS NULL AND entity_id >= %lld AND entity_id < %lld",
+                           "SELECT count(*) FROM workflow_run r JOIN transition_log t"
+                           " ON t.entity_id = r.id AND t.entity = 'workflow_run'"
+                           " AND t.from_status IS NULL WHERE r.id >= %lld AND r.id < %lld",
                            (long long)base, (long long)(base + span)),
                      n);
     ck_assert_int_eq(q_int(c,
@@ -521,8 +532,9 @@ START_TEST(test_two_consumers_four_partitions)
                            (long long)c.wf_base),
                      n_wf);
     ck_assert_int_eq(q_int(&c,
-                           "SELECT count(*) FROM transition_log WHERE entity = 'workflow_run'"
-                           " AND from_status IS NULL AND entity_id >= %lld AND entity_id < %lld",
+                           "SELECT count(*) FROM workflow_run r JOIN transition_log t"
+                           " ON t.entity_id = r.id AND t.entity = 'workflow_run'"
+                           " AND t.from_status IS NULL WHERE r.id >= %lld AND r.id < %lld",
                            (long long)c.wf_base, (long long)(c.wf_base + 4 * n_wf)),
                      n_wf);
     ck_assert_int_eq(
@@ -622,7 +634,7 @@ static jm_pg_t *schema_fresh(const char *name)
     PGresult *r = PQexec(jm_pg_conn(pg), sql);
     ck_assert_msg(PQresultStatus(r) == PGRES_COMMAND_OK, "%s", PQresultErrorMessage(r));
     PQclear(r);
-    it_migrate(jm_pg_conn(pg));
+    schema_migrate(jm_pg_conn(pg));
     return pg;
 }
 

@@ -6,10 +6,10 @@
  *
  * Same harness as it_consumer.c (real jobmon-fsm child processes, private topics and group,
  * polling with deadlines, never sleep-waiting), plus a private PostgreSQL SCHEMA per test
- * (migrations 002 + 003, jobmon-fsm pointed at it with options=-csearch_path): the reaper scans
- * every row it can see and its leader lock is per schema, so a private schema keeps the stack's
- * own consumers and reaper out of these tests and these tests out of everybody's rows.  The cache
- * tests start their own redis-server on a free loopback port (the stack's Redis is shared).
+ * (every migration after 001, jobmon-fsm pointed at it with options=-csearch_path): the reaper
+ * scans every row it can see and its leader lock is per schema, so a private schema keeps the
+ * stack's own consumers and reaper out of these tests and these tests out of everybody's rows.  The
+ * cache tests start their own redis-server on a free loopback port (the stack's Redis is shared).
  */
 #include <arpa/inet.h>
 #include <jansson.h>
@@ -109,7 +109,9 @@ static void schema_create(svc_t *c)
              " CREATE SCHEMA %s; SET search_path = %s",
              c->schema, c->schema, c->schema);
     exec_ok(c->pg, sql);
-    it_migrate(c->pg);
+    char *s = it_schema_sql();
+    exec_ok(c->pg, s);
+    free(s);
 }
 
 /* ---- Kafka, processes ---------------------------------------------------------------------- */

@@ -48,20 +48,24 @@ char *it_slurp(const char *path)
     return s;
 }
 
-void it_migrate(PGconn *conn)
+char *it_schema_sql(void)
 {
     glob_t g;
     ck_assert_int_eq(glob(JM_TOP_SRCDIR "/schemas/sql/[0-9][0-9][0-9]_*.sql", 0, NULL, &g), 0);
-    for (size_t i = 0; i < g.gl_pathc; i++) { /* glob sorts: migration order */
-        const char *base = strrchr(g.gl_pathv[i], '/') + 1;
-        if (strncmp(base, "001_", 4) == 0)
+    size_t len = 0;
+    char *all = calloc(1, 1);
+    for (size_t i = 0; i < g.gl_pathc; i++) { /* glob sorts: NNN order */
+        if (strstr(g.gl_pathv[i], "/001_plumbing.sql"))
             continue;
-        char *sql = it_slurp(g.gl_pathv[i]);
-        PGresult *r = PQexec(conn, sql);
-        ck_assert_msg(PQresultStatus(r) == PGRES_COMMAND_OK, "%s: %s", base,
-                      PQresultErrorMessage(r));
-        PQclear(r);
-        free(sql);
+        char *s = it_slurp(g.gl_pathv[i]);
+        size_t n = strlen(s);
+        all = realloc(all, len + n + 2);
+        memcpy(all + len, s, n);
+        len += n;
+        all[len++] = '\n';
+        all[len] = 0;
+        free(s);
     }
     globfree(&g);
+    return all;
 }
