@@ -15,6 +15,7 @@
 #   JOBMON_STACK_DIR=/work/main/.stack flock /tmp/jm-bench.lock bench/bind_fsm.sh 100000 1500000
 #   PROFILE=pqtime bench/bind_fsm.sh 100000     # + per-statement FSM time ($OUT/pqtime-N.txt)
 #   PROFILE=perf bench/bind_fsm.sh 100000       # + perf record of the FSM process ($OUT/perf-fsm-N.data)
+#                                               #   and of its PostgreSQL backend ($OUT/perf-pg-N.data)
 #
 # Settings (env): DEADLINE=900 PROFILE= KEEP= OUT=/tmp/... FSM_BIN=src/consumer/jobmon-fsm
 #   SQL_DIR=schemas/sql (FSM_BIN and SQL_DIR of another checkout measure its "before")
@@ -167,6 +168,11 @@ for n in $SIZES; do
         perf record -q -e cpu-clock -F 999 ${PERF_CG:--g} -p "$FSM_PID" -o "$OUT/perf-fsm-$n.data" \
             2>/dev/null &
         perf_pid=$!
+        if [[ ${#backends[@]} -gt 0 ]]; then
+            perf record -q -e cpu-clock -F 999 ${PERF_CG:--g} -p "$(IFS=,; echo "${backends[*]}")" \
+                -o "$OUT/perf-pg-$n.data" 2>/dev/null &
+            perf_pid="$perf_pid $!"
+        fi
     fi
     prog_pid=
     if [[ -n "${PROGRESS:-}" ]]; then
@@ -181,13 +187,14 @@ for n in $SIZES; do
         wait "$prog_pid" 2>/dev/null || true
     fi
     if [[ -n "$perf_pid" ]]; then
-        kill -INT "$perf_pid" 2>/dev/null || true
-        wait "$perf_pid" 2>/dev/null || true
+        for p in $perf_pid; do kill -INT "$p" 2>/dev/null || true; done
+        for p in $perf_pid; do wait "$p" 2>/dev/null || true; done
     fi
     pg_cpu1=0
     for b in "${backends[@]}"; do pg_cpu1=$(echo "$pg_cpu1 + $(cpu_s "$b")" | bc); done
     say "CPU s during the bind: jobmon-fsm $(echo "$(cpu_s "$FSM_PID") - $fsm_cpu0" | bc)," \
         "its PostgreSQL backends (${backends[*]:-none found}) $(echo "$pg_cpu1 - $pg_cpu0" | bc)"
+    say "jobmon-fsm peak RSS: $(awk '/VmHWM/ {print $2, $3}' "/proc/$FSM_PID/status" 2>/dev/null)"
     cat "$OUT/gen-$n.txt"
     grep -E 'Maximum resident|Elapsed' "$OUT/time-$n.txt" | sed 's/^\s*/  /'
     PGOPTIONS="-c search_path=$SCHEMA" psql_base -F ' ' -c \

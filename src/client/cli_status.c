@@ -559,16 +559,30 @@ out:
 
 /* ---- events ---------------------------------------------------------------------------------- */
 
+/* The transitions matching tl_where (transition_log) and the creations of the bound tasks matching
+ * task_where (task.bind_event_id; 008_bind_rows.sql), as (k, seq, entity, entity_id, from_status,
+ * to_status, event_id, at): within one event the creations (k 0, by task id) come first. */
+#define TRANSITIONS_SQL(tl_where, task_where)                                                      \
+    "SELECT 0 AS k, id AS seq, 'task'::text AS entity, id AS entity_id,"                           \
+    " NULL::char(1) AS from_status, 'G'::char(1) AS to_status, bind_event_id AS event_id,"         \
+    " NULL::timestamptz AS at FROM task WHERE bind_event_id IS NOT NULL AND " task_where           \
+    " UNION ALL SELECT 1, seq, entity, entity_id, from_status, to_status, event_id, at"            \
+    " FROM transition_log WHERE " tl_where
+
 static int cmd_events(jm_status_ctx_t *ctx, read_opts_t *o)
 {
-    /* Per workflow: every event (also those that changed nothing), each transition it caused. */
+    /* Per workflow: every event (also those that changed nothing), each transition it caused.
+     * A bound task's creation (NULL -> G) is its row's bind_event_id, not a transition_log row
+     * (008_bind_rows.sql): listed first among its event's transitions, in task id order, as the
+     * bind wrote them into transition_log before. */
     static const char by_wf[] =
         "SELECT e.event_id, e.type, tl.entity, tl.entity_id, tl.from_status, tl.to_status,"
         " e.outcome, to_char(coalesce(e.ts, tl.at) AT TIME ZONE 'UTC',"
         " 'YYYY-MM-DD\"T\"HH24:MI:SS.MS\"Z\"'), e.reason"
-        " FROM event_log e LEFT JOIN transition_log tl"
-        "   ON tl.event_id = e.event_id AND tl.workflow_id = e.workflow_id"
-        " WHERE e.workflow_id = $1 ORDER BY e.applied_seq, tl.seq LIMIT $2::int";
+        " FROM event_log e LEFT JOIN (" TRANSITIONS_SQL(
+            "workflow_id = $1", "workflow_id = $1") ") tl ON tl.event_id = e.event_id"
+                                                    " WHERE e.workflow_id = $1 ORDER BY "
+                                                    "e.applied_seq, tl.k, tl.seq LIMIT $2::int";
     /* Per task: the transitions of the task and its instances, with their events.  The
      * ANY(...) condition (the task's and its instances' ids) lets transition_log_entity_id find
      * the rows; the OR alone was a sequential scan of the whole transition_log. */
@@ -576,12 +590,13 @@ static int cmd_events(jm_status_ctx_t *ctx, read_opts_t *o)
         "SELECT e.event_id, e.type, tl.entity, tl.entity_id, tl.from_status, tl.to_status,"
         " e.outcome, to_char(coalesce(e.ts, tl.at) AT TIME ZONE 'UTC',"
         " 'YYYY-MM-DD\"T\"HH24:MI:SS.MS\"Z\"'), e.reason"
-        " FROM transition_log tl JOIN event_log e ON e.event_id = tl.event_id"
-        " WHERE tl.entity_id = ANY (ARRAY(SELECT $1::bigint UNION ALL"
-        "   SELECT id FROM task_instance WHERE task_id = $1::bigint))"
-        " AND ((tl.entity = 'task' AND tl.entity_id = $1::bigint) OR (tl.entity = 'task_instance'"
-        "   AND tl.entity_id IN (SELECT id FROM task_instance WHERE task_id = $1::bigint)))"
-        " ORDER BY e.applied_seq, tl.seq LIMIT $2::int";
+        " FROM (" TRANSITIONS_SQL(
+            "entity_id = ANY (ARRAY(SELECT $1::bigint UNION ALL"
+            "  SELECT id FROM task_instance WHERE task_id = $1::bigint))"
+            " AND ((entity = 'task' AND entity_id = $1::bigint) OR (entity = 'task_instance'"
+            "  AND entity_id IN (SELECT id FROM task_instance WHERE task_id = $1::bigint)))",
+            "id = $1::bigint") ") tl JOIN event_log e ON e.event_id = tl.event_id"
+                               " ORDER BY e.applied_seq, tl.k, tl.seq LIMIT $2::int";
     char id[24], lim[24];
     const char *params[2] = {id, lim};
     PGresult *res = NULL;

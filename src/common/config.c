@@ -80,6 +80,8 @@ static const opt_t opts[] = {
      "most message bytes applied in one PostgreSQL transaction, KiB (bounds memory)"},
     {"fsm.batch_linger_ms", JM_CONFIG_INT, "5", 0, 1000, NULL, 0,
      "after a batch's first event, wait up to this long for more (fewer, larger transactions)"},
+    {"fsm.decode_ahead", JM_CONFIG_BOOL, "true", NO_RANGE, NULL, 0,
+     "decode the next batch on a second thread while a transaction runs"},
     {"fsm.group_id", JM_CONFIG_STR, "jobmon-fsm", NO_RANGE, NULL, 0,
      "Kafka consumer group of jobmon-fsm"},
     {"reaper.poll_interval", JM_CONFIG_INT, "10", 1, 86400, NULL, 0,

@@ -87,6 +87,7 @@ typedef enum {
     AP_FLUSH_PENDING,
     AP_FLUSH_TI_ROWS,
     AP_BIND_CHUNK_GET,
+    AP_BIND_RECHECK,
     AP_SQL__CNT
 } jm_ap_sql_t;
 
@@ -241,6 +242,10 @@ struct jm_apply_s {
     size_t n_strs, cap_strs;
     size_t n_pend_dirty;
     int bind_general; /* tests: every bind_tasks chunk through AP_TASKS_UPSERT (no COPY path) */
+    /* Workflows whose bind_tasks chunks are probed for existing tasks before the COPY path (a
+     * COPY of theirs failed: a re-bind, or an id of another workflow); not per transaction. */
+    int64_t bind_probe[8];
+    unsigned bind_probe_next;
 };
 
 typedef struct jm_ap_newti_s {

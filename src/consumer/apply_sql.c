@@ -86,13 +86,13 @@ const char *const jm_ap_sql[AP_SQL__CNT] = {
     [AP_WF_INS] =
         "WITH w AS (INSERT INTO workflow AS w (id, tool, workflow_args_hash, task_hash, dag_hash,"
         "   name, status, max_concurrently_running, total_tasks, user_name, attributes,"
-        "   created_at, status_at)"
+        "   created_at, status_at, bind_recheck)"
         "  VALUES ($1::bigint, $2, $3, $4, $5, $6, 'G', $7::int, $8::int, $9, $10::jsonb,"
-        "   $11::timestamptz, $11::timestamptz)"
+        "   $11::timestamptz, $11::timestamptz, false)"
         "  ON CONFLICT (id) DO UPDATE SET name = EXCLUDED.name,"
         "   max_concurrently_running = EXCLUDED.max_concurrently_running,"
         "   total_tasks = EXCLUDED.total_tasks, attributes = w.attributes || EXCLUDED.attributes,"
-        "   chunks_expected = NULL, bound_at = NULL"
+        "   chunks_expected = NULL, bound_at = NULL, bind_recheck = true"
         "  RETURNING id, (xmax = 0) AS ins, status),"
         " l AS (INSERT INTO transition_log (entity, entity_id, workflow_id, from_status, to_status,"
         "   event_id, at) SELECT 'workflow', id, id, NULL, 'G', $12::uuid, $11::timestamptz"
@@ -107,8 +107,9 @@ const char *const jm_ap_sql[AP_SQL__CNT] = {
         "  (t->>'max_concurrently_running')::int FROM jsonb_array_elements($1::jsonb) t"
         " ON CONFLICT (id) DO UPDATE SET"
         "  max_concurrently_running = EXCLUDED.max_concurrently_running",
-    /* $1 tasks jsonb, $2 wf, $3 ts, $4 event id.  Inserts new tasks in G (+ counts, log) and
-     * edges; existing tasks get their mutable fields; returns (id, status) of existing ones.
+    /* $1 tasks jsonb, $2 wf, $3 ts, $4 event id.  Inserts new tasks in G (+ counts; their
+     * creation is bind_event_id = $4, no transition_log row: 008_bind_rows.sql) and edges;
+     * existing tasks get their mutable fields; returns (id, status) of existing ones.
      * A new task's pending_upstreams is provisionally its number of upstream tasks (what it is
      * when they all arrive and none is D), so that AP_PENDING_RECOMPUTE at the end of the bind
      * rewrites only the rows where that guess was wrong (none in a first bind) and the ready
@@ -120,11 +121,11 @@ const char *const jm_ap_sql[AP_SQL__CNT] = {
         "   upstream jsonb)),"
         " i AS (INSERT INTO task AS t (id, workflow_id, name, command, template, array_id,"
         "   node_hash, status, max_attempts, resources, resource_scales, fallback_queues,"
-        "   cluster, status_at, pending_upstreams)"
+        "   cluster, status_at, pending_upstreams, bind_event_id)"
         "  SELECT task_id, $2::bigint, name, command, template, array_id, node_hash, 'G',"
         "   max_attempts, resources, resource_scales,"
         "   ARRAY(SELECT jsonb_array_elements_text(fallback_queues)), cluster, $3::timestamptz,"
-        "   (SELECT count(DISTINCT u) FROM jsonb_array_elements_text(upstream) u)"
+        "   (SELECT count(DISTINCT u) FROM jsonb_array_elements_text(upstream) u), $4::uuid"
         "  FROM x ORDER BY task_id"
         "  ON CONFLICT (id) DO UPDATE SET name = EXCLUDED.name, command = EXCLUDED.command,"
         "   template = EXCLUDED.template, array_id = EXCLUDED.array_id,"
@@ -133,9 +134,6 @@ const char *const jm_ap_sql[AP_SQL__CNT] = {
         "   fallback_queues = EXCLUDED.fallback_queues, cluster = EXCLUDED.cluster"
         "   WHERE t.workflow_id = EXCLUDED.workflow_id"
         "  RETURNING id, (xmax = 0) AS ins, status),"
-        " l AS (INSERT INTO transition_log (entity, entity_id, workflow_id, from_status, to_status,"
-        "   event_id, at) SELECT 'task', id, $2::bigint, NULL, 'G', $4::uuid, $3::timestamptz"
-        "   FROM i WHERE ins ORDER BY id),"
         " c AS (INSERT INTO workflow_task_count AS c (workflow_id, status, n)"
         "   SELECT $2::bigint, 'G', count(*) FROM i WHERE ins HAVING count(*) > 0"
         "   ON CONFLICT (workflow_id, status) DO UPDATE SET n = c.n + EXCLUDED.n),"
@@ -145,6 +143,13 @@ const char *const jm_ap_sql[AP_SQL__CNT] = {
         " SELECT id, status FROM i WHERE NOT ins ORDER BY id",
     /* $1 wf, $2 the chunk's task ids: the workflow's status and whether any of the ids is a
      * task already (of any workflow); when none is, the chunk is copied (apply_bind.c). */
+    /* $1 wf, $2 upstream ids of a copied chunk's tasks (not in the chunk itself), NULL for a
+     * chunk that took the general statement: the bind's final recompute becomes necessary
+     * (bind_recheck, 008_bind_rows.sql) when one of them is not a task or is D, or for NULL. */
+    [AP_BIND_RECHECK] =
+        "UPDATE workflow SET bind_recheck = true WHERE id = $1::bigint AND NOT bind_recheck"
+        " AND ($2::bigint[] IS NULL OR EXISTS (SELECT 1 FROM unnest($2::bigint[]) u(id)"
+        "  WHERE NOT EXISTS (SELECT 1 FROM task t WHERE t.id = u.id AND t.status <> 'D')))",
     [AP_BIND_CHUNK_GET] = "SELECT status, EXISTS (SELECT 1 FROM task WHERE id = ANY($2::bigint[]))"
                           " FROM workflow WHERE id = $1::bigint",
     [AP_TASKS_RESET_REBIND] = "SELECT 1", /* unused */
@@ -154,20 +159,22 @@ const char *const jm_ap_sql[AP_SQL__CNT] = {
      * made a bind O(n²)); otherwise the count column is NULL. */
     [AP_WF_CHUNK] = "SELECT chunks_expected IS NOT NULL, bound_at IS NOT NULL, total_tasks,"
                     " CASE WHEN chunks_expected IS NOT NULL AND bound_at IS NULL THEN"
-                    "  (SELECT count(*) FROM task t WHERE t.workflow_id = w.id) END"
+                    "  (SELECT count(*) FROM task t WHERE t.workflow_id = w.id) END, bind_recheck"
                     " FROM workflow w WHERE id = $1::bigint",
     /* $1 wf, $2 chunks */
     [AP_WF_BOUND] = "UPDATE workflow SET chunks_expected = $2::int WHERE id = $1::bigint"
                     " RETURNING id",
     /* $1 wf, $2 task ids (NULL = all tasks of the workflow), $3 ts or NULL (sets bound_at).
      * pending_upstreams = upstream edges whose task exists and is not D.  All tasks: one
-     * set-based join (the first branch, gated by $2 IS NULL); a list: per task (the second,
-     * gated by $2 IS NOT NULL). */
+     * set-based join (the first branch, gated by $2 IS NULL) that keeps only the tasks whose
+     * count differs (none in a first bind: the UPDATE then looks up no row); a list: per task
+     * (the second, gated by $2 IS NOT NULL). */
     [AP_PENDING_RECOMPUTE] =
         "WITH p AS (SELECT d.id, count(u.id)::int AS n FROM task d"
         "   LEFT JOIN task_edge e ON e.downstream_id = d.id"
         "   LEFT JOIN task u ON u.id = e.upstream_id AND u.status <> 'D'"
         "   WHERE d.workflow_id = $1::bigint AND $2::bigint[] IS NULL GROUP BY d.id"
+        "   HAVING count(u.id) <> d.pending_upstreams"
         "  UNION ALL"
         "  SELECT t.id, (SELECT count(*) FROM task_edge e JOIN task u"
         "    ON u.id = e.upstream_id WHERE e.downstream_id = t.id AND u.status <> 'D')::int"

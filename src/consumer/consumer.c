@@ -13,6 +13,7 @@
  * consumer rejoins the group.  It does not know what events mean (apply_*.c do), and the only
  * clock it reads is for back-off and statistics.
  */
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -34,6 +35,13 @@
 #define BATCH_MIN      16
 #define STATS_EVERY_MS 10000
 
+/* Polled messages: the batch in flight, or the next one while it is decoded ahead. */
+typedef struct {
+    jm_item_t *items;
+    size_t n, cap;
+    size_t bytes; /* payload bytes (bounded by o.batch_max_bytes) */
+} batch_t;
+
 /* A batch transaction outcome the retry loop acts on, besides jm_rc_t values. */
 enum { TXN_REDO = 1 }; /* an item was turned into a dead letter: run the batch again now */
 
@@ -48,11 +56,14 @@ struct jm_fsm_consumer_s {
     jm_cache_t *cache;
     jm_owned_t *owned; /* partitions assigned to us, with epoch and next_offset */
     size_t n_owned, cap_owned;
-    jm_item_t *items; /* the batch in flight */
-    size_t n_items, cap_items;
-    size_t batch_bytes; /* payload bytes of the batch in flight (bounded by o.batch_max_bytes) */
-    int trim_due;       /* a batch was applied since the heap was last returned to the OS */
-    int64_t *next;      /* scratch: next_offset per owned partition */
+    batch_t cur;   /* the batch in flight */
+    batch_t ahead; /* the next one, polled and decoded (ahead_th) while cur is applied */
+    batch_t spent; /* the last one applied, freed by ahead_th (decode ahead) */
+    pthread_t ahead_th;
+    int ahead_running;   /* ahead_th is decoding ahead and must be joined */
+    unsigned rebalances; /* rebalance callbacks so far (ownership may have changed) */
+    int trim_due;        /* a batch was applied since the heap was last returned to the OS */
+    int64_t *next;       /* scratch: next_offset per owned partition */
     size_t batch_size;
     unsigned txn_count;
     int need_rejoin;
@@ -60,6 +71,7 @@ struct jm_fsm_consumer_s {
     jm_err_t fatal_err;
     struct {
         uint64_t applied, ignored, rejected, dup, dead, batches, retries;
+        uint64_t ahead; /* batches decoded ahead (on the second thread) */
     } st;
     int64_t stats_at;
 };
@@ -171,8 +183,10 @@ static void on_rebalance(rd_kafka_t *rk, rd_kafka_resp_err_t e,
 {
     jm_fsm_consumer_t *c = opaque;
     (void)rk;
+    c->rebalances++;
     /* The rows apply kept from our last transaction may be changed by the partitions' next
-     * owner from now on (no transaction is open here: callbacks run inside poll). */
+     * owner from now on (no transaction is open here: callbacks run inside poll, also the
+     * decode-ahead poll, which runs before a batch's transaction). */
     jm_apply_rollback(c->ap);
     if (e == RD_KAFKA_RESP_ERR__ASSIGN_PARTITIONS) {
         on_assign(c, parts);
@@ -199,17 +213,17 @@ static void item_free(jm_item_t *it)
     memset(it, 0, sizeof(*it));
 }
 
-static void batch_clear(jm_fsm_consumer_t *c)
+static void batch_clear(batch_t *b)
 {
-    for (size_t i = 0; i < c->n_items; i++)
-        item_free(&c->items[i]);
-    c->n_items = 0;
-    c->batch_bytes = 0;
+    for (size_t i = 0; i < b->n; i++)
+        item_free(&b->items[i]);
+    b->n = 0;
+    b->bytes = 0;
     /* One large batch must not pin its high-water mark: give a big array back. */
-    if (c->cap_items > 4096) {
-        free(c->items);
-        c->items = NULL;
-        c->cap_items = 0;
+    if (b->cap > 4096) {
+        free(b->items);
+        b->items = NULL;
+        b->cap = 0;
     }
 }
 
@@ -230,7 +244,8 @@ static int key_matches(const jm_item_t *it)
     return it->key && it->key_len == (size_t)n && memcmp(it->key, buf, (size_t)n) == 0;
 }
 
-static void item_decode(jm_fsm_consumer_t *c, jm_item_t *it)
+/* Touches only *it (and reads topic): the decode-ahead thread runs it on the next batch. */
+static void item_decode(const char *topic, jm_item_t *it)
 {
     jm_err_t err;
     jm_event_error_t kind = JM_EVE_NONE;
@@ -250,11 +265,11 @@ static void item_decode(jm_fsm_consumer_t *c, jm_item_t *it)
     it->dead = 1;
     jm_event_destroy(it->ev);
     it->ev = NULL;
-    jm_evlog_inspect_dead(it, c->o.topic);
+    jm_evlog_inspect_dead(it, topic);
 }
 
-/* Take a polled message into the batch (filtering happens once polling is over). */
-static void batch_take(jm_fsm_consumer_t *c, rd_kafka_message_t *m)
+/* Take a polled message into batch b (filtering happens once polling is over). */
+static void batch_take(jm_fsm_consumer_t *c, batch_t *b, rd_kafka_message_t *m)
 {
     if (m->err) {
         if (m->err != RD_KAFKA_RESP_ERR__PARTITION_EOF)
@@ -262,11 +277,11 @@ static void batch_take(jm_fsm_consumer_t *c, rd_kafka_message_t *m)
         rd_kafka_message_destroy(m);
         return;
     }
-    if (c->n_items == c->cap_items) {
-        c->cap_items = c->cap_items ? c->cap_items * 2 : 256;
-        c->items = jm_realloc(c->items, c->cap_items * sizeof(*c->items));
+    if (b->n == b->cap) {
+        b->cap = b->cap ? b->cap * 2 : 256;
+        b->items = jm_realloc(b->items, b->cap * sizeof(*b->items));
     }
-    jm_item_t *it = &c->items[c->n_items++];
+    jm_item_t *it = &b->items[b->n++];
     memset(it, 0, sizeof(*it));
     it->msg = m;
     it->partition = m->partition;
@@ -275,20 +290,28 @@ static void batch_take(jm_fsm_consumer_t *c, rd_kafka_message_t *m)
     it->raw_len = m->payload ? m->len : 0;
     it->key = m->key;
     it->key_len = m->key_len;
-    c->batch_bytes += it->raw_len + it->key_len;
+    b->bytes += it->raw_len + it->key_len;
+}
+
+/* 1 when batch b may take no more messages: bounded by count and by bytes (a decoded event
+ * takes several times its size — jansson tree, hex in event_log's array, libpq's send buffer —
+ * and bind chunks are large, so a count-only batch of them needed hundreds of MB). */
+static int batch_full(const jm_fsm_consumer_t *c, const batch_t *b)
+{
+    return b->n >= c->batch_size || b->bytes >= c->o.batch_max_bytes || *c->stop;
 }
 
 /* Keep, per partition we own now, the messages at/after next_offset in strictly increasing
  * offset order: a rebalance inside poll may have taken partitions away, or restarted a fetch
  * (the same offsets delivered twice).  A gap is allowed (compaction, control records) but
- * logged.  Then decode what is kept. */
-static void batch_filter(jm_fsm_consumer_t *c)
+ * logged.  Then decode what is kept, unless `decode` is 0 (decoded already). */
+static void batch_filter(jm_fsm_consumer_t *c, int decode)
 {
     size_t k = 0;
     for (size_t i = 0; i < c->n_owned; i++)
         c->next[i] = c->owned[i].next_offset;
-    for (size_t i = 0; i < c->n_items; i++) {
-        jm_item_t *it = &c->items[i];
+    for (size_t i = 0; i < c->cur.n; i++) {
+        jm_item_t *it = &c->cur.items[i];
         const jm_owned_t *o = owned_find(c, it->partition);
         rd_kafka_message_t *m = it->msg;
         if (!o || strcmp(rd_kafka_topic_name(m->rkt), c->o.topic) != 0 ||
@@ -301,10 +324,11 @@ static void batch_filter(jm_fsm_consumer_t *c)
                    c->o.name, c->o.topic, it->partition, (long long)c->next[o - c->owned],
                    (long long)it->offset - 1);
         c->next[o - c->owned] = it->offset + 1;
-        c->items[k++] = *it;
-        item_decode(c, &c->items[k - 1]);
+        c->cur.items[k++] = *it;
+        if (decode)
+            item_decode(c->o.topic, &c->cur.items[k - 1]);
     }
-    c->n_items = k;
+    c->cur.n = k;
 }
 
 static void batch_poll(jm_fsm_consumer_t *c)
@@ -316,30 +340,108 @@ static void batch_poll(jm_fsm_consumer_t *c)
      * transaction (dedup read, COPY, flush, offsets, COMMIT, cache) is shared. */
     int64_t until = jm_time_mono_ms() + c->o.batch_linger_ms;
     while (m) {
-        batch_take(c, m);
-        /* Bounded by count and by bytes: a decoded event takes several times its size
-         * (jansson tree, hex in event_log's array, libpq's send buffer), and bind chunks are
-         * large, so a count-only batch of them needed hundreds of MB. */
-        if (c->n_items >= c->batch_size || c->batch_bytes >= c->o.batch_max_bytes || *c->stop)
+        batch_take(c, &c->cur, m);
+        if (batch_full(c, &c->cur))
             break;
         int64_t left = until - jm_time_mono_ms();
         m = rd_kafka_consumer_poll(c->rk, left > 0 ? (int)left : 0);
     }
-    batch_filter(c);
+    batch_filter(c, 1);
+}
+
+/* ---- decode ahead ----------------------------------------------------------------------------
+ * While batch N's transaction runs (this thread mostly waits for PostgreSQL), a second thread
+ * decodes batch N+1 — the messages already fetched — on the other core: decoding (jansson) is
+ * most of the loop's own CPU.  Only decoding moves: polling (and so the rebalance callbacks),
+ * filtering by ownership and offset, and applying stay on this thread and in this order, and
+ * decoding a message depends on nothing else, so what is applied is what it was without. */
+
+static void *ahead_main(void *arg)
+{
+    jm_fsm_consumer_t *c = arg;
+    batch_clear(&c->spent); /* the trees were allocated here (this thread's malloc arena) */
+#if defined(__GLIBC__)
+    malloc_trim(0); /* two batches of trees in flight: give back what the last one held */
+#endif
+    for (size_t i = 0; i < c->ahead.n; i++)
+        item_decode(c->o.topic, &c->ahead.items[i]);
+    return NULL;
+}
+
+static void ahead_join(jm_fsm_consumer_t *c)
+{
+    if (c->ahead_running)
+        JM_ASSERT(pthread_join(c->ahead_th, NULL) == 0);
+    c->ahead_running = 0;
+}
+
+/* Before applying c->cur: take what is already fetched (no wait, so a trickle gains no latency)
+ * into c->ahead and decode it on the other thread.  A rebalance served by this poll may have
+ * changed ownership: c->cur is then filtered again (it was filtered under the old one). */
+static void ahead_start(jm_fsm_consumer_t *c)
+{
+    unsigned gen = c->rebalances;
+    rd_kafka_message_t *m;
+    while (!batch_full(c, &c->ahead) && (m = rd_kafka_consumer_poll(c->rk, 0)) != NULL)
+        batch_take(c, &c->ahead, m);
+    if (gen != c->rebalances)
+        batch_filter(c, 0);
+    if (c->ahead.n == 0) {
+        batch_clear(&c->spent);
+        return;
+    }
+    c->st.ahead++;
+    if (pthread_create(&c->ahead_th, NULL, ahead_main, c) == 0)
+        c->ahead_running = 1;
+    else
+        ahead_main(c); /* no thread: decode here */
+}
+
+/* The applied batch: freed now, or with decode ahead handed to the next ahead_main (which is
+ * joined first: it frees c->spent). */
+static void batch_retire(jm_fsm_consumer_t *c)
+{
+    ahead_join(c);
+    if (!c->o.decode_ahead || c->spent.n > 0) {
+        batch_clear(&c->cur);
+        return;
+    }
+    batch_t t = c->spent;
+    c->spent = c->cur;
+    c->cur = t;
+}
+
+/* After applying c->cur: the decoded next batch becomes c->cur, filtered by the offsets just
+ * committed.  Returns 0 when there is none (poll then).  After a fenced partition the next batch
+ * is dropped instead: the partitions are re-fetched from their committed offsets on rejoin. */
+static int ahead_adopt(jm_fsm_consumer_t *c)
+{
+    ahead_join(c);
+    if (c->ahead.n == 0)
+        return 0;
+    if (c->need_rejoin) {
+        batch_clear(&c->ahead);
+        return 0;
+    }
+    batch_t t = c->cur;
+    c->cur = c->ahead;
+    c->ahead = t;
+    batch_filter(c, 0);
+    return 1;
 }
 
 /* Remove the items of fenced partitions, forget those partitions, and ask to rejoin. */
 static void drop_fenced(jm_fsm_consumer_t *c)
 {
     size_t k = 0;
-    for (size_t i = 0; i < c->n_items; i++) {
-        const jm_owned_t *o = owned_find(c, c->items[i].partition);
+    for (size_t i = 0; i < c->cur.n; i++) {
+        const jm_owned_t *o = owned_find(c, c->cur.items[i].partition);
         if (o && !o->fenced)
-            c->items[k++] = c->items[i];
+            c->cur.items[k++] = c->cur.items[i];
         else
-            item_free(&c->items[i]);
+            item_free(&c->cur.items[i]);
     }
-    c->n_items = k;
+    c->cur.n = k;
     k = 0;
     for (size_t i = 0; i < c->n_owned; i++) {
         if (c->owned[i].fenced)
@@ -372,8 +474,8 @@ static jm_rc_t txn_inject(jm_fsm_consumer_t *c, jm_err_t *err)
 static jm_rc_t txn_dead_letters(jm_fsm_consumer_t *c, size_t *n_dead, jm_err_t *err)
 {
     *n_dead = 0;
-    for (size_t i = 0; i < c->n_items; i++) {
-        const jm_item_t *it = &c->items[i];
+    for (size_t i = 0; i < c->cur.n; i++) {
+        const jm_item_t *it = &c->cur.items[i];
         if (!it->is_new || !it->dead)
             continue;
         jm_rc_t rc = jm_dlq_send(c->dlq, c->o.dlq_topic, c->o.topic, it, err);
@@ -396,11 +498,11 @@ static void log_outcome(jm_fsm_consumer_t *c, const jm_item_t *it)
 
 static jm_rc_t txn_apply(jm_fsm_consumer_t *c, jm_err_t *err)
 {
-    for (size_t i = 0; i < c->n_items; i++) /* lets the handlers read their rows in one go */
-        if (c->items[i].is_new && !c->items[i].dead)
-            jm_apply_hint(c->ap, c->items[i].ev);
-    for (size_t i = 0; i < c->n_items; i++) {
-        jm_item_t *it = &c->items[i];
+    for (size_t i = 0; i < c->cur.n; i++) /* lets the handlers read their rows in one go */
+        if (c->cur.items[i].is_new && !c->cur.items[i].dead)
+            jm_apply_hint(c->ap, c->cur.items[i].ev);
+    for (size_t i = 0; i < c->cur.n; i++) {
+        jm_item_t *it = &c->cur.items[i];
         if (!it->is_new || it->dead)
             continue;
         jm_rc_t rc = jm_apply_event(c->ap, it->ev, it->offset, &it->res, err);
@@ -424,9 +526,9 @@ static size_t txn_next_offsets(jm_fsm_consumer_t *c, jm_owned_t *parts)
     size_t n = 0;
     for (size_t p = 0; p < c->n_owned; p++) {
         int64_t last = -1;
-        for (size_t i = 0; i < c->n_items; i++)
-            if (c->items[i].partition == c->owned[p].partition && c->items[i].offset > last)
-                last = c->items[i].offset;
+        for (size_t i = 0; i < c->cur.n; i++)
+            if (c->cur.items[i].partition == c->owned[p].partition && c->cur.items[i].offset > last)
+                last = c->cur.items[i].offset;
         if (last < 0)
             continue;
         parts[n] = c->owned[p];
@@ -443,7 +545,7 @@ static jm_rc_t txn_run(jm_fsm_consumer_t *c, jm_owned_t *parts, size_t *n_parts,
     if (rc == JM_OK)
         rc = txn_inject(c, err);
     if (rc == JM_OK)
-        rc = jm_evlog_claim(c->el, c->pg, c->o.topic, c->items, c->n_items, err);
+        rc = jm_evlog_claim(c->el, c->pg, c->o.topic, c->cur.items, c->cur.n, err);
     if (rc == JM_OK)
         rc = txn_dead_letters(c, &n_dead, err);
     if (rc == JM_OK)
@@ -451,7 +553,7 @@ static jm_rc_t txn_run(jm_fsm_consumer_t *c, jm_owned_t *parts, size_t *n_parts,
     if (rc == JM_OK)
         rc = jm_apply_flush(c->ap, err); /* the handlers' pending per-transaction writes */
     if (rc == JM_OK)
-        rc = jm_evlog_record(c->el, c->pg, c->o.topic, c->items, c->n_items, err);
+        rc = jm_evlog_record(c->el, c->pg, c->o.topic, c->cur.items, c->cur.n, err);
     if (rc == JM_OK) {
         *n_parts = txn_next_offsets(c, parts);
         rc = jm_offsets_advance(c->pg, c->o.topic, parts, c->next, *n_parts, err);
@@ -477,8 +579,8 @@ static void after_commit(jm_fsm_consumer_t *c, const jm_owned_t *parts, size_t n
     if (n_parts > 0)
         rd_kafka_commit(c->rk, l, 1); /* async, for lag monitoring only */
     rd_kafka_topic_partition_list_destroy(l);
-    for (size_t i = 0; i < c->n_items; i++) {
-        const jm_item_t *it = &c->items[i];
+    for (size_t i = 0; i < c->cur.n; i++) {
+        const jm_item_t *it = &c->cur.items[i];
         if (!it->is_new) {
             c->st.dup++;
             jm_log(JM_LOG_DEBUG, SUB, "%s: event %s seen before, skipped", c->o.name, it->id);
@@ -521,7 +623,7 @@ static jm_rc_t batch_apply(jm_fsm_consumer_t *c, jm_err_t *err)
     size_t n_parts = 0;
     int retried = 0;
     jm_rc_t rc = JM_OK;
-    for (unsigned attempt = 0; c->n_items > 0; attempt++) {
+    for (unsigned attempt = 0; c->cur.n > 0; attempt++) {
         jm_apply_clear_touched(c->ap);
         c->txn_count++;
         int64_t t0 = jm_time_mono_ms();
@@ -530,8 +632,7 @@ static jm_rc_t batch_apply(jm_fsm_consumer_t *c, jm_err_t *err)
             int64_t t1 = jm_time_mono_ms();
             after_commit(c, parts, n_parts);
             jm_log(JM_LOG_DEBUG, SUB, "%s: batch of %zu: transaction %lld ms, after commit %lld ms",
-                   c->o.name, c->n_items, (long long)(t1 - t0),
-                   (long long)(jm_time_mono_ms() - t1));
+                   c->o.name, c->cur.n, (long long)(t1 - t0), (long long)(jm_time_mono_ms() - t1));
             break;
         }
         pg_rollback_quietly(c);
@@ -546,14 +647,14 @@ static jm_rc_t batch_apply(jm_fsm_consumer_t *c, jm_err_t *err)
             continue;
         }
         if (!jm_rc_is_retriable(rc)) {
-            jm_log(JM_LOG_ERROR, SUB, "%s: batch of %zu failed (%s): %s", c->o.name, c->n_items,
+            jm_log(JM_LOG_ERROR, SUB, "%s: batch of %zu failed (%s): %s", c->o.name, c->cur.n,
                    jm_rc_name(rc), err->msg);
             break;
         }
         retried = 1;
         c->st.retries++;
         jm_log(JM_LOG_WARN, SUB, "%s: batch of %zu rolled back (%s: %s), retry %u", c->o.name,
-               c->n_items, jm_rc_name(rc), err->msg, attempt + 1);
+               c->cur.n, jm_rc_name(rc), err->msg, attempt + 1);
         jm_time_sleep_ms(jm_backoff_ms(attempt, RETRY_BASE_MS, RETRY_CAP_MS), c->stop);
         if (*c->stop) {
             jm_log(JM_LOG_INFO, SUB, "%s: stopping: batch rolled back, not applied", c->o.name);
@@ -564,8 +665,8 @@ static jm_rc_t batch_apply(jm_fsm_consumer_t *c, jm_err_t *err)
             break;
         rc = JM_OK;
     }
-    size_t got = c->n_items;
-    batch_clear(c);
+    size_t got = c->cur.n;
+    batch_retire(c);
     c->batch_size =
         jm_batch_next_size(c->batch_size, got, retried,
                            BATCH_MIN < c->o.batch_max ? BATCH_MIN : c->o.batch_max, c->o.batch_max);
@@ -573,19 +674,20 @@ static jm_rc_t batch_apply(jm_fsm_consumer_t *c, jm_err_t *err)
     return rc;
 }
 
-static void stats_log(jm_fsm_consumer_t *c)
+static void stats_log(jm_fsm_consumer_t *c, int now_anyway)
 {
     int64_t now = jm_time_mono_ms();
-    if (now - c->stats_at < STATS_EVERY_MS)
+    if (now - c->stats_at < STATS_EVERY_MS && !now_anyway)
         return;
     c->stats_at = now;
     jm_log(JM_LOG_INFO, SUB,
            "%s: %zu partition(s); applied %llu ignored %llu rejected %llu duplicate %llu "
-           "dead %llu; %llu batches, %llu retries, batch size %zu",
+           "dead %llu; %llu batches (%llu decoded ahead), %llu retries, batch size %zu",
            c->o.name, c->n_owned, (unsigned long long)c->st.applied,
            (unsigned long long)c->st.ignored, (unsigned long long)c->st.rejected,
            (unsigned long long)c->st.dup, (unsigned long long)c->st.dead,
-           (unsigned long long)c->st.batches, (unsigned long long)c->st.retries, c->batch_size);
+           (unsigned long long)c->st.batches, (unsigned long long)c->st.ahead,
+           (unsigned long long)c->st.retries, c->batch_size);
 }
 
 /* Nothing to apply: let the cache reconnect / rebuild meanwhile, and hand the memory freed by
@@ -622,24 +724,32 @@ jm_rc_t jm_fsm_consumer_run(jm_fsm_consumer_t *c, jm_err_t *err)
 {
     jm_rc_t rc = JM_OK;
     while (!*c->stop && rc == JM_OK) {
-        batch_poll(c);
-        if (c->fatal != JM_OK) {
-            *err = c->fatal_err;
-            rc = c->fatal;
+        if (!ahead_adopt(c))
+            batch_poll(c);
+        if (c->fatal != JM_OK || *c->stop) /* fatal: PostgreSQL failed in a rebalance */
             break;
-        }
-        if (*c->stop)
-            break;
-        if (c->n_items == 0)
+        if (c->cur.n == 0)
             consumer_idle(c);
         else
             c->trim_due = 1;
+        if (c->cur.n > 0 && c->o.decode_ahead)
+            ahead_start(c);
+        if (c->fatal != JM_OK) /* the same, in ahead_start's poll */
+            break;
         rc = batch_apply(c, err);
         if (c->need_rejoin)
             rejoin(c);
-        stats_log(c);
+        stats_log(c, 0);
     }
-    batch_clear(c);
+    stats_log(c, 1);
+    if (rc == JM_OK && c->fatal != JM_OK) {
+        *err = c->fatal_err;
+        rc = c->fatal;
+    }
+    ahead_join(c);
+    batch_clear(&c->spent);
+    batch_clear(&c->ahead);
+    batch_clear(&c->cur);
     return rc;
 }
 
@@ -769,7 +879,10 @@ void jm_fsm_consumer_destroy(jm_fsm_consumer_t *c)
     jm_err_t err;
     if (!c)
         return;
-    batch_clear(c);
+    ahead_join(c);
+    batch_clear(&c->spent);
+    batch_clear(&c->ahead);
+    batch_clear(&c->cur);
     if (c->rk) {
         rd_kafka_resp_err_t e = rd_kafka_consumer_close(c->rk); /* revokes: leaves the group */
         if (e)
@@ -785,6 +898,8 @@ void jm_fsm_consumer_destroy(jm_fsm_consumer_t *c)
     jm_evlog_destroy(c->el);
     free(c->owned);
     free(c->next);
-    free(c->items);
+    free(c->cur.items);
+    free(c->ahead.items);
+    free(c->spent.items);
     free(c);
 }

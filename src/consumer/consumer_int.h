@@ -208,6 +208,7 @@ typedef struct {
     int batch_linger_ms;       /* after a batch's first message, wait up to this for more */
     int64_t start_deadline_ms; /* absolute, jm_time_mono_ms clock: PostgreSQL at start */
     unsigned inject_40001;     /* testing: make the Nth batch transaction fail with 40001 */
+    int decode_ahead;          /* decode the next batch on a second thread during a transaction */
     const char *name;          /* for logs, e.g. "fsm.0" */
 } jm_fsm_opts_t;
 

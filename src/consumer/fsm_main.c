@@ -167,6 +167,7 @@ static int run(const jm_config_t *cfg, int wait_s)
         .batch_linger_ms = (int)jm_config_int(cfg, "fsm.batch_linger_ms"),
         .start_deadline_ms = jm_time_mono_ms() + (int64_t)wait_s * 1000,
         .inject_40001 = inject ? (unsigned)strtoul(inject, NULL, 10) : 0,
+        .decode_ahead = jm_config_bool(cfg, "fsm.decode_ahead"),
     };
     for (int i = 0; i < n && !stop_flag; i++) {
         snprintf(w[i].name, sizeof(w[i].name), "fsm.%d", i);

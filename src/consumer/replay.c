@@ -81,6 +81,20 @@ static jm_rc_t apply_page(jm_apply_t *ap, jm_pg_t *dst, PGresult *r, jm_replay_s
     return rc;
 }
 
+/* apply_page, applied again after a retriable failure (rolled back), as the consume loop does:
+ * e.g. the COPY of a re-bound chunk fails once, then apply_bind.c probes that workflow. */
+static jm_rc_t apply_page_retrying(jm_apply_t *ap, jm_pg_t *dst, PGresult *r, jm_replay_stats_t *st,
+                                   jm_err_t *err)
+{
+    jm_replay_stats_t before = *st;
+    jm_rc_t rc = JM_ERR_RETRY;
+    for (int attempt = 0; rc == JM_ERR_RETRY && attempt < 3; attempt++) {
+        *st = before; /* the counts of a rolled-back attempt do not stand */
+        rc = apply_page(ap, dst, r, st, err);
+    }
+    return rc;
+}
+
 jm_rc_t jm_replay_workflow(jm_pg_t *src, jm_pg_t *dst, int64_t workflow_id,
                            jm_replay_stats_t *stats, jm_err_t *err)
 {
@@ -101,7 +115,7 @@ jm_rc_t jm_replay_workflow(jm_pg_t *src, jm_pg_t *dst, int64_t workflow_id,
         int n = PQntuples(r);
         if (n > 0) {
             snprintf(after, sizeof(after), "%s", PQgetvalue(r, n - 1, 0));
-            rc = apply_page(ap, dst, r, st, err);
+            rc = apply_page_retrying(ap, dst, r, st, err);
         }
         PQclear(r);
         if (rc != JM_OK || n == 0)

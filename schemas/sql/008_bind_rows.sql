@@ -1,0 +1,26 @@
+-- 008_bind_rows.sql — less work per bound task (issue 5): no transition_log row per created task,
+-- and no whole-workflow pending_upstreams recompute at the end of a bind that does not need it.
+--
+-- task.bind_event_id: a bind wrote one transition_log row per task (entity 'task', NULL -> 'G',
+-- the chunk's event): at 1.5M tasks 1.5M heap rows and 4.5M index entries (transition_log_pkey,
+-- transition_log_workflow and transition_log_entity, a random insert), about a quarter of the
+-- backend's work in a bind (bench/RESULTS.md, "Bind: no transition_log row per bound task").
+-- The column is now the event that created the task (a workflow.bind_tasks chunk); the creation
+-- is NULL -> 'G' at that event's time.  Readers that list transitions (`jobmon events`,
+-- cli_status.c) add one such row per task from it; later transitions (a re-bind's reset to G,
+-- Q, D, ...) are still transition_log rows.  Tasks created before this migration keep their
+-- creation row in transition_log and a NULL bind_event_id.
+--
+-- workflow.bind_recheck: whether the bind's final AP_PENDING_RECOMPUTE (a join of all the
+-- workflow's tasks, edges and upstream tasks: ~5-10 s at 1.5M tasks, the last, serial step of a
+-- bind) must run.  A copied chunk stores each task's pending_upstreams as its number of distinct
+-- upstream ids, which is the exact count when each of them is a task not in D at that moment
+-- (later D transitions decrement it as usual).  The FSM checks that per chunk (upstream ids not
+-- in the chunk itself, one probe of task_pkey each; the client sends tasks in topological
+-- order) and sets the flag when one is missing or D, when a chunk takes the general statement, or
+-- when the workflow existed (a re-bind).  Existing workflows default to true (recompute, as
+-- before).
+--
+-- Both columns are added without a table rewrite (nullable / constant default).
+ALTER TABLE task ADD COLUMN IF NOT EXISTS bind_event_id uuid;
+ALTER TABLE workflow ADD COLUMN IF NOT EXISTS bind_recheck boolean NOT NULL DEFAULT true;
