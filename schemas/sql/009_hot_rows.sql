@@ -1,4 +1,4 @@
--- 008_hot_rows.sql — less work per row the FSM writes on its hot path (issues 4 and 6).
+-- 009_hot_rows.sql — less work per row the FSM writes on its hot path (issues 4 and 6).
 --
 -- Plain CREATE/DROP INDEX inside the migration's one transaction (scripts/migrate): it holds
 -- write locks while the new indexes are built, which on a large database (millions of
