@@ -20,6 +20,8 @@
 # Settings (env): DEADLINE=900 PROFILE= KEEP= OUT=/tmp/... FSM_BIN=src/consumer/jobmon-fsm
 #   SQL_DIR=schemas/sql (FSM_BIN and SQL_DIR of another checkout measure its "before")
 #   PROGRESS=S: print the tasks applied every S seconds while waiting (rate over the bind)
+#   LOAD=1: the client reads the DAG from a workflow file (bind_gen --load, what `jobmon submit
+#           FILE` does before run.start: streamed parse + validate + bind), written before the clock
 set -euo pipefail
 
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
@@ -179,9 +181,16 @@ for n in $SIZES; do
         progress "$PROGRESS" >"$OUT/progress-$n.txt" &
         prog_pid=$!
     fi
+    src=("$n")
+    if [[ -n "${LOAD:-}" ]]; then # the workflow file, written before the clock starts
+        "$GEN" --file "$OUT/wf-$n.json" --tag "bindfsm-$STAMP-$n" "$n" ||
+            { say "bind_gen --file failed"; exit 1; }
+        src=(--load "$OUT/wf-$n.json")
+    fi
     JOBMON_POSTGRES_READER_CONNINFO=$conn /usr/bin/time -v "$GEN" --send --wait "$DEADLINE" \
-        --topic "$topic" --tag "bindfsm-$STAMP-$n" "$n" >"$OUT/gen-$n.txt" 2>"$OUT/time-$n.txt" ||
-        say "bind_gen failed (see $OUT/time-$n.txt)"
+        --topic "$topic" --tag "bindfsm-$STAMP-$n" "${src[@]}" >"$OUT/gen-$n.txt" \
+        2>"$OUT/time-$n.txt" || say "bind_gen failed (see $OUT/time-$n.txt)"
+    [[ -n "${KEEP:-}" ]] || rm -f "$OUT/wf-$n.json"
     if [[ -n "$prog_pid" ]]; then
         kill "$prog_pid" 2>/dev/null || true
         wait "$prog_pid" 2>/dev/null || true
