@@ -874,6 +874,14 @@ static jm_report_t *tp_report(void)
     return r;
 }
 
+/* A relay test's end: the relay, its report channel and the test producer table. */
+static void tp_end(jm_relay_t *rl, jm_report_t *r)
+{
+    jm_relay_destroy(rl);
+    jm_report_destroy(r);
+    jm_report_set_producer_ops(NULL);
+}
+
 #define TOK(worker, n) ((uint64_t)(worker) << 32 | (n))
 
 /* Reports are held, go out as one ti.reports when a result arrives (an instance's R and D in
@@ -917,9 +925,7 @@ START_TEST(test_relay_batches_and_acks_after_delivery)
     ck_assert_int_eq(answered(&a, TOK(2, 1)), 1);
     ck_assert_int_eq(answered(&a, TOK(2, 2)), 1);
     ck_assert_uint_eq(jm_relay_in_flight(rl), 0);
-    jm_relay_destroy(rl);
-    jm_report_destroy(r);
-    jm_report_set_producer_ops(NULL);
+    tp_end(rl, r);
 }
 END_TEST
 
@@ -960,9 +966,7 @@ START_TEST(test_relay_linger_and_failed_delivery)
     }
     ck_assert_uint_eq(g_tp.n, 3);
     ck_assert_int_ge(jm_time_mono_ms() - t0, JM_RELAY_RUNNING_HOLD_MS - 1);
-    jm_relay_destroy(rl);
-    jm_report_destroy(r);
-    jm_report_set_producer_ops(NULL);
+    tp_end(rl, r);
 }
 END_TEST
 
@@ -1005,9 +1009,7 @@ START_TEST(test_relay_order_and_fallback)
     ck_assert_int_eq(result, 0);
     ck_assert_uint_eq(g_tp.n, 4);
     ck_assert_uint_eq(jm_relay_held(rl), 0);
-    jm_relay_destroy(rl);
-    jm_report_destroy(r);
-    jm_report_set_producer_ops(NULL);
+    tp_end(rl, r);
 }
 END_TEST
 

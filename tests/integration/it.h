@@ -18,6 +18,8 @@ const char *it_unique(void);
 void it_create_topic(const char *name, int partitions);
 /* The whole file at `path`, NUL-terminated; caller frees.  Fails the test when unreadable. */
 char *it_slurp(const char *path);
+/* Whether a line of the file at `path` contains `needle` (0 when the file cannot be read). */
+int it_file_has(const char *path, const char *needle);
 /* Every migration of schemas/sql after 001_plumbing, in order, as one SQL text (caller frees):
  * a test schema gets the same tables and indexes as a migrated database. */
 char *it_schema_sql(void);

@@ -161,14 +161,7 @@ static pid_t fsm_start(ctx_t *c, int consumers, const char *inject)
 
 static int log_has(ctx_t *c, const char *needle)
 {
-    FILE *f = fopen(c->log, "r");
-    char line[4096];
-    int found = 0;
-    while (f && !found && fgets(line, sizeof(line), f))
-        found = strstr(line, needle) != NULL;
-    if (f)
-        fclose(f);
-    return found;
+    return it_file_has(c->log, needle);
 }
 
 /* Whether jobmon-fsm pid has said that it runs (its signal handlers are installed by then);

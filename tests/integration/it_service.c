@@ -211,24 +211,12 @@ static int fsm_stop(pid_t pid, int sig)
     return status;
 }
 
-static int log_has(const char *path, const char *needle)
-{
-    FILE *f = fopen(path, "r");
-    char line[4096];
-    int found = 0;
-    while (f && !found && fgets(line, sizeof(line), f))
-        found = strstr(line, needle) != NULL;
-    if (f)
-        fclose(f);
-    return found;
-}
-
 static int wait_log(const char *path, const char *needle)
 {
     int64_t deadline = jm_time_mono_ms() + DEADLINE_S * 1000;
-    while (!log_has(path, needle) && jm_time_mono_ms() < deadline)
+    while (!it_file_has(path, needle) && jm_time_mono_ms() < deadline)
         jm_time_sleep_ms(50, NULL);
-    return log_has(path, needle);
+    return it_file_has(path, needle);
 }
 
 /* ---- events -------------------------------------------------------------------------------- */
@@ -382,8 +370,8 @@ static int64_t n_caused(svc_t *c, const char *entity, int64_t id, char from, cha
 /* Which of the two logs says "reaper leader": 0, 1, or -1 for none or both. */
 static int leader_of(svc_t *c)
 {
-    int a = log_has(c->log[0], "this process is the reaper leader");
-    int b = log_has(c->log[1], "this process is the reaper leader");
+    int a = it_file_has(c->log[0], "this process is the reaper leader");
+    int b = it_file_has(c->log[1], "this process is the reaper leader");
     return a == b ? -1 : a ? 0 : 1;
 }
 
@@ -448,7 +436,7 @@ START_TEST(test_reaper_end_to_end)
     flush(&c);
     ck_assert_int_eq(wait_st(&c, "task_instance", TI(e, 1), 'T'), 'T');
     ck_assert_int_eq(n_reaper(&c, "reaper.overdue", e, 1), 1);
-    ck_assert(log_has(c.log[1 - leader], "this process is the reaper leader"));
+    ck_assert(it_file_has(c.log[1 - leader], "this process is the reaper leader"));
     ck_assert_int_eq(fsm_stop(fsm[1 - leader], SIGTERM), 0);
     ck_assert_int_eq(n_reaper(&c, "reaper.overdue", a, 0), 1); /* still once */
     svc_close(&c);
@@ -816,7 +804,7 @@ START_TEST(test_second_signal_exits_at_once)
     ck_assert_msg(wait_exit(fsm, 2000, &status), "a second SIGTERM did not exit at once");
     ck_assert(WIFEXITED(status));
     ck_assert_int_eq(WEXITSTATUS(status), 128 + SIGTERM);
-    ck_assert(log_has(c.log[0], "second signal"));
+    ck_assert(it_file_has(c.log[0], "second signal"));
     exec_ok(lk, "ROLLBACK");
     /* the dead process's transaction ends with its backend: nothing of that batch remains */
     char sql[128];

@@ -48,6 +48,18 @@ char *it_slurp(const char *path)
     return s;
 }
 
+int it_file_has(const char *path, const char *needle)
+{
+    FILE *f = fopen(path, "r");
+    char line[4096];
+    int found = 0;
+    while (f && !found && fgets(line, sizeof(line), f))
+        found = strstr(line, needle) != NULL;
+    if (f)
+        fclose(f);
+    return found;
+}
+
 char *it_schema_sql(void)
 {
     glob_t g;
