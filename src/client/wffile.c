@@ -9,9 +9,11 @@
  *
  * Memory: a whole-file jansson tree costs about 2 kB per task (3 GB at 1.5M tasks), so the top
  * level is split by a small scanner and the `tasks` array is parsed one element at a time (each
- * element with jansson, freed after it is read); only upstream names are kept until they are
- * resolved.  Any JSON syntax error sends the whole buffer to jansson once more, so syntax errors
- * read exactly as before ("line L column C: ...").
+ * element with jansson, freed after it is read; a large array is parsed ahead by a second thread,
+ * see prefetch_t); only upstream names are kept until they are resolved (looked up in two halves
+ * on two threads, then applied in order, so the first error is the same).  Any JSON syntax error
+ * sends the whole buffer to jansson once more, so syntax errors read exactly as before ("line L
+ * column C: ...").
  */
 #include <errno.h>
 #include <math.h>
