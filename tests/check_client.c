@@ -660,6 +660,86 @@ START_TEST(test_bind_encoded_escapes)
 }
 END_TEST
 
+/* ---- a file large enough for the parser and lookup threads of wffile.c ---- */
+
+#define BIG_N 6000
+
+/* BIG_N tasks t0 … t<N-1>, each but the first upstream of the one before; task `at` written
+ * with `bad` instead of its usual text (NULL: none). */
+static char *big_file(size_t at, const char *bad)
+{
+    size_t cap = (size_t)BIG_N * 128 + 4096, len = 0;
+    char *b = malloc(cap);
+    ck_assert_ptr_nonnull(b);
+    len += (size_t)snprintf(b + len, cap - len,
+                            "{\"tool\": \"t\", \"workflow_args\": \"big\", \"task_templates\": "
+                            "[{\"name\": \"s\", \"command_template\": \"s {i}\", "
+                            "\"node_args\": [\"i\"]}],\n\"tasks\": [\n");
+    for (size_t i = 0; i < BIG_N; i++) {
+        const char *sep = i + 1 < BIG_N ? ",\n" : "\n";
+        if (bad && i == at)
+            len += (size_t)snprintf(b + len, cap - len, "%s%s", bad, sep);
+        else if (i == 0)
+            len += (size_t)snprintf(
+                b + len, cap - len,
+                "{\"name\": \"t0\", \"template\": \"s\", \"args\": {\"i\": 0}}%s", sep);
+        else
+            len += (size_t)snprintf(b + len, cap - len,
+                                    "{\"name\": \"t%zu\", \"template\": \"s\", \"args\": {\"i\": "
+                                    "%zu}, \"upstream\": [\"t%zu\"]}%s",
+                                    i, i, i - 1, sep);
+    }
+    snprintf(b + len, cap - len, "]}\n");
+    return b;
+}
+
+static void big_fails(size_t at, const char *bad, const char *want)
+{
+    char *b = big_file(at, bad);
+    jm_err_t err = {0};
+    jm_workflow_t *wf = jm_workflow_load_buffer(b, strlen(b), &err);
+    ck_assert_ptr_null(wf);
+    ck_assert_int_eq(err.rc, JM_ERR_INVALID);
+    ck_assert_msg(strcmp(err.msg, want) == 0, "got \"%s\", want \"%s\"", err.msg, want);
+    free(b);
+}
+
+START_TEST(test_big_file)
+{
+    char *b = big_file(0, NULL);
+    jm_err_t err = {0};
+    jm_workflow_t *wf = jm_workflow_load_buffer(b, strlen(b), &err);
+    ck_assert_ptr_nonnull(wf);
+    free(b);
+    ck_assert_uint_eq(jm_workflow_task_count(wf), BIG_N);
+    ck_assert_uint_eq(wf->n_edges, BIG_N - 1);
+    for (uint32_t e = 0; e < wf->n_edges; e++) {
+        ck_assert_uint_eq(wf->edges[2 * e], e + 1);
+        ck_assert_uint_eq(wf->edges[2 * e + 1], e);
+    }
+    ck_assert_str_eq(jm_task_name(jm_workflow_task(wf, BIG_N - 1)), "t5999");
+    ck_assert_int_eq(jm_workflow_validate(wf, &err), JM_OK);
+    jm_workflow_destroy(wf);
+    /* errors late in the file read as for a small one */
+    big_fails(5000, "{\"name\": \"t5000\", \"template\": \"s\", \"args\": {\"i\": 1, \"j\": 2}}",
+              "tasks[5000].args.j: template \"s\" has no placeholder {j}");
+    big_fails(5001, "{\"name\": \"t3\", \"template\": \"s\", \"args\": {\"i\": 5001}}",
+              "tasks[3].name: another task is also named \"t3\"");
+    big_fails(5002,
+              "{\"name\": \"t5002\", \"template\": \"s\", \"args\": {\"i\": 5002}, "
+              "\"upstream\": [\"t1\", \"nope\"]}",
+              "tasks[5002].upstream[1]: no task named \"nope\"");
+    big_fails(5003,
+              "{\"name\": \"t5003\", \"template\": \"s\", \"args\": {\"i\": 5003}, "
+              "\"upstream\": [\"t5003\"]}",
+              "tasks[5003].upstream[0]: task \"t5003\" cannot depend on itself");
+    big_fails(5004, "{\"name\": \"9x\", \"template\": \"s\", \"args\": {\"i\": 5004}}",
+              "tasks[5004].name: task: name \"9x\" starts with a digit");
+    big_fails(5005, "{\"name\": \"t5005\", \"template\": \"s\", \"args\": {\"i\": 5005}, \"x\": }",
+              "line 5008 column 62: unexpected token near '}'");
+}
+END_TEST
+
 Suite *jm_client_suite(void);
 Suite *jm_client_suite(void)
 {
@@ -675,6 +755,7 @@ Suite *jm_client_suite(void)
     tcase_add_test(tc, test_changed_edges_change_dag);
     tcase_add_test(tc, test_cycle_message);
     tcase_add_test(tc, test_long_chain);
+    tcase_add_test(tc, test_big_file);
     tcase_add_test(tc, test_precedence);
     tcase_add_test(tc, test_bind_events_examples);
     tcase_add_test(tc, test_bind_long_commands);

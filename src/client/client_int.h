@@ -35,6 +35,8 @@ typedef struct {
 void jm_strtab_init(jm_strtab_t *st);
 void jm_strtab_free(jm_strtab_t *st);
 uint32_t jm_strtab_intern(jm_strtab_t *st, const char *s, size_t len);
+/* Room for n strings in all without growing the hash table (the same size it would grow to). */
+void jm_strtab_reserve(jm_strtab_t *st, size_t n);
 static inline const char *jm_strtab_get(const jm_strtab_t *st, uint32_t id)
 {
     return st->buf + st->off[id];
@@ -94,6 +96,12 @@ void jm_template_default_name(const jm_template_t *tt, const char *prefix,
                               const char *const *values, char *out);
 /* Name rule of §1.5 (tasks and templates).  JM_ERR_INVALID with "<what> ...". */
 jm_rc_t jm_name_check(const char *name, const char *what, jm_err_t *err);
+/* 1 when no two tasks of wf have the same name (explicit or default). */
+int jm_workflow_names_unique(jm_workflow_t *wf);
+/* jm_workflow_add_task with the task's name given (checked by the caller with jm_name_check), so
+ * that its default name is not made for nothing; NULL = the default name. */
+jm_task_t *jm_workflow_add_task_named(jm_workflow_t *wf, jm_template_t *tt, const jm_kv_t *args,
+                                      size_t n, const char *name, jm_err_t *err);
 
 /* ---- tasks, arrays, workflow (model.c) ---- */
 struct jm_task_s {

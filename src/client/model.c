@@ -39,9 +39,8 @@ void jm_strtab_free(jm_strtab_t *st)
     memset(st, 0, sizeof(*st));
 }
 
-static void strtab_grow_slots(jm_strtab_t *st)
+static void strtab_resize(jm_strtab_t *st, size_t n)
 {
-    size_t n = st->n_slots ? st->n_slots * 2 : 1024;
     uint32_t *slots = jm_calloc(n, sizeof(*slots));
     for (uint32_t id = 0; id < st->n; id++) {
         const char *s = st->buf + st->off[id];
@@ -53,6 +52,20 @@ static void strtab_grow_slots(jm_strtab_t *st)
     free(st->slots);
     st->slots = slots;
     st->n_slots = n;
+}
+
+static void strtab_grow_slots(jm_strtab_t *st)
+{
+    strtab_resize(st, st->n_slots ? st->n_slots * 2 : 1024);
+}
+
+void jm_strtab_reserve(jm_strtab_t *st, size_t n)
+{
+    size_t slots = st->n_slots ? st->n_slots : 1024;
+    while (n * 2 + 2 > slots)
+        slots *= 2;
+    if (slots > st->n_slots)
+        strtab_resize(st, slots);
 }
 
 uint32_t jm_strtab_intern(jm_strtab_t *st, const char *s, size_t len)
@@ -350,6 +363,16 @@ uint32_t jm_workflow_lookup(jm_workflow_t *wf, const char *name, int *ambiguous)
     return JM_NONE;
 }
 
+int jm_workflow_names_unique(jm_workflow_t *wf)
+{
+    if (wf->names_dirty || !wf->name_slots)
+        names_rebuild(wf);
+    for (size_t i = 0; i < wf->n_name_slots; i++)
+        if (wf->name_slots[i] & AMBIGUOUS)
+            return 0;
+    return 1;
+}
+
 jm_task_t *jm_workflow_find_task(jm_workflow_t *wf, const char *name)
 {
     uint32_t t = jm_workflow_lookup(wf, name, NULL);
@@ -476,6 +499,12 @@ static void set_default_name(jm_workflow_t *wf, jm_task_t *t, const jm_template_
 jm_task_t *jm_workflow_add_task(jm_workflow_t *wf, jm_template_t *tt, const jm_kv_t *args, size_t n,
                                 jm_err_t *err)
 {
+    return jm_workflow_add_task_named(wf, tt, args, n, NULL, err);
+}
+
+jm_task_t *jm_workflow_add_task_named(jm_workflow_t *wf, jm_template_t *tt, const jm_kv_t *args,
+                                      size_t n, const char *name, jm_err_t *err)
+{
     jm_rc_t rc = check_template(wf, tt, err);
     if (rc != JM_OK)
         return NULL;
@@ -500,7 +529,10 @@ jm_task_t *jm_workflow_add_task(jm_workflow_t *wf, jm_template_t *tt, const jm_k
     jm_task_t *t = task_alloc(wf);
     t->tmpl = tmpl_index(wf, tt);
     t->args = argv_push(wf, ids, tt->n_args);
-    set_default_name(wf, t, tt, NULL, vals);
+    if (name)
+        t->name = jm_strtab_intern(&wf->strs, name, strlen(name));
+    else
+        set_default_name(wf, t, tt, NULL, vals);
     task_named(wf, t);
     return t;
 }

@@ -9,12 +9,15 @@
  *
  * Memory: a whole-file jansson tree costs about 2 kB per task (3 GB at 1.5M tasks), so the top
  * level is split by a small scanner and the `tasks` array is parsed one element at a time (each
- * element with jansson, freed after it is read); only upstream names are kept until they are
- * resolved.  Any JSON syntax error sends the whole buffer to jansson once more, so syntax errors
- * read exactly as before ("line L column C: ...").
+ * element with jansson, freed after it is read; a large array is parsed ahead by a second thread,
+ * see prefetch_t); only upstream names are kept until they are resolved (looked up in two halves
+ * on two threads, then applied in order, so the first error is the same).  Any JSON syntax error
+ * sends the whole buffer to jansson once more, so syntax errors read exactly as before ("line L
+ * column C: ...").
  */
 #include <errno.h>
 #include <math.h>
+#include <pthread.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -49,6 +52,39 @@ static void pathf(char *p, const char *fmt, ...)
     va_start(ap, fmt);
     vsnprintf(p, PATH_MAX_B, fmt, ap);
     va_end(ap);
+}
+
+/* The paths made for every task, without printf (a few per task add up at 1.5M tasks):
+ * path_key = "%s.%.*s" (at most kmax bytes of key), path_index = "%s[%zu]", both truncated as
+ * pathf truncates. */
+static void path_put(char *p, size_t *at, const char *s, size_t n)
+{
+    if (n > PATH_MAX_B - 1 - *at)
+        n = PATH_MAX_B - 1 - *at;
+    memcpy(p + *at, s, n);
+    *at += n;
+    p[*at] = '\0';
+}
+
+static void path_key(char *p, const char *base, const char *key, size_t kmax)
+{
+    size_t at = 0, kl = strnlen(key, kmax);
+    path_put(p, &at, base, strlen(base));
+    path_put(p, &at, ".", 1);
+    path_put(p, &at, key, kl);
+}
+
+static void path_index(char *p, const char *base, size_t i)
+{
+    char d[24];
+    size_t n = sizeof(d), at = 0;
+    d[--n] = ']';
+    do
+        d[--n] = (char)('0' + i % 10);
+    while ((i /= 10) > 0);
+    d[--n] = '[';
+    path_put(p, &at, base, strlen(base));
+    path_put(p, &at, d + n, sizeof(d) - n);
 }
 
 /* ---- small typed readers ---- */
@@ -370,7 +406,7 @@ static jm_template_t *find_template(ctx_t *c, const char *path, const json_t *o)
 {
     const char *name;
     char p[PATH_MAX_B];
-    pathf(p, "%s.template", path);
+    path_key(p, path, "template", 64);
     if (get_str(c, p, json_object_get(o, "template"), JM_NAME_MAX, 1, &name) != JM_OK)
         return NULL;
     jm_template_t *tt = jm_tool_template(c->wf->tool, name);
@@ -393,12 +429,24 @@ static const char *const task_keys[] = {"name",
                                         "cluster",
                                         NULL};
 
+/* v when it is a valid task name (what read_task checks of "name", without the messages), else
+ * NULL. */
+static const char *good_name(const json_t *v)
+{
+    jm_err_t e;
+    if (!json_is_string(v) || json_string_length(v) == 0 || json_string_length(v) > JM_NAME_MAX ||
+        strlen(json_string_value(v)) != json_string_length(v) ||
+        jm_name_check(json_string_value(v), "task", &e) != JM_OK)
+        return NULL;
+    return json_string_value(v);
+}
+
 static jm_rc_t read_task(ctx_t *c, size_t i, const json_t *o, uint32_t *idx)
 {
     char path[PATH_MAX_B], p[PATH_MAX_B];
     jm_task_t *t = NULL;
     jm_err_t e;
-    pathf(path, "tasks[%zu]", i);
+    path_index(path, "tasks", i);
     if (!json_is_object(o))
         return fail(c, path, "expected an object, got %s", type_name(o));
     if (check_keys(c, path, o, task_keys) != JM_OK)
@@ -419,10 +467,11 @@ static jm_rc_t read_task(ctx_t *c, size_t i, const json_t *o, uint32_t *idx)
         if (!(t = jm_workflow_add_command(c->wf, cmd, &e)))
             return fail(c, p, "%s", e.msg);
     } else {
+        const char *name = good_name(json_object_get(o, "name"));
         jm_template_t *tt = find_template(c, path, o);
         if (!tt)
             return JM_ERR_INVALID;
-        pathf(p, "%s.args", path);
+        path_key(p, path, "args", 64);
         if (!av && tt->n_args > 0)
             return fail(c, path, "missing \"args\" (template \"%.64s\" has {%s})", tt->name,
                         tt->args[0]);
@@ -438,7 +487,7 @@ static jm_rc_t read_task(ctx_t *c, size_t i, const json_t *o, uint32_t *idx)
         json_object_foreach((json_t *)av, key, x)
         {
             char pk[PATH_MAX_B];
-            pathf(pk, "%s.%.64s", p, key);
+            path_key(pk, p, key, 64);
             if (jm_template_arg_index(tt, key) < 0) {
                 rc = fail(c, pk, "template \"%.64s\" has no placeholder {%.64s}", tt->name, key);
                 break;
@@ -452,7 +501,7 @@ static jm_rc_t read_task(ctx_t *c, size_t i, const json_t *o, uint32_t *idx)
             if (!json_object_get(av, tt->args[a]))
                 rc = fail(c, p, "missing \"%s\" (a placeholder of template \"%.64s\")", tt->args[a],
                           tt->name);
-        if (rc == JM_OK && !(t = jm_workflow_add_task(c->wf, tt, kv, k, &e)))
+        if (rc == JM_OK && !(t = jm_workflow_add_task_named(c->wf, tt, kv, k, name, &e)))
             rc = fail(c, p, "%s", e.msg);
         free(kv);
         free(bufs);
@@ -460,7 +509,7 @@ static jm_rc_t read_task(ctx_t *c, size_t i, const json_t *o, uint32_t *idx)
             return rc;
     }
     json_t *nv = json_object_get(o, "name");
-    if (nv) {
+    if (nv && !(t->tmpl != JM_NONE && good_name(nv))) { /* else named by add_task_named */
         const char *name;
         pathf(p, "%s.name", path);
         if (get_str(c, p, nv, JM_NAME_MAX, 1, &name) != JM_OK)
@@ -635,20 +684,44 @@ static jm_rc_t read_upstream(ctx_t *c, const char *path, const json_t *o, uint32
  * parsed one at a time.  What pass 1 keeps of each task for the later passes: whether it has an
  * explicit name, and its upstream names (a clean list of non-empty strings goes to `names`; any
  * other "upstream" value is kept as JSON in bad_up[i] so that its error reads as before). */
+/* Elements parsed ahead by a second thread (the parse is about half of reading a task): a ring of
+ * the next parsed elements, filled in order by the thread, taken in order by tasks_get; NULL
+ * entries are elements that are not valid JSON (the thread stops after one).  The thread also
+ * frees each element when it reuses its slot (tasks_put), so that memory goes back to the thread
+ * that allocated it instead of through glibc's arena locks. */
+#define PREFETCH_RING  1024
+#define PREFETCH_MIN   4096 /* fewer tasks: no thread */
+#define PREFETCH_SLACK 64   /* a waiting side is woken when it can go on for this many elements */
+
+typedef struct {
+    pthread_t th;
+    pthread_mutex_t mu;
+    pthread_cond_t cv;
+    json_t *ring[PREFETCH_RING];
+    size_t head, tail, next; /* elements parsed / put back (all before the one taken) / taken */
+    size_t wake_at;    /* head (reader waits) or tail (parser waits) that wakes the waiting side */
+    int stop, waiting; /* waiting: 1 = the reader, 2 = the parser waits on cv */
+} prefetch_t;
+
 typedef struct {
     const json_t *arr;
     const char *buf;
+    prefetch_t *pf;
     size_t *off, *len, n, cap;
     unsigned char *named;
     size_t *up_at;  /* offset in names of task i's first upstream name */
     uint32_t *up_n; /* number of upstream names of task i; UINT32_MAX = no "upstream" key */
     json_t **bad_up;
     char *names;
-    size_t names_len, names_cap;
+    size_t names_len, names_cap, n_names;
+    uint32_t *found; /* jm_workflow_lookup of each name of `names`, AMB_BIT = ambiguous */
 } tasks_src_t;
+
+static void prefetch_stop(tasks_src_t *ts);
 
 static void tasks_src_free(tasks_src_t *ts)
 {
+    prefetch_stop(ts);
     if (ts->bad_up)
         for (size_t i = 0; i < ts->n; i++)
             json_decref(ts->bad_up[i]);
@@ -659,6 +732,7 @@ static void tasks_src_free(tasks_src_t *ts)
     free(ts->up_at);
     free(ts->up_n);
     free(ts->names);
+    free(ts->found);
     memset(ts, 0, sizeof(*ts));
 }
 
@@ -667,13 +741,111 @@ static size_t tasks_count(const tasks_src_t *ts)
     return ts->arr ? json_array_size(ts->arr) : ts->n;
 }
 
-/* Element i as a new reference, or NULL when its text is not valid JSON. */
-static json_t *tasks_get(const tasks_src_t *ts, size_t i)
+static json_t *tasks_parse(const tasks_src_t *ts, size_t i)
 {
     json_error_t je;
+    return json_loadb(ts->buf + ts->off[i], ts->len[i], JSON_REJECT_DUPLICATES, &je);
+}
+
+static void *prefetch_run(void *arg)
+{
+    tasks_src_t *ts = arg;
+    prefetch_t *pf = ts->pf;
+    for (size_t i = 0; i < ts->n; i++) {
+        pthread_mutex_lock(&pf->mu);
+        while (!pf->stop && i - pf->tail >= PREFETCH_RING) {
+            pf->waiting = 2;
+            pf->wake_at = i - PREFETCH_RING + PREFETCH_SLACK;
+            pthread_cond_wait(&pf->cv, &pf->mu);
+        }
+        int stop = pf->stop;
+        pthread_mutex_unlock(&pf->mu);
+        if (stop)
+            break;
+        json_decref(pf->ring[i % PREFETCH_RING]); /* element i - RING, taken and put back */
+        json_t *o = tasks_parse(ts, i);
+        pthread_mutex_lock(&pf->mu);
+        pf->ring[i % PREFETCH_RING] = o;
+        pf->head = i + 1;
+        if (pf->waiting == 1 && (pf->head >= pf->wake_at || pf->head == ts->n || !o)) {
+            pf->waiting = 0;
+            pthread_cond_signal(&pf->cv);
+        }
+        pthread_mutex_unlock(&pf->mu);
+        if (!o)
+            break;
+    }
+    return NULL;
+}
+
+/* Start parsing the elements ahead (a large streamed array only; without a thread, tasks_get
+ * parses each element itself). */
+static void prefetch_start(tasks_src_t *ts)
+{
+    if (!ts->buf || ts->n < PREFETCH_MIN)
+        return;
+    prefetch_t *pf = jm_calloc(1, sizeof(*pf));
+    pthread_mutex_init(&pf->mu, NULL);
+    pthread_cond_init(&pf->cv, NULL);
+    ts->pf = pf;
+    if (pthread_create(&pf->th, NULL, prefetch_run, ts) != 0) {
+        pthread_cond_destroy(&pf->cv);
+        pthread_mutex_destroy(&pf->mu);
+        free(pf);
+        ts->pf = NULL;
+    }
+}
+
+/* Stop the parser thread and drop what it parsed ahead. */
+static void prefetch_stop(tasks_src_t *ts)
+{
+    prefetch_t *pf = ts->pf;
+    if (!pf)
+        return;
+    pthread_mutex_lock(&pf->mu);
+    pf->stop = 1;
+    pthread_cond_signal(&pf->cv);
+    pthread_mutex_unlock(&pf->mu);
+    pthread_join(pf->th, NULL);
+    for (size_t i = 0; i < PREFETCH_RING; i++)
+        json_decref(pf->ring[i]);
+    pthread_cond_destroy(&pf->cv);
+    pthread_mutex_destroy(&pf->mu);
+    free(pf);
+    ts->pf = NULL;
+}
+
+/* Element i (taken in order when a thread parses ahead), or NULL when its text is not valid
+ * JSON; give it back with tasks_put. */
+static json_t *tasks_get(const tasks_src_t *ts, size_t i)
+{
     if (ts->arr)
         return json_incref(json_array_get(ts->arr, i));
-    return json_loadb(ts->buf + ts->off[i], ts->len[i], JSON_REJECT_DUPLICATES, &je);
+    prefetch_t *pf = ts->pf;
+    if (!pf)
+        return tasks_parse(ts, i);
+    JM_ASSERT(i == pf->next);
+    pf->next = i + 1;
+    pthread_mutex_lock(&pf->mu);
+    while (pf->head <= i) {
+        pf->waiting = 1;
+        pf->wake_at = i + PREFETCH_SLACK;
+        pthread_cond_wait(&pf->cv, &pf->mu);
+    }
+    json_t *o = pf->ring[i % PREFETCH_RING];
+    pf->tail = i;
+    if (pf->waiting == 2 && pf->tail >= pf->wake_at) {
+        pf->waiting = 0;
+        pthread_cond_signal(&pf->cv);
+    }
+    pthread_mutex_unlock(&pf->mu);
+    return o;
+}
+
+static void tasks_put(const tasks_src_t *ts, json_t *o)
+{
+    if (!ts->pf)
+        json_decref(o);
 }
 
 /* Keep what the later passes need of task element o (index i). */
@@ -714,12 +886,61 @@ static void tasks_keep(tasks_src_t *ts, size_t i, const json_t *o)
         }
         memcpy(ts->names + ts->names_len, json_string_value(json_array_get(up, j)), l);
         ts->names_len += l;
+        ts->n_names++;
     }
 }
 
-/* Upstream of task element i (pass 3), with the same checks and messages as read_upstream. */
+#define AMB_BIT 0x80000000u
+
+typedef struct {
+    jm_workflow_t *wf;
+    const char *from, *to; /* names */
+    uint32_t *found;
+} find_range_t;
+
+static void *find_range(void *arg)
+{
+    find_range_t *r = arg;
+    uint32_t *f = r->found;
+    for (const char *name = r->from; name < r->to; name += strlen(name) + 1) {
+        int amb;
+        uint32_t u = jm_workflow_lookup(r->wf, name, &amb);
+        *f++ = u == JM_NONE ? JM_NONE : amb ? u | AMB_BIT : u;
+    }
+    return NULL;
+}
+
+#define FIND_THREAD_MIN 4096 /* fewer names: one thread */
+
+/* Look up every upstream name of `names` (pass 3 then only reads ts->found): a long list in two
+ * halves, the second on a thread of its own (jm_workflow_lookup only reads once its name map is
+ * built, which jm_workflow_names_unique did). */
+static void tasks_find_upstream(jm_workflow_t *wf, tasks_src_t *ts)
+{
+    ts->found = jm_malloc((ts->n_names + 1) * sizeof(uint32_t));
+    const char *end = ts->names + ts->names_len;
+    find_range_t lo = {wf, ts->names, end, ts->found}, hi = lo;
+    pthread_t th;
+    if (ts->n_names >= FIND_THREAD_MIN) {
+        const char *mid = ts->names + ts->names_len / 2;
+        mid += strlen(mid) + 1; /* the start of a name (names_len/2 may be inside one) */
+        size_t k = 0;
+        for (const char *x = ts->names; x < mid; x += strlen(x) + 1)
+            k++;
+        hi = (find_range_t){wf, mid, end, ts->found + k};
+        lo.to = mid;
+        if (pthread_create(&th, NULL, find_range, &hi) != 0)
+            lo.to = end;
+    }
+    find_range(&lo);
+    if (lo.to != end)
+        pthread_join(th, NULL);
+}
+
+/* Upstream of task element i (pass 3), with the same checks and messages as read_upstream; *k
+ * is the index in ts->found of its first name. */
 static jm_rc_t tasks_upstream(ctx_t *c, const tasks_src_t *ts, size_t i, const char *path,
-                              uint32_t first)
+                              uint32_t first, size_t *k)
 {
     if (ts->bad_up[i])
         return read_upstream_json(c, path, ts->bad_up[i], first, 1);
@@ -728,8 +949,10 @@ static jm_rc_t tasks_upstream(ctx_t *c, const tasks_src_t *ts, size_t i, const c
     const char *name = ts->names + ts->up_at[i];
     for (uint32_t j = 0; j < ts->up_n[i]; j++, name += strlen(name) + 1) {
         char pj[PATH_MAX_B];
-        int amb;
-        uint32_t u = jm_workflow_lookup(c->wf, name, &amb);
+        uint32_t u = ts->found[(*k)++];
+        int amb = u != JM_NONE && (u & AMB_BIT);
+        if (amb)
+            u &= ~AMB_BIT;
         if (u == JM_NONE || amb || u == first)
             pathf(pj, "%s.upstream[%u]", path, j);
         if (u == JM_NONE)
@@ -850,6 +1073,8 @@ static jm_rc_t read_workflow(ctx_t *c, const json_t *root, tasks_src_t *ts)
     size_t n_tasks = tasks_count(ts), n_arrays = json_array_size(arrays);
     first = jm_calloc(n_tasks + n_arrays + 1, sizeof(uint32_t));
     count = jm_calloc(n_tasks + n_arrays + 1, sizeof(uint32_t));
+    jm_strtab_reserve(&wf->strs, wf->strs.n + n_tasks); /* a name per task, at least */
+    prefetch_start(ts);
     for (size_t i = 0; i < n_tasks; i++) {
         json_t *o = tasks_get(ts, i);
         if (!o) {
@@ -859,17 +1084,19 @@ static jm_rc_t read_workflow(ctx_t *c, const json_t *root, tasks_src_t *ts)
         jm_rc_t r = read_task(c, i, o, &first[i]);
         if (r == JM_OK)
             tasks_keep(ts, i, o);
-        json_decref(o);
+        tasks_put(ts, o);
         if (r != JM_OK)
             goto out;
         count[i] = 1;
     }
+    prefetch_stop(ts);
     for (size_t i = 0; i < n_arrays; i++)
         if (read_array(c, i, json_array_get(arrays, i), &first[n_tasks + i], &count[n_tasks + i]) !=
             JM_OK)
             goto out;
-    /* explicit names must be unique */
-    for (size_t i = 0; i < n_tasks; i++) {
+    /* explicit names must be unique (the loop finds the first culprit) */
+    size_t n_check = jm_workflow_names_unique(wf) ? 0 : n_tasks;
+    for (size_t i = 0; i < n_check; i++) {
         int amb;
         if (!ts->named[i])
             continue;
@@ -882,13 +1109,16 @@ static jm_rc_t read_workflow(ctx_t *c, const json_t *root, tasks_src_t *ts)
             goto out;
         }
     }
+    size_t k = 0;
+    if (n_tasks)
+        tasks_find_upstream(wf, ts);
     for (size_t i = 0; i < n_tasks + n_arrays; i++) {
         char path[PATH_MAX_B];
         if (i < n_tasks)
-            pathf(path, "tasks[%zu]", i);
+            path_index(path, "tasks", i);
         else
-            pathf(path, "arrays[%zu]", i - n_tasks);
-        if (i < n_tasks ? tasks_upstream(c, ts, i, path, first[i]) != JM_OK
+            path_index(path, "arrays", i - n_tasks);
+        if (i < n_tasks ? tasks_upstream(c, ts, i, path, first[i], &k) != JM_OK
                         : read_upstream(c, path, json_array_get(arrays, i - n_tasks), first[i],
                                         count[i]) != JM_OK)
             goto out;
