@@ -918,6 +918,8 @@ static void *find_range(void *arg)
 static void tasks_find_upstream(jm_workflow_t *wf, tasks_src_t *ts)
 {
     ts->found = jm_malloc((ts->n_names + 1) * sizeof(uint32_t));
+    if (ts->n_names == 0) /* no upstream names: ts->names may be NULL */
+        return;
     const char *end = ts->names + ts->names_len;
     find_range_t lo = {wf, ts->names, end, ts->found}, hi = lo;
     pthread_t th;
