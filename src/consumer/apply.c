@@ -794,6 +794,27 @@ static jm_rc_t prefetch(jm_apply_t *ap, jm_err_t *err)
 
 /* Read the downstream tasks (with what a decrement and the ready set need) of the tasks in the
  * array `b`, each already marked edges_known = 2 (asked for); they become edges_known = 1. */
+/* Append a downstream task id to the edge list. */
+static void edge_push(jm_apply_t *ap, int64_t id)
+{
+    if (ap->n_edges == ap->cap_edges) {
+        ap->cap_edges = ap->cap_edges ? ap->cap_edges * 2 : 256;
+        ap->edges = jm_realloc(ap->edges, ap->cap_edges * sizeof(*ap->edges));
+    }
+    ap->edges[ap->n_edges++] = id;
+}
+
+/* Store an owned string (a task's resources) in the string list; returns its index. */
+static size_t str_push(jm_apply_t *ap, char *str)
+{
+    if (ap->n_strs == ap->cap_strs) {
+        ap->cap_strs = ap->cap_strs ? ap->cap_strs * 2 : 256;
+        ap->strs = jm_realloc(ap->strs, ap->cap_strs * sizeof(*ap->strs));
+    }
+    ap->strs[ap->n_strs] = str;
+    return ap->n_strs++;
+}
+
 static jm_rc_t edges_fetch(jm_apply_t *ap, jm_pgarr_t *b, jm_err_t *err)
 {
     PGresult *r = NULL;
@@ -820,18 +841,9 @@ static jm_rc_t edges_fetch(jm_apply_t *ap, jm_pgarr_t *b, jm_err_t *err)
                 d->pend_known = 1;
                 d->pend = atoi(PQgetvalue(r, k, 2));
                 d->array_id = PQgetisnull(r, k, 5) ? 0 : strtoll(PQgetvalue(r, k, 5), NULL, 10);
-                if (ap->n_strs == ap->cap_strs) {
-                    ap->cap_strs = ap->cap_strs ? ap->cap_strs * 2 : 256;
-                    ap->strs = jm_realloc(ap->strs, ap->cap_strs * sizeof(*ap->strs));
-                }
-                d->res = ap->n_strs;
-                ap->strs[ap->n_strs++] = jm_strdup(PQgetvalue(r, k, 6));
+                d->res = str_push(ap, jm_strdup(PQgetvalue(r, k, 6)));
             }
-            if (ap->n_edges == ap->cap_edges) {
-                ap->cap_edges = ap->cap_edges ? ap->cap_edges * 2 : 256;
-                ap->edges = jm_realloc(ap->edges, ap->cap_edges * sizeof(*ap->edges));
-            }
-            ap->edges[ap->n_edges++] = id;
+            edge_push(ap, id);
         }
         u = jm_ap_task_state(ap, up, 0); /* the map may have grown */
         if (u && u->edges_known == 2) {
@@ -935,6 +947,18 @@ void jm_ap_forget_rows(jm_apply_t *ap)
     ap->n_status_pending = 0;
 }
 
+/* An instance kept for the next transaction: known row, not finished. */
+static int ti_kept(const jm_ap_tistate_t *t)
+{
+    return t->id && t->row && t->status && strchr("QIOR", t->status);
+}
+
+/* A task kept for the next transaction: not finished. */
+static int task_kept(const jm_ap_taskstate_t *t)
+{
+    return t->id && t->status && strchr("GQIORA", t->status);
+}
+
 /* Rows kept for the next transaction at most (beyond: all forgotten; bounds the memory). */
 #define AP_KEEP_MAX 32768
 
@@ -961,12 +985,12 @@ static void keep_rows(jm_apply_t *ap)
     const jm_ap_tistate_t *tv = oti.v;
     const jm_ap_taskstate_t *kv = otask.v;
     for (size_t i = 0; i < oti.cap; i++)
-        nti += tv[i].id && tv[i].row && strchr("QIOR", tv[i].status) && tv[i].status;
+        nti += ti_kept(&tv[i]);
     for (size_t i = 0; i < otask.cap; i++)
-        ntask += kv[i].id && kv[i].status && strchr("GQIORA", kv[i].status);
+        ntask += task_kept(&kv[i]);
     if (nti <= AP_KEEP_MAX && ntask <= AP_KEEP_MAX) {
         for (size_t i = 0; i < oti.cap; i++)
-            if (tv[i].id && tv[i].row && tv[i].status && strchr("QIOR", tv[i].status))
+            if (ti_kept(&tv[i]))
                 *jm_ap_ti_state(ap, tv[i].id, 1) = (jm_ap_tistate_t){.id = tv[i].id,
                                                                      .status = tv[i].status,
                                                                      .row = 1,
@@ -976,7 +1000,7 @@ static void keep_rows(jm_apply_t *ap)
                                                                      .attempt = tv[i].attempt};
         for (size_t i = 0; i < otask.cap; i++) {
             const jm_ap_taskstate_t *o = &kv[i];
-            if (!o->id || !o->status || !strchr("GQIORA", o->status))
+            if (!task_kept(o))
                 continue;
             jm_ap_taskstate_t *t = jm_ap_task_state(ap, o->id, 1);
             *t = (jm_ap_taskstate_t){.id = o->id,
@@ -989,24 +1013,14 @@ static void keep_rows(jm_apply_t *ap)
                 t->edges_known = 1;
                 t->edge0 = ap->n_edges;
                 t->n_edges = o->n_edges;
-                for (size_t e = 0; e < o->n_edges; e++) {
-                    if (ap->n_edges == ap->cap_edges) {
-                        ap->cap_edges = ap->cap_edges ? ap->cap_edges * 2 : 256;
-                        ap->edges = jm_realloc(ap->edges, ap->cap_edges * sizeof(*ap->edges));
-                    }
-                    ap->edges[ap->n_edges++] = oedges[o->edge0 + e];
-                }
+                for (size_t e = 0; e < o->n_edges; e++)
+                    edge_push(ap, oedges[o->edge0 + e]);
             }
             if (o->pend_known) {
                 t->pend_known = 1;
                 t->pend = o->pend;
                 t->array_id = o->array_id;
-                if (ap->n_strs == ap->cap_strs) {
-                    ap->cap_strs = ap->cap_strs ? ap->cap_strs * 2 : 256;
-                    ap->strs = jm_realloc(ap->strs, ap->cap_strs * sizeof(*ap->strs));
-                }
-                t->res = ap->n_strs;
-                ap->strs[ap->n_strs++] = ostrs[o->res]; /* moved */
+                t->res = str_push(ap, ostrs[o->res]); /* moved */
                 ostrs[o->res] = NULL;
             }
         }
