@@ -1231,6 +1231,35 @@ START_TEST(test_reportsrv_connection_cap)
 }
 END_TEST
 
+/* distributor.report_listen forms: the advertised address follows. */
+START_TEST(test_reportsrv_listen_specs)
+{
+    jm_err_t err;
+    char name[256] = "";
+    ck_assert_int_eq(gethostname(name, sizeof(name) - 1), 0);
+    jm_report_t *r = tp_report();
+    const char *specs[] = {"127.0.0.1:0", ":0", ""};
+    for (size_t i = 0; i < 3; i++) {
+        jm_reportsrv_t *s = jm_reportsrv_new(r, 7, 8, specs[i], 4, &err);
+        ck_assert_ptr_nonnull(s);
+        const char *a = jm_reportsrv_addr(s), *colon = strrchr(a, ':');
+        ck_assert_ptr_nonnull(colon);
+        ck_assert_int_gt(atoi(colon + 1), 0); /* the ephemeral port it got */
+        if (i == 0)
+            ck_assert_int_eq(strncmp(a, "127.0.0.1:", 10), 0);
+        if (i == 1) /* every address: advertised by host name */
+            ck_assert_int_eq(strncmp(a, name, strlen(name)), 0);
+        int fd = jm_chan_connect(a, 1000, &err); /* reachable as advertised */
+        ck_assert_int_ge(fd, 0);
+        close(fd);
+        jm_reportsrv_destroy(s);
+    }
+    ck_assert_ptr_null(jm_reportsrv_new(r, 7, 8, "256.1.1.1:0", 4, &err));
+    jm_report_destroy(r);
+    jm_report_set_producer_ops(NULL);
+}
+END_TEST
+
 Suite *jm_distributor_suite(void);
 Suite *jm_distributor_suite(void)
 {
@@ -1258,6 +1287,7 @@ Suite *jm_distributor_suite(void)
     tcase_add_loop_test(tc, test_reportsrv_refuses_bad_token, 0, 3);
     tcase_add_test(tc, test_reportsrv_frames_split_across_reads);
     tcase_add_test(tc, test_reportsrv_connection_cap);
+    tcase_add_test(tc, test_reportsrv_listen_specs);
     suite_add_tcase(s, tc);
     tc = tcase_create("pool");
     tcase_set_timeout(tc, 60);

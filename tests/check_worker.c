@@ -628,6 +628,32 @@ START_TEST(test_chan_stream_framing)
 }
 END_TEST
 
+/* The worker takes JOBMON_REPORT_ADDR/TOKEN out of the command's environment: the command
+ * never sees the distributor's secret. */
+START_TEST(test_worker_hides_report_token)
+{
+    char dir[] = "/tmp/jm-tok-XXXXXX", cmd[1024], line[4096];
+    ck_assert_ptr_nonnull(mkdtemp(dir));
+    snprintf(cmd, sizeof(cmd),
+             "JOBMON_REPORT_ADDR=127.0.0.1:1 JOBMON_REPORT_TOKEN=s3cret %s/jobmon-worker "
+             "--ti-id 5 --workflow-id 7 --run-id 8 --task-id 9 --no-kill-check --logs-dir %s "
+             "--events-file %s/ev --command 'echo tok=${JOBMON_REPORT_TOKEN:-none} "
+             "addr=${JOBMON_REPORT_ADDR:-none}' >/dev/null 2>&1",
+             JM_TEST_BUILDDIR, dir, dir);
+    ck_assert_int_eq(system(cmd), 0);
+    snprintf(cmd, sizeof(cmd), "%s/ev", dir);
+    FILE *f = fopen(cmd, "r");
+    ck_assert_ptr_nonnull(f);
+    int seen = 0;
+    while (fgets(line, sizeof(line), f))
+        seen += strstr(line, "tok=none addr=none") != NULL;
+    fclose(f);
+    ck_assert_int_eq(seen, 1); /* in ti.done's stdout tail */
+    snprintf(cmd, sizeof(cmd), "rm -rf %s", dir);
+    ck_assert_int_eq(system(cmd), 0);
+}
+END_TEST
+
 Suite *jm_worker_suite(void);
 Suite *jm_worker_suite(void)
 {
@@ -653,6 +679,7 @@ Suite *jm_worker_suite(void)
     tcase_add_loop_test(tc, test_channel_acknowledged, 0, 2);
     tcase_add_loop_test(tc, test_channel_failure_falls_back, 0, 8);
     tcase_add_loop_test(tc, test_remote_channel_unreachable_falls_back, 0, 2);
+    tcase_add_test(tc, test_worker_hides_report_token);
     suite_add_tcase(s, tc);
     return s;
 }

@@ -107,6 +107,16 @@ static void split_listen(const char *spec, char **host, char **port)
     *port = jm_strdup(p && *p ? p : "0");
 }
 
+/* 1 when ss is a loopback address (reachable from this host only). */
+static int is_loopback(const struct sockaddr_storage *ss)
+{
+    if (ss->ss_family == AF_INET)
+        return (ntohl(((const struct sockaddr_in *)ss)->sin_addr.s_addr) >> 24) == 127;
+    if (ss->ss_family == AF_INET6)
+        return IN6_IS_ADDR_LOOPBACK(&((const struct sockaddr_in6 *)ss)->sin6_addr);
+    return 0;
+}
+
 /* Listen as `spec` says (see reportsrv.h) and set s->addr. */
 static int open_listener(jm_reportsrv_t *s, const char *spec, jm_err_t *err)
 {
@@ -136,6 +146,12 @@ static int open_listener(jm_reportsrv_t *s, const char *spec, jm_err_t *err)
         snprintf(tail, sizeof(tail), "%s", p ? p : ":0");
         snprintf(s->addr, sizeof(s->addr), "%s%s", name, tail);
     }
+    if (auto_host && is_loopback(&ss))
+        jm_log(JM_LOG_WARN, "reportsrv",
+               "report channel on %s, a loopback address (the host name resolves to it): jobs on "
+               "other hosts cannot reach it and publish to Kafka; set "
+               "distributor.report_listen",
+               s->addr);
     return 0;
 }
 

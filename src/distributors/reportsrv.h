@@ -28,11 +28,11 @@
 typedef struct jm_reportsrv_s jm_reportsrv_t;
 
 typedef struct {
-    size_t accepted;    /* connections accepted */
-    size_t bad_token;   /* closed: wrong or missing token, or silent past JM_REPORTSRV_AUTH_MS */
-    size_t over_cap;    /* closed at once: max_conns reached */
-    size_t events;      /* event messages taken from workers */
-    size_t open;        /* connections open now */
+    size_t accepted;  /* connections accepted */
+    size_t bad_token; /* closed: wrong or missing token, or silent past JM_REPORTSRV_AUTH_MS */
+    size_t over_cap;  /* closed at once: max_conns reached */
+    size_t events;    /* event messages taken from workers */
+    size_t open;      /* connections open now */
 } jm_reportsrv_stats_t;
 
 /* Listen on `listen` ("" = the address this host's name resolves to, else 127.0.0.1, on an
