@@ -733,11 +733,12 @@ START_TEST(test_pool_falls_back_to_one_shot)
 }
 END_TEST
 
+#define TP_MAX 256 /* messages a test producer keeps */
 /* ---- the report relay over a producer of the test's own: it keeps what is sent and delivers
  * when the test says so (Kafka's delivery reports at a time the test decides) ---- */
 typedef struct {
-    char *buf[16];
-    uint64_t token[16];
+    char *buf[TP_MAX];
+    uint64_t token[TP_MAX];
     size_t n;
     int refuse_reports; /* send_tracked of a ti.reports fails */
     jm_producer_dr_fn cb;
@@ -764,7 +765,7 @@ static jm_rc_t tp_send_tracked(jm_producer_t *p, int64_t wf, const void *buf, si
                                uint64_t token, jm_err_t *err)
 {
     (void)p, (void)wf;
-    ck_assert_uint_lt(g_tp.n, 16);
+    ck_assert_uint_lt(g_tp.n, TP_MAX);
     if (g_tp.refuse_reports && strstr(buf, "\"type\":\"ti.reports\""))
         return jm_err_set(err, JM_ERR_UNAVAILABLE, "queue full");
     g_tp.buf[g_tp.n] = jm_strndup(buf, len);
@@ -1231,6 +1232,59 @@ START_TEST(test_reportsrv_connection_cap)
 }
 END_TEST
 
+/* Many workers at once (an array job's steps): each connects on its own, every report is
+ * relayed, every worker gets its answers. */
+#define MANY 200
+START_TEST(test_reportsrv_many_connections)
+{
+    jm_report_t *r = tp_report();
+    jm_reportsrv_t *s = srv_new(r, MANY);
+    jm_chan_t **c = jm_calloc(MANY, sizeof(*c));
+    char *hello = jm_asprintf("T %s", jm_reportsrv_token(s));
+    for (size_t i = 0; i < MANY; i++) {
+        size_t len;
+        c[i] = srv_client(s);
+        client_send(c[i], hello, strlen(hello));
+        char *m = report_msg(JM_EV_TI_RUNNING, 1000 + (int64_t)i, &len);
+        client_send(c[i], m, len);
+        free(m);
+        m = report_msg(JM_EV_TI_DONE, 1000 + (int64_t)i, &len);
+        client_send(c[i], m, len);
+        free(m);
+        if (i % 50 == 49)
+            jm_reportsrv_poll(s); /* the backlog drains while more connect */
+    }
+    free(hello);
+    size_t items = 0, done = 0;
+    int64_t t0 = jm_time_mono_ms();
+    while (items < MANY && jm_time_mono_ms() - t0 < 10000) {
+        (void)srv_pump(s, published, 20);
+        for (; done < g_tp.n; done++) { /* Kafka acknowledges each ti.reports */
+            jm_event_t *ev = sent(done);
+            ck_assert_int_eq(ev->type, JM_EV_TI_REPORTS);
+            items += json_array_size(json_object_get(ev->payload, "items"));
+            jm_event_destroy(ev);
+            g_tp.cb(g_tp.arg, g_tp.token[done], 1);
+        }
+    }
+    ck_assert_uint_eq(items, MANY); /* one item (R and D) per worker */
+    for (size_t i = 0; i < MANY; i++) {
+        expect_answer(c[i], "A 1");
+        expect_answer(c[i], "A 2");
+        jm_chan_free(c[i]);
+    }
+    free(c);
+    jm_reportsrv_stats_t st;
+    jm_reportsrv_stats(s, &st);
+    ck_assert_uint_eq(st.accepted, MANY);
+    ck_assert_uint_eq(st.events, 2 * MANY);
+    ck_assert_uint_eq(st.over_cap, 0);
+    jm_reportsrv_destroy(s);
+    jm_report_destroy(r);
+    jm_report_set_producer_ops(NULL);
+}
+END_TEST
+
 /* distributor.report_listen forms: the advertised address follows. */
 START_TEST(test_reportsrv_listen_specs)
 {
@@ -1288,6 +1342,7 @@ Suite *jm_distributor_suite(void)
     tcase_add_test(tc, test_reportsrv_frames_split_across_reads);
     tcase_add_test(tc, test_reportsrv_connection_cap);
     tcase_add_test(tc, test_reportsrv_listen_specs);
+    tcase_add_test(tc, test_reportsrv_many_connections);
     suite_add_tcase(s, tc);
     tc = tcase_create("pool");
     tcase_set_timeout(tc, 60);

@@ -68,7 +68,7 @@ static int listen_on(const char *host, const char *port, jm_err_t *err)
         int one = 1;
         if (fd >= 0)
             (void)setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
-        if (fd >= 0 && (bind(fd, a->ai_addr, a->ai_addrlen) != 0 || listen(fd, 256) != 0)) {
+        if (fd >= 0 && (bind(fd, a->ai_addr, a->ai_addrlen) != 0 || listen(fd, SOMAXCONN) != 0)) {
             jm_err_set(err, JM_ERR_UNAVAILABLE, "report channel: listen on %s:%s: %s",
                        host ? host : "*", port, strerror(errno));
             close(fd);
