@@ -4,7 +4,6 @@
 #include <errno.h>
 #include <netdb.h>
 #include <netinet/in.h>
-#include <netinet/tcp.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -280,8 +279,7 @@ static void accept_all(jm_reportsrv_t *s)
             close(fd);
             continue;
         }
-        int one = 1;
-        (void)setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+        jm_chan_tune_tcp(fd);
         if (s->n == s->cap) {
             s->cap = s->cap ? 2 * s->cap : 16;
             s->conns = jm_realloc(s->conns, s->cap * sizeof(*s->conns));

@@ -183,6 +183,18 @@ int jm_chan_recv(jm_chan_t *c, char **buf, size_t *len)
     }
 }
 
+void jm_chan_tune_tcp(int fd)
+{
+    int one = 1, idle = 60, intvl = 10, cnt = 3;
+    unsigned user_timeout_ms = 30000;
+    (void)setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+    (void)setsockopt(fd, SOL_SOCKET, SO_KEEPALIVE, &one, sizeof(one));
+    (void)setsockopt(fd, IPPROTO_TCP, TCP_KEEPIDLE, &idle, sizeof(idle));
+    (void)setsockopt(fd, IPPROTO_TCP, TCP_KEEPINTVL, &intvl, sizeof(intvl));
+    (void)setsockopt(fd, IPPROTO_TCP, TCP_KEEPCNT, &cnt, sizeof(cnt));
+    (void)setsockopt(fd, IPPROTO_TCP, TCP_USER_TIMEOUT, &user_timeout_ms, sizeof(user_timeout_ms));
+}
+
 /* Split "host:port" / "[host]:port" into host and port (new strings). */
 static int split_addr(const char *addr, char **host, char **port)
 {
@@ -241,8 +253,7 @@ int jm_chan_connect(const char *addr, int timeout_ms, jm_err_t *err)
         fd = -1;
         goto out;
     }
-    int one = 1;
-    (void)setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+    jm_chan_tune_tcp(fd);
 out:
     if (ai)
         freeaddrinfo(ai);

@@ -35,8 +35,13 @@ int jm_chan_send(jm_chan_t *c, const void *buf, size_t len, int timeout_ms);
  * stream sent a length of 0 or above JM_CHAN_MAX_MSG (EPROTO). */
 int jm_chan_recv(jm_chan_t *c, char **buf, size_t *len);
 
-/* Connect to "host:port" ("[v6addr]:port" too) over TCP within timeout_ms, TCP_NODELAY and
- * close-on-exec set.  The descriptor (non-blocking), or -1 with err set. */
+/* Connect to "host:port" ("[v6addr]:port" too) over TCP within timeout_ms, close-on-exec, tuned
+ * with jm_chan_tune_tcp.  The descriptor (non-blocking), or -1 with err set. */
 int jm_chan_connect(const char *addr, int timeout_ms, jm_err_t *err);
+/* Both ends of a TCP channel: TCP_NODELAY (a message is one small segment, never held back);
+ * keepalive after 60 s idle (3 probes 10 s apart) and TCP_USER_TIMEOUT 30 s, so a peer whose
+ * host died is noticed (the worker then falls back to Kafka, the distributor frees the slot)
+ * instead of swallowing messages until the kernel's 15-minute retransmission limit. */
+void jm_chan_tune_tcp(int fd);
 
 #endif
