@@ -15,17 +15,21 @@
 #                       each event at once (the local plugins' path without the distributor's
 #                       Kafka round trip); its overhead is over `chan_ack sh -c true` (case
 #                       chansh), so chan_ack's own start cancels too
+#   worker sink=tcp     the worker started by `bench/chan_ack --tcp`, which listens on 127.0.0.1
+#                       and gives it JOBMON_REPORT_ADDR/TOKEN (the Slurm jobs' network channel:
+#                       connect, token, events framed on TCP), answering each event at once; its
+#                       overhead is over `chan_ack --tcp sh -c true` (case tcpsh)
 # Every case is started the same way (bash → /usr/bin/time → command) so the launcher's cost
 # cancels in the differences.  A header gives the machine, the time and the load average:
 # results taken under load are not comparable, rerun when `uptime` shows the machine idle.
 # Env: JOBMON_CONFIG (default .stack/jobmon.conf), WORKER (binary to measure; default
-# <builddir>/jobmon-worker), CASES (default "sh file kafka chansh channel").
+# <builddir>/jobmon-worker), CASES (default "sh file kafka chansh channel tcpsh tcp").
 set -euo pipefail
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
 N=${1:-200}
 B=${2:-$ROOT}
 W=${WORKER:-$B/jobmon-worker}
-CASES=${CASES:-sh file kafka chansh channel}
+CASES=${CASES:-sh file kafka chansh channel tcpsh tcp}
 ACK=${ACK:-$B/bench/chan_ack}
 export JOBMON_CONFIG=${JOBMON_CONFIG:-$ROOT/.stack/jobmon.conf}
 [[ -x /usr/bin/time ]] || { echo "worker_overhead: needs GNU time (/usr/bin/time)" >&2; exit 2; }
@@ -76,6 +80,8 @@ for c in $CASES; do
     kafka) run "worker sink=kafka" "$W" "${args[@]}" ;;
     chansh) run "chan_ack sh -c true" "$ACK" sh -c true ;;
     channel) run "worker sink=channel" "$ACK" "$W" "${args[@]}" --report-fd 3 ;;
+    tcpsh) run "chan_ack --tcp sh -c true" "$ACK" --tcp sh -c true ;;
+    tcp) run "worker sink=tcp" "$ACK" --tcp "$W" "${args[@]}" ;;
     *) echo "worker_overhead: unknown case $c" >&2; exit 2 ;;
     esac
     rm -f "$TMP/ev"
@@ -90,15 +96,20 @@ if grep -q '^sh -c true|' "$TMP/summary"; then
     echo
     echo "| overhead over sh -c true | median ms | p90 ms | p99 ms | max RSS kB |"
     echo "|---|---:|---:|---:|---:|"
-    # the channel case over chan_ack's own (sh -c true under chan_ack) when that was measured
-    awk -F'|' '$1 == "sh -c true" {m = $2; p9 = $3; p99 = $4; r = $6}
-        $1 == "chan_ack sh -c true" {cm = $2; cp9 = $3; cp99 = $4; cr = $6; have = 1}
-        $1 != "sh -c true" && $1 != "chan_ack sh -c true" {
+    # the channel (tcp) case over chan_ack's own (sh -c true under chan_ack [--tcp]) when that
+    # was measured
+    awk -F'|' 'function base(k) {bm[k] = $2; b9[k] = $3; b99[k] = $4; br[k] = $6}
+        $1 == "sh -c true" {base("")}
+        $1 == "chan_ack sh -c true" {base("worker sink=channel")}
+        $1 == "chan_ack --tcp sh -c true" {base("worker sink=tcp")}
+        $1 != "sh -c true" && $1 !~ /^chan_ack / {
             l[++n] = $1; a[n] = $2; b[n] = $3; c[n] = $4; d[n] = $6}
         END {for (i = 1; i <= n; i++) {
-                 ch = l[i] == "worker sink=channel" && have
-                 printf "| %s%s | %+.2f | %+.2f | %+.2f | %+d |\n", l[i],
-                        ch ? " (over chan_ack sh -c true)" : "", a[i] - (ch ? cm : m),
-                        b[i] - (ch ? cp9 : p9), c[i] - (ch ? cp99 : p99), d[i] - (ch ? cr : r)}}' \
+                 k = (l[i] in bm) ? l[i] : ""
+                 sfx = ""
+                 if (k == "worker sink=channel") sfx = " (over chan_ack sh -c true)"
+                 if (k == "worker sink=tcp") sfx = " (over chan_ack --tcp sh -c true)"
+                 printf "| %s%s | %+.2f | %+.2f | %+.2f | %+d |\n", l[i], sfx,
+                        a[i] - bm[k], b[i] - b9[k], c[i] - b99[k], d[i] - br[k]}}' \
         "$TMP/summary"
 fi

@@ -1,6 +1,7 @@
 /* Unit tests for src/distributors: Slurm command lines and output parsing, batching, the
  * submission journal, resources, the local process engine, the report relay and the dummy
  * plugin. */
+#include <arpa/inet.h>
 #include <check.h>
 #include <poll.h>
 #include <stdio.h>
@@ -13,6 +14,7 @@
 #include "distributors/localproc.h"
 #include "distributors/plugin.h"
 #include "distributors/relay.h"
+#include "distributors/reportsrv.h"
 #include "distributors/slurm.h"
 #include "jobmon/config.h"
 #include "jobmon/event.h"
@@ -731,11 +733,12 @@ START_TEST(test_pool_falls_back_to_one_shot)
 }
 END_TEST
 
+#define TP_MAX 256 /* messages a test producer keeps */
 /* ---- the report relay over a producer of the test's own: it keeps what is sent and delivers
  * when the test says so (Kafka's delivery reports at a time the test decides) ---- */
 typedef struct {
-    char *buf[16];
-    uint64_t token[16];
+    char *buf[TP_MAX];
+    uint64_t token[TP_MAX];
     size_t n;
     int refuse_reports; /* send_tracked of a ti.reports fails */
     jm_producer_dr_fn cb;
@@ -762,7 +765,7 @@ static jm_rc_t tp_send_tracked(jm_producer_t *p, int64_t wf, const void *buf, si
                                uint64_t token, jm_err_t *err)
 {
     (void)p, (void)wf;
-    ck_assert_uint_lt(g_tp.n, 16);
+    ck_assert_uint_lt(g_tp.n, TP_MAX);
     if (g_tp.refuse_reports && strstr(buf, "\"type\":\"ti.reports\""))
         return jm_err_set(err, JM_ERR_UNAVAILABLE, "queue full");
     g_tp.buf[g_tp.n] = jm_strndup(buf, len);
@@ -823,8 +826,9 @@ static int answered(const answers_t *a, uint64_t token)
     return 0;
 }
 
-/* A worker's datagram: ti.running, ti.done, ti.error (status E) or ti.heartbeat of ti_id. */
-static jm_rc_t take(jm_relay_t *rl, jm_event_type_t type, int64_t ti_id, uint64_t token)
+/* A worker's event (encoded, caller frees): ti.running, ti.done, ti.error (status E) or
+ * ti.heartbeat of ti_id. */
+static char *report_msg(jm_event_type_t type, int64_t ti_id, size_t *len)
 {
     json_t *pl;
     json_t *usage = json_pack("{si si si}", "wall_ms", 5, "cpu_ms", 1, "maxrss_kb", 900);
@@ -843,9 +847,16 @@ static jm_rc_t take(jm_relay_t *rl, jm_event_type_t type, int64_t ti_id, uint64_
         pl = json_pack("{sI si}", "ti_id", (json_int_t)ti_id, "next_report_s", 90);
     json_decref(usage);
     jm_event_t *ev = jm_event_new(type, 7, pl);
-    size_t len;
-    char *buf = jm_event_encode(ev, &len);
+    char *buf = jm_event_encode(ev, len);
     jm_event_destroy(ev);
+    return buf;
+}
+
+/* A worker's datagram (report_msg) taken by the relay. */
+static jm_rc_t take(jm_relay_t *rl, jm_event_type_t type, int64_t ti_id, uint64_t token)
+{
+    size_t len;
+    char *buf = report_msg(type, ti_id, &len);
     jm_err_t err;
     jm_rc_t rc = jm_relay_take(rl, buf, len, token, NULL, &err);
     free(buf);
@@ -1013,6 +1024,296 @@ START_TEST(test_relay_order_and_fallback)
 }
 END_TEST
 
+/* ---- the TCP report channel (reportsrv.h), workers played by the test ---- */
+static jm_reportsrv_t *srv_new(jm_report_t *r, size_t max_conns)
+{
+    jm_err_t err;
+    jm_reportsrv_t *s = jm_reportsrv_new(r, 7, 8, "127.0.0.1", max_conns, &err);
+    ck_assert_ptr_nonnull(s);
+    ck_assert_int_eq(strncmp(jm_reportsrv_addr(s), "127.0.0.1:", 10), 0);
+    ck_assert_uint_eq(strlen(jm_reportsrv_token(s)), 32);
+    return s;
+}
+
+/* A worker's connection to s (no token sent yet). */
+static jm_chan_t *srv_client(jm_reportsrv_t *s)
+{
+    jm_err_t err;
+    int fd = jm_chan_connect(jm_reportsrv_addr(s), 1000, &err);
+    ck_assert_int_ge(fd, 0);
+    return jm_chan_new(fd, 1);
+}
+
+static void client_send(jm_chan_t *c, const char *msg, size_t len)
+{
+    ck_assert_int_eq(jm_chan_send(c, msg, len, 1000), 0);
+}
+
+/* Conditions srv_pump waits for. */
+static int published(jm_reportsrv_t *s)
+{
+    (void)s;
+    return g_tp.n > 0;
+}
+#define STAT_PRED(name, expr)                                                                      \
+    static int name(jm_reportsrv_t *s)                                                             \
+    {                                                                                              \
+        jm_reportsrv_stats_t st;                                                                   \
+        jm_reportsrv_stats(s, &st);                                                                \
+        return expr;                                                                               \
+    }
+STAT_PRED(none_open, st.open == 0)
+STAT_PRED(refused, st.bad_token > 0)
+STAT_PRED(over_cap, st.over_cap > 0)
+STAT_PRED(accepted, st.accepted > 0)
+
+/* Poll s until done(s) (ms at most); done(s). */
+static int srv_pump(jm_reportsrv_t *s, int (*done)(jm_reportsrv_t *), int ms)
+{
+    int64_t t0 = jm_time_mono_ms();
+    while (!done(s) && jm_time_mono_ms() - t0 < ms) {
+        struct pollfd pfd[8];
+        size_t n = jm_reportsrv_pollfds(s, pfd, 8);
+        (void)poll(pfd, (nfds_t)(n < 8 ? n : 8), 20);
+        jm_reportsrv_poll(s);
+    }
+    return done(s);
+}
+
+/* What the client receives next: 1 and the message, 0 (nothing within ms), -1 (closed). */
+static int client_recv(jm_chan_t *c, int ms, char **buf)
+{
+    size_t len;
+    int64_t t0 = jm_time_mono_ms();
+    int got;
+    while ((got = jm_chan_recv(c, buf, &len)) == 0 && jm_time_mono_ms() - t0 < ms) {
+        struct pollfd pfd = {.fd = jm_chan_fd(c), .events = POLLIN};
+        (void)poll(&pfd, 1, 20);
+    }
+    return got;
+}
+
+static void expect_answer(jm_chan_t *c, const char *want)
+{
+    char *buf = NULL;
+    ck_assert_int_eq(client_recv(c, 5000, &buf), 1);
+    ck_assert_str_eq(buf, want);
+    free(buf);
+}
+
+/* The token, then a worker's ti.running and ti.done: one ti.reports, and the worker's answers
+ * only once Kafka's delivery report for it came. */
+START_TEST(test_reportsrv_relays_and_acks_after_delivery)
+{
+    jm_report_t *r = tp_report();
+    jm_reportsrv_t *s = srv_new(r, 4);
+    jm_chan_t *c = srv_client(s);
+    char *hello = jm_asprintf("T %s", jm_reportsrv_token(s)), *buf = NULL;
+    size_t len;
+    client_send(c, hello, strlen(hello));
+    free(hello);
+    char *m = report_msg(JM_EV_TI_RUNNING, 11, &len);
+    client_send(c, m, len);
+    free(m);
+    m = report_msg(JM_EV_TI_DONE, 11, &len);
+    client_send(c, m, len);
+    free(m);
+    ck_assert(srv_pump(s, published, 3000));
+    ck_assert_uint_eq(g_tp.n, 1);
+    jm_event_t *ev = sent(0);
+    ck_assert_int_eq(ev->type, JM_EV_TI_REPORTS);
+    jm_event_destroy(ev);
+    ck_assert_int_eq(client_recv(c, 100, &buf), 0); /* not delivered yet: no answer */
+    g_tp.cb(g_tp.arg, g_tp.token[0], 1);
+    expect_answer(c, "A 1");
+    expect_answer(c, "A 2");
+    jm_reportsrv_stats_t st;
+    jm_reportsrv_stats(s, &st);
+    ck_assert_uint_eq(st.accepted, 1);
+    ck_assert_uint_eq(st.events, 2);
+    ck_assert_uint_eq(st.bad_token, 0);
+    ck_assert_uint_eq(st.open, 1);
+    jm_chan_free(c); /* the worker is done: its connection goes */
+    ck_assert(srv_pump(s, none_open, 3000));
+    jm_reportsrv_destroy(s);
+    jm_report_destroy(r);
+    jm_report_set_producer_ops(NULL);
+}
+END_TEST
+
+/* A connection that starts with a wrong token (_i = 0), with an event instead of the token
+ * (1) or with a bad length (2) is closed, and nothing it sent is published. */
+START_TEST(test_reportsrv_refuses_bad_token)
+{
+    jm_report_t *r = tp_report();
+    jm_reportsrv_t *s = srv_new(r, 4);
+    jm_chan_t *c = srv_client(s);
+    size_t len;
+    char *m = report_msg(JM_EV_TI_HEARTBEAT, 11, &len), *buf = NULL;
+    if (_i == 0)
+        client_send(c, "T 00000000000000000000000000000000", 34);
+    else if (_i == 1)
+        client_send(c, m, len);
+    else
+        ck_assert_int_eq(write(jm_chan_fd(c), "\0\0\0\0", 4), 4);
+    ck_assert(srv_pump(s, refused, 3000));
+    ck_assert_int_eq(client_recv(c, 3000, &buf), -1); /* closed by the distributor */
+    (void)jm_chan_send(c, m, len, 0);                 /* too late */
+    ck_assert(!srv_pump(s, published, 200));
+    free(m);
+    jm_chan_free(c);
+    jm_reportsrv_destroy(s);
+    jm_report_destroy(r);
+    jm_report_set_producer_ops(NULL);
+}
+END_TEST
+
+/* The token and an event written a few bytes at a time: each message is taken once whole. */
+START_TEST(test_reportsrv_frames_split_across_reads)
+{
+    jm_report_t *r = tp_report();
+    jm_reportsrv_t *s = srv_new(r, 4);
+    jm_chan_t *c = srv_client(s);
+    size_t len, tl = strlen(jm_reportsrv_token(s)) + 2;
+    char *m = report_msg(JM_EV_TI_HEARTBEAT, 11, &len);
+    char *bytes = jm_malloc(8 + tl + len);
+    uint32_t n1 = htonl((uint32_t)tl), n2 = htonl((uint32_t)len);
+    memcpy(bytes, &n1, 4);
+    snprintf(bytes + 4, tl + 1, "T %s", jm_reportsrv_token(s));
+    memcpy(bytes + 4 + tl, &n2, 4);
+    memcpy(bytes + 8 + tl, m, len);
+    for (size_t off = 0; off < 8 + tl + len; off += 7) {
+        size_t k = 8 + tl + len - off < 7 ? 8 + tl + len - off : 7;
+        ck_assert_int_eq(write(jm_chan_fd(c), bytes + off, k), (ssize_t)k);
+        if (off + k == 8 + tl + len)
+            break;
+        (void)srv_pump(s, published, 5); /* reads what is there: a piece */
+        ck_assert_uint_eq(g_tp.n, 0);
+    }
+    ck_assert(srv_pump(s, published, 3000)); /* the heartbeat, forwarded alone */
+    ck_assert_uint_eq(g_tp.token[0] & 0xffffffffu, 1);
+    g_tp.cb(g_tp.arg, g_tp.token[0], 1);
+    expect_answer(c, "A 1");
+    free(m);
+    free(bytes);
+    jm_chan_free(c);
+    jm_reportsrv_destroy(s);
+    jm_report_destroy(r);
+    jm_report_set_producer_ops(NULL);
+}
+END_TEST
+
+/* Beyond max_conns a new connection is closed at once; the open ones keep working. */
+START_TEST(test_reportsrv_connection_cap)
+{
+    jm_report_t *r = tp_report();
+    jm_reportsrv_t *s = srv_new(r, 1);
+    jm_chan_t *a = srv_client(s), *b = NULL;
+    ck_assert(srv_pump(s, accepted, 3000));
+    b = srv_client(s);
+    ck_assert(srv_pump(s, over_cap, 3000));
+    char *buf = NULL;
+    ck_assert_int_eq(client_recv(b, 3000, &buf), -1);
+    char *hello = jm_asprintf("T %s", jm_reportsrv_token(s));
+    size_t len;
+    char *m = report_msg(JM_EV_TI_HEARTBEAT, 11, &len);
+    client_send(a, hello, strlen(hello));
+    client_send(a, m, len);
+    ck_assert(srv_pump(s, published, 3000));
+    g_tp.cb(g_tp.arg, g_tp.token[0], 0); /* Kafka failed: refused */
+    expect_answer(a, "N 1");
+    free(hello);
+    free(m);
+    jm_chan_free(a);
+    jm_chan_free(b);
+    jm_reportsrv_destroy(s);
+    jm_report_destroy(r);
+    jm_report_set_producer_ops(NULL);
+}
+END_TEST
+
+/* Many workers at once (an array job's steps): each connects on its own, every report is
+ * relayed, every worker gets its answers. */
+#define MANY 200
+START_TEST(test_reportsrv_many_connections)
+{
+    jm_report_t *r = tp_report();
+    jm_reportsrv_t *s = srv_new(r, MANY);
+    jm_chan_t **c = jm_calloc(MANY, sizeof(*c));
+    char *hello = jm_asprintf("T %s", jm_reportsrv_token(s));
+    for (size_t i = 0; i < MANY; i++) {
+        size_t len;
+        c[i] = srv_client(s);
+        client_send(c[i], hello, strlen(hello));
+        char *m = report_msg(JM_EV_TI_RUNNING, 1000 + (int64_t)i, &len);
+        client_send(c[i], m, len);
+        free(m);
+        m = report_msg(JM_EV_TI_DONE, 1000 + (int64_t)i, &len);
+        client_send(c[i], m, len);
+        free(m);
+        if (i % 50 == 49)
+            jm_reportsrv_poll(s); /* the backlog drains while more connect */
+    }
+    free(hello);
+    size_t items = 0, done = 0;
+    int64_t t0 = jm_time_mono_ms();
+    while (items < MANY && jm_time_mono_ms() - t0 < 10000) {
+        (void)srv_pump(s, published, 20);
+        for (; done < g_tp.n; done++) { /* Kafka acknowledges each ti.reports */
+            jm_event_t *ev = sent(done);
+            ck_assert_int_eq(ev->type, JM_EV_TI_REPORTS);
+            items += json_array_size(json_object_get(ev->payload, "items"));
+            jm_event_destroy(ev);
+            g_tp.cb(g_tp.arg, g_tp.token[done], 1);
+        }
+    }
+    ck_assert_uint_eq(items, MANY); /* one item (R and D) per worker */
+    for (size_t i = 0; i < MANY; i++) {
+        expect_answer(c[i], "A 1");
+        expect_answer(c[i], "A 2");
+        jm_chan_free(c[i]);
+    }
+    free(c);
+    jm_reportsrv_stats_t st;
+    jm_reportsrv_stats(s, &st);
+    ck_assert_uint_eq(st.accepted, MANY);
+    ck_assert_uint_eq(st.events, 2 * MANY);
+    ck_assert_uint_eq(st.over_cap, 0);
+    jm_reportsrv_destroy(s);
+    jm_report_destroy(r);
+    jm_report_set_producer_ops(NULL);
+}
+END_TEST
+
+/* distributor.report_listen forms: the advertised address follows. */
+START_TEST(test_reportsrv_listen_specs)
+{
+    jm_err_t err;
+    char name[256] = "";
+    ck_assert_int_eq(gethostname(name, sizeof(name) - 1), 0);
+    jm_report_t *r = tp_report();
+    const char *specs[] = {"127.0.0.1:0", ":0", ""};
+    for (size_t i = 0; i < 3; i++) {
+        jm_reportsrv_t *s = jm_reportsrv_new(r, 7, 8, specs[i], 4, &err);
+        ck_assert_ptr_nonnull(s);
+        const char *a = jm_reportsrv_addr(s), *colon = strrchr(a, ':');
+        ck_assert_ptr_nonnull(colon);
+        ck_assert_int_gt(atoi(colon + 1), 0); /* the ephemeral port it got */
+        if (i == 0)
+            ck_assert_int_eq(strncmp(a, "127.0.0.1:", 10), 0);
+        if (i == 1) /* every address: advertised by host name */
+            ck_assert_int_eq(strncmp(a, name, strlen(name)), 0);
+        int fd = jm_chan_connect(a, 1000, &err); /* reachable as advertised */
+        ck_assert_int_ge(fd, 0);
+        close(fd);
+        jm_reportsrv_destroy(s);
+    }
+    ck_assert_ptr_null(jm_reportsrv_new(r, 7, 8, "256.1.1.1:0", 4, &err));
+    jm_report_destroy(r);
+    jm_report_set_producer_ops(NULL);
+}
+END_TEST
+
 Suite *jm_distributor_suite(void);
 Suite *jm_distributor_suite(void)
 {
@@ -1033,6 +1334,15 @@ Suite *jm_distributor_suite(void)
     tcase_add_test(tc, test_relay_batches_and_acks_after_delivery);
     tcase_add_test(tc, test_relay_linger_and_failed_delivery);
     tcase_add_test(tc, test_relay_order_and_fallback);
+    suite_add_tcase(s, tc);
+    tc = tcase_create("reportsrv");
+    tcase_set_timeout(tc, 20);
+    tcase_add_test(tc, test_reportsrv_relays_and_acks_after_delivery);
+    tcase_add_loop_test(tc, test_reportsrv_refuses_bad_token, 0, 3);
+    tcase_add_test(tc, test_reportsrv_frames_split_across_reads);
+    tcase_add_test(tc, test_reportsrv_connection_cap);
+    tcase_add_test(tc, test_reportsrv_listen_specs);
+    tcase_add_test(tc, test_reportsrv_many_connections);
     suite_add_tcase(s, tc);
     tc = tcase_create("pool");
     tcase_set_timeout(tc, 60);

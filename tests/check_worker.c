@@ -1,7 +1,10 @@
 /* Unit tests for src/worker: tail ring + UTF-8 repair, /proc parsing and process-tree RSS on a
  * fake proc tree, batch files, and whole runs of jm_worker_run with the events-file sink. */
+#include <arpa/inet.h>
 #include <check.h>
 #include <fcntl.h>
+#include <netinet/in.h>
+#include <poll.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -404,95 +407,248 @@ static jm_event_t *ev_done(void)
                                   "cpu_ms", (json_int_t)0, "maxrss_kb", (json_int_t)1000));
 }
 
-/* The distributor's side: receive one datagram, check it is an event of `type`. */
-static void expect_datagram(int fd, jm_event_type_t type)
+/* The distributor's side: receive one message, check it is an event of `type`. */
+static void expect_datagram(jm_chan_t *c, jm_event_type_t type)
 {
     char *buf = NULL;
     size_t len = 0;
     jm_event_t *ev = NULL;
     jm_err_t err;
-    ck_assert_int_eq(jm_report_chan_recv(fd, &buf, &len), 1);
+    struct pollfd pfd = {.fd = jm_chan_fd(c), .events = POLLIN};
+    int got;
+    int64_t t0 = jm_time_mono_ms();
+    while ((got = jm_chan_recv(c, &buf, &len)) == 0 && jm_time_mono_ms() - t0 < 5000)
+        (void)poll(&pfd, 1, 100); /* a stream may bring it in pieces */
+    ck_assert_int_eq(got, 1);
     ck_assert_int_eq(jm_event_decode(buf, len, &ev, &err), JM_OK);
     ck_assert_int_eq(ev->type, type);
     jm_event_destroy(ev);
     free(buf);
 }
 
+/* A listening TCP socket on 127.0.0.1, its address in addr. */
+static int tcp_listener(char *addr, size_t sz)
+{
+    struct sockaddr_in sa = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+    socklen_t len = sizeof(sa);
+    int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    ck_assert_int_ge(fd, 0);
+    ck_assert_int_eq(bind(fd, (struct sockaddr *)&sa, sizeof(sa)), 0);
+    ck_assert_int_eq(listen(fd, 4), 0);
+    ck_assert_int_eq(getsockname(fd, (struct sockaddr *)&sa, &len), 0);
+    snprintf(addr, sz, "127.0.0.1:%d", ntohs(sa.sin_port));
+    return fd;
+}
+
+/* A worker's publisher over a report channel whose distributor end (*dist) the test plays:
+ * tcp = 0: a socketpair (--report-fd); 1: a TCP connection, the token already checked. */
+static jm_report_t *channel_pair(const jm_config_t *cfg, int tcp, int retry_s, jm_chan_t **dist)
+{
+    jm_err_t err;
+    if (!tcp) {
+        int sv[2];
+        ck_assert_int_eq(socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv), 0);
+        *dist = jm_chan_new(sv[0], 0);
+        return jm_report_new_channel(cfg, sv[1], retry_s, JM_PRODUCER_LATENCY, &err);
+    }
+    char addr[64], *buf = NULL;
+    size_t len = 0;
+    int lfd = tcp_listener(addr, sizeof(addr));
+    jm_report_t *r = jm_report_new_remote(cfg, addr, "s3cret", 1000, retry_s, JM_PRODUCER_LATENCY);
+    ck_assert_int_ge(jm_report_chan_fd(r), 0);
+    int fd = accept4(lfd, NULL, NULL, SOCK_CLOEXEC);
+    ck_assert_int_ge(fd, 0);
+    close(lfd);
+    *dist = jm_chan_new(fd, 1);
+    struct pollfd pfd = {.fd = fd, .events = POLLIN};
+    (void)poll(&pfd, 1, 5000);
+    ck_assert_int_eq(jm_chan_recv(*dist, &buf, &len), 1);
+    ck_assert_str_eq(buf, "T s3cret"); /* the token first */
+    free(buf);
+    return r;
+}
+
+/* _i: 0 = socketpair, 1 = TCP. */
 START_TEST(test_channel_acknowledged)
 {
-    int sv[2];
     jm_err_t err;
-    ck_assert_int_eq(socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv), 0);
+    jm_chan_t *d = NULL;
     jm_config_t *cfg = jm_config_new();
     jm_event_set_producer(JM_PRODUCER_WORKER);
-    jm_report_t *r = jm_report_new_channel(cfg, sv[1], 30, JM_PRODUCER_LATENCY, &err);
+    jm_report_t *r = channel_pair(cfg, _i, 30, &d);
     ck_assert_int_eq(jm_report_send(r, ev_running(), 1, &err), JM_OK);
     ck_assert_int_eq(jm_report_send(r, ev_heartbeat(), 0, &err), JM_OK);
     ck_assert_int_eq(jm_report_send(r, ev_done(), 1, &err), JM_OK);
-    expect_datagram(sv[0], JM_EV_TI_RUNNING);
-    expect_datagram(sv[0], JM_EV_TI_HEARTBEAT);
-    expect_datagram(sv[0], JM_EV_TI_DONE);
+    expect_datagram(d, JM_EV_TI_RUNNING);
+    expect_datagram(d, JM_EV_TI_HEARTBEAT);
+    expect_datagram(d, JM_EV_TI_DONE);
     char *buf = NULL;
     size_t len;
-    ck_assert_int_eq(jm_report_chan_recv(sv[0], &buf, &len), 0); /* nothing more */
-    jm_report_chan_ack(sv[0], 1, 1);
-    jm_report_chan_ack(sv[0], 2, 1); /* the heartbeat: not kept, answered anyway */
-    jm_report_chan_ack(sv[0], 3, 1);
+    ck_assert_int_eq(jm_chan_recv(d, &buf, &len), 0); /* nothing more */
+    ck_assert_int_eq(jm_report_chan_ack(d, 1, 1), 0);
+    ck_assert_int_eq(jm_report_chan_ack(d, 2, 1), 0); /* the heartbeat: not kept, answered anyway */
+    ck_assert_int_eq(jm_report_chan_ack(d, 3, 1), 0);
     int64_t t0 = jm_time_mono_ms();
     ck_assert_int_eq(jm_report_finish(r, 30, NULL, 7, 5, &err), JM_OK);
     ck_assert_int_lt(jm_time_mono_ms() - t0, 1000);
     jm_report_destroy(r);
     /* the worker's end is closed with the report: the distributor sees the end */
-    ck_assert_int_eq(jm_report_chan_recv(sv[0], &buf, &len), -1);
-    close(sv[0]);
+    ck_assert_int_eq(jm_chan_recv(d, &buf, &len), -1);
+    jm_chan_free(d);
     jm_config_destroy(cfg);
 }
 END_TEST
 
-/* Kept events the distributor does not confirm go to Kafka (here unreachable), then to the
- * spool.  _i: 0 = the distributor closes the channel, 1 = it refuses ti.done, 2 = it stays
- * silent past the retry time, 3 = it closes the channel and the Kafka module cannot be found
- * (ti.done is kept for the spool all the same). */
-START_TEST(test_channel_failure_falls_back)
+/* The spool of dir holds one file for ti 5 of workflow 7 with both kept events; dir removed. */
+static void expect_spooled_and_clean(const char *dir)
 {
-    int sv[2];
-    jm_err_t err;
-    char dir[] = "/tmp/jm-chsp-XXXXXX";
-    ck_assert_ptr_nonnull(mkdtemp(dir));
-    ck_assert_int_eq(socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv), 0);
-    jm_config_t *cfg = jm_config_new();
-    ck_assert_int_eq(jm_config_set(cfg, "kafka.brokers", "127.0.0.1:1", &err), JM_OK);
-    jm_report_set_producer_ops(_i == 3 ? NULL : &jm_producer_ops);
-    if (_i == 3)
-        setenv("JOBMON_KAFKA_MODULE", "/nonexistent/jobmon-kafka.so", 1);
-    jm_event_set_producer(JM_PRODUCER_WORKER);
-    jm_report_t *r = jm_report_new_channel(cfg, sv[1], 1, JM_PRODUCER_LATENCY, &err);
-    ck_assert_int_eq(jm_report_send(r, ev_running(), 1, &err), JM_OK);
-    expect_datagram(sv[0], JM_EV_TI_RUNNING);
-    jm_report_chan_ack(sv[0], 1, 1);
-    if (_i == 0 || _i == 3)
-        close(sv[0]);
-    ck_assert_int_eq(jm_report_send(r, ev_done(), 1, &err), JM_OK);
-    if (_i == 1) {
-        expect_datagram(sv[0], JM_EV_TI_DONE);
-        jm_report_chan_ack(sv[0], 2, 0);
-    }
-    int64_t t0 = jm_time_mono_ms();
-    ck_assert_int_eq(jm_report_finish(r, 1, dir, 7, 5, &err), JM_ERR_UNAVAILABLE);
-    ck_assert_int_lt(jm_time_mono_ms() - t0, 10000);
-    jm_report_destroy(r);
-    if (_i == 1 || _i == 2)
-        close(sv[0]);
-    unsetenv("JOBMON_KAFKA_MODULE");
-    jm_report_set_producer_ops(NULL);
-    jm_config_destroy(cfg);
-    /* one spool file with both kept events */
     char cmd[256], out[64] = "";
     snprintf(cmd, sizeof(cmd), "cat %s/7-5-*.jmspool | grep -c '\"type\":\"ti\\.'", dir);
     FILE *p = popen(cmd, "r");
     ck_assert_ptr_nonnull(fgets(out, sizeof(out), p));
     pclose(p);
     ck_assert_str_eq(out, "2\n");
+    snprintf(cmd, sizeof(cmd), "rm -rf %s", dir);
+    ck_assert_int_eq(system(cmd), 0);
+}
+
+/* Kept events the distributor does not confirm go to Kafka (here unreachable), then to the
+ * spool.  _i % 4: 0 = the distributor closes the channel, 1 = it refuses ti.done, 2 = it stays
+ * silent past the retry time, 3 = it closes the channel and the Kafka module cannot be found
+ * (ti.done is kept for the spool all the same); _i / 4: 0 = socketpair, 1 = TCP. */
+START_TEST(test_channel_failure_falls_back)
+{
+    int mode = _i % 4;
+    jm_err_t err;
+    jm_chan_t *d = NULL;
+    char dir[] = "/tmp/jm-chsp-XXXXXX";
+    ck_assert_ptr_nonnull(mkdtemp(dir));
+    jm_config_t *cfg = jm_config_new();
+    ck_assert_int_eq(jm_config_set(cfg, "kafka.brokers", "127.0.0.1:1", &err), JM_OK);
+    jm_report_set_producer_ops(mode == 3 ? NULL : &jm_producer_ops);
+    if (mode == 3)
+        setenv("JOBMON_KAFKA_MODULE", "/nonexistent/jobmon-kafka.so", 1);
+    jm_event_set_producer(JM_PRODUCER_WORKER);
+    jm_report_t *r = channel_pair(cfg, _i / 4, 1, &d);
+    ck_assert_int_eq(jm_report_send(r, ev_running(), 1, &err), JM_OK);
+    expect_datagram(d, JM_EV_TI_RUNNING);
+    ck_assert_int_eq(jm_report_chan_ack(d, 1, 1), 0);
+    if (mode == 0 || mode == 3) {
+        jm_chan_free(d);
+        d = NULL;
+    }
+    ck_assert_int_eq(jm_report_send(r, ev_done(), 1, &err), JM_OK);
+    if (mode == 1) {
+        expect_datagram(d, JM_EV_TI_DONE);
+        ck_assert_int_eq(jm_report_chan_ack(d, 2, 0), 0);
+    }
+    int64_t t0 = jm_time_mono_ms();
+    ck_assert_int_eq(jm_report_finish(r, 1, dir, 7, 5, &err), JM_ERR_UNAVAILABLE);
+    ck_assert_int_lt(jm_time_mono_ms() - t0, 10000);
+    jm_report_destroy(r);
+    jm_chan_free(d);
+    unsetenv("JOBMON_KAFKA_MODULE");
+    jm_report_set_producer_ops(NULL);
+    jm_config_destroy(cfg);
+    expect_spooled_and_clean(dir);
+}
+END_TEST
+
+/* Nothing listens at the report address (or the token is refused: the connection closed at
+ * once): the worker publishes to Kafka (here unreachable), then spools.  _i: 0 = connection
+ * refused, 1 = accepted then closed (a wrong token). */
+START_TEST(test_remote_channel_unreachable_falls_back)
+{
+    jm_err_t err;
+    char dir[] = "/tmp/jm-rmsp-XXXXXX", addr[64];
+    ck_assert_ptr_nonnull(mkdtemp(dir));
+    int lfd = tcp_listener(addr, sizeof(addr));
+    if (_i == 0)
+        close(lfd); /* the port is closed now */
+    jm_config_t *cfg = jm_config_new();
+    ck_assert_int_eq(jm_config_set(cfg, "kafka.brokers", "127.0.0.1:1", &err), JM_OK);
+    jm_report_set_producer_ops(&jm_producer_ops);
+    jm_event_set_producer(JM_PRODUCER_WORKER);
+    int64_t t0 = jm_time_mono_ms();
+    jm_report_t *r = jm_report_new_remote(cfg, addr, "s3cret", 1000, 1, JM_PRODUCER_LATENCY);
+    ck_assert_ptr_nonnull(r);
+    ck_assert_int_lt(jm_time_mono_ms() - t0, 1500);
+    if (_i == 1) {
+        ck_assert_int_ge(jm_report_chan_fd(r), 0);
+        int fd = accept4(lfd, NULL, NULL, SOCK_CLOEXEC);
+        ck_assert_int_ge(fd, 0);
+        close(fd); /* as the distributor does with a wrong token */
+        close(lfd);
+    } else {
+        ck_assert_int_eq(jm_report_chan_fd(r), -1);
+    }
+    ck_assert_int_eq(jm_report_send(r, ev_running(), 1, &err), JM_OK);
+    ck_assert_int_eq(jm_report_send(r, ev_done(), 1, &err), JM_OK);
+    ck_assert_int_eq(jm_report_finish(r, 1, dir, 7, 5, &err), JM_ERR_UNAVAILABLE);
+    ck_assert_int_lt(jm_time_mono_ms() - t0, 10000);
+    jm_report_destroy(r);
+    jm_report_set_producer_ops(NULL);
+    jm_config_destroy(cfg);
+    expect_spooled_and_clean(dir);
+}
+END_TEST
+
+/* Stream framing: a message that arrives in pieces is returned once whole, two in one read
+ * come out one by one, a zero or oversized length breaks the channel. */
+START_TEST(test_chan_stream_framing)
+{
+    int sv[2];
+    ck_assert_int_eq(socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv), 0);
+    jm_chan_t *w = jm_chan_new(sv[0], 1), *d = jm_chan_new(sv[1], 1);
+    char *buf = NULL;
+    size_t len = 0;
+    const char frame[] = "\0\0\0\5hello";
+    for (size_t i = 0; i < sizeof(frame) - 1; i++) {
+        ck_assert_int_eq(jm_chan_recv(d, &buf, &len), 0);
+        ck_assert_int_eq(write(sv[0], frame + i, 1), 1);
+    }
+    ck_assert_int_eq(jm_chan_recv(d, &buf, &len), 1);
+    ck_assert_uint_eq(len, 5);
+    ck_assert_str_eq(buf, "hello");
+    free(buf);
+    ck_assert_int_eq(jm_chan_send(w, "one", 3, 1000), 0);
+    ck_assert_int_eq(jm_chan_send(w, "two!", 4, 1000), 0);
+    ck_assert_int_eq(jm_chan_recv(d, &buf, &len), 1);
+    ck_assert_str_eq(buf, "one");
+    free(buf);
+    ck_assert_int_eq(jm_chan_recv(d, &buf, &len), 1);
+    ck_assert_str_eq(buf, "two!");
+    free(buf);
+    ck_assert_int_eq(jm_chan_recv(d, &buf, &len), 0);
+    ck_assert_int_eq(jm_chan_send(w, "", 0, 1000), -1); /* an empty message is never sent */
+    ck_assert_int_eq(write(sv[0], "\x7f\0\0\0", 4), 4); /* 2 GiB: refused */
+    ck_assert_int_eq(jm_chan_recv(d, &buf, &len), -1);
+    jm_chan_free(w);
+    jm_chan_free(d);
+}
+END_TEST
+
+/* The worker takes JOBMON_REPORT_ADDR/TOKEN out of the command's environment: the command
+ * never sees the distributor's secret. */
+START_TEST(test_worker_hides_report_token)
+{
+    char dir[] = "/tmp/jm-tok-XXXXXX", cmd[1024], line[4096];
+    ck_assert_ptr_nonnull(mkdtemp(dir));
+    snprintf(cmd, sizeof(cmd),
+             "JOBMON_REPORT_ADDR=127.0.0.1:1 JOBMON_REPORT_TOKEN=s3cret %s/jobmon-worker "
+             "--ti-id 5 --workflow-id 7 --run-id 8 --task-id 9 --no-kill-check --logs-dir %s "
+             "--events-file %s/ev --command 'echo tok=${JOBMON_REPORT_TOKEN:-none} "
+             "addr=${JOBMON_REPORT_ADDR:-none}' >/dev/null 2>&1",
+             JM_TEST_BUILDDIR, dir, dir);
+    ck_assert_int_eq(system(cmd), 0);
+    snprintf(cmd, sizeof(cmd), "%s/ev", dir);
+    FILE *f = fopen(cmd, "r");
+    ck_assert_ptr_nonnull(f);
+    int seen = 0;
+    while (fgets(line, sizeof(line), f))
+        seen += strstr(line, "tok=none addr=none") != NULL;
+    fclose(f);
+    ck_assert_int_eq(seen, 1); /* in ti.done's stdout tail */
     snprintf(cmd, sizeof(cmd), "rm -rf %s", dir);
     ck_assert_int_eq(system(cmd), 0);
 }
@@ -512,6 +668,7 @@ Suite *jm_worker_suite(void)
     tcase_add_test(tc, test_proc_tree_rss);
     tcase_add_test(tc, test_batchfile_round_trip);
     tcase_add_test(tc, test_array_step_env);
+    tcase_add_test(tc, test_chan_stream_framing);
     suite_add_tcase(s, tc);
     tc = tcase_create("run");
     tcase_set_timeout(tc, 30);
@@ -519,8 +676,10 @@ Suite *jm_worker_suite(void)
     tcase_add_test(tc, test_worker_error_and_signal);
     tcase_add_test(tc, test_worker_memory_kill);
     tcase_add_test(tc, test_spool_write_and_replay_to_file);
-    tcase_add_test(tc, test_channel_acknowledged);
-    tcase_add_loop_test(tc, test_channel_failure_falls_back, 0, 4);
+    tcase_add_loop_test(tc, test_channel_acknowledged, 0, 2);
+    tcase_add_loop_test(tc, test_channel_failure_falls_back, 0, 8);
+    tcase_add_loop_test(tc, test_remote_channel_unreachable_falls_back, 0, 2);
+    tcase_add_test(tc, test_worker_hides_report_token);
     suite_add_tcase(s, tc);
     return s;
 }

@@ -67,9 +67,18 @@ static const opt_t opts[] = {
     {"worker.kafka_retry_timeout", JM_CONFIG_INT, "300", 0, 86400, NULL, 0,
      "how long a worker retries Kafka before giving up, seconds"},
     {"worker.local_report", JM_CONFIG_BOOL, "true", NO_RANGE, NULL, 0,
-     "report through the local distributor's channel when it offers one (--report-fd)"},
+     "report through the distributor's channel when it offers one (--report-fd, or"
+     " JOBMON_REPORT_ADDR over TCP)"},
+    {"worker.report_connect_timeout_ms", JM_CONFIG_INT, "1000", 1, 60000, NULL, 0,
+     "how long a worker tries to connect to its distributor's TCP report channel, ms"},
     {"distributor.worker_pool", JM_CONFIG_BOOL, "true", NO_RANGE, NULL, 0,
      "multiprocess: long-lived workers that run instances one after another"},
+    {"distributor.report_listen", JM_CONFIG_STR, "", NO_RANGE, NULL, 0,
+     "TCP report channel of plugins whose workers run on other hosts (slurm): HOST[:PORT] to"
+     " listen on; empty = the address of this host's name (else 127.0.0.1), ephemeral port;"
+     " off = none (workers publish to Kafka)"},
+    {"distributor.report_max_connections", JM_CONFIG_INT, "1000", 1, 1000000, NULL, 0,
+     "most workers connected to a distributor's TCP report channel at once"},
     {"distributor.reconcile_interval", JM_CONFIG_INT, "5", 1, 86400, NULL, 0,
      "how often a distributor reconciles its work list with the cluster, seconds"},
     {"fsm.consumers", JM_CONFIG_INT, "2", 1, 1024, NULL, 0,

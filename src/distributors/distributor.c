@@ -21,11 +21,13 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/signalfd.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
 #include "distributors/distributor.h"
+#include "distributors/reportsrv.h"
 #include "jobmon/event.h"
 #include "jobmon/jmtime.h"
 #include "jobmon/log.h"
@@ -98,6 +100,7 @@ typedef struct {
     jm_plugin_env_t env;
     jm_plugin_t *pl;
     jm_report_t *r;
+    jm_reportsrv_t *srv; /* TCP report channel of a plugin with remote workers, NULL = none */
     jm_journal_t *jr;
     jm_pg_t *pg;
     redisContext *sub;
@@ -555,6 +558,48 @@ static char *default_worker_path(void)
     return jm_strdup("/usr/local/bin/jobmon-worker");
 }
 
+/* 1 when the plugin's workers run elsewhere and distributor.report_listen is not "off". */
+static int report_server_wanted(const dist_t *d)
+{
+    return d->pl->remote_workers &&
+           strcasecmp(jm_config_str(d->cfg, "distributor.report_listen"), "off") != 0;
+}
+
+/* The TCP report channel for a plugin with remote workers; when it cannot listen, the workers
+ * publish to Kafka (logged). */
+static void open_report_server(dist_t *d)
+{
+    const char *listen = jm_config_str(d->cfg, "distributor.report_listen");
+    if (!report_server_wanted(d))
+        return;
+    jm_err_t e;
+    d->srv =
+        jm_reportsrv_new(d->r, d->o->workflow_id, d->o->run_id, listen,
+                         (size_t)jm_config_int(d->cfg, "distributor.report_max_connections"), &e);
+    if (!d->srv) {
+        jm_log(JM_LOG_WARN, "distributor", "%s: workers publish to Kafka", e.msg);
+        return;
+    }
+    d->env.report_addr = jm_reportsrv_addr(d->srv);
+    d->env.report_token = jm_reportsrv_token(d->srv);
+}
+
+/* Our publisher, and the plugin's: workers that report through us (local channels or the TCP
+ * one) wait for the acknowledgement of their events, so no linger then. */
+static jm_rc_t open_report(dist_t *d, jm_err_t *err)
+{
+    const char *ptype = d->o->plugin ? d->o->plugin : d->o->cluster;
+    int local = strcmp(ptype, "sequential") == 0 || strcmp(ptype, "multiprocess") == 0;
+    d->r = jm_report_new_profile(
+        d->cfg, d->o->events_file, 0,
+        local || report_server_wanted(d) ? JM_PRODUCER_LATENCY : JM_PRODUCER_THROUGHPUT, err);
+    if (!d->r)
+        return err ? err->rc : JM_ERR_UNAVAILABLE;
+    d->env.report = d->r;
+    open_report_server(d);
+    return JM_OK;
+}
+
 jm_rc_t jm_dist_run(const jm_dist_opts_t *o, jm_config_t *cfg, jm_err_t *err)
 {
     dist_t dd = {.o = o, .cfg = cfg}, *d = &dd;
@@ -573,33 +618,26 @@ jm_rc_t jm_dist_run(const jm_dist_opts_t *o, jm_config_t *cfg, jm_err_t *err)
     mkdirs(state_dir);
     jm_event_set_producer(JM_PRODUCER_DISTRIBUTOR);
     jm_report_set_producer_ops(&jm_producer_ops);
-    /* local plugins: workers wait for our acknowledgement of their events (no linger) */
-    const char *ptype = o->plugin ? o->plugin : o->cluster;
-    int local = strcmp(ptype, "sequential") == 0 || strcmp(ptype, "multiprocess") == 0;
-    d->r = jm_report_new_profile(cfg, o->events_file, 0,
-                                 local ? JM_PRODUCER_LATENCY : JM_PRODUCER_THROUGHPUT, err);
-    if (!d->r) {
-        rc = err ? err->rc : JM_ERR_UNAVAILABLE;
-        goto out;
-    }
-    d->jr = jm_journal_open(jpath, err);
-    if (!d->jr) {
-        rc = JM_ERR_IO;
-        goto out;
-    }
     d->env = (jm_plugin_env_t){.workflow_id = o->workflow_id,
                                .run_id = o->run_id,
                                .cluster = o->cluster,
                                .worker_path = worker,
                                .config_path = o->config_path,
                                .state_dir = state_dir,
-                               .report = d->r,
                                .parallelism = o->parallelism,
                                .worker_pool = jm_config_bool(cfg, "distributor.worker_pool"),
                                .next_report_s = d->ti_next_report_s};
     d->pl = jm_plugin_new(o->plugin ? o->plugin : o->cluster, &d->env, err);
     if (!d->pl) {
         rc = JM_ERR_INVALID;
+        goto out;
+    }
+    rc = open_report(d, err);
+    if (rc != JM_OK)
+        goto out;
+    d->jr = jm_journal_open(jpath, err);
+    if (!d->jr) {
+        rc = JM_ERR_IO;
         goto out;
     }
 
@@ -682,13 +720,16 @@ jm_rc_t jm_dist_run(const jm_dist_opts_t *o, jm_config_t *cfg, jm_err_t *err)
         jm_report_poll(d->r, 0);
         if (d->pl->poll)
             d->pl->poll(d->pl);
+        if (d->srv)
+            jm_reportsrv_poll(d->srv);
 
         now = jm_time_mono_ms();
         int64_t next = next_hb < next_rec ? next_hb : next_rec;
         int timeout = (int)(next > now ? next - now : 0);
-        if (d->pl->poll && timeout > LOCAL_TICK)
-            timeout = LOCAL_TICK; /* local plugins: start queued workers promptly */
-        size_t nfds = 3 + (d->pl->pollfds ? d->pl->pollfds(d->pl, NULL, 0) : 0);
+        if ((d->pl->poll || (d->srv && jm_reportsrv_busy(d->srv))) && timeout > LOCAL_TICK)
+            timeout = LOCAL_TICK; /* start queued workers, publish held reports promptly */
+        size_t nsrv = d->srv ? jm_reportsrv_pollfds(d->srv, NULL, 0) : 0;
+        size_t nfds = 3 + nsrv + (d->pl->pollfds ? d->pl->pollfds(d->pl, NULL, 0) : 0);
         if (nfds > cap_pfd) {
             cap_pfd = nfds * 2;
             pfd = jm_realloc(pfd, cap_pfd * sizeof(*pfd));
@@ -696,8 +737,11 @@ jm_rc_t jm_dist_run(const jm_dist_opts_t *o, jm_config_t *cfg, jm_err_t *err)
         pfd[0] = (struct pollfd){.fd = sfd, .events = POLLIN};
         pfd[1] = (struct pollfd){.fd = d->sub ? d->sub->fd : -1, .events = POLLIN};
         pfd[2] = (struct pollfd){.fd = jm_report_wakeup_fd(d->r), .events = POLLIN};
+        if (d->srv)
+            nsrv = jm_reportsrv_pollfds(d->srv, pfd + 3, nsrv);
+        nfds = 3 + nsrv;
         if (d->pl->pollfds)
-            nfds = 3 + d->pl->pollfds(d->pl, pfd + 3, nfds - 3);
+            nfds += d->pl->pollfds(d->pl, pfd + nfds, cap_pfd - nfds);
         if (poll(pfd, (nfds_t)nfds, timeout) < 0 && errno != EINTR)
             break;
         if (pfd[0].revents & POLLIN) {
@@ -715,6 +759,7 @@ jm_rc_t jm_dist_run(const jm_dist_opts_t *o, jm_config_t *cfg, jm_err_t *err)
 out:
     if (started)
         d->pl->stop(d->pl);
+    jm_reportsrv_destroy(d->srv); /* publishes what it holds */
     if (d->r && jm_report_flush(d->r, 30000, err) != JM_OK && rc == JM_OK)
         jm_log(JM_LOG_ERROR, "distributor", "final flush: %s", err ? err->msg : "");
     if (d->pl)

@@ -3,6 +3,7 @@ libjobmon_la_SOURCES += \
 	src/distributors/plugin.c src/distributors/plugin.h \
 	src/distributors/localproc.c src/distributors/localproc.h \
 	src/distributors/relay.c src/distributors/relay.h \
+	src/distributors/reportsrv.c src/distributors/reportsrv.h \
 	src/distributors/plugin_local.c src/distributors/plugin_local_int.h \
 	src/distributors/plugin_dummy.c \
 	src/distributors/plugin_sequential.c \

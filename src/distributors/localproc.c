@@ -39,9 +39,8 @@
 
 extern char **environ;
 
-#define EXIT_MEMORY     1000
-#define REPORT_FD       3 /* the worker's end of its report channel */
-#define RELAY_LINGER_MS 0
+#define EXIT_MEMORY 1000
+#define REPORT_FD   3 /* the worker's end of its report channel */
 
 typedef struct {
     char *id;
@@ -52,15 +51,15 @@ typedef struct {
 
 typedef struct {
     pid_t pid;
-    int chan;       /* our end of its report channel, -1 = none */
-    uint32_t cid;   /* channel id: the high half of forwarded events' tokens */
-    uint32_t nrecv; /* event datagrams received on it */
-    int pooled;     /* --serve */
-    int ready;      /* pooled: said R and has no instance */
-    int served;     /* pooled: said R at least once */
-    int retiring;   /* pooled: signalled or let go, gets no more instances */
-    int finishing;  /* sent its instance's result: the command is over, its slot free */
-    char *job;      /* id of the instance it runs (owned), NULL = none */
+    jm_chan_t *chan; /* our end of its report channel, NULL = none */
+    uint32_t cid;    /* channel id: the high half of forwarded events' tokens */
+    uint32_t nrecv;  /* event datagrams received on it */
+    int pooled;      /* --serve */
+    int ready;       /* pooled: said R and has no instance */
+    int served;      /* pooled: said R at least once */
+    int retiring;    /* pooled: signalled or let go, gets no more instances */
+    int finishing;   /* sent its instance's result: the command is over, its slot free */
+    char *job;       /* id of the instance it runs (owned), NULL = none */
 } proc_t;
 
 struct jm_localproc_s {
@@ -87,18 +86,10 @@ static void on_delivery(void *arg, uint64_t token, int ok)
     jm_localproc_t *lp = arg;
     uint32_t cid = (uint32_t)(token >> 32);
     for (size_t i = 0; i < lp->nprocs; i++)
-        if (lp->procs[i].cid == cid && lp->procs[i].chan >= 0) {
-            jm_report_chan_ack(lp->procs[i].chan, (uint32_t)token, ok);
+        if (lp->procs[i].cid == cid && lp->procs[i].chan) {
+            (void)jm_report_chan_ack(lp->procs[i].chan, (uint32_t)token, ok);
             return;
         }
-}
-
-/* How long a finished instance's report may wait for others while a ti.reports is in flight:
- * $JOBMON_RELAY_LINGER_MS, default RELAY_LINGER_MS. */
-static int relay_linger_ms(void)
-{
-    const char *v = getenv("JOBMON_RELAY_LINGER_MS");
-    return v && *v ? atoi(v) : RELAY_LINGER_MS;
 }
 
 jm_localproc_t *jm_localproc_new(const jm_plugin_env_t *env, int slots, int pool)
@@ -108,16 +99,15 @@ jm_localproc_t *jm_localproc_new(const jm_plugin_env_t *env, int slots, int pool
     lp->slots = slots > 0 ? slots : 1;
     lp->pool = pool && env->report;
     if (env->report)
-        lp->relay = jm_relay_new(env->report, env->workflow_id, env->run_id, relay_linger_ms(),
-                                 on_delivery, lp);
+        lp->relay = jm_relay_new(env->report, env->workflow_id, env->run_id,
+                                 jm_relay_default_linger_ms(), on_delivery, lp);
     return lp;
 }
 
 static void chan_close(proc_t *p)
 {
-    if (p->chan >= 0)
-        close(p->chan);
-    p->chan = -1;
+    jm_chan_free(p->chan);
+    p->chan = NULL;
     p->ready = 0; /* nothing can be sent to it any more */
 }
 
@@ -215,7 +205,7 @@ static void serve_chan(jm_localproc_t *lp, proc_t *p)
     char *buf = NULL;
     size_t len = 0;
     int got;
-    while (p->chan >= 0 && (got = jm_report_chan_recv(p->chan, &buf, &len)) != 0) {
+    while (p->chan && (got = jm_chan_recv(p->chan, &buf, &len)) != 0) {
         if (got < 0) {
             chan_close(p);
             break;
@@ -225,17 +215,11 @@ static void serve_chan(jm_localproc_t *lp, proc_t *p)
             free(buf);
             continue;
         }
-        uint32_t n = ++p->nrecv;
-        jm_err_t err;
         int result = 0;
-        jm_rc_t rc = jm_relay_take(lp->relay, buf, len, (uint64_t)p->cid << 32 | n, &result, &err);
+        jm_relay_take_msg(lp->relay, p->chan, p->cid, ++p->nrecv, buf, len, p->job ? p->job : "-",
+                          &result);
         if (result && p->job)
             p->finishing = 1;
-        if (rc != JM_OK) {
-            jm_log(JM_LOG_WARN, "localproc", "job %s: event %u of its worker: %s",
-                   p->job ? p->job : "-", n, err.msg);
-            jm_report_chan_ack(p->chan, n, 0);
-        }
         free(buf);
     }
 }
@@ -339,9 +323,11 @@ static proc_t *start(jm_localproc_t *lp, job_t *j)
         lp->procs = jm_realloc(lp->procs, lp->capprocs * sizeof(proc_t));
     }
     proc_t *p = &lp->procs[lp->nprocs++];
-    *p = (proc_t){.pid = pid, .chan = sv[0], .pooled = !j, .job = j ? jm_strdup(j->id) : NULL};
-    if (sv[0] >= 0)
+    *p = (proc_t){.pid = pid, .pooled = !j, .job = j ? jm_strdup(j->id) : NULL};
+    if (sv[0] >= 0) {
+        p->chan = jm_chan_new(sv[0], 0);
         p->cid = ++lp->next_cid;
+    }
     if (j)
         j->started = 1;
     return p;
@@ -400,11 +386,11 @@ static int give(proc_t *p, job_t *j)
 {
     size_t len = strlen(j->spec);
     char *msg = jm_asprintf("S %s", j->spec);
-    ssize_t w = send(p->chan, msg, len + 2, MSG_NOSIGNAL | MSG_DONTWAIT);
+    int w = jm_chan_send(p->chan, msg, len + 2, 0);
     free(msg);
-    if (w != (ssize_t)(len + 2)) {
+    if (w != 0) {
         jm_log(JM_LOG_WARN, "localproc", "job %s: spec not sent to worker %d (%s): one-shot", j->id,
-               (int)p->pid, w < 0 ? strerror(errno) : "short");
+               (int)p->pid, strerror(errno));
         free(j->spec);
         j->spec = NULL;
         return -1;
@@ -530,10 +516,10 @@ size_t jm_localproc_pollfds(const jm_localproc_t *lp, struct pollfd *fds, size_t
 {
     size_t k = 0;
     for (size_t i = 0; i < lp->nprocs; i++) {
-        if (lp->procs[i].chan < 0)
+        if (!lp->procs[i].chan)
             continue;
         if (k < max)
-            fds[k] = (struct pollfd){.fd = lp->procs[i].chan, .events = POLLIN};
+            fds[k] = (struct pollfd){.fd = jm_chan_fd(lp->procs[i].chan), .events = POLLIN};
         k++;
     }
     return k;

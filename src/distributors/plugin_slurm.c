@@ -6,7 +6,10 @@
  * Every job runs `jobmon-worker --array-batch <file>`: the batch file (worker/batchfile.h)
  * maps the array step to its instance, so no command ever passes through a shell quoting
  * layer.  The job's own -o/-e files receive the worker's diagnostics; the command's output
- * goes where the worker writes it (the instance's stdout/stderr paths).
+ * goes where the worker writes it (the instance's stdout/stderr paths).  With the distributor's
+ * TCP report channel (remote_workers), sbatch runs with JOBMON_REPORT_ADDR/JOBMON_REPORT_TOKEN
+ * added to its environment, which the job inherits (sbatch's default --export=ALL): the token
+ * never shows on a command line, and jobs whose environment lacks it publish to Kafka.
  * Parsing lives in slurm_parse.c.  It does not install signal handlers.
  */
 #include <errno.h>
@@ -31,8 +34,9 @@ typedef struct {
     uint64_t seq;
 } slurm_t;
 
-/* Run argv, capture stdout (up to cap-1 bytes, NUL-terminated) and its exit status. */
-static int run_capture(char *const *argv, char **out, jm_err_t *err)
+/* Run argv with environment envp (NULL = ours), capture stdout (NUL-terminated) and its exit
+ * status. */
+static int run_capture_env(char *const *argv, char *const *envp, char **out, jm_err_t *err)
 {
     int p[2];
     size_t len = 0, cap = 4096;
@@ -51,7 +55,7 @@ static int run_capture(char *const *argv, char **out, jm_err_t *err)
     posix_spawnattr_setflags(&at, POSIX_SPAWN_SETSIGMASK);
     posix_spawnattr_setsigmask(&at, &none);
     pid_t pid;
-    int e = posix_spawnp(&pid, argv[0], &fa, &at, argv, environ);
+    int e = posix_spawnp(&pid, argv[0], &fa, &at, argv, envp ? envp : environ);
     posix_spawn_file_actions_destroy(&fa);
     posix_spawnattr_destroy(&at);
     close(p[1]);
@@ -77,6 +81,29 @@ static int run_capture(char *const *argv, char **out, jm_err_t *err)
         ;
     *out = buf;
     return WIFEXITED(ws) ? WEXITSTATUS(ws) : 128 + WTERMSIG(ws);
+}
+
+static int run_capture(char *const *argv, char **out, jm_err_t *err)
+{
+    return run_capture_env(argv, NULL, out, err);
+}
+
+/* Our environment with the report channel's address and token when there is one (a new vector
+ * of borrowed strings but for those two, which *own holds), or NULL. */
+static char **report_env(const jm_plugin_env_t *env, char *own[2])
+{
+    if (!env->report_addr || !env->report_token)
+        return NULL;
+    size_t n = 0, k = 0;
+    while (environ[n])
+        n++;
+    char **v = jm_calloc(n + 3, sizeof(*v));
+    for (size_t i = 0; i < n; i++)
+        if (strncmp(environ[i], "JOBMON_REPORT_", 14) != 0)
+            v[k++] = environ[i];
+    own[0] = v[k++] = jm_asprintf("JOBMON_REPORT_ADDR=%s", env->report_addr);
+    own[1] = v[k++] = jm_asprintf("JOBMON_REPORT_TOKEN=%s", env->report_token);
+    return v;
 }
 
 static jm_rc_t slurm_start(jm_plugin_t *pl, jm_err_t *err)
@@ -176,7 +203,11 @@ static jm_rc_t submit_batch(jm_plugin_t *pl, jm_dist_ti_t *const *tis, size_t n,
                           .err_path = errp,
                           .wrap = wrap};
     argv = jm_slurm_sbatch_argv(&req);
-    int code = run_capture(argv, &out, err);
+    char *own[2] = {NULL, NULL}, **envp = report_env(env, own);
+    int code = run_capture_env(argv, envp, &out, err);
+    free(envp);
+    free(own[0]);
+    free(own[1]);
     char jobid[64];
     if (code < 0) {
         rc = err ? err->rc : JM_ERR_UNAVAILABLE;
@@ -310,6 +341,7 @@ jm_plugin_t *jm_plugin_slurm_new(const jm_plugin_env_t *env)
     *pl = (jm_plugin_t){
         .name = "slurm",
         .env = env,
+        .remote_workers = 1,
         .state = jm_calloc(1, sizeof(slurm_t)),
         .start = slurm_start,
         .stop = slurm_stop,

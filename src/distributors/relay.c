@@ -271,3 +271,19 @@ jm_rc_t jm_relay_take(jm_relay_t *rl, const char *buf, size_t len, uint64_t toke
     jm_relay_flush(rl, 1); /* what the worker sent before goes first */
     return jm_report_forward(rl->r, buf, len, token, err);
 }
+
+void jm_relay_take_msg(jm_relay_t *rl, jm_chan_t *c, uint32_t cid, uint32_t n, const char *buf,
+                       size_t len, const char *who, int *result)
+{
+    jm_err_t err;
+    if (jm_relay_take(rl, buf, len, (uint64_t)cid << 32 | n, result, &err) == JM_OK)
+        return;
+    jm_log(JM_LOG_WARN, "relay", "job %s: event %u of its worker: %s", who, n, err.msg);
+    (void)jm_report_chan_ack(c, n, 0);
+}
+
+int jm_relay_default_linger_ms(void)
+{
+    const char *v = getenv("JOBMON_RELAY_LINGER_MS");
+    return v && *v ? atoi(v) : 0;
+}

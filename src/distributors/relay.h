@@ -43,6 +43,14 @@ void jm_relay_destroy(jm_relay_t *rl);
  * answered); other errors: it could not be published (not answered either). */
 JM_WUR jm_rc_t jm_relay_take(jm_relay_t *rl, const char *buf, size_t len, uint64_t token,
                              int *result, jm_err_t *err);
+/* jm_relay_take for event message `n` of channel c, a worker's report channel with id `cid`
+ * (the token: cid in the high 32 bits, n below).  A message that cannot be taken is refused on
+ * c at once ("N n") and logged with `who` (the job).  *result as for jm_relay_take. */
+void jm_relay_take_msg(jm_relay_t *rl, jm_chan_t *c, uint32_t cid, uint32_t n, const char *buf,
+                       size_t len, const char *who, int *result);
+/* How long a finished instance's report may wait for others while a ti.reports is in flight:
+ * $JOBMON_RELAY_LINGER_MS, default 0. */
+int jm_relay_default_linger_ms(void);
 /* Publish the held reports when due (see above); force: now. */
 void jm_relay_flush(jm_relay_t *rl, int force);
 /* Reports held and not yet published. */

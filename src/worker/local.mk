@@ -4,6 +4,7 @@ libjobmon_la_SOURCES += \
 	src/worker/tail.c src/worker/tail.h \
 	src/worker/proctree.c src/worker/proctree.h \
 	src/worker/batchfile.c src/worker/batchfile.h \
+	src/worker/chan.c src/worker/chan.h \
 	src/worker/report.c src/worker/report.h \
 	src/worker/worker.c src/worker/worker.h
 

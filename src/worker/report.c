@@ -14,19 +14,21 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/socket.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
 #include "jobmon/jmtime.h"
 #include "jobmon/log.h"
 #include "jobmon/producer.h"
+#include "worker/chan.h"
 #include "worker/report.h"
 
 #ifndef JM_PKGLIBDIR
 #define JM_PKGLIBDIR "/usr/local/lib/jobmon"
 #endif
 #define KAFKA_MODULE "jobmon-kafka.so"
+/* how long the worker waits for room in a TCP channel's socket before it gives up on it */
+#define CHAN_SEND_TIMEOUT_MS 2000
 
 enum { K_PENDING = 0, K_ACKED, K_REFUSED };
 
@@ -40,7 +42,7 @@ struct jm_report_s {
     const jm_producer_ops_t *ops; /* set with p */
     jm_producer_t *p;             /* NULL in file mode and until a channel needs Kafka */
     int fd;                       /* events file, -1 otherwise */
-    int chan;                     /* local report channel, -1 = none or broken */
+    jm_chan_t *chan;              /* report channel, NULL = none or broken */
     uint32_t chan_sent;           /* datagrams sent on it */
     kept_t *kept;                 /* events to deliver or spool */
     size_t nkept, capkept;
@@ -151,7 +153,7 @@ static jm_report_t *report_alloc(const jm_config_t *cfg, int delivery_timeout_s,
 {
     jm_report_t *r = jm_calloc(1, sizeof(*r));
     char tmo[32];
-    r->fd = r->chan = -1;
+    r->fd = -1;
     r->profile = profile;
     r->brokers = jm_strdup(jm_config_str(cfg, "kafka.brokers"));
     r->topic = jm_strdup(jm_config_str(cfg, "kafka.topic"));
@@ -186,7 +188,30 @@ jm_report_t *jm_report_new_channel(const jm_config_t *cfg, int chan_fd, int deli
 {
     (void)err;
     jm_report_t *r = report_alloc(cfg, delivery_timeout_s, profile);
-    r->chan = chan_fd;
+    r->chan = jm_chan_new(chan_fd, 0);
+    return r;
+}
+
+jm_report_t *jm_report_new_remote(const jm_config_t *cfg, const char *addr, const char *token,
+                                  int connect_timeout_ms, int delivery_timeout_s,
+                                  jm_producer_profile_t profile)
+{
+    jm_report_t *r = report_alloc(cfg, delivery_timeout_s, profile);
+    jm_err_t err;
+    int fd = jm_chan_connect(addr, connect_timeout_ms, &err);
+    if (fd < 0) {
+        jm_log(JM_LOG_WARN, "report", "%s; publishing to Kafka directly", err.msg);
+        return r;
+    }
+    r->chan = jm_chan_new(fd, 1);
+    char *hello = jm_asprintf("T %s", token);
+    if (jm_chan_send(r->chan, hello, strlen(hello), CHAN_SEND_TIMEOUT_MS) != 0) {
+        jm_log(JM_LOG_WARN, "report", "report channel to %s: %s; publishing to Kafka directly",
+               addr, strerror(errno));
+        jm_chan_free(r->chan);
+        r->chan = NULL;
+    }
+    free(hello);
     return r;
 }
 
@@ -198,8 +223,7 @@ void jm_report_destroy(jm_report_t *r)
         r->ops->destroy(r->p);
     if (r->fd >= 0)
         close(r->fd);
-    if (r->chan >= 0)
-        close(r->chan);
+    jm_chan_free(r->chan);
     for (size_t i = 0; i < r->nkept; i++)
         free(r->kept[i].line);
     free(r->kept);
@@ -210,6 +234,11 @@ void jm_report_destroy(jm_report_t *r)
 }
 
 int jm_report_chan_fd(const jm_report_t *r)
+{
+    return jm_chan_fd(r->chan);
+}
+
+jm_chan_t *jm_report_chan(jm_report_t *r)
 {
     return r->chan;
 }
@@ -237,57 +266,49 @@ static jm_rc_t write_all(int fd, const char *buf, size_t len)
 
 static void chan_close(jm_report_t *r, const char *why)
 {
-    if (r->chan < 0)
+    if (!r->chan)
         return;
-    jm_log(JM_LOG_WARN, "report", "local report channel: %s; publishing to Kafka directly", why);
-    close(r->chan);
-    r->chan = -1;
+    jm_log(JM_LOG_WARN, "report", "report channel: %s; publishing to Kafka directly", why);
+    jm_chan_free(r->chan);
+    r->chan = NULL;
 }
 
 /* Read the answers waiting on the channel. */
 static void chan_read_acks(jm_report_t *r)
 {
-    char buf[64];
-    while (r->chan >= 0) {
-        ssize_t n = recv(r->chan, buf, sizeof(buf) - 1, MSG_DONTWAIT);
-        if (n < 0 && errno == EINTR)
-            continue;
-        if (n < 0 && errno == EAGAIN)
-            return;
-        if (n <= 0) {
-            chan_close(r, n == 0 ? "closed by the distributor" : strerror(errno));
+    char *buf = NULL;
+    size_t len = 0;
+    int got;
+    while (r->chan && (got = jm_chan_recv(r->chan, &buf, &len)) != 0) {
+        if (got < 0) {
+            chan_close(r, errno ? strerror(errno) : "closed by the distributor");
             return;
         }
-        buf[n] = '\0';
         char kind = 0;
         unsigned long seq = 0;
-        if (sscanf(buf, "%c %lu", &kind, &seq) != 2 || (kind != 'A' && kind != 'N'))
-            continue;
-        for (size_t i = 0; i < r->nkept; i++)
+        int ok = sscanf(buf, "%c %lu", &kind, &seq) == 2 && (kind == 'A' || kind == 'N');
+        free(buf);
+        for (size_t i = 0; ok && i < r->nkept; i++)
             if (r->kept[i].seq == seq)
                 r->kept[i].state = kind == 'A' ? K_ACKED : K_REFUSED;
     }
 }
 
-/* Send one datagram: its number, or 0 when it did not go (the caller uses Kafka). */
+/* Send one message: its number, or 0 when it did not go (the caller uses Kafka). */
 static uint32_t chan_send(jm_report_t *r, const char *line, size_t len)
 {
-    if (r->chan < 0)
+    if (!r->chan)
         return 0;
-    for (;;) {
-        if (send(r->chan, line, len, MSG_NOSIGNAL | MSG_DONTWAIT) == (ssize_t)len)
-            return ++r->chan_sent;
-        if (errno == EINTR)
-            continue;
-        int e = errno;
-        if (e == EAGAIN || e == EMSGSIZE || e == ENOBUFS) { /* this event only */
-            jm_log(JM_LOG_WARN, "report", "local report channel: %s", strerror(e));
-        } else {
-            chan_read_acks(r); /* answers that arrived before the end still count */
-            chan_close(r, strerror(e));
-        }
-        return 0;
+    if (jm_chan_send(r->chan, line, len, CHAN_SEND_TIMEOUT_MS) == 0)
+        return ++r->chan_sent;
+    int e = errno;
+    if (e == EAGAIN || e == EMSGSIZE || e == ENOBUFS) { /* this event only: nothing of it went */
+        jm_log(JM_LOG_WARN, "report", "report channel: %s", strerror(e));
+    } else {
+        chan_read_acks(r); /* answers that arrived before the end still count */
+        chan_close(r, strerror(e));
     }
+    return 0;
 }
 
 static void keep(jm_report_t *r, char *line, uint32_t seq)
@@ -305,7 +326,7 @@ jm_rc_t jm_report_send(jm_report_t *r, jm_event_t *ev, int keep_it, jm_err_t *er
     char *line = NULL;
     size_t len = 0;
     uint32_t seq = 0;
-    if (r->fd >= 0 || r->chan >= 0) {
+    if (r->fd >= 0 || r->chan) {
         rc = jm_event_validate(ev, NULL, err);
         if (rc != JM_OK)
             goto out;
@@ -392,10 +413,10 @@ static jm_rc_t chan_wait_acks(jm_report_t *r, int64_t deadline, jm_err_t *err)
         if (!pending)
             return JM_OK;
         int64_t left = deadline - jm_time_mono_ms();
-        if (r->chan < 0 || left <= 0)
+        if (!r->chan || left <= 0)
             return jm_err_set(err, JM_ERR_UNAVAILABLE, "%zu event(s) not acknowledged (%s)",
-                              pending, r->chan < 0 ? "channel closed" : "timeout");
-        struct pollfd pfd = {.fd = r->chan, .events = POLLIN};
+                              pending, !r->chan ? "channel closed" : "timeout");
+        struct pollfd pfd = {.fd = jm_chan_fd(r->chan), .events = POLLIN};
         if (poll(&pfd, 1, (int)(left < 1000 ? left : 1000)) < 0 && errno != EINTR)
             chan_close(r, strerror(errno));
     }
@@ -430,7 +451,7 @@ jm_rc_t jm_report_finish(jm_report_t *r, int retry_timeout_s, const char *spool_
     if (chan_used(r)) {
         rc = chan_wait_acks(r, jm_time_mono_ms() + (int64_t)retry_timeout_s * 1000, err);
         if (rc != JM_OK) {
-            jm_log(JM_LOG_WARN, "report", "ti %lld: local report channel: %s", (long long)ti_id,
+            jm_log(JM_LOG_WARN, "report", "ti %lld: report channel: %s", (long long)ti_id,
                    err ? err->msg : "");
             chan_close(r, "no acknowledgement");
             need_kafka = 1;
@@ -540,36 +561,14 @@ int jm_report_wakeup_fd(jm_report_t *r)
     return r->p ? r->ops->wakeup_fd(r->p) : -1;
 }
 
-int jm_report_chan_recv(int fd, char **buf, size_t *len)
-{
-    for (;;) {
-        /* MSG_TRUNC with MSG_PEEK: the datagram's real size */
-        ssize_t n = recv(fd, NULL, 0, MSG_PEEK | MSG_TRUNC | MSG_DONTWAIT);
-        if (n < 0 && errno == EINTR)
-            continue;
-        if (n < 0 && errno == EAGAIN)
-            return 0;
-        if (n <= 0)
-            return -1; /* 0: EOF (an empty datagram is never sent) */
-        *buf = jm_malloc((size_t)n + 1);
-        ssize_t m = recv(fd, *buf, (size_t)n, MSG_DONTWAIT);
-        if (m != n) {
-            free(*buf);
-            *buf = NULL;
-            return -1;
-        }
-        (*buf)[n] = '\0';
-        *len = (size_t)n;
-        return 1;
-    }
-}
-
-void jm_report_chan_ack(int fd, uint32_t n, int ok)
+int jm_report_chan_ack(jm_chan_t *c, uint32_t n, int ok)
 {
     char buf[32];
     int len = snprintf(buf, sizeof(buf), "%c %lu", ok ? 'A' : 'N', (unsigned long)n);
-    if (send(fd, buf, (size_t)len, MSG_NOSIGNAL | MSG_DONTWAIT) != len)
-        jm_log(JM_LOG_DEBUG, "report", "channel answer %u not sent: %s", n, strerror(errno));
+    if (jm_chan_send(c, buf, (size_t)len, 0) == 0)
+        return 0;
+    jm_log(JM_LOG_DEBUG, "report", "channel answer %u not sent: %s", n, strerror(errno));
+    return -1;
 }
 
 jm_rc_t jm_spool_write(const char *spool_dir, int64_t workflow_id, int64_t ti_id,

@@ -11,15 +11,25 @@
  *
  * Test mode: with an events file the events are appended there as JSON lines instead of Kafka.
  *
- * Local report channel (the sequential and multiprocess plugins): the distributor starts the
- * worker with one end of a SOCK_SEQPACKET socketpair (jobmon-worker --report-fd N).  The worker
- * sends each encoded event as one datagram; the distributor publishes it with its own producer
- * and answers "A <n>" (or "N <n>" when it could not) once Kafka acknowledged the worker's n-th
- * datagram (n counts from 1).  The worker ends only when every kept event is acknowledged; a
- * broken channel, a refusal or no answer within the retry time sends the kept events to Kafka
- * directly, then to the spool, as without a channel.  Kafka itself is reached through
- * jm_producer_ops: linked in by the distributor (jm_report_set_producer_ops), loaded from the
- * jobmon-kafka.so module by jobmon-worker only when it needs Kafka.
+ * Report channel: the worker sends its events to its distributor, which publishes them with
+ * its own producer.  Two transports (worker/chan.h), one protocol:
+ *   - local (the sequential and multiprocess plugins): the distributor starts the worker with
+ *     one end of a SOCK_SEQPACKET socketpair (jobmon-worker --report-fd N); a message is one
+ *     datagram;
+ *   - network (plugins whose workers run on other hosts: slurm): the distributor listens on
+ *     TCP (distributor.report_listen) and gives its jobs JOBMON_REPORT_ADDR ("host:port") and
+ *     JOBMON_REPORT_TOKEN (a random secret of the distributor) in their environment; the
+ *     worker connects (worker.report_connect_timeout_ms), and a message is a 4-byte big-endian
+ *     length then its bytes.  The first message must be "T <token>": the distributor closes a
+ *     connection that starts otherwise (logged), and the worker, seeing the channel end, falls
+ *     back as below.  The worker removes both variables from the command's environment.
+ * The worker sends each encoded event as one message; the distributor publishes it and answers
+ * "A <n>" (or "N <n>" when it could not) once Kafka acknowledged the worker's n-th event message
+ * (n counts from 1; the token message is not counted).  The worker ends only when every kept
+ * event is acknowledged; a broken channel, a refusal or no answer within the retry time sends
+ * the kept events to Kafka directly, then to the spool, as without a channel.  Kafka itself is
+ * reached through jm_producer_ops: linked in by the distributor (jm_report_set_producer_ops),
+ * loaded from the jobmon-kafka.so module by jobmon-worker only when it needs Kafka.
  *
  * Pooled workers (jobmon-worker --serve, the multiprocess plugin): the same channel also carries
  * instances.  The worker sends "R" when it waits for one and "R <exit code>" after each instance
@@ -38,6 +48,7 @@
 #include "jobmon/config.h"
 #include "jobmon/event.h"
 #include "jobmon/producer.h"
+#include "worker/chan.h"
 
 typedef struct jm_report_s jm_report_t;
 
@@ -51,13 +62,21 @@ jm_report_t *jm_report_new(const jm_config_t *cfg, const char *events_file, int 
 jm_report_t *jm_report_new_profile(const jm_config_t *cfg, const char *events_file,
                                    int delivery_timeout_s, jm_producer_profile_t profile,
                                    jm_err_t *err);
-/* A publisher over the local report channel `chan_fd` (it takes the descriptor); Kafka from cfg
- * is set up only if the channel fails. */
+/* A publisher over the local report channel `chan_fd` (a SOCK_SEQPACKET socket; it takes the
+ * descriptor); Kafka from cfg is set up only if the channel fails. */
 jm_report_t *jm_report_new_channel(const jm_config_t *cfg, int chan_fd, int delivery_timeout_s,
                                    jm_producer_profile_t profile, jm_err_t *err);
+/* A publisher over a network report channel to `addr` ("host:port") authenticated by `token`;
+ * when it cannot connect within connect_timeout_ms (logged) it publishes to Kafka as
+ * jm_report_new_profile would.  Never NULL. */
+jm_report_t *jm_report_new_remote(const jm_config_t *cfg, const char *addr, const char *token,
+                                  int connect_timeout_ms, int delivery_timeout_s,
+                                  jm_producer_profile_t profile);
 void jm_report_destroy(jm_report_t *r); /* accepts NULL; does not flush */
 /* The channel's descriptor (still owned by r), -1 when there is none or it broke. */
 int jm_report_chan_fd(const jm_report_t *r);
+/* The channel itself (owned by r), NULL when there is none or it broke. */
+jm_chan_t *jm_report_chan(jm_report_t *r);
 /* Forget the kept events of the instance just finished (jm_report_finish returned), so r can
  * report the next one: the channel's datagram numbers go on, so a late answer to an event of
  * the previous instance never counts for the next one. */
@@ -68,7 +87,7 @@ void jm_report_next(jm_report_t *r);
  * to the program (or in its .libs/ in the build tree), else the installed pkglibdir. */
 void jm_report_set_producer_ops(const jm_producer_ops_t *ops);
 
-/* ---- the distributor's end of local report channels ---- */
+/* ---- the distributor's end of report channels ---- */
 /* Called with the token of a forwarded event once its delivery is known (ok = 1: acknowledged). */
 typedef void (*jm_report_ack_fn)(void *arg, uint64_t token, int ok);
 void jm_report_set_ack_cb(jm_report_t *r, jm_report_ack_fn fn, void *arg);
@@ -81,11 +100,9 @@ JM_WUR jm_rc_t jm_report_forward(jm_report_t *r, const void *buf, size_t len, ui
 JM_WUR jm_rc_t jm_report_send_tracked(jm_report_t *r, jm_event_t *ev, uint64_t token,
                                       jm_err_t *err);
 int jm_report_wakeup_fd(jm_report_t *r);
-/* Receive one datagram from a channel (non-blocking): 1 with *buf (caller frees) and *len,
- * 0 when none is waiting, -1 when the channel is closed or broken. */
-int jm_report_chan_recv(int fd, char **buf, size_t *len);
-/* Answer datagram `n` of a channel: acknowledged (ok) or refused. */
-void jm_report_chan_ack(int fd, uint32_t n, int ok);
+/* Answer event message `n` of a channel: acknowledged (ok) or refused.  0, or -1 when it could
+ * not be sent (a stream is then broken: close it). */
+int jm_report_chan_ack(jm_chan_t *c, uint32_t n, int ok);
 
 /* Validate and enqueue `ev` (takes ownership in every case).  With `keep`, the encoded event
  * is remembered for jm_report_finish (a result that must not be lost: ti.running, ti.done...). */

@@ -8,8 +8,9 @@
  * heartbeat interval, and a database outage only delays the kill (the distributor also
  * terminates K instances through the cluster).  Redis is not used by the worker.
  *
- * Events go through the local distributor's report channel when it gives one (--report-fd,
- * see worker/report.h), else to Kafka through jobmon-kafka.so, loaded on demand: the worker does
+ * Events go through the distributor's report channel when it gives one (--report-fd for the
+ * local plugins, JOBMON_REPORT_ADDR/JOBMON_REPORT_TOKEN over TCP for Slurm jobs; see
+ * worker/report.h), else to Kafka through jobmon-kafka.so, loaded on demand: the worker does
  * not link librdkafka.
  */
 #include <dlfcn.h>
@@ -147,6 +148,31 @@ static int open_channel(const jm_config_t *cfg, int64_t fd, int events_file)
     return (int)fd;
 }
 
+/* The publisher: over the --report-fd channel, the TCP channel of JOBMON_REPORT_ADDR (both
+ * variables are removed from the environment either way: the command never sees the token),
+ * else Kafka or the events file. */
+static jm_report_t *open_report(const jm_config_t *cfg, int64_t report_fd, const char *events_file,
+                                int retry_s, jm_err_t *err)
+{
+    const char *a = getenv("JOBMON_REPORT_ADDR"), *t = getenv("JOBMON_REPORT_TOKEN");
+    char *addr = a && *a ? jm_strdup(a) : NULL, *token = t && *t ? jm_strdup(t) : NULL;
+    unsetenv("JOBMON_REPORT_ADDR");
+    unsetenv("JOBMON_REPORT_TOKEN");
+    int chan = open_channel(cfg, report_fd, events_file != NULL);
+    jm_report_t *r;
+    if (chan >= 0)
+        r = jm_report_new_channel(cfg, chan, retry_s, JM_PRODUCER_LATENCY, err);
+    else if (addr && token && !events_file && jm_config_bool(cfg, "worker.local_report"))
+        r = jm_report_new_remote(cfg, addr, token,
+                                 (int)jm_config_int(cfg, "worker.report_connect_timeout_ms"),
+                                 retry_s, JM_PRODUCER_LATENCY);
+    else
+        r = jm_report_new_profile(cfg, events_file, retry_s, JM_PRODUCER_LATENCY, err);
+    free(addr);
+    free(token);
+    return r;
+}
+
 /* Run one instance and make sure its report is delivered (or spooled).  Returns the exit code
  * for it; *why says whether a signal to the worker ended it. */
 static int run_instance(const jm_config_t *cfg, jm_report_t *r, const jm_worker_opts_t *o,
@@ -182,8 +208,8 @@ static int send_ready(jm_report_t *r, int code)
 {
     char buf[32];
     int len = code < 0 ? snprintf(buf, sizeof(buf), "R") : snprintf(buf, sizeof(buf), "R %d", code);
-    int fd = jm_report_chan_fd(r);
-    return fd >= 0 && send(fd, buf, (size_t)len, MSG_NOSIGNAL) == len ? 0 : -1;
+    jm_chan_t *c = jm_report_chan(r);
+    return c && jm_chan_send(c, buf, (size_t)len, 1000) == 0 ? 0 : -1;
 }
 
 /* Wait for the next instance spec.  Returns it, or NULL when the channel ended (*sig = 0) or
@@ -203,7 +229,7 @@ static json_t *wait_spec(jm_report_t *r, int sfd, int *sig)
         }
         char *buf = NULL;
         size_t len = 0;
-        int got = jm_report_chan_recv(fd, &buf, &len);
+        int got = jm_chan_recv(jm_report_chan(r), &buf, &len);
         if (got < 0)
             return NULL;
         json_t *spec = NULL;
@@ -431,9 +457,7 @@ int main(int argc, char **argv)
     }
     int retry_s = (int)jm_config_int(cfg, "worker.kafka_retry_timeout");
     jm_event_set_producer(JM_PRODUCER_WORKER);
-    int chan = open_channel(cfg, report_fd, events_file != NULL);
-    r = chan >= 0 ? jm_report_new_channel(cfg, chan, retry_s, JM_PRODUCER_LATENCY, &err)
-                  : jm_report_new_profile(cfg, events_file, retry_s, JM_PRODUCER_LATENCY, &err);
+    r = open_report(cfg, report_fd, events_file, retry_s, &err);
     if (!r) {
         fprintf(stderr, "jobmon-worker: %s\n", err.msg);
         exit_code = JM_EXIT_UNAVAILABLE;

@@ -212,6 +212,23 @@ one_ti_each()
 
 # ---- cases -------------------------------------------------------------------------------------
 
+# over_channel CLUSTER N — slurm: the last run's N workers reported through the distributor's
+# TCP report channel (its closing log line: N connections, 2 N events relayed, none refused);
+# other clusters: nothing to check.
+over_channel()
+{
+    [[ $1 == slurm ]] || return 0
+    local line conns events
+    line=$(grep -o 'report channel [^ ]*: [0-9]* connection(s), [0-9]* event(s) relayed, [0-9]* refused' \
+        "$LAST.err" | tail -n 1)
+    say "${line:-no report channel line}"
+    conns=$(sed -n 's/.*: \([0-9]*\) connection(s).*/\1/p' <<<"$line")
+    events=$(sed -n 's/.* \([0-9]*\) event(s) relayed.*/\1/p' <<<"$line")
+    eq "workers connected to the report channel" "${conns:-none}" "$2" || return 1
+    eq "events relayed (ti.running + result each)" "${events:-none}" "$((2 * $2))" || return 1
+    [[ $line == *", 0 refused" ]] || fail "connections refused: $line"
+}
+
 case_one()
 {
     jrun one "$1"
@@ -219,6 +236,7 @@ case_one()
     if [[ $1 != dummy ]]; then
         eq "stdout tail" "$(ti_of "$WF" only "stdout_tail" | tr -d '\n')" "one-$TAG-$1" || return 1
     fi
+    over_channel "$1" 1
 }
 
 case_linear3()
@@ -232,7 +250,8 @@ case_forkjoin()
 {
     jrun forkjoin "$1"
     expect_done 8 && one_ti_each "$WF" && edges_respected "$WF" || return 1
-    eq "edges" "$(q "SELECT count(*) FROM task_edge WHERE workflow_id = $WF")" 9
+    eq "edges" "$(q "SELECT count(*) FROM task_edge WHERE workflow_id = $WF")" 9 || return 1
+    over_channel "$1" 8
 }
 
 # examples/diamond.json as shipped (a fresh workflow_args so reruns do not collide).
@@ -434,7 +453,12 @@ case_spool()
     expect_done 2 || return 1
     eq "cut-off: instances" "$(ti_of "$WF" cut-off status | tr -d '\n')" D || return 1
     eq "cut-off: stdout tail" "$(ti_of "$WF" cut-off stdout_tail | tr -d '\n')" "e2e-spool-$TAG-$1" || return 1
-    grep -q "report spooled" "$LAST.err" || fail "the worker did not spool" || return 1
+    # a Slurm job's worker logs to the job's own stderr file, in the run's state dir
+    local logs=$LAST.err state
+    state=$(sed -n 's/.* plugin, state \(.*\)$/\1/p' "$LAST.err" | head -n 1)
+    [[ $1 != slurm ]] || logs=$(ls "$state"/slurm-*.err 2>/dev/null)
+    # shellcheck disable=SC2086
+    grep -q "report spooled" $logs /dev/null || fail "the worker did not spool" || return 1
     grep -q "re-published" "$LAST.err" || fail "the distributor did not re-publish" || return 1
     ((SECONDS - t1 >= 20)) || fail "finished in $((SECONDS - t1)) s: the worker was not cut off for 20 s" || return 1
     [[ -z "$(ls "$tmp/$1/spool"/*.jmspool 2>/dev/null)" ]] || fail "spool file left behind"
@@ -507,6 +531,8 @@ for cl in "${clusters[@]}"; do
         t "slurm examples/diamond.json" case_diamond slurm
         t "slurm memory kill: Z, memory scaled, D" case_memory slurm
         t "slurm JOBMON_* environment visible to the command" case_env slurm
+        t "slurm worker cut off from Kafka and its distributor 20 s: spooled, re-published, recorded" \
+            case_spool slurm
         ;;
     *)
         t "unknown cluster $cl" false
