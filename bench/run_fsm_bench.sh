@@ -30,6 +30,7 @@
 #
 # Settings (env): TASKS=100000 WORKFLOWS=4 CONSUMERS="1 2" HEARTBEATS=1.0 MODE=live PROFILE=
 #   BENCH_TOPIC=jobmon.bench.events BENCH_PARTITIONS=4 BATCH_MAX=(config default) OUT=/tmp/...
+#   BENCH_EXTRA_SQL=file (with BENCH_SCHEMA: SQL run after the migrations, for experiments)
 set -euo pipefail
 
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
@@ -75,6 +76,10 @@ if [[ -n "${BENCH_SCHEMA:-}" ]]; then
     JOBMON_POSTGRES_READER_CONNINFO=$JOBMON_POSTGRES_CONNINFO
     export JOBMON_POSTGRES_CONNINFO JOBMON_POSTGRES_READER_CONNINFO
     "$ROOT/scripts/migrate" "$JOBMON_POSTGRES_CONNINFO" >/dev/null || die "migrations failed"
+    if [[ -n "${BENCH_EXTRA_SQL:-}" ]]; then # an experiment's DDL on top of the migrations
+        psql "$JOBMON_POSTGRES_CONNINFO" -XAtq -v ON_ERROR_STOP=1 -f "$BENCH_EXTRA_SQL" >/dev/null ||
+            die "BENCH_EXTRA_SQL $BENCH_EXTRA_SQL failed"
+    fi
 fi
 
 # Our consumers: private topic and group, one consume thread per process, no reaper scans.

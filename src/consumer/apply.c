@@ -123,8 +123,26 @@ static jm_rc_t classify(PGconn *conn, const PGresult *r, const char *what, jm_er
                       msg ? msg : "");
 }
 
+/* Planner settings of the FSM's session.  The FSM's rows are read by primary key from a working
+ * set that is in shared_buffers; with the default random_page_cost (4) the planner joined a
+ * flush's unnest() of ~1,500 ids to task / task_instance by hashing a sequential scan of the whole
+ * table (O(table) per flush: 8 ms at 20k rows, growing with every workflow ever run) instead of
+ * 1,500 primary-key probes (4 ms, independent of the table size).  No parallel workers: every
+ * statement of the FSM touches a batch of rows, workers only add CPU (the edge prefetch got a
+ * parallel scan of all of task_edge).  No JIT: its compile time (~7 ms) is paid by every
+ * statement whose estimate is high, and estimates made from statistics taken during a bind are. */
+static const char session_sql[] =
+    "SET random_page_cost = 1.1; SET max_parallel_workers_per_gather = 0; SET jit = off";
+
 static jm_rc_t prepare_all(jm_apply_t *ap, jm_err_t *err)
 {
+    PGresult *s = PQexec(ap->conn, session_sql);
+    if (!s || PQresultStatus(s) != PGRES_COMMAND_OK) {
+        jm_rc_t rc = classify(ap->conn, s, "session settings", err);
+        PQclear(s);
+        return rc;
+    }
+    PQclear(s);
     for (int i = 0; i < AP_SQL__CNT; i++) {
         char name[32];
         snprintf(name, sizeof(name), "jm_ap_%d", i);
@@ -155,13 +173,13 @@ jm_rc_t jm_ap_exec_id(jm_apply_t *ap, jm_ap_sql_t s, int64_t id, PGresult **res,
  * a tool shared by most workflows): a prepared statement soon settles on a generic plan made
  * for the average, which here meant parallel sequential scans of task, task_edge,
  * task_instance or workflow for every small workflow.  They run once per bind, chunk or run
- * start, so planning them each time costs little.  AP_EDGES_PREFETCH (a few per transaction,
- * 10-1,000s of ids) once settled on a generic plan made while task_edge had no statistics yet and
- * then took ~500 ms per call instead of ~20 ms (dummy 100k run, half of the runs). */
+ * start, so planning them each time costs little.  AP_EDGES_PREFETCH is not among them any more:
+ * its plan is fixed by jm_task_downstream's own settings (010_edge_probe.sql); custom plans of it
+ * as a join followed whatever statistics task_edge had (83-156 ms per call at 100k tasks). */
 static int custom_plan(jm_ap_sql_t s)
 {
     return s == AP_PENDING_RECOMPUTE || s == AP_WF_OLD_TIS || s == AP_WF_CHUNK ||
-           s == AP_WF_ARGS_TAKEN || s == AP_BIND_CHUNK_GET || s == AP_EDGES_PREFETCH;
+           s == AP_WF_ARGS_TAKEN || s == AP_BIND_CHUNK_GET;
 }
 
 jm_rc_t jm_ap_exec(jm_apply_t *ap, jm_ap_sql_t s, int n, const char *const *params, PGresult **res,

@@ -432,12 +432,11 @@ const char *const jm_ap_sql[AP_SQL__CNT] = {
         "   max_attempts, array_id, resources FROM task WHERE workflow_id = $1::bigint"
         "   AND status = 'G' AND pending_upstreams = 0 ORDER BY id LIMIT $2::int)) c"
         " ORDER BY (status = 'A') DESC, id LIMIT $2::int",
-    /* $1 task ids: their downstream tasks, for jm_apply_hint */
-    [AP_EDGES_PREFETCH] =
-        "SELECT e.upstream_id, t.id, t.pending_upstreams, t.status, t.workflow_id, t.array_id,"
-        " t.resources, t.ti_seq, t.num_attempts, t.max_attempts FROM task_edge e"
-        " JOIN task t ON t.id = e.downstream_id WHERE e.upstream_id = ANY($1::bigint[])"
-        " ORDER BY e.upstream_id, t.id",
+    /* $1 task ids: their downstream tasks (ordered by upstream id, then id), for
+     * jm_apply_hint: per id one task_edge_upstream probe and per edge one task_pkey probe, in a
+     * function with its own planner settings (010_edge_probe.sql): as a join in this statement
+     * the plan followed statistics taken during binds and scanned all of task_edge. */
+    [AP_EDGES_PREFETCH] = "SELECT * FROM jm_task_downstream($1::bigint[])",
     /* $1 ids, $2 pending_upstreams (as this transaction knows them) */
     [AP_FLUSH_PENDING] = "UPDATE task t SET pending_upstreams = x.n"
                          " FROM unnest($1::bigint[], $2::int[]) AS x(id, n) WHERE t.id = x.id",

@@ -1815,6 +1815,53 @@ START_TEST(test_replay_fan_in)
 }
 END_TEST
 
+/* The edge prefetch of a batch probes task_edge per id whatever the statistics say.  Statistics
+ * taken while a workflow was being bound (here: 2,000 edges of one upstream task, analyzed, then
+ * 100k edges of distinct ones) made the prefetch as a join scan all of task_edge: O(every
+ * workflow's edges) per transaction (bench/RESULTS.md, 2026-11-26). */
+START_TEST(test_edges_prefetch_probes)
+{
+    sc_t a;
+    sc_open(&a);
+    exec_ok(&a, "INSERT INTO task_edge (workflow_id, upstream_id, downstream_id)"
+                " SELECT 1, 1, g FROM generate_series(2, 2001) g");
+    exec_ok(&a, "ANALYZE task_edge");
+    exec_ok(&a, "INSERT INTO task_edge (workflow_id, upstream_id, downstream_id)"
+                " SELECT 1, g, g + 1 FROM generate_series(10000, 110000) g");
+    exec_ok(&a, "INSERT INTO task (id, workflow_id, name, command, node_hash, status,"
+                " max_attempts, resources, resource_scales, fallback_queues, cluster, status_at)"
+                " SELECT g, 1, 't' || g, 'true', 'h' || g, 'G', 1, '{}', '{}', '{}', 'dummy',"
+                " now() FROM generate_series(2, 110001) g");
+    char *ids = jm_malloc(1500 * 12 + 3), *w = ids;
+    *w++ = '{';
+    for (int i = 0; i < 1500; i++)
+        w += sprintf(w, "%s%d", i ? "," : "", 10000 + 60 * i);
+    strcpy(w, "}");
+    /* pg_stat_xact_user_tables: this backend's counts not yet reported (this transaction and
+     * the last ones), so compared before and after the statement */
+    static const char seq_sql[] = "SELECT COALESCE(sum(seq_scan), 0) FROM pg_stat_xact_user_tables"
+                                  " WHERE relname IN ('task_edge', 'task')"
+                                  " AND schemaname = current_schema()";
+    static const char idx_sql[] = "SELECT COALESCE(sum(idx_scan), 0) FROM pg_stat_xact_user_tables"
+                                  " WHERE relname = 'task_edge' AND schemaname = current_schema()";
+    exec_ok(&a, "BEGIN");
+    int64_t seq0 = q_int(&a, seq_sql), idx0 = q_int(&a, idx_sql);
+    const char *p[1] = {ids};
+    PGresult *r =
+        PQexecParams(jm_pg_conn(a.pg), jm_ap_sql[AP_EDGES_PREFETCH], 1, NULL, p, NULL, NULL, 0);
+    ck_assert_msg(PQresultStatus(r) == PGRES_TUPLES_OK, "%s", PQresultErrorMessage(r));
+    ck_assert_int_eq(PQntuples(r), 1500);
+    ck_assert_str_eq(PQgetvalue(r, 1, 0), "10060"); /* ordered by upstream id */
+    ck_assert_str_eq(PQgetvalue(r, 1, 1), "10061");
+    PQclear(r);
+    ck_assert_int_eq(q_int(&a, seq_sql), seq0);        /* no sequential scan */
+    ck_assert_int_ge(q_int(&a, idx_sql), idx0 + 1500); /* a probe per id */
+    exec_ok(&a, "COMMIT");
+    free(ids);
+    sc_close(&a, 1);
+}
+END_TEST
+
 /* ---- ti.reports ---------------------------------------------------------------------------- */
 
 static json_t *report_running(void)
@@ -2049,6 +2096,7 @@ Suite *it_apply_suite(void)
     tcase_add_test(tc, test_replay_event_log);
     tcase_add_test(tc, test_replay_batched_retries);
     tcase_add_test(tc, test_replay_fan_in);
+    tcase_add_test(tc, test_edges_prefetch_probes);
     tcase_add_test(tc, test_bind_copy_identical);
     tcase_add_test(tc, test_bind_recheck);
     tcase_add_test(tc, test_reports_like_events);
