@@ -2,6 +2,7 @@
  * fake proc tree, batch files, and whole runs of jm_worker_run with the events-file sink. */
 #include <check.h>
 #include <fcntl.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -306,6 +307,53 @@ START_TEST(test_worker_done_env_and_tails)
 }
 END_TEST
 
+/* The mask of signals a /proc/PID/status line "Name:\t<hex>" of `tail` has set, 0 if absent. */
+static unsigned long long status_mask(const char *tail, const char *name)
+{
+    const char *l = strstr(tail, name);
+    return l ? strtoull(l + strlen(name) + 2, NULL, 16) : 0;
+}
+
+/* The command's environment has the instance's JOBMON_* values, each once, even when the
+ * worker's own environment has others, and the rest of it; it runs in its own process group
+ * with SIGPIPE, SIGINT, SIGTERM, SIGHUP and SIGCHLD neither blocked nor ignored (the worker
+ * blocks and ignores some of them). */
+START_TEST(test_worker_command_env_group_signals)
+{
+    setenv("JOBMON_TASK_ID", "999", 1);
+    setenv("JOBMON_DISTRIBUTOR_ID", "old", 1);
+    setenv("JM_TEST_KEEP", "kept", 1);
+    jm_worker_result_t res;
+    jm_event_t *evs[4];
+    size_t n = run_cmd("echo $JOBMON_TASK_ID $JOBMON_DISTRIBUTOR_ID $JM_TEST_KEEP; "
+                       "env | grep -c '^JOBMON_TASK_ID='; env | grep -c '^JOBMON_DISTRIBUTOR_ID='; "
+                       "echo $$ $(cut -d' ' -f5 /proc/$$/stat); grep -E '^Sig(Blk|Ign)' "
+                       "/proc/$$/status",
+                       0, &res, evs, 4);
+    unsetenv("JOBMON_TASK_ID");
+    unsetenv("JOBMON_DISTRIBUTOR_ID");
+    unsetenv("JM_TEST_KEEP");
+    ck_assert_uint_eq(n, 2);
+    ck_assert_int_eq(res.status, 'D');
+    const char *out = jm_ev_str(evs[1]->payload, "stdout_tail");
+    ck_assert_ptr_nonnull(strstr(out, "11 d-1 kept\n1\n1\n"));
+    long pid = 0, pgrp = -1;
+    const char *ids = strchr(strchr(strchr(out, '\n') + 1, '\n') + 1, '\n') + 1;
+    ck_assert_int_eq(sscanf(ids, "%ld %ld", &pid, &pgrp), 2);
+    ck_assert_int_eq(pid, pgrp);
+    ck_assert_int_eq(pid, jm_ev_int(evs[0]->payload, "pid"));
+    unsigned long long want = 0;
+    int sigs[] = {SIGPIPE, SIGINT, SIGTERM, SIGHUP, SIGCHLD};
+    for (size_t i = 0; i < sizeof(sigs) / sizeof(sigs[0]); i++)
+        want |= 1ULL << (sigs[i] - 1);
+    ck_assert_ptr_nonnull(strstr(out, "SigBlk:"));
+    ck_assert_uint_eq(status_mask(out, "SigBlk:") & want, 0);
+    ck_assert_uint_eq(status_mask(out, "SigIgn:") & want, 0);
+    for (size_t i = 0; i < n; i++)
+        jm_event_destroy(evs[i]);
+}
+END_TEST
+
 START_TEST(test_worker_error_and_signal)
 {
     jm_worker_result_t res;
@@ -515,6 +563,7 @@ Suite *jm_worker_suite(void)
     suite_add_tcase(s, tc);
     tc = tcase_create("run");
     tcase_set_timeout(tc, 30);
+    tcase_add_test(tc, test_worker_command_env_group_signals);
     tcase_add_test(tc, test_worker_done_env_and_tails);
     tcase_add_test(tc, test_worker_error_and_signal);
     tcase_add_test(tc, test_worker_memory_kill);

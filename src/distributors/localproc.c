@@ -18,8 +18,11 @@
  * ti.reports batches) and are answered once Kafka acknowledged the event that carried them, so
  * a worker never loads librdkafka nor connects to Kafka itself.  Without it there is no pool.
  * A worker whose result arrived (its command is over) no longer holds one of the N slots while
- * it waits for that answer: the next instance goes to another pooled worker (at most 2 × N
- * processes), so Kafka's round trip is off the path from one instance to the next.
+ * it waits for that answer: the next instance goes to another pooled worker, so Kafka's round
+ * trip is off the path from one instance to the next.  With a pool, up to N + POOL_SPARE
+ * processes (one-shot workers: 2 × N), and the relay holds results up to RELAY_LINGER_MS so that
+ * one ti.reports carries several instances; it is flushed at once when a queued instance waits
+ * for a worker that only the flush would free, or when no command runs (nothing to wait for).
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -40,8 +43,9 @@
 extern char **environ;
 
 #define EXIT_MEMORY     1000
-#define REPORT_FD       3 /* the worker's end of its report channel */
-#define RELAY_LINGER_MS 0
+#define REPORT_FD       3  /* the worker's end of its report channel */
+#define RELAY_LINGER_MS 5  /* ms a result may wait for others (JOBMON_RELAY_LINGER_MS) */
+#define POOL_SPARE      16 /* pooled workers beyond N, waiting for answers (JOBMON_POOL_SPARE) */
 
 typedef struct {
     char *id;
@@ -77,6 +81,7 @@ struct jm_localproc_s {
     } done[EXIT_MEMORY];
     size_t ndone; /* total ever, ring index = ndone % EXIT_MEMORY */
     uint32_t next_cid;
+    size_t max_procs;  /* worker processes at most: slots + spare (pool) or 2 × slots */
     jm_relay_t *relay; /* with env->report: the workers' reports to Kafka */
 };
 
@@ -93,12 +98,11 @@ static void on_delivery(void *arg, uint64_t token, int ok)
         }
 }
 
-/* How long a finished instance's report may wait for others while a ti.reports is in flight:
- * $JOBMON_RELAY_LINGER_MS, default RELAY_LINGER_MS. */
-static int relay_linger_ms(void)
+/* $name as a number >= 0, else `def`. */
+static int env_int(const char *name, int def)
 {
-    const char *v = getenv("JOBMON_RELAY_LINGER_MS");
-    return v && *v ? atoi(v) : RELAY_LINGER_MS;
+    const char *v = getenv(name);
+    return v && *v && atoi(v) >= 0 ? atoi(v) : def;
 }
 
 jm_localproc_t *jm_localproc_new(const jm_plugin_env_t *env, int slots, int pool)
@@ -107,8 +111,14 @@ jm_localproc_t *jm_localproc_new(const jm_plugin_env_t *env, int slots, int pool
     lp->env = env;
     lp->slots = slots > 0 ? slots : 1;
     lp->pool = pool && env->report;
+    lp->max_procs = (size_t)lp->slots * 2;
+    if (lp->pool)
+        lp->max_procs = (size_t)lp->slots + (size_t)env_int("JOBMON_POOL_SPARE", POOL_SPARE);
+    if (lp->max_procs < (size_t)lp->slots * 2)
+        lp->max_procs = (size_t)lp->slots * 2;
     if (env->report)
-        lp->relay = jm_relay_new(env->report, env->workflow_id, env->run_id, relay_linger_ms(),
+        lp->relay = jm_relay_new(env->report, env->workflow_id, env->run_id,
+                                 lp->pool ? env_int("JOBMON_RELAY_LINGER_MS", RELAY_LINGER_MS) : 0,
                                  on_delivery, lp);
     return lp;
 }
@@ -426,7 +436,7 @@ static size_t commands(const jm_localproc_t *lp)
 
 /* Start queued instances, in order, while fewer than `slots` commands run.  A worker whose
  * command ended but whose reports Kafka has not acknowledged yet (finishing) holds no slot:
- * the next instance goes to another worker meanwhile, so up to 2 × slots worker processes. */
+ * the next instance goes to another worker meanwhile, up to max_procs worker processes. */
 static void dispatch(jm_localproc_t *lp)
 {
     size_t reserved = starting(lp), cmds = commands(lp);
@@ -444,7 +454,7 @@ static void dispatch(jm_localproc_t *lp)
             cmds++;
             continue;
         }
-        if (lp->nprocs >= 2 * (size_t)lp->slots) {
+        if (lp->nprocs >= lp->max_procs) {
             proc_t *idle = ready_proc(lp);
             if (idle) { /* a one-shot instance needs the place of an idle pooled worker */
                 idle->ready = 0;
@@ -471,6 +481,16 @@ static void dispatch(jm_localproc_t *lp)
     }
 }
 
+/* Fewer than `slots` worker processes could take an instance now (ready or not yet started):
+ * the next instances would wait for workers that wait for the answers to held reports. */
+static int workers_short(const jm_localproc_t *lp)
+{
+    size_t avail = lp->nprocs < lp->max_procs ? lp->max_procs - lp->nprocs : 0;
+    for (size_t i = 0; i < lp->nprocs; i++)
+        avail += lp->procs[i].ready;
+    return avail < (size_t)lp->slots;
+}
+
 void jm_localproc_prestart(jm_localproc_t *lp)
 {
     while (lp->pool && lp->nprocs < (size_t)lp->slots)
@@ -486,6 +506,11 @@ void jm_localproc_poll(jm_localproc_t *lp)
     if (lp->relay)
         jm_relay_flush(lp->relay, 0);
     dispatch(lp);
+    /* held results free their workers only once published and acknowledged: publish now when
+     * the next instances may need those workers, or when no command runs (no result to wait
+     * for) */
+    if (lp->relay && jm_relay_held(lp->relay) > 0 && (workers_short(lp) || commands(lp) == 0))
+        jm_relay_flush(lp->relay, 1);
 }
 
 int jm_localproc_alive(const jm_localproc_t *lp, const char *id)

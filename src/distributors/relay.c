@@ -191,7 +191,7 @@ void jm_relay_flush(jm_relay_t *rl, int force)
     int64_t now = jm_time_mono_ms();
     int due = force || now - rl->first_ms >= JM_RELAY_RUNNING_HOLD_MS;
     if (!due && rl->nresults > 0)
-        due = rl->nfl == 0 || now - rl->first_result_ms >= rl->linger_ms;
+        due = now - rl->first_result_ms >= rl->linger_ms;
     if (due)
         publish(rl);
 }
