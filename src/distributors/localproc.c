@@ -81,7 +81,9 @@ struct jm_localproc_s {
     } done[EXIT_MEMORY];
     size_t ndone; /* total ever, ring index = ndone % EXIT_MEMORY */
     uint32_t next_cid;
-    size_t max_procs;  /* worker processes at most: slots + spare (pool) or 2 × slots */
+    size_t max_procs;   /* worker processes at most: slots + spare (pool) or 2 × slots */
+    struct pollfd *pfd; /* scratch for serve_readable */
+    size_t cappfd;
     jm_relay_t *relay; /* with env->report: the workers' reports to Kafka */
 };
 
@@ -186,6 +188,7 @@ void jm_localproc_destroy(jm_localproc_t *lp)
         free(lp->procs[i].job);
     }
     free(lp->procs);
+    free(lp->pfd);
     for (size_t i = 0; i < lp->n; i++)
         job_free(&lp->jobs[i]);
     free(lp->jobs);
@@ -498,10 +501,27 @@ void jm_localproc_prestart(jm_localproc_t *lp)
             lp->pool = 0; /* the instances go one-shot */
 }
 
+/* serve_chan for the channels with something to read (one poll instead of a recv per worker:
+ * with spare workers most of them are quiet at any time). */
+static void serve_readable(jm_localproc_t *lp)
+{
+    size_t n = lp->nprocs;
+    if (n > lp->cappfd) {
+        lp->cappfd = lp->capprocs;
+        lp->pfd = jm_realloc(lp->pfd, lp->cappfd * sizeof(*lp->pfd));
+    }
+    for (size_t i = 0; i < n; i++)
+        lp->pfd[i] = (struct pollfd){.fd = lp->procs[i].chan, .events = POLLIN};
+    if (poll(lp->pfd, (nfds_t)n, 0) <= 0)
+        return;
+    for (size_t i = 0; i < n; i++)
+        if (lp->pfd[i].revents)
+            serve_chan(lp, &lp->procs[i]);
+}
+
 void jm_localproc_poll(jm_localproc_t *lp)
 {
-    for (size_t i = 0; i < lp->nprocs; i++)
-        serve_chan(lp, &lp->procs[i]);
+    serve_readable(lp);
     reap(lp);
     if (lp->relay)
         jm_relay_flush(lp->relay, 0);
