@@ -44,7 +44,7 @@ extern char **environ;
 
 #define EXIT_MEMORY     1000
 #define REPORT_FD       3  /* the worker's end of its report channel */
-#define RELAY_LINGER_MS 5  /* ms a result may wait for others (JOBMON_RELAY_LINGER_MS) */
+#define RELAY_LINGER_MS 10 /* ms a result may wait for others (JOBMON_RELAY_LINGER_MS) */
 #define POOL_SPARE      16 /* pooled workers beyond N, waiting for answers (JOBMON_POOL_SPARE) */
 
 typedef struct {
