@@ -2,12 +2,14 @@
  * fake proc tree, batch files, and whole runs of jm_worker_run with the events-file sink. */
 #include <check.h>
 #include <fcntl.h>
+#include <poll.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include "jobmon/config.h"
@@ -497,6 +499,82 @@ START_TEST(test_channel_acknowledged)
 }
 END_TEST
 
+/* Run `cmd` in a child process through jm_worker_run over a report channel (never answered);
+ * *t_running / *t_done: ms after the start at which ti.running / ti.done arrived. */
+static void channel_run_times(const char *cmd, int64_t *t_running, int64_t *t_done)
+{
+    int sv[2];
+    char logs[] = "/tmp/jm-wcht-XXXXXX";
+    ck_assert_ptr_nonnull(mkdtemp(logs));
+    ck_assert_int_eq(socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv), 0);
+    int64_t t0 = jm_time_mono_ms();
+    pid_t pid = fork();
+    ck_assert_int_ge(pid, 0);
+    if (pid == 0) {
+        jm_err_t err;
+        jm_worker_result_t res;
+        jm_config_t *cfg = jm_config_new();
+        jm_event_set_producer(JM_PRODUCER_WORKER);
+        jm_report_t *r = jm_report_new_channel(cfg, sv[1], 30, JM_PRODUCER_LATENCY, &err);
+        jm_worker_opts_t o = {.ti_id = 5,
+                              .workflow_id = 7,
+                              .run_id = 9,
+                              .task_id = 11,
+                              .command = cmd,
+                              .logs_dir = logs,
+                              .hb_interval_s = 90,
+                              .report_by_buffer = 3.1,
+                              .interrupt_timeout_s = 1};
+        int ok = r && jm_worker_run(&o, r, &res, &err) == JM_OK;
+        jm_report_destroy(r); /* no leak for valgrind in the child either */
+        jm_config_destroy(cfg);
+        _exit(ok ? 0 : 1);
+    }
+    close(sv[1]);
+    *t_running = *t_done = -1;
+    while (*t_done < 0 && jm_time_mono_ms() - t0 < 10000) {
+        struct pollfd pfd = {.fd = sv[0], .events = POLLIN};
+        (void)poll(&pfd, 1, 100);
+        char *buf = NULL;
+        size_t len = 0;
+        jm_event_t *ev = NULL;
+        jm_err_t err;
+        if (jm_report_chan_recv(sv[0], &buf, &len) != 1)
+            continue;
+        ck_assert_int_eq(jm_event_decode(buf, len, &ev, &err), JM_OK);
+        int64_t *t = ev->type == JM_EV_TI_RUNNING ? t_running : t_done;
+        ck_assert_int_lt(*t, 0); /* once each */
+        *t = jm_time_mono_ms() - t0;
+        if (ev->type == JM_EV_TI_DONE)
+            ck_assert_int_ge(*t_running, 0); /* ti.running first */
+        jm_event_destroy(ev);
+        free(buf);
+    }
+    int ws;
+    ck_assert_int_eq(waitpid(pid, &ws, 0), pid);
+    ck_assert(WIFEXITED(ws) && WEXITSTATUS(ws) == 0);
+    close(sv[0]);
+    char rm[64];
+    snprintf(rm, sizeof(rm), "rm -rf %s", logs);
+    ck_assert_int_eq(system(rm), 0);
+}
+
+/* Over the channel, ti.running waits a few ms for the result (one datagram less for a short
+ * command), but a longer command's ti.running goes while it runs, and always before the
+ * result. */
+START_TEST(test_channel_running_deferred)
+{
+    int64_t tr, td;
+    channel_run_times("sleep 2", &tr, &td);
+    ck_assert_int_ge(tr, 10);   /* not at once */
+    ck_assert_int_lt(tr, 1500); /* while the command runs */
+    ck_assert_int_ge(td, 2000);
+    channel_run_times("true", &tr, &td);
+    ck_assert_int_ge(tr, 0);
+    ck_assert_int_ge(td, tr);
+}
+END_TEST
+
 /* Kept events the distributor does not confirm go to Kafka (here unreachable), then to the
  * spool.  _i: 0 = the distributor closes the channel, 1 = it refuses ti.done, 2 = it stays
  * silent past the retry time, 3 = it closes the channel and the Kafka module cannot be found
@@ -569,6 +647,7 @@ Suite *jm_worker_suite(void)
     tcase_add_test(tc, test_worker_memory_kill);
     tcase_add_test(tc, test_spool_write_and_replay_to_file);
     tcase_add_test(tc, test_channel_acknowledged);
+    tcase_add_test(tc, test_channel_running_deferred);
     tcase_add_loop_test(tc, test_channel_failure_falls_back, 0, 4);
     suite_add_tcase(s, tc);
     return s;

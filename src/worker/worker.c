@@ -35,7 +35,12 @@
 #include "worker/tail.h"
 #include "worker/worker.h"
 
-#define MEM_POLL_MS      100
+#define MEM_POLL_MS 100
+/* Over the local report channel, ti.running waits this long (or for the result, whichever
+ * comes first): the distributor's relay holds it up to 20 ms for the result anyway
+ * (JM_RELAY_RUNNING_HOLD_MS), and a short command then costs one datagram, decode and answer
+ * less.  Workers that publish to Kafka themselves send it at once. */
+#define RUNNING_DEFER_MS 15
 #define MEM_POLL_NEAR_MS 25
 
 char *jm_worker_distributor_id_from_env(void)
@@ -446,10 +451,23 @@ static int spawn_command(const jm_worker_opts_t *o, const sigset_t *mask, int ou
     return e;
 }
 
+/* Send the ti.running *ev (kept until acknowledged) if not sent yet. */
+static void send_running(jm_report_t *r, jm_event_t **ev, int64_t ti_id)
+{
+    jm_err_t err;
+    if (!*ev)
+        return;
+    if (jm_report_send(r, *ev, 1, &err) != JM_OK) /* the command runs anyway */
+        jm_log(JM_LOG_ERROR, "worker", "ti %lld: ti.running not sent: %s", (long long)ti_id,
+               err.msg);
+    *ev = NULL;
+}
+
 jm_rc_t jm_worker_run(const jm_worker_opts_t *o, jm_report_t *r, jm_worker_result_t *res,
                       jm_err_t *err)
 {
     jm_rc_t rc = JM_OK;
+    jm_event_t *running = NULL; /* ti.running not sent yet */
     int sfd = -1, outp[2] = {-1, -1}, errp[2] = {-1, -1};
     stream_t st[2] = {{.fd = -1, .logfd = -1}, {.fd = -1, .logfd = -1}};
     char *outpath = NULL, *errpath = NULL, *did = NULL;
@@ -516,11 +534,10 @@ jm_rc_t jm_worker_run(const jm_worker_opts_t *o, jm_report_t *r, jm_worker_resul
     json_t *pl = json_pack("{sI ss si ss si ss ss}", "ti_id", (json_int_t)o->ti_id, "host", host,
                            "pid", (int)pid, "distributor_id", did, "next_report_s",
                            next_report_s(o), "stdout_path", outpath, "stderr_path", errpath);
-    rc = jm_report_send(r, jm_event_new(JM_EV_TI_RUNNING, o->workflow_id, pl), 1, err);
-    if (rc != JM_OK)
-        jm_log(JM_LOG_ERROR, "worker", "ti %lld: ti.running not sent: %s", (long long)o->ti_id,
-               err ? err->msg : "");
-    rc = JM_OK; /* the command runs anyway: its result is what matters */
+    running = jm_event_new(JM_EV_TI_RUNNING, o->workflow_id, pl);
+    int64_t running_at = jm_report_chan_fd(r) >= 0 ? t0 + RUNNING_DEFER_MS : t0;
+    if (running_at <= t0)
+        send_running(r, &running, o->ti_id);
     jm_log(JM_LOG_DEBUG, "worker", "ti %lld: started pid %d", (long long)o->ti_id, (int)pid);
 
     int done = 0, wstatus = 0, we_killed = 0;
@@ -532,6 +549,8 @@ jm_rc_t jm_worker_run(const jm_worker_opts_t *o, jm_report_t *r, jm_worker_resul
     while (!done) {
         int64_t now = jm_time_mono_ms();
         int64_t next = next_hb;
+        if (running && running_at < next)
+            next = running_at;
         if (next_mem < next)
             next = next_mem;
         if (deadline < next)
@@ -570,6 +589,8 @@ jm_rc_t jm_worker_run(const jm_worker_opts_t *o, jm_report_t *r, jm_worker_resul
         now = jm_time_mono_ms();
         if (done)
             break;
+        if (running && now >= running_at)
+            send_running(r, &running, o->ti_id);
         if (now >= next_mem) {
             long kb = jm_proc_tree_rss_kb("/proc", pid, NULL);
             if (kb > res->maxrss_kb)
@@ -632,6 +653,7 @@ jm_rc_t jm_worker_run(const jm_worker_opts_t *o, jm_report_t *r, jm_worker_resul
                   (WIFEXITED(wstatus) && WEXITSTATUS(wstatus) == 128 + SIGKILL);
     classify(o, wstatus, we_killed, sigkill && !we_killed ? oom_kills() - oom0 : 0, res);
 
+    send_running(r, &running, o->ti_id); /* if it waited: before the result */
     char *otail = jm_tail_text(&st[0].tail, NULL), *etail = jm_tail_text(&st[1].tail, NULL);
     if (res->status == 'D') {
         pl = json_pack("{sI ss ss so}", "ti_id", (json_int_t)o->ti_id, "stdout_tail", otail,
@@ -651,6 +673,7 @@ jm_rc_t jm_worker_run(const jm_worker_opts_t *o, jm_report_t *r, jm_worker_resul
            (long long)res->cpu_ms, (long long)res->maxrss_kb, res->message[0] ? ": " : "",
            res->message);
 out:
+    jm_event_destroy(running); /* NULL unless a failure came between it and its send */
     for (int i = 0; i < 2; i++) {
         if (st[i].fd >= 0)
             close(st[i].fd);
