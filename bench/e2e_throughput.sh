@@ -192,7 +192,10 @@ EOF
     fi
     t0=$(date +%s%N)
     # jobmon run, its distributor and the workers (all waited for): GNU time's user+sys
-    /usr/bin/time -o "$tmp/mp.time" -f '%U %S' \
+    # PERF=file: a system-wide `perf record` of the run (jobmon run's lifetime only)
+    perf_cmd=()
+    [[ -n "${PERF:-}" ]] && perf_cmd=(perf record -q -a -g -F 999 -o "$PERF" --)
+    /usr/bin/time -o "$tmp/mp.time" -f '%U %S' "${perf_cmd[@]}" \
         "$B/jobmon" run --json --cluster multiprocess "$tmp/mp.json" >"$tmp/mp.out" 2>"$tmp/mp.err" ||
         { tail "$tmp/mp.err"; exit 1; }
     wall=$((($(date +%s%N) - t0) / 1000000))

@@ -6,7 +6,7 @@ distributor after Kafka's ack; protocol in src/worker/report.h) for SLOTS `jobmo
 `jobmon-worker ... --report-fd` per instance, SLOTS at a time: the plugin before the pool), then
 runs the same N `sh -c 'true i'` with `xargs -P SLOTS`.  Prints the wall times and the ratios.
 JOBMON_WORKER: the binary (default: ./jobmon-worker of the build tree)."""
-import json, os, selectors, socket, subprocess, sys, tempfile, time
+import json, os, resource, selectors, socket, subprocess, sys, tempfile, time
 
 n = int(sys.argv[1]) if len(sys.argv) > 1 else 1000
 slots = int(sys.argv[2]) if len(sys.argv) > 2 else os.cpu_count()
@@ -88,9 +88,17 @@ def run_xargs():
     subprocess.run(f"seq 0 {n - 1} | xargs -P {slots} -I{{}} /bin/sh -c 'true {{}}'", shell=True, check=True)
     return time.monotonic() - t0
 
-pool = run_pool()
-oneshot = run_oneshot()
-xargs = run_xargs()
+def cpu_of(phase):
+    """Wall time of phase() and the CPU seconds (user + sys) of the processes it waited for."""
+    r0 = resource.getrusage(resource.RUSAGE_CHILDREN)
+    wall = phase()
+    r1 = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return wall, (r1.ru_utime - r0.ru_utime) + (r1.ru_stime - r0.ru_stime)
+
+pool, pool_cpu = cpu_of(run_pool)
+oneshot, oneshot_cpu = cpu_of(run_oneshot)
+xargs, xargs_cpu = cpu_of(run_xargs)
 subprocess.run(["rm", "-rf", logs])
 print(f"{n} instances of true, {slots} at a time: pooled workers {pool:.2f} s ({pool / xargs:.1f}x xargs), "
-      f"one-shot workers {oneshot:.2f} s ({oneshot / xargs:.1f}x), xargs -P {slots} {xargs:.2f} s")
+      f"one-shot workers {oneshot:.2f} s ({oneshot / xargs:.1f}x), xargs -P {slots} {xargs:.2f} s; "
+      f"CPU s (workers and commands): pooled {pool_cpu:.2f}, one-shot {oneshot_cpu:.2f}, xargs {xargs_cpu:.2f}")

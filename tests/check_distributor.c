@@ -572,13 +572,15 @@ static long tail_pid(json_t *pl, const char *key)
     return t ? atol(t) : 0;
 }
 
-/* 6 instances, 2 slots: every one reported once (ti.running, ti.done), the command sees its
- * JOBMON_DISTRIBUTOR_ID, and at most 4 worker processes ran them all (2 running commands, and
- * up to 2 waiting for the acknowledgement of their reports). */
+/* 6 instances, 2 slots, 2 spare workers: every one reported once (ti.running, ti.done), the
+ * command sees its JOBMON_DISTRIBUTOR_ID, and at most 4 worker processes ran them all (2
+ * running commands, and up to 2 waiting for the acknowledgement of their reports). */
 START_TEST(test_pool_runs_instances_in_few_workers)
 {
     pool_t p;
+    setenv("JOBMON_POOL_SPARE", "2", 1);
     pool_open(&p, 2, NULL);
+    unsetenv("JOBMON_POOL_SPARE");
     for (int64_t i = 1; i <= 6; i++)
         pool_add(&p, 100 + i, "echo $PPID $JOBMON_DISTRIBUTOR_ID", 0);
     ck_assert(pool_until(&p, pool_idle, 0));
@@ -604,6 +606,61 @@ START_TEST(test_pool_runs_instances_in_few_workers)
         json_decref(d);
     }
     ck_assert_uint_le(npids, 4);
+    pool_close(&p);
+}
+END_TEST
+
+/* Lines (events) of type `type` in the events file. */
+static int file_events(const char *path, const char *type)
+{
+    FILE *f = fopen(path, "r");
+    char line[65536], want[64];
+    int k = 0;
+    snprintf(want, sizeof(want), "\"type\":\"%s\"", type);
+    while (f && fgets(line, sizeof(line), f))
+        k += strstr(line, want) != NULL;
+    if (f)
+        fclose(f);
+    return k;
+}
+
+static size_t g_max_procs; /* most worker processes seen by pool_count_procs */
+
+static int pool_count_procs(pool_t *p, int64_t unused)
+{
+    (void)unused;
+    struct pollfd pfd[64];
+    size_t n = jm_localproc_pollfds(p->lp, pfd, 64);
+    if (n > g_max_procs)
+        g_max_procs = n;
+    return jm_localproc_busy(p->lp) == 0;
+}
+
+/* With spare workers and a linger, results of several instances travel in one ti.reports
+ * (each instance still reported once), and the pool never exceeds slots + spare processes. */
+START_TEST(test_pool_batches_results_with_spares)
+{
+    pool_t p;
+    setenv("JOBMON_POOL_SPARE", "4", 1);
+    setenv("JOBMON_RELAY_LINGER_MS", "15", 1);
+    pool_open(&p, 2, NULL);
+    unsetenv("JOBMON_POOL_SPARE");
+    unsetenv("JOBMON_RELAY_LINGER_MS");
+    for (int64_t i = 1; i <= 16; i++)
+        pool_add(&p, 800 + i, "echo $PPID", 0);
+    g_max_procs = 0;
+    ck_assert(pool_until(&p, pool_count_procs, 0));
+    ck_assert_uint_le(g_max_procs, 6);
+    for (int64_t i = 1; i <= 16; i++) {
+        int nr = 0, nd = 0;
+        json_decref(pool_event(&p, 800 + i, "ti.running", &nr));
+        json_decref(pool_event(&p, 800 + i, "ti.done", &nd));
+        ck_assert_int_eq(nr, 1);
+        ck_assert_int_eq(nd, 1);
+    }
+    int nrep = file_events(p.evpath, "ti.reports");
+    ck_assert_int_gt(nrep, 0);
+    ck_assert_int_lt(nrep, 12); /* one per instance without the linger */
     pool_close(&p);
 }
 END_TEST
@@ -940,9 +997,9 @@ START_TEST(test_relay_batches_and_acks_after_delivery)
 }
 END_TEST
 
-/* With a linger, a result waits while a ti.reports is in flight and goes with the next one
- * once that is delivered; a failed delivery refuses every datagram it carried (the workers
- * then publish themselves); a ti.running held too long goes alone. */
+/* With a linger, results wait for each other (in flight or not) and go together once the
+ * oldest has waited that long or on a forced flush; a failed delivery refuses every datagram it
+ * carried (the workers then publish themselves); a ti.running held too long goes alone. */
 START_TEST(test_relay_linger_and_failed_delivery)
 {
     jm_report_t *r = tp_report();
@@ -950,15 +1007,19 @@ START_TEST(test_relay_linger_and_failed_delivery)
     jm_relay_t *rl = jm_relay_new(r, 7, 8, 60000, answer, &a);
     ck_assert_int_eq(take(rl, JM_EV_TI_DONE, 21, TOK(1, 1)), JM_OK);
     jm_relay_flush(rl, 0);
-    ck_assert_uint_eq(g_tp.n, 1); /* nothing in flight: at once */
+    ck_assert_uint_eq(g_tp.n, 0); /* nothing in flight, but it lingers */
+    jm_relay_flush(rl, 1);
+    ck_assert_uint_eq(g_tp.n, 1);
     ck_assert_int_eq(take(rl, JM_EV_TI_DONE, 22, TOK(2, 1)), JM_OK);
     ck_assert_int_eq(take(rl, JM_EV_TI_DONE, 23, TOK(3, 1)), JM_OK);
     jm_relay_flush(rl, 0);
-    ck_assert_uint_eq(g_tp.n, 1); /* waits for the first delivery */
+    ck_assert_uint_eq(g_tp.n, 1);
     g_tp.cb(g_tp.arg, g_tp.token[0], 0);
     ck_assert_int_eq(answered(&a, TOK(1, 1)), -1);
     ck_assert_uint_eq(a.n, 1);
     jm_relay_flush(rl, 0);
+    ck_assert_uint_eq(g_tp.n, 1); /* a delivery does not end the linger */
+    jm_relay_flush(rl, 1);
     ck_assert_uint_eq(g_tp.n, 2);
     jm_event_t *ev = sent(1);
     ck_assert_uint_eq(json_array_size(json_object_get(ev->payload, "items")), 2);
@@ -977,6 +1038,33 @@ START_TEST(test_relay_linger_and_failed_delivery)
     }
     ck_assert_uint_eq(g_tp.n, 3);
     ck_assert_int_ge(jm_time_mono_ms() - t0, JM_RELAY_RUNNING_HOLD_MS - 1);
+    tp_end(rl, r);
+}
+END_TEST
+
+/* A short linger (below JM_RELAY_RUNNING_HOLD_MS, which bounds any hold): two results go
+ * together once it has passed, not before. */
+START_TEST(test_relay_linger_expires)
+{
+    jm_report_t *r = tp_report();
+    answers_t a = {0};
+    jm_relay_t *rl = jm_relay_new(r, 7, 8, 10, answer, &a);
+    int64_t t0 = jm_time_mono_ms();
+    ck_assert_int_eq(take(rl, JM_EV_TI_DONE, 41, TOK(1, 1)), JM_OK);
+    ck_assert_int_eq(take(rl, JM_EV_TI_DONE, 42, TOK(2, 1)), JM_OK);
+    jm_relay_flush(rl, 0);
+    ck_assert(g_tp.n == 0 || jm_time_mono_ms() - t0 >= 10); /* a slow machine may pass it */
+    while (g_tp.n == 0 && jm_time_mono_ms() - t0 < 5000) {
+        jm_relay_flush(rl, 0);
+        (void)poll(NULL, 0, 2);
+    }
+    ck_assert_uint_eq(g_tp.n, 1);
+    ck_assert_int_ge(jm_time_mono_ms() - t0, 10);
+    jm_event_t *ev = sent(0);
+    ck_assert_uint_eq(json_array_size(json_object_get(ev->payload, "items")), 2);
+    jm_event_destroy(ev);
+    g_tp.cb(g_tp.arg, g_tp.token[0], 1);
+    ck_assert_uint_eq(a.n, 2);
     tp_end(rl, r);
 }
 END_TEST
@@ -1333,6 +1421,7 @@ Suite *jm_distributor_suite(void)
     tcase_add_test(tc, test_dummy_plugin_reports_after_poll);
     tcase_add_test(tc, test_relay_batches_and_acks_after_delivery);
     tcase_add_test(tc, test_relay_linger_and_failed_delivery);
+    tcase_add_test(tc, test_relay_linger_expires);
     tcase_add_test(tc, test_relay_order_and_fallback);
     suite_add_tcase(s, tc);
     tc = tcase_create("reportsrv");
@@ -1348,6 +1437,7 @@ Suite *jm_distributor_suite(void)
     tcase_set_timeout(tc, 60);
     tcase_add_test(tc, test_pool_runs_instances_in_few_workers);
     tcase_add_test(tc, test_pool_prestart);
+    tcase_add_test(tc, test_pool_batches_results_with_spares);
     tcase_add_test(tc, test_pool_memory_kill_then_next);
     tcase_add_test(tc, test_pool_terminate_running);
     tcase_add_test(tc, test_pool_channel_lost_spools);

@@ -5,11 +5,13 @@
 #include <fcntl.h>
 #include <netinet/in.h>
 #include <poll.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include "jobmon/config.h"
@@ -309,6 +311,56 @@ START_TEST(test_worker_done_env_and_tails)
 }
 END_TEST
 
+/* The mask of signals a /proc/PID/status line "Name:\t<hex>" of `tail` has set, 0 if absent. */
+static unsigned long long status_mask(const char *tail, const char *name)
+{
+    const char *l = strstr(tail, name);
+    return l ? strtoull(l + strlen(name) + 2, NULL, 16) : 0;
+}
+
+/* The command's environment has the instance's JOBMON_* values, each once, even when the
+ * worker's own environment has others, and the rest of it; it runs in its own process group
+ * with SIGPIPE, SIGINT, SIGTERM, SIGHUP and SIGCHLD neither blocked nor ignored (the worker
+ * blocks and ignores some of them). */
+START_TEST(test_worker_command_env_group_signals)
+{
+    setenv("JOBMON_TASK_ID", "999", 1);
+    setenv("JOBMON_DISTRIBUTOR_ID", "old", 1);
+    setenv("JM_TEST_KEEP", "kept", 1);
+    jm_worker_result_t res;
+    jm_event_t *evs[4];
+    size_t n = run_cmd("echo $JOBMON_TASK_ID $JOBMON_DISTRIBUTOR_ID $JM_TEST_KEEP; "
+                       "env | grep -c '^JOBMON_TASK_ID='; env | grep -c '^JOBMON_DISTRIBUTOR_ID='; "
+                       "echo $$ $(cut -d' ' -f5 /proc/$$/stat); "
+                       /* builtins only: dash blocks every signal around its forks, so a
+                        * forked reader could see that transient mask */
+                       "while read k v; do case $k in Sig[BI]*) echo $k $v;; esac; done "
+                       "</proc/$$/status",
+                       0, &res, evs, 4);
+    unsetenv("JOBMON_TASK_ID");
+    unsetenv("JOBMON_DISTRIBUTOR_ID");
+    unsetenv("JM_TEST_KEEP");
+    ck_assert_uint_eq(n, 2);
+    ck_assert_int_eq(res.status, 'D');
+    const char *out = jm_ev_str(evs[1]->payload, "stdout_tail");
+    ck_assert_ptr_nonnull(strstr(out, "11 d-1 kept\n1\n1\n"));
+    long pid = 0, pgrp = -1;
+    const char *ids = strchr(strchr(strchr(out, '\n') + 1, '\n') + 1, '\n') + 1;
+    ck_assert_int_eq(sscanf(ids, "%ld %ld", &pid, &pgrp), 2);
+    ck_assert_int_eq(pid, pgrp);
+    ck_assert_int_eq(pid, jm_ev_int(evs[0]->payload, "pid"));
+    unsigned long long want = 0;
+    int sigs[] = {SIGPIPE, SIGINT, SIGTERM, SIGHUP, SIGCHLD};
+    for (size_t i = 0; i < sizeof(sigs) / sizeof(sigs[0]); i++)
+        want |= 1ULL << (sigs[i] - 1);
+    ck_assert_ptr_nonnull(strstr(out, "SigBlk:"));
+    ck_assert_uint_eq(status_mask(out, "SigBlk:") & want, 0);
+    ck_assert_uint_eq(status_mask(out, "SigIgn:") & want, 0);
+    for (size_t i = 0; i < n; i++)
+        jm_event_destroy(evs[i]);
+}
+END_TEST
+
 START_TEST(test_worker_error_and_signal)
 {
     jm_worker_result_t res;
@@ -499,6 +551,83 @@ START_TEST(test_channel_acknowledged)
 }
 END_TEST
 
+/* Run `cmd` in a child process through jm_worker_run over a report channel (never answered);
+ * *t_running / *t_done: ms after the start at which ti.running / ti.done arrived. */
+static void channel_run_times(const char *cmd, int64_t *t_running, int64_t *t_done)
+{
+    int sv[2];
+    char logs[] = "/tmp/jm-wcht-XXXXXX";
+    ck_assert_ptr_nonnull(mkdtemp(logs));
+    ck_assert_int_eq(socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv), 0);
+    int64_t t0 = jm_time_mono_ms();
+    pid_t pid = fork();
+    ck_assert_int_ge(pid, 0);
+    if (pid == 0) {
+        jm_err_t err;
+        jm_worker_result_t res;
+        jm_config_t *cfg = jm_config_new();
+        jm_event_set_producer(JM_PRODUCER_WORKER);
+        jm_report_t *r = jm_report_new_channel(cfg, sv[1], 30, JM_PRODUCER_LATENCY, &err);
+        jm_worker_opts_t o = {.ti_id = 5,
+                              .workflow_id = 7,
+                              .run_id = 9,
+                              .task_id = 11,
+                              .command = cmd,
+                              .logs_dir = logs,
+                              .hb_interval_s = 90,
+                              .report_by_buffer = 3.1,
+                              .interrupt_timeout_s = 1};
+        int ok = r && jm_worker_run(&o, r, &res, &err) == JM_OK;
+        jm_report_destroy(r); /* no leak for valgrind in the child either */
+        jm_config_destroy(cfg);
+        _exit(ok ? 0 : 1);
+    }
+    close(sv[1]);
+    jm_chan_t *d = jm_chan_new(sv[0], 0);
+    *t_running = *t_done = -1;
+    while (*t_done < 0 && jm_time_mono_ms() - t0 < 10000) {
+        struct pollfd pfd = {.fd = sv[0], .events = POLLIN};
+        (void)poll(&pfd, 1, 100);
+        char *buf = NULL;
+        size_t len = 0;
+        jm_event_t *ev = NULL;
+        jm_err_t err;
+        if (jm_chan_recv(d, &buf, &len) != 1)
+            continue;
+        ck_assert_int_eq(jm_event_decode(buf, len, &ev, &err), JM_OK);
+        int64_t *t = ev->type == JM_EV_TI_RUNNING ? t_running : t_done;
+        ck_assert_int_lt(*t, 0); /* once each */
+        *t = jm_time_mono_ms() - t0;
+        if (ev->type == JM_EV_TI_DONE)
+            ck_assert_int_ge(*t_running, 0); /* ti.running first */
+        jm_event_destroy(ev);
+        free(buf);
+    }
+    int ws;
+    ck_assert_int_eq(waitpid(pid, &ws, 0), pid);
+    ck_assert(WIFEXITED(ws) && WEXITSTATUS(ws) == 0);
+    jm_chan_free(d);
+    char rm[64];
+    snprintf(rm, sizeof(rm), "rm -rf %s", logs);
+    ck_assert_int_eq(system(rm), 0);
+}
+
+/* Over the channel, ti.running waits a few ms for the result (one datagram less for a short
+ * command), but a longer command's ti.running goes while it runs, and always before the
+ * result. */
+START_TEST(test_channel_running_deferred)
+{
+    int64_t tr, td;
+    channel_run_times("sleep 2", &tr, &td);
+    ck_assert_int_ge(tr, 10);   /* not at once */
+    ck_assert_int_lt(tr, 1500); /* while the command runs */
+    ck_assert_int_ge(td, 2000);
+    channel_run_times("true", &tr, &td);
+    ck_assert_int_ge(tr, 0);
+    ck_assert_int_ge(td, tr);
+}
+END_TEST
+
 /* The spool of dir holds one file for ti 5 of workflow 7 with both kept events; dir removed. */
 static void expect_spooled_and_clean(const char *dir)
 {
@@ -672,11 +801,13 @@ Suite *jm_worker_suite(void)
     suite_add_tcase(s, tc);
     tc = tcase_create("run");
     tcase_set_timeout(tc, 30);
+    tcase_add_test(tc, test_worker_command_env_group_signals);
     tcase_add_test(tc, test_worker_done_env_and_tails);
     tcase_add_test(tc, test_worker_error_and_signal);
     tcase_add_test(tc, test_worker_memory_kill);
     tcase_add_test(tc, test_spool_write_and_replay_to_file);
     tcase_add_loop_test(tc, test_channel_acknowledged, 0, 2);
+    tcase_add_test(tc, test_channel_running_deferred);
     tcase_add_loop_test(tc, test_channel_failure_falls_back, 0, 8);
     tcase_add_loop_test(tc, test_remote_channel_unreachable_falls_back, 0, 2);
     tcase_add_test(tc, test_worker_hides_report_token);

@@ -100,6 +100,8 @@ const char *jm_config_file(const jm_config_t *cfg);
 size_t jm_config_count(void);
 /* Static "section.key" of entry i (i < jm_config_count(), else JM_ASSERT). */
 const char *jm_config_key_at(size_t i);
+/* $name as a number >= 0 (tuning knobs outside the configuration file), else `def`. */
+int jm_env_int(const char *name, int def);
 /* Type and one-line help of a key (key must exist).  Help is static. */
 jm_config_type_t jm_config_type(const char *key);
 const char *jm_config_help(const char *key);

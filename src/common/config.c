@@ -11,6 +11,7 @@
 #include <ctype.h>
 #include <errno.h>
 #include <jansson.h>
+#include <limits.h>
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
@@ -634,6 +635,14 @@ static jm_rc_t choose_file(const char *explicit_path, char **path, jm_err_t *err
     if (stat("/etc/jobmon/jobmon.conf", &st) == 0 && !S_ISDIR(st.st_mode))
         *path = jm_strdup("/etc/jobmon/jobmon.conf");
     return JM_OK;
+}
+
+int jm_env_int(const char *name, int def)
+{
+    const char *v = getenv(name);
+    char *end;
+    long n = v && *v ? strtol(v, &end, 10) : -1;
+    return n >= 0 && n <= INT_MAX && *end == '\0' ? (int)n : def;
 }
 
 static jm_rc_t load_env(jm_config_t *cfg, jm_err_t *err)

@@ -18,8 +18,11 @@
  * ti.reports batches) and are answered once Kafka acknowledged the event that carried them, so
  * a worker never loads librdkafka nor connects to Kafka itself.  Without it there is no pool.
  * A worker whose result arrived (its command is over) no longer holds one of the N slots while
- * it waits for that answer: the next instance goes to another pooled worker (at most 2 × N
- * processes), so Kafka's round trip is off the path from one instance to the next.
+ * it waits for that answer: the next instance goes to another pooled worker, so Kafka's round
+ * trip is off the path from one instance to the next.  With a pool, up to N + POOL_SPARE
+ * processes (one-shot workers: 2 × N), and the relay holds results up to RELAY_LINGER_MS so that
+ * one ti.reports carries several instances; it is flushed at once when a queued instance waits
+ * for a worker that only the flush would free, or when no command runs (nothing to wait for).
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -39,8 +42,10 @@
 
 extern char **environ;
 
-#define EXIT_MEMORY 1000
-#define REPORT_FD   3 /* the worker's end of its report channel */
+#define EXIT_MEMORY     1000
+#define REPORT_FD       3  /* the worker's end of its report channel */
+#define RELAY_LINGER_MS 10 /* ms a result may wait for others (JOBMON_RELAY_LINGER_MS) */
+#define POOL_SPARE      16 /* pooled workers beyond N, waiting for answers (JOBMON_POOL_SPARE) */
 
 typedef struct {
     char *id;
@@ -76,6 +81,9 @@ struct jm_localproc_s {
     } done[EXIT_MEMORY];
     size_t ndone; /* total ever, ring index = ndone % EXIT_MEMORY */
     uint32_t next_cid;
+    size_t max_procs;   /* worker processes at most: slots + spare (pool) or 2 × slots */
+    struct pollfd *pfd; /* scratch for serve_readable */
+    size_t cappfd;
     jm_relay_t *relay; /* with env->report: the workers' reports to Kafka */
 };
 
@@ -98,9 +106,15 @@ jm_localproc_t *jm_localproc_new(const jm_plugin_env_t *env, int slots, int pool
     lp->env = env;
     lp->slots = slots > 0 ? slots : 1;
     lp->pool = pool && env->report;
+    lp->max_procs = (size_t)lp->slots * 2;
+    if (lp->pool)
+        lp->max_procs = (size_t)lp->slots + (size_t)jm_env_int("JOBMON_POOL_SPARE", POOL_SPARE);
+    if (lp->max_procs < (size_t)lp->slots * 2)
+        lp->max_procs = (size_t)lp->slots * 2;
     if (env->report)
-        lp->relay = jm_relay_new(env->report, env->workflow_id, env->run_id,
-                                 jm_relay_default_linger_ms(), on_delivery, lp);
+        lp->relay = jm_relay_new(
+            env->report, env->workflow_id, env->run_id,
+            jm_env_int("JOBMON_RELAY_LINGER_MS", lp->pool ? RELAY_LINGER_MS : 0), on_delivery, lp);
     return lp;
 }
 
@@ -166,6 +180,7 @@ void jm_localproc_destroy(jm_localproc_t *lp)
         free(lp->procs[i].job);
     }
     free(lp->procs);
+    free(lp->pfd);
     for (size_t i = 0; i < lp->n; i++)
         job_free(&lp->jobs[i]);
     free(lp->jobs);
@@ -412,7 +427,7 @@ static size_t commands(const jm_localproc_t *lp)
 
 /* Start queued instances, in order, while fewer than `slots` commands run.  A worker whose
  * command ended but whose reports Kafka has not acknowledged yet (finishing) holds no slot:
- * the next instance goes to another worker meanwhile, so up to 2 × slots worker processes. */
+ * the next instance goes to another worker meanwhile, up to max_procs worker processes. */
 static void dispatch(jm_localproc_t *lp)
 {
     size_t reserved = starting(lp), cmds = commands(lp);
@@ -430,7 +445,7 @@ static void dispatch(jm_localproc_t *lp)
             cmds++;
             continue;
         }
-        if (lp->nprocs >= 2 * (size_t)lp->slots) {
+        if (lp->nprocs >= lp->max_procs) {
             proc_t *idle = ready_proc(lp);
             if (idle) { /* a one-shot instance needs the place of an idle pooled worker */
                 idle->ready = 0;
@@ -457,6 +472,16 @@ static void dispatch(jm_localproc_t *lp)
     }
 }
 
+/* Fewer than `slots` worker processes could take an instance now (ready or not yet started):
+ * the next instances would wait for workers that wait for the answers to held reports. */
+static int workers_short(const jm_localproc_t *lp)
+{
+    size_t avail = lp->nprocs < lp->max_procs ? lp->max_procs - lp->nprocs : 0;
+    for (size_t i = 0; i < lp->nprocs; i++)
+        avail += lp->procs[i].ready;
+    return avail < (size_t)lp->slots;
+}
+
 void jm_localproc_prestart(jm_localproc_t *lp)
 {
     while (lp->pool && lp->nprocs < (size_t)lp->slots)
@@ -464,14 +489,36 @@ void jm_localproc_prestart(jm_localproc_t *lp)
             lp->pool = 0; /* the instances go one-shot */
 }
 
+/* serve_chan for the channels with something to read (one poll instead of a recv per worker:
+ * with spare workers most of them are quiet at any time). */
+static void serve_readable(jm_localproc_t *lp)
+{
+    size_t n = lp->nprocs;
+    if (n > lp->cappfd) {
+        lp->cappfd = lp->capprocs;
+        lp->pfd = jm_realloc(lp->pfd, lp->cappfd * sizeof(*lp->pfd));
+    }
+    for (size_t i = 0; i < n; i++)
+        lp->pfd[i] = (struct pollfd){.fd = jm_chan_fd(lp->procs[i].chan), .events = POLLIN};
+    if (poll(lp->pfd, (nfds_t)n, 0) <= 0)
+        return;
+    for (size_t i = 0; i < n; i++)
+        if (lp->pfd[i].revents)
+            serve_chan(lp, &lp->procs[i]);
+}
+
 void jm_localproc_poll(jm_localproc_t *lp)
 {
-    for (size_t i = 0; i < lp->nprocs; i++)
-        serve_chan(lp, &lp->procs[i]);
+    serve_readable(lp);
     reap(lp);
     if (lp->relay)
         jm_relay_flush(lp->relay, 0);
     dispatch(lp);
+    /* held results free their workers only once published and acknowledged: publish now when
+     * the next instances may need those workers, or when no command runs (no result to wait
+     * for) */
+    if (lp->relay && jm_relay_held(lp->relay) > 0 && (workers_short(lp) || commands(lp) == 0))
+        jm_relay_flush(lp->relay, 1);
 }
 
 int jm_localproc_alive(const jm_localproc_t *lp, const char *id)

@@ -191,7 +191,7 @@ void jm_relay_flush(jm_relay_t *rl, int force)
     int64_t now = jm_time_mono_ms();
     int due = force || now - rl->first_ms >= JM_RELAY_RUNNING_HOLD_MS;
     if (!due && rl->nresults > 0)
-        due = rl->nfl == 0 || now - rl->first_result_ms >= rl->linger_ms;
+        due = now - rl->first_result_ms >= rl->linger_ms;
     if (due)
         publish(rl);
 }
@@ -280,10 +280,4 @@ void jm_relay_take_msg(jm_relay_t *rl, jm_chan_t *c, uint32_t cid, uint32_t n, c
         return;
     jm_log(JM_LOG_WARN, "relay", "job %s: event %u of its worker: %s", who, n, err.msg);
     (void)jm_report_chan_ack(c, n, 0);
-}
-
-int jm_relay_default_linger_ms(void)
-{
-    const char *v = getenv("JOBMON_RELAY_LINGER_MS");
-    return v && *v ? atoi(v) : 0;
 }

@@ -8,10 +8,10 @@
  * it arrived: a worker still continues or exits only after its reports are acknowledged, and a
  * refused or failed batch sends it to its own Kafka/spool fallback as before.
  *
- * When held reports go out: at once when one of them is a result (its worker waits for the
- * answer), unless an earlier ti.reports is still awaiting its delivery report and the result has
- * waited less than `linger_ms` (then it rides with the next one); a held ti.running alone waits
- * up to JM_RELAY_RUNNING_HOLD_MS for its result, so that both travel in one item.  Any other
+ * When held reports go out: once the oldest held result has waited `linger_ms` (0: at once;
+ * its worker waits for the answer, so the caller forces a flush when nothing is gained by
+ * waiting longer); a held ti.running alone waits up to JM_RELAY_RUNNING_HOLD_MS for its result,
+ * so that both travel in one item.  Any other
  * event (a heartbeat...) publishes what is held first, then goes out alone, so the order of a
  * worker's events is kept.  At most JM_RELAY_MAX_ITEMS items or JM_RELAY_MAX_BYTES per event.
  */
@@ -48,9 +48,6 @@ JM_WUR jm_rc_t jm_relay_take(jm_relay_t *rl, const char *buf, size_t len, uint64
  * c at once ("N n") and logged with `who` (the job).  *result as for jm_relay_take. */
 void jm_relay_take_msg(jm_relay_t *rl, jm_chan_t *c, uint32_t cid, uint32_t n, const char *buf,
                        size_t len, const char *who, int *result);
-/* How long a finished instance's report may wait for others while a ti.reports is in flight:
- * $JOBMON_RELAY_LINGER_MS, default 0. */
-int jm_relay_default_linger_ms(void);
 /* Publish the held reports when due (see above); force: now. */
 void jm_relay_flush(jm_relay_t *rl, int force);
 /* Reports held and not yet published. */

@@ -215,7 +215,8 @@ jm_reportsrv_t *jm_reportsrv_new(jm_report_t *r, int64_t workflow_id, int64_t ru
         free(s);
         return NULL;
     }
-    s->relay = jm_relay_new(r, workflow_id, run_id, jm_relay_default_linger_ms(), on_delivery, s);
+    s->relay = jm_relay_new(r, workflow_id, run_id, jm_env_int("JOBMON_RELAY_LINGER_MS", 0),
+                            on_delivery, s);
     jm_log(JM_LOG_INFO, "reportsrv", "report channel listening on %s", s->addr);
     return s;
 }

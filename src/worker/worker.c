@@ -18,6 +18,7 @@
 #include <math.h>
 #include <poll.h>
 #include <signal.h>
+#include <spawn.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -34,7 +35,12 @@
 #include "worker/tail.h"
 #include "worker/worker.h"
 
-#define MEM_POLL_MS      100
+#define MEM_POLL_MS 100
+/* Over the local report channel, ti.running waits this long (or for the result, whichever
+ * comes first): the distributor's relay holds it up to 20 ms for the result anyway
+ * (JM_RELAY_RUNNING_HOLD_MS), and a short command then costs one datagram, decode and answer
+ * less.  Workers that publish to Kafka themselves send it at once. */
+#define RUNNING_DEFER_MS 15
 #define MEM_POLL_NEAR_MS 25
 
 char *jm_worker_distributor_id_from_env(void)
@@ -145,31 +151,50 @@ static int next_report_s(const jm_worker_opts_t *o)
     return v < 1 ? 1 : (int)v;
 }
 
-/* "oom_kill N" from a memory.oom_control (cgroup v1) or memory.events (v2) file; 0 if absent. */
-static long long oom_kill_in(const char *path)
+/* "oom_kill N" from the open memory.oom_control (cgroup v1), memory.events (v2) or
+ * /proc/vmstat file `fd` (read from its start: these files are regenerated on each read);
+ * 0 if absent. */
+static long long oom_kill_in(int fd)
 {
-    char line[128];
-    long long v = 0;
-    FILE *f = fopen(path, "r");
-    if (!f)
+    char buf[16384];
+    ssize_t n = pread(fd, buf, sizeof(buf) - 1, 0);
+    if (n <= 0)
         return 0;
-    while (fgets(line, sizeof(line), f))
-        if (sscanf(line, "oom_kill %lld", &v) == 1)
-            break;
-    fclose(f);
-    return v;
+    buf[n] = '\0';
+    for (const char *l = buf; l; l = strchr(l, '\n')) {
+        long long v;
+        if (*l == '\n')
+            l++;
+        if (sscanf(l, "oom_kill %lld", &v) == 1)
+            return v;
+    }
+    return 0;
 }
 
-/* How many processes the kernel's OOM killer has killed in this process's memory cgroup and
- * its ancestors (a limit may be set on the job's cgroup above the step's), or node-wide from
- * /proc/vmstat when no memory cgroup is visible.  A rise across the command's run tells an
- * external memory kill (Slurm's cgroup enforcement, the kernel) from a command that merely
- * exited 137: `/bin/sh -c` turns its child's SIGKILL into exit code 137. */
-static long long oom_kills(void)
+#define OOM_MAX_FILES 32
+/* The OOM-kill counter files of this process (its memory cgroup and ancestors, else
+ * /proc/vmstat), opened at the first use and kept: a pooled worker reads them before each
+ * instance, and looking up its cgroup every time cost 4+ file opens per instance.  A worker
+ * does not change cgroup between instances. */
+static struct {
+    int init, n;
+    int fd[OOM_MAX_FILES];
+} oom_files;
+
+/* Open the counter file `path` into oom_files (ignored when it does not exist). */
+static void oom_file_add(const char *path)
+{
+    int fd = oom_files.n < OOM_MAX_FILES ? open(path, O_RDONLY | O_CLOEXEC) : -1;
+    if (fd >= 0)
+        oom_files.fd[oom_files.n++] = fd;
+}
+
+/* Find and open the counter files (see oom_files). */
+static void oom_files_open(void)
 {
     char line[1024], dir[1200];
-    long long sum = 0;
     int found = 0;
+    oom_files.init = 1;
     FILE *f = fopen("/proc/self/cgroup", "r");
     while (f && !found && fgets(line, sizeof(line), f)) {
         line[strcspn(line, "\n")] = '\0';
@@ -191,7 +216,7 @@ static long long oom_kills(void)
         for (;;) {
             char p[1300];
             snprintf(p, sizeof(p), "%s/%s", dir, file);
-            sum += oom_kill_in(p);
+            oom_file_add(p);
             char *slash = strrchr(dir, '/');
             if (!slash || (size_t)(slash - dir) < strlen(base))
                 break;
@@ -200,15 +225,22 @@ static long long oom_kills(void)
     }
     if (f)
         fclose(f);
-    if (!found) {
-        FILE *v = fopen("/proc/vmstat", "r");
-        long long n;
-        while (v && fgets(line, sizeof(line), v))
-            if (sscanf(line, "oom_kill %lld", &n) == 1)
-                sum = n;
-        if (v)
-            fclose(v);
-    }
+    if (!found)
+        oom_file_add("/proc/vmstat");
+}
+
+/* How many processes the kernel's OOM killer has killed in this process's memory cgroup and
+ * its ancestors (a limit may be set on the job's cgroup above the step's), or node-wide from
+ * /proc/vmstat when no memory cgroup is visible.  A rise across the command's run tells an
+ * external memory kill (Slurm's cgroup enforcement, the kernel) from a command that merely
+ * exited 137: `/bin/sh -c` turns its child's SIGKILL into exit code 137. */
+static long long oom_kills(void)
+{
+    long long sum = 0;
+    if (!oom_files.init)
+        oom_files_open();
+    for (int i = 0; i < oom_files.n; i++)
+        sum += oom_kill_in(oom_files.fd[i]);
     return sum;
 }
 
@@ -344,10 +376,98 @@ static void child_exec(const jm_worker_opts_t *o, const sigset_t *mask, int outf
     _exit(127);
 }
 
+/* environ with the instance's JOBMON_* variables set (replaced in place or appended, as
+ * setenv does): a new vector of `strs` (the NAME=value strings, owned by the caller) and
+ * borrowed entries of environ. */
+static char **command_env(const jm_worker_opts_t *o, char *strs[5])
+{
+    const char *names[] = {"JOBMON_WORKFLOW_ID", "JOBMON_WORKFLOW_RUN_ID", "JOBMON_TASK_ID",
+                           "JOBMON_TASK_INSTANCE_ID", "JOBMON_DISTRIBUTOR_ID"};
+    long long ids[] = {(long long)o->workflow_id, (long long)o->run_id, (long long)o->task_id,
+                       (long long)o->ti_id};
+    int nset = o->distributor_id ? 5 : 4; /* a pooled worker's environment has no id of its own */
+    for (int k = 0; k < 5; k++)
+        strs[k] = k >= nset ? NULL
+                  : k < 4   ? jm_asprintf("%s=%lld", names[k], ids[k])
+                            : jm_asprintf("%s=%s", names[k], o->distributor_id);
+    size_t ne = 0, used = 0;
+    while (environ[ne])
+        ne++;
+    char **envp = jm_calloc(ne + 6, sizeof(*envp));
+    int placed[5] = {0};
+    for (size_t i = 0; i < ne; i++) {
+        envp[i] = environ[i];
+        for (int k = 0; k < nset; k++) {
+            size_t nl = strlen(names[k]);
+            if (!placed[k] && strncmp(environ[i], names[k], nl) == 0 && environ[i][nl] == '=') {
+                envp[i] = strs[k];
+                placed[k] = 1;
+            }
+        }
+    }
+    used = ne;
+    for (int k = 0; k < nset; k++)
+        if (!placed[k])
+            envp[used++] = strs[k];
+    envp[used] = NULL;
+    return envp;
+}
+
+/* Start `/bin/sh -c command` as child_exec would, with posix_spawn (vfork-like: no copy of the
+ * worker's page tables and no copy-on-write faults afterwards, on every instance).  0 and *pid,
+ * or the error (the caller then forks). */
+static int spawn_command(const jm_worker_opts_t *o, const sigset_t *mask, int outfd, int errfd,
+                         pid_t *pid)
+{
+    char *strs[5];
+    char **envp = command_env(o, strs);
+    sigset_t cur, def;
+    sigprocmask(SIG_SETMASK, NULL, &cur);
+    sigemptyset(&def);
+    int sigs[] = {SIGPIPE, SIGINT, SIGTERM, SIGHUP, SIGCHLD};
+    for (size_t i = 0; i < JM_ARRAY_LEN(sigs); i++) {
+        sigaddset(&def, sigs[i]);
+        if (sigismember(mask, sigs[i]))
+            sigdelset(&cur, sigs[i]);
+    }
+    posix_spawnattr_t at;
+    posix_spawn_file_actions_t fa;
+    posix_spawnattr_init(&at);
+    posix_spawnattr_setflags(&at, POSIX_SPAWN_SETPGROUP | POSIX_SPAWN_SETSIGMASK |
+                                      POSIX_SPAWN_SETSIGDEF);
+    posix_spawnattr_setpgroup(&at, 0);
+    posix_spawnattr_setsigmask(&at, &cur);
+    posix_spawnattr_setsigdefault(&at, &def);
+    posix_spawn_file_actions_init(&fa);
+    posix_spawn_file_actions_adddup2(&fa, outfd, 1);
+    posix_spawn_file_actions_adddup2(&fa, errfd, 2);
+    char *argv[] = {"sh", "-c", (char *)o->command, NULL};
+    int e = posix_spawn(pid, "/bin/sh", &fa, &at, argv, envp);
+    posix_spawn_file_actions_destroy(&fa);
+    posix_spawnattr_destroy(&at);
+    free(envp);
+    for (int k = 0; k < 5; k++)
+        free(strs[k]);
+    return e;
+}
+
+/* Send the ti.running *ev (kept until acknowledged) if not sent yet. */
+static void send_running(jm_report_t *r, jm_event_t **ev, int64_t ti_id)
+{
+    jm_err_t err;
+    if (!*ev)
+        return;
+    if (jm_report_send(r, *ev, 1, &err) != JM_OK) /* the command runs anyway */
+        jm_log(JM_LOG_ERROR, "worker", "ti %lld: ti.running not sent: %s", (long long)ti_id,
+               err.msg);
+    *ev = NULL;
+}
+
 jm_rc_t jm_worker_run(const jm_worker_opts_t *o, jm_report_t *r, jm_worker_result_t *res,
                       jm_err_t *err)
 {
     jm_rc_t rc = JM_OK;
+    jm_event_t *running = NULL; /* ti.running not sent yet */
     int sfd = -1, outp[2] = {-1, -1}, errp[2] = {-1, -1};
     stream_t st[2] = {{.fd = -1, .logfd = -1}, {.fd = -1, .logfd = -1}};
     char *outpath = NULL, *errpath = NULL, *did = NULL;
@@ -388,14 +508,17 @@ jm_rc_t jm_worker_run(const jm_worker_opts_t *o, jm_report_t *r, jm_worker_resul
 
     long long oom0 = oom_kills();
     int64_t t0 = jm_time_mono_ms();
-    pid_t pid = fork();
-    if (pid < 0) {
-        rc = jm_err_set(err, JM_ERR_IO, "fork: %s", strerror(errno));
-        goto out;
+    pid_t pid = -1;
+    if (spawn_command(o, &mask, outp[1], errp[1], &pid) != 0) {
+        pid = fork(); /* e.g. /bin/sh cannot be executed: the child then exits 127 */
+        if (pid < 0) {
+            rc = jm_err_set(err, JM_ERR_IO, "fork: %s", strerror(errno));
+            goto out;
+        }
+        if (pid == 0)
+            child_exec(o, &mask, outp[1], errp[1]);
+        setpgid(pid, pid); /* also done by the child: whoever runs first wins, no race */
     }
-    if (pid == 0)
-        child_exec(o, &mask, outp[1], errp[1]);
-    setpgid(pid, pid); /* also done by the child: whoever runs first wins, no race */
     res->pid = pid;
     close(outp[1]);
     close(errp[1]);
@@ -411,11 +534,10 @@ jm_rc_t jm_worker_run(const jm_worker_opts_t *o, jm_report_t *r, jm_worker_resul
     json_t *pl = json_pack("{sI ss si ss si ss ss}", "ti_id", (json_int_t)o->ti_id, "host", host,
                            "pid", (int)pid, "distributor_id", did, "next_report_s",
                            next_report_s(o), "stdout_path", outpath, "stderr_path", errpath);
-    rc = jm_report_send(r, jm_event_new(JM_EV_TI_RUNNING, o->workflow_id, pl), 1, err);
-    if (rc != JM_OK)
-        jm_log(JM_LOG_ERROR, "worker", "ti %lld: ti.running not sent: %s", (long long)o->ti_id,
-               err ? err->msg : "");
-    rc = JM_OK; /* the command runs anyway: its result is what matters */
+    running = jm_event_new(JM_EV_TI_RUNNING, o->workflow_id, pl);
+    int64_t running_at = jm_report_chan_fd(r) >= 0 ? t0 + RUNNING_DEFER_MS : t0;
+    if (running_at <= t0)
+        send_running(r, &running, o->ti_id);
     jm_log(JM_LOG_DEBUG, "worker", "ti %lld: started pid %d", (long long)o->ti_id, (int)pid);
 
     int done = 0, wstatus = 0, we_killed = 0;
@@ -427,6 +549,8 @@ jm_rc_t jm_worker_run(const jm_worker_opts_t *o, jm_report_t *r, jm_worker_resul
     while (!done) {
         int64_t now = jm_time_mono_ms();
         int64_t next = next_hb;
+        if (running && running_at < next)
+            next = running_at;
         if (next_mem < next)
             next = next_mem;
         if (deadline < next)
@@ -465,6 +589,8 @@ jm_rc_t jm_worker_run(const jm_worker_opts_t *o, jm_report_t *r, jm_worker_resul
         now = jm_time_mono_ms();
         if (done)
             break;
+        if (running && now >= running_at)
+            send_running(r, &running, o->ti_id);
         if (now >= next_mem) {
             long kb = jm_proc_tree_rss_kb("/proc", pid, NULL);
             if (kb > res->maxrss_kb)
@@ -527,6 +653,7 @@ jm_rc_t jm_worker_run(const jm_worker_opts_t *o, jm_report_t *r, jm_worker_resul
                   (WIFEXITED(wstatus) && WEXITSTATUS(wstatus) == 128 + SIGKILL);
     classify(o, wstatus, we_killed, sigkill && !we_killed ? oom_kills() - oom0 : 0, res);
 
+    send_running(r, &running, o->ti_id); /* if it waited: before the result */
     char *otail = jm_tail_text(&st[0].tail, NULL), *etail = jm_tail_text(&st[1].tail, NULL);
     if (res->status == 'D') {
         pl = json_pack("{sI ss ss so}", "ti_id", (json_int_t)o->ti_id, "stdout_tail", otail,
@@ -546,6 +673,7 @@ jm_rc_t jm_worker_run(const jm_worker_opts_t *o, jm_report_t *r, jm_worker_resul
            (long long)res->cpu_ms, (long long)res->maxrss_kb, res->message[0] ? ": " : "",
            res->message);
 out:
+    jm_event_destroy(running); /* NULL unless a failure came between it and its send */
     for (int i = 0; i < 2; i++) {
         if (st[i].fd >= 0)
             close(st[i].fd);
