@@ -196,7 +196,7 @@ int jm_reaper_tick(jm_reaper_t *r, int64_t now_mono_ms, int64_t now_wall_ms, jm_
 
 /* ---- consumer.c ----------------------------------------------------------------------------- */
 
-#define JM_FSM_BATCH_BYTES_DEFAULT (1024 * 1024)
+#define JM_FSM_BATCH_BYTES_DEFAULT (512 * 1024)
 
 typedef struct {
     const char *brokers, *topic, *dlq_topic, *group_id, *conninfo;
