@@ -77,7 +77,7 @@ START_TEST(test_defaults_only)
     ck_assert_double_eq_tol(jm_config_float(cfg, "heartbeat.report_by_buffer"), 3.1, 1e-9);
     ck_assert_int_eq(jm_config_int(cfg, "worker.command_interrupt_timeout"), 10);
     ck_assert_int_eq(jm_config_int(cfg, "fsm.batch_max"), 2000);
-    ck_assert_int_eq(jm_config_int(cfg, "fsm.batch_max_kbytes"), 512);
+    ck_assert_int_eq(jm_config_int(cfg, "fsm.batch_max_kbytes"), 1024);
     ck_assert_str_eq(jm_config_str(cfg, "fsm.group_id"), "jobmon-fsm");
     ck_assert_int_eq(jm_config_int(cfg, "client.max_attempts"), 3);
     ck_assert_int_eq(jm_config_bool(cfg, "client.fail_fast"), 0);

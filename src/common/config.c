@@ -86,8 +86,9 @@ static const opt_t opts[] = {
      "consumer threads per jobmon-fsm process"},
     {"fsm.batch_max", JM_CONFIG_INT, "2000", 1, 1000000, NULL, 0,
      "most events applied in one PostgreSQL transaction"},
-    {"fsm.batch_max_kbytes", JM_CONFIG_INT, "512", 64, 1048576, NULL, 0,
-     "most message bytes applied in one PostgreSQL transaction, KiB (bounds memory)"},
+    {"fsm.batch_max_kbytes", JM_CONFIG_INT, "1024", 64, 1048576, NULL, 0,
+     "most message bytes applied in one PostgreSQL transaction, KiB (bounds memory; bind "
+     "chunks count twice)"},
     {"fsm.batch_linger_ms", JM_CONFIG_INT, "5", 0, 1000, NULL, 0,
      "after a batch's first event, wait up to this long for more (fewer, larger transactions)"},
     {"fsm.decode_ahead", JM_CONFIG_BOOL, "true", NO_RANGE, NULL, 0,

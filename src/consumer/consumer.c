@@ -268,6 +268,13 @@ static void item_decode(const char *topic, jm_item_t *it)
     jm_evlog_inspect_dead(it, topic);
 }
 
+static int is_bind_chunk(const void *raw, size_t len)
+{
+    static const char tag[] = "\"type\":\"workflow.bind_tasks\"";
+    return raw && memmem(raw, len < JM_FSM_TYPE_PEEK ? len : JM_FSM_TYPE_PEEK, tag,
+                         sizeof(tag) - 1) != NULL;
+}
+
 /* Take a polled message into batch b (filtering happens once polling is over). */
 static void batch_take(jm_fsm_consumer_t *c, batch_t *b, rd_kafka_message_t *m)
 {
@@ -290,7 +297,8 @@ static void batch_take(jm_fsm_consumer_t *c, batch_t *b, rd_kafka_message_t *m)
     it->raw_len = m->payload ? m->len : 0;
     it->key = m->key;
     it->key_len = m->key_len;
-    b->bytes += it->raw_len + it->key_len;
+    size_t bytes = it->raw_len + it->key_len;
+    b->bytes += is_bind_chunk(it->raw, it->raw_len) ? 2 * bytes : bytes;
 }
 
 /* 1 when batch b may take no more messages: bounded by count and by bytes (a decoded event

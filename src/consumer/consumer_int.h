@@ -196,7 +196,12 @@ int jm_reaper_tick(jm_reaper_t *r, int64_t now_mono_ms, int64_t now_wall_ms, jm_
 
 /* ---- consumer.c ----------------------------------------------------------------------------- */
 
-#define JM_FSM_BATCH_BYTES_DEFAULT (512 * 1024)
+#define JM_FSM_BATCH_BYTES_DEFAULT (1024 * 1024)
+/* A bind chunk (workflow.bind_tasks, ~176 kB) counts twice against batch_max_bytes: decoded it
+ * takes ~5x its size, ~2x other events' ratio, and bind batches set the FSM's peak RSS
+ * (bench/RESULTS.md "jobmon-fsm peak RSS").  Recognised by its "type" member within the first
+ * JM_FSM_TYPE_PEEK bytes (where jm_event_encode puts it); one that is not counts once. */
+#define JM_FSM_TYPE_PEEK 128
 
 typedef struct {
     const char *brokers, *topic, *dlq_topic, *group_id, *conninfo;
