@@ -1113,6 +1113,14 @@ START_TEST(test_relay_order_and_fallback)
 END_TEST
 
 /* ---- the TCP report channel (reportsrv.h), workers played by the test ---- */
+/* The end of a reportsrv test: the server, the tp_report publisher and the producer table. */
+static void srv_end(jm_reportsrv_t *s, jm_report_t *r)
+{
+    jm_reportsrv_destroy(s);
+    jm_report_destroy(r);
+    jm_report_set_producer_ops(NULL);
+}
+
 static jm_reportsrv_t *srv_new(jm_report_t *r, size_t max_conns)
 {
     jm_err_t err;
@@ -1223,9 +1231,7 @@ START_TEST(test_reportsrv_relays_and_acks_after_delivery)
     ck_assert_uint_eq(st.open, 1);
     jm_chan_free(c); /* the worker is done: its connection goes */
     ck_assert(srv_pump(s, none_open, 3000));
-    jm_reportsrv_destroy(s);
-    jm_report_destroy(r);
-    jm_report_set_producer_ops(NULL);
+    srv_end(s, r);
 }
 END_TEST
 
@@ -1250,9 +1256,7 @@ START_TEST(test_reportsrv_refuses_bad_token)
     ck_assert(!srv_pump(s, published, 200));
     free(m);
     jm_chan_free(c);
-    jm_reportsrv_destroy(s);
-    jm_report_destroy(r);
-    jm_report_set_producer_ops(NULL);
+    srv_end(s, r);
 }
 END_TEST
 
@@ -1285,9 +1289,7 @@ START_TEST(test_reportsrv_frames_split_across_reads)
     free(m);
     free(bytes);
     jm_chan_free(c);
-    jm_reportsrv_destroy(s);
-    jm_report_destroy(r);
-    jm_report_set_producer_ops(NULL);
+    srv_end(s, r);
 }
 END_TEST
 
@@ -1314,9 +1316,7 @@ START_TEST(test_reportsrv_connection_cap)
     free(m);
     jm_chan_free(a);
     jm_chan_free(b);
-    jm_reportsrv_destroy(s);
-    jm_report_destroy(r);
-    jm_report_set_producer_ops(NULL);
+    srv_end(s, r);
 }
 END_TEST
 
@@ -1367,9 +1367,7 @@ START_TEST(test_reportsrv_many_connections)
     ck_assert_uint_eq(st.accepted, MANY);
     ck_assert_uint_eq(st.events, 2 * MANY);
     ck_assert_uint_eq(st.over_cap, 0);
-    jm_reportsrv_destroy(s);
-    jm_report_destroy(r);
-    jm_report_set_producer_ops(NULL);
+    srv_end(s, r);
 }
 END_TEST
 

@@ -245,6 +245,20 @@ START_TEST(test_array_step_env)
 }
 END_TEST
 
+/* The options of the tests' instance: ti 5 of task 11, workflow 7, run 9. */
+static jm_worker_opts_t test_opts(const char *cmd, const char *logs)
+{
+    return (jm_worker_opts_t){.ti_id = 5,
+                              .workflow_id = 7,
+                              .run_id = 9,
+                              .task_id = 11,
+                              .command = cmd,
+                              .logs_dir = logs,
+                              .hb_interval_s = 90,
+                              .report_by_buffer = 3.1,
+                              .interrupt_timeout_s = 1};
+}
+
 /* Run a command through jm_worker_run with the events-file sink; return the events file's
  * lines decoded (caller destroys each) and the result. */
 static size_t run_cmd(const char *cmd, int64_t mem_mb, jm_worker_result_t *res, jm_event_t **evs,
@@ -259,17 +273,9 @@ static size_t run_cmd(const char *cmd, int64_t mem_mb, jm_worker_result_t *res, 
     jm_event_set_producer(JM_PRODUCER_WORKER);
     jm_report_t *r = jm_report_new(cfg, evpath, 0, &err);
     ck_assert_ptr_nonnull(r);
-    jm_worker_opts_t o = {.ti_id = 5,
-                          .workflow_id = 7,
-                          .run_id = 9,
-                          .task_id = 11,
-                          .command = cmd,
-                          .logs_dir = logs,
-                          .memory_mb = mem_mb,
-                          .hb_interval_s = 90,
-                          .report_by_buffer = 3.1,
-                          .interrupt_timeout_s = 1,
-                          .distributor_id = "d-1"};
+    jm_worker_opts_t o = test_opts(cmd, logs);
+    o.memory_mb = mem_mb;
+    o.distributor_id = "d-1";
     ck_assert_int_eq(jm_worker_run(&o, r, res, &err), JM_OK);
     jm_report_destroy(r);
     jm_config_destroy(cfg);
@@ -568,15 +574,7 @@ static void channel_run_times(const char *cmd, int64_t *t_running, int64_t *t_do
         jm_config_t *cfg = jm_config_new();
         jm_event_set_producer(JM_PRODUCER_WORKER);
         jm_report_t *r = jm_report_new_channel(cfg, sv[1], 30, JM_PRODUCER_LATENCY, &err);
-        jm_worker_opts_t o = {.ti_id = 5,
-                              .workflow_id = 7,
-                              .run_id = 9,
-                              .task_id = 11,
-                              .command = cmd,
-                              .logs_dir = logs,
-                              .hb_interval_s = 90,
-                              .report_by_buffer = 3.1,
-                              .interrupt_timeout_s = 1};
+        jm_worker_opts_t o = test_opts(cmd, logs);
         int ok = r && jm_worker_run(&o, r, &res, &err) == JM_OK;
         jm_report_destroy(r); /* no leak for valgrind in the child either */
         jm_config_destroy(cfg);
