@@ -65,6 +65,11 @@ jm_rc_t jm_pg_classify(const PGresult *res, PGconn *conn);
  * redo the whole transaction. */
 JM_WUR jm_rc_t jm_pg_exec(jm_pg_t *pg, const char *sql, int nparams, const char *const *params,
                           PGresult **out, jm_err_t *err);
+/* jm_pg_exec() through a statement prepared once per session under `name` (a string that
+ * outlives pg; not starting with "jm_ap_", the FSM's own): no parse and plan on every call.
+ * Prepared again after jm_pg_reconnect(); beyond 8 names it runs unprepared. */
+JM_WUR jm_rc_t jm_pg_exec_prepared(jm_pg_t *pg, const char *name, const char *sql, int nparams,
+                                   const char *const *params, PGresult **out, jm_err_t *err);
 /* jm_pg_exec() of `sql` with one parameter: $1 = `id` in decimal. */
 JM_WUR jm_rc_t jm_pg_exec_id(jm_pg_t *pg, const char *sql, int64_t id, PGresult **out,
                              jm_err_t *err);

@@ -13,9 +13,13 @@
 #include "jobmon/log.h"
 #include "jobmon/pg.h"
 
+#define PG_MAX_PREPARED 8
+
 struct jm_pg_s {
     PGconn *conn;
     char *conninfo;
+    const char *prepared[PG_MAX_PREPARED]; /* jm_pg_exec_prepared names known to conn */
+    int nprepared;
 };
 
 static void on_notice(void *arg, const char *message)
@@ -105,6 +109,7 @@ PGconn *jm_pg_conn(jm_pg_t *pg)
 jm_rc_t jm_pg_reconnect(jm_pg_t *pg, int64_t deadline_ms, jm_err_t *err)
 {
     PQfinish(pg->conn);
+    pg->nprepared = 0; /* prepared statements die with their session */
     pg->conn = connect_until(pg->conninfo, deadline_ms, err);
     return pg->conn ? JM_OK : JM_ERR_UNAVAILABLE;
 }
@@ -150,10 +155,9 @@ jm_rc_t jm_pg_classify(const PGresult *res, PGconn *conn)
     return conn && PQstatus(conn) == CONNECTION_BAD ? JM_ERR_UNAVAILABLE : JM_ERR_INTERNAL;
 }
 
-jm_rc_t jm_pg_exec(jm_pg_t *pg, const char *sql, int nparams, const char *const *params,
-                   PGresult **out, jm_err_t *err)
+/* Classify res, give it to *out on success (if out), free it otherwise. */
+static jm_rc_t take_result(jm_pg_t *pg, PGresult *res, PGresult **out, jm_err_t *err)
 {
-    PGresult *res = PQexecParams(pg->conn, sql, nparams, NULL, params, NULL, NULL, 0);
     jm_rc_t rc = jm_pg_classify(res, pg->conn);
 
     if (out)
@@ -174,6 +178,39 @@ jm_rc_t jm_pg_exec(jm_pg_t *pg, const char *sql, int nparams, const char *const 
 out:
     PQclear(res);
     return rc;
+}
+
+jm_rc_t jm_pg_exec(jm_pg_t *pg, const char *sql, int nparams, const char *const *params,
+                   PGresult **out, jm_err_t *err)
+{
+    return take_result(pg, PQexecParams(pg->conn, sql, nparams, NULL, params, NULL, NULL, 0), out,
+                       err);
+}
+
+static int is_prepared(const jm_pg_t *pg, const char *name)
+{
+    for (int i = 0; i < pg->nprepared; i++)
+        if (strcmp(pg->prepared[i], name) == 0)
+            return 1;
+    return 0;
+}
+
+jm_rc_t jm_pg_exec_prepared(jm_pg_t *pg, const char *name, const char *sql, int nparams,
+                            const char *const *params, PGresult **out, jm_err_t *err)
+{
+    if (!is_prepared(pg, name)) {
+        if (pg->nprepared == PG_MAX_PREPARED)
+            return jm_pg_exec(pg, sql, nparams, params, out, err);
+        jm_rc_t rc = take_result(pg, PQprepare(pg->conn, name, sql, nparams, NULL), NULL, err);
+        if (rc != JM_OK) {
+            if (out)
+                *out = NULL;
+            return rc;
+        }
+        pg->prepared[pg->nprepared++] = name;
+    }
+    return take_result(pg, PQexecPrepared(pg->conn, name, nparams, params, NULL, NULL, 0), out,
+                       err);
 }
 
 jm_rc_t jm_pg_exec_id(jm_pg_t *pg, const char *sql, int64_t id, PGresult **out, jm_err_t *err)

@@ -224,7 +224,7 @@ static jm_rc_t refresh(jm_cache_t *c, jm_pg_t *pg, const int64_t *wf, size_t n_w
     for (size_t i = 0; i < n_runs; i++)
         jm_pgarr_add_int(&c->a_run, runs[i]);
     const char *params[2] = {jm_pgarr_finish(&c->a_wf), jm_pgarr_finish(&c->a_run)};
-    jm_rc_t rc = jm_pg_exec(pg, read_sql, 2, params, &res, err);
+    jm_rc_t rc = jm_pg_exec_prepared(pg, "jm_cache_read", read_sql, 2, params, &res, err);
     if (rc != JM_OK)
         return rc;
     for (int row = 0; row < PQntuples(res) && !c->down; row++) {

@@ -9,6 +9,7 @@
 #include <string.h>
 
 #include "it.h"
+#include "jobmon/pg.h"
 
 static PGconn *connect_env(const char *var)
 {
@@ -91,6 +92,50 @@ START_TEST(test_migrations_recorded)
 }
 END_TEST
 
+/* How many statements named `name` this session has prepared. */
+static int prepared_count(jm_pg_t *pg, const char *name)
+{
+    const char *p[] = {name};
+    PGresult *res = NULL;
+    jm_err_t err;
+    ck_assert_int_eq(jm_pg_exec(pg, "SELECT count(*) FROM pg_prepared_statements WHERE name = $1",
+                                1, p, &res, &err),
+                     JM_OK);
+    int n = atoi(PQgetvalue(res, 0, 0));
+    PQclear(res);
+    return n;
+}
+
+/* jm_pg_exec_prepared prepares once per session, returns the rows with the parameters of each
+ * call, prepares again after a reconnect, and reports a statement that does not prepare. */
+START_TEST(test_exec_prepared)
+{
+    jm_err_t err;
+    jm_pg_t *pg = jm_pg_connect(it_env("JOBMON_POSTGRES_CONNINFO"), 0, &err);
+    ck_assert_msg(pg != NULL, "%s", err.msg);
+    const char *sql = "SELECT $1::int * 2";
+    for (int round = 0; round < 2; round++) {
+        ck_assert_int_eq(prepared_count(pg, "it_double"), 0);
+        for (int i = 1; i <= 3; i++) {
+            char v[8];
+            snprintf(v, sizeof(v), "%d", i);
+            const char *p[] = {v};
+            PGresult *res = NULL;
+            ck_assert_int_eq(jm_pg_exec_prepared(pg, "it_double", sql, 1, p, &res, &err), JM_OK);
+            ck_assert_int_eq(atoi(PQgetvalue(res, 0, 0)), 2 * i);
+            PQclear(res);
+            ck_assert_int_eq(prepared_count(pg, "it_double"), 1);
+        }
+        ck_assert_int_eq(jm_pg_reconnect(pg, 0, &err), JM_OK);
+    }
+    PGresult *res = (PGresult *)1;
+    ck_assert_int_ne(jm_pg_exec_prepared(pg, "it_bad", "SELEC 1", 0, NULL, &res, &err), JM_OK);
+    ck_assert_ptr_null(res);
+    ck_assert_ptr_nonnull(strstr(err.msg, "42601"));
+    jm_pg_destroy(pg);
+}
+END_TEST
+
 Suite *it_postgres_suite(void)
 {
     Suite *s = suite_create("postgres");
@@ -99,6 +144,7 @@ Suite *it_postgres_suite(void)
     tcase_add_test(tc, test_writer_round_trip);
     tcase_add_test(tc, test_reader_cannot_write);
     tcase_add_test(tc, test_migrations_recorded);
+    tcase_add_test(tc, test_exec_prepared);
     suite_add_tcase(s, tc);
     return s;
 }
