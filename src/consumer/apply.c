@@ -810,8 +810,6 @@ static jm_rc_t prefetch(jm_apply_t *ap, jm_err_t *err)
     return nt ? edges_fetch(ap, b, err) : JM_OK;
 }
 
-/* Read the downstream tasks (with what a decrement and the ready set need) of the tasks in the
- * array `b`, each already marked edges_known = 2 (asked for); they become edges_known = 1. */
 /* Append a downstream task id to the edge list. */
 static void edge_push(jm_apply_t *ap, int64_t id)
 {
@@ -833,6 +831,8 @@ static size_t str_push(jm_apply_t *ap, char *str)
     return ap->n_strs++;
 }
 
+/* Read the downstream tasks (with what a decrement and the ready set need) of the tasks in the
+ * array `b`, each already marked edges_known = 2 (asked for); they become edges_known = 1. */
 static jm_rc_t edges_fetch(jm_apply_t *ap, jm_pgarr_t *b, jm_err_t *err)
 {
     PGresult *r = NULL;

@@ -561,7 +561,7 @@ static char *default_worker_path(void)
 /* 1 when the plugin's workers run elsewhere and distributor.report_listen is not "off". */
 static int report_server_wanted(const dist_t *d)
 {
-    return d->pl->remote_workers &&
+    return d->pl->workers == JM_WORKERS_REMOTE &&
            strcasecmp(jm_config_str(d->cfg, "distributor.report_listen"), "off") != 0;
 }
 
@@ -569,13 +569,12 @@ static int report_server_wanted(const dist_t *d)
  * publish to Kafka (logged). */
 static void open_report_server(dist_t *d)
 {
-    const char *listen = jm_config_str(d->cfg, "distributor.report_listen");
     if (!report_server_wanted(d))
         return;
     jm_err_t e;
-    d->srv =
-        jm_reportsrv_new(d->r, d->o->workflow_id, d->o->run_id, listen,
-                         (size_t)jm_config_int(d->cfg, "distributor.report_max_connections"), &e);
+    d->srv = jm_reportsrv_new(
+        d->r, d->o->workflow_id, d->o->run_id, jm_config_str(d->cfg, "distributor.report_listen"),
+        (size_t)jm_config_int(d->cfg, "distributor.report_max_connections"), &e);
     if (!d->srv) {
         jm_log(JM_LOG_WARN, "distributor", "%s: workers publish to Kafka", e.msg);
         return;
@@ -588,11 +587,9 @@ static void open_report_server(dist_t *d)
  * one) wait for the acknowledgement of their events, so no linger then. */
 static jm_rc_t open_report(dist_t *d, jm_err_t *err)
 {
-    const char *ptype = d->o->plugin ? d->o->plugin : d->o->cluster;
-    int local = strcmp(ptype, "sequential") == 0 || strcmp(ptype, "multiprocess") == 0;
-    d->r = jm_report_new_profile(
-        d->cfg, d->o->events_file, 0,
-        local || report_server_wanted(d) ? JM_PRODUCER_LATENCY : JM_PRODUCER_THROUGHPUT, err);
+    int relayed = d->pl->workers == JM_WORKERS_LOCAL || report_server_wanted(d);
+    d->r = jm_report_new_profile(d->cfg, d->o->events_file, 0,
+                                 relayed ? JM_PRODUCER_LATENCY : JM_PRODUCER_THROUGHPUT, err);
     if (!d->r)
         return err ? err->rc : JM_ERR_UNAVAILABLE;
     d->env.report = d->r;

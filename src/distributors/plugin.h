@@ -50,21 +50,26 @@ typedef struct jm_plugin_env_s {
     int parallelism;         /* multiprocess: worker processes (0 = number of cores) */
     int worker_pool;   /* multiprocess: long-lived workers (--serve) instead of one per instance */
     int next_report_s; /* for events the dummy plugin publishes */
-    /* plugins with remote_workers: the distributor's TCP report channel (reportsrv.h) for the
+    /* plugins with JM_WORKERS_REMOTE: the distributor's TCP report channel (reportsrv.h) for the
      * jobs' environment, JOBMON_REPORT_ADDR and JOBMON_REPORT_TOKEN; NULL = none (off, or it
      * could not listen): the workers publish to Kafka themselves */
     const char *report_addr, *report_token;
 } jm_plugin_env_t;
 
 typedef struct jm_plugin_s jm_plugin_t;
+
+/* How a plugin's workers report: JM_WORKERS_NONE, no workers or no channel (dummy: the plugin
+ * publishes itself); JM_WORKERS_LOCAL, workers on this host over a socketpair to the plugin
+ * (localproc.c); JM_WORKERS_REMOTE, workers on other hosts over the distributor's TCP report
+ * channel (the distributor then opens it before start() and fills env->report_addr and
+ * env->report_token for submit).  The workers of the last two wait for the distributor's
+ * acknowledgement of their events. */
+typedef enum { JM_WORKERS_NONE = 0, JM_WORKERS_LOCAL, JM_WORKERS_REMOTE } jm_plugin_workers_t;
 struct jm_plugin_s {
     const char *name;
     const jm_plugin_env_t *env;
     void *state;
-    /* Capability: its workers run on other hosts and can report over the network (the
-     * distributor then opens its TCP report channel before start() and fills env->report_addr
-     * and env->report_token for submit). */
-    int remote_workers;
+    jm_plugin_workers_t workers; /* capability: how its workers report */
     /* Lifecycle.  stop() terminates outstanding work of local plugins. */
     jm_rc_t (*start)(jm_plugin_t *pl, jm_err_t *err);
     void (*stop)(jm_plugin_t *pl);

@@ -115,6 +115,7 @@ jm_plugin_t *jm_plugin_local_new(const jm_plugin_env_t *env, const char *name, i
     *pl = (jm_plugin_t){
         .name = name,
         .env = env,
+        .workers = JM_WORKERS_LOCAL,
         .state = s,
         .start = local_start,
         .stop = local_stop,

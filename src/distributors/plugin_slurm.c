@@ -7,7 +7,7 @@
  * maps the array step to its instance, so no command ever passes through a shell quoting
  * layer.  The job's own -o/-e files receive the worker's diagnostics; the command's output
  * goes where the worker writes it (the instance's stdout/stderr paths).  With the distributor's
- * TCP report channel (remote_workers), sbatch runs with JOBMON_REPORT_ADDR/JOBMON_REPORT_TOKEN
+ * TCP report channel (JM_WORKERS_REMOTE), sbatch runs with JOBMON_REPORT_ADDR/JOBMON_REPORT_TOKEN
  * added to its environment, which the job inherits (sbatch's default --export=ALL): the token
  * never shows on a command line, and jobs whose environment lacks it publish to Kafka.
  * Parsing lives in slurm_parse.c.  It does not install signal handlers.
@@ -341,7 +341,7 @@ jm_plugin_t *jm_plugin_slurm_new(const jm_plugin_env_t *env)
     *pl = (jm_plugin_t){
         .name = "slurm",
         .env = env,
-        .remote_workers = 1,
+        .workers = JM_WORKERS_REMOTE,
         .state = jm_calloc(1, sizeof(slurm_t)),
         .start = slurm_start,
         .stop = slurm_stop,

@@ -88,24 +88,6 @@ static int is_wildcard(const struct sockaddr_storage *ss)
     return 0;
 }
 
-/* "HOST", "HOST:PORT", ":PORT", "[V6]", "[V6]:PORT" or a bare IPv6 address into *host (NULL =
- * every address) and *port ("0" when absent), new strings. */
-static void split_listen(const char *spec, char **host, char **port)
-{
-    const char *colon = strchr(spec, ':'), *he = NULL, *p = NULL;
-    if (spec[0] == '[' && (he = strchr(spec, ']')) != NULL) {
-        p = he[1] == ':' ? he + 2 : NULL;
-        spec++;
-    } else if (colon && !strchr(colon + 1, ':')) { /* one colon: HOST:PORT */
-        he = colon;
-        p = colon + 1;
-    } else {
-        he = spec + strlen(spec);
-    }
-    *host = he > spec ? jm_strndup(spec, (size_t)(he - spec)) : NULL;
-    *port = jm_strdup(p && *p ? p : "0");
-}
-
 /* 1 when ss is a loopback address (reachable from this host only). */
 static int is_loopback(const struct sockaddr_storage *ss)
 {
@@ -121,7 +103,9 @@ static int open_listener(jm_reportsrv_t *s, const char *spec, jm_err_t *err)
 {
     char name[256] = "", *host = NULL, *port = NULL;
     int auto_host = !*spec;
-    split_listen(spec, &host, &port);
+    jm_chan_split_addr(spec, &host, &port); /* no host: every address; no port: ephemeral */
+    if (!port)
+        port = jm_strdup("0");
     if (auto_host && gethostname(name, sizeof(name) - 1) == 0 && name[0])
         host = jm_strdup(name);
     s->lfd = listen_on(host, port, err);
@@ -365,8 +349,7 @@ static void serve_ready(jm_reportsrv_t *s)
         return;
     struct pollfd *pfd = jm_calloc(s->n, sizeof(*pfd));
     for (size_t i = 0; i < s->n; i++)
-        pfd[i] = (struct pollfd){.fd = s->conns[i].chan ? jm_chan_fd(s->conns[i].chan) : -1,
-                                 .events = POLLIN};
+        pfd[i] = (struct pollfd){.fd = jm_chan_fd(s->conns[i].chan), .events = POLLIN};
     int ready = poll(pfd, (nfds_t)s->n, 0);
     for (size_t i = 0; ready > 0 && i < s->n; i++)
         if (pfd[i].revents)

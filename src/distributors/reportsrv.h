@@ -1,6 +1,6 @@
 /*
  * reportsrv.h — the distributor's TCP report channel, for plugins whose workers run on other
- * hosts (jm_plugin_t.remote_workers: slurm).
+ * hosts (jm_plugin_t.workers JM_WORKERS_REMOTE: slurm).
  *
  * It listens on distributor.report_listen and gives the plugin the address ("host:port") and a
  * random secret token of this distributor (32 hex digits from getrandom) to hand to its jobs

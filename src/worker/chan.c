@@ -195,20 +195,20 @@ void jm_chan_tune_tcp(int fd)
     (void)setsockopt(fd, IPPROTO_TCP, TCP_USER_TIMEOUT, &user_timeout_ms, sizeof(user_timeout_ms));
 }
 
-/* Split "host:port" / "[host]:port" into host and port (new strings). */
-static int split_addr(const char *addr, char **host, char **port)
+void jm_chan_split_addr(const char *spec, char **host, char **port)
 {
-    const char *colon = strrchr(addr, ':');
-    if (!colon || colon == addr || !colon[1])
-        return -1;
-    const char *h = addr, *he = colon;
-    if (*h == '[' && he[-1] == ']') {
-        h++;
-        he--;
+    const char *colon = strchr(spec, ':'), *he = NULL, *p = NULL;
+    if (spec[0] == '[' && (he = strchr(spec, ']')) != NULL) {
+        p = he[1] == ':' ? he + 2 : NULL;
+        spec++;
+    } else if (colon && !strchr(colon + 1, ':')) { /* one colon: HOST:PORT */
+        he = colon;
+        p = colon + 1;
+    } else {
+        he = spec + strlen(spec);
     }
-    *host = jm_strndup(h, (size_t)(he - h));
-    *port = jm_strdup(colon + 1);
-    return 0;
+    *host = he > spec ? jm_strndup(spec, (size_t)(he - spec)) : NULL;
+    *port = p && *p ? jm_strdup(p) : NULL;
 }
 
 /* Finish a non-blocking connect on fd within timeout_ms: 0, or -1 with errno. */
@@ -235,7 +235,8 @@ int jm_chan_connect(const char *addr, int timeout_ms, jm_err_t *err)
     char *host = NULL, *port = NULL;
     struct addrinfo hints = {.ai_family = AF_UNSPEC, .ai_socktype = SOCK_STREAM}, *ai = NULL;
     int fd = -1, e;
-    if (split_addr(addr, &host, &port) != 0) {
+    jm_chan_split_addr(addr, &host, &port);
+    if (!host || !port) {
         jm_err_set(err, JM_ERR_INVALID, "report address '%s' is not host:port", addr);
         goto out;
     }

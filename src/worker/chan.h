@@ -35,6 +35,9 @@ int jm_chan_send(jm_chan_t *c, const void *buf, size_t len, int timeout_ms);
  * stream sent a length of 0 or above JM_CHAN_MAX_MSG (EPROTO). */
 int jm_chan_recv(jm_chan_t *c, char **buf, size_t *len);
 
+/* Split an address "HOST", "HOST:PORT", ":PORT", "[V6]", "[V6]:PORT" or a bare IPv6 address
+ * into *host (NULL when empty) and *port (NULL when absent), new strings. */
+void jm_chan_split_addr(const char *spec, char **host, char **port);
 /* Connect to "host:port" ("[v6addr]:port" too) over TCP within timeout_ms, close-on-exec, tuned
  * with jm_chan_tune_tcp.  The descriptor (non-blocking), or -1 with err set. */
 int jm_chan_connect(const char *addr, int timeout_ms, jm_err_t *err);

@@ -350,29 +350,22 @@ static void reap_group_rest(pid_t pgid, int we_killed, jm_worker_result_t *res)
     }
 }
 
-static void child_exec(const jm_worker_opts_t *o, const sigset_t *mask, int outfd, int errfd)
+/* The signals the command gets with default dispositions and unblocked: a worker started with
+ * `&` inherits SIGINT ignored, which would defeat the interrupt, and the worker blocks some of
+ * them for its signalfd. */
+static const int cmd_sigs[] = {SIGPIPE, SIGINT, SIGTERM, SIGHUP, SIGCHLD};
+
+/* The forked child's side of start_command (what posix_spawn's attributes do in spawn_command). */
+static void child_exec(char *const *argv, char *const *envp, const sigset_t *mask, int outfd,
+                       int errfd)
 {
-    char buf[32];
     setpgid(0, 0);
-    /* the command gets default dispositions (a worker started with `&` inherits SIGINT
-     * ignored, which would defeat the interrupt) and no blocked signals of ours */
-    int sigs[] = {SIGPIPE, SIGINT, SIGTERM, SIGHUP, SIGCHLD};
-    for (size_t i = 0; i < JM_ARRAY_LEN(sigs); i++)
-        signal(sigs[i], SIG_DFL);
+    for (size_t i = 0; i < JM_ARRAY_LEN(cmd_sigs); i++)
+        signal(cmd_sigs[i], SIG_DFL);
     sigprocmask(SIG_UNBLOCK, mask, NULL);
     if (dup2(outfd, 1) < 0 || dup2(errfd, 2) < 0)
         _exit(127);
-    snprintf(buf, sizeof(buf), "%lld", (long long)o->workflow_id);
-    setenv("JOBMON_WORKFLOW_ID", buf, 1);
-    snprintf(buf, sizeof(buf), "%lld", (long long)o->run_id);
-    setenv("JOBMON_WORKFLOW_RUN_ID", buf, 1);
-    snprintf(buf, sizeof(buf), "%lld", (long long)o->task_id);
-    setenv("JOBMON_TASK_ID", buf, 1);
-    snprintf(buf, sizeof(buf), "%lld", (long long)o->ti_id);
-    setenv("JOBMON_TASK_INSTANCE_ID", buf, 1);
-    if (o->distributor_id) /* a pooled worker's environment has none of its own */
-        setenv("JOBMON_DISTRIBUTOR_ID", o->distributor_id, 1);
-    execl("/bin/sh", "sh", "-c", o->command, (char *)NULL);
+    execve("/bin/sh", argv, envp);
     _exit(127);
 }
 
@@ -413,22 +406,18 @@ static char **command_env(const jm_worker_opts_t *o, char *strs[5])
     return envp;
 }
 
-/* Start `/bin/sh -c command` as child_exec would, with posix_spawn (vfork-like: no copy of the
- * worker's page tables and no copy-on-write faults afterwards, on every instance).  0 and *pid,
- * or the error (the caller then forks). */
-static int spawn_command(const jm_worker_opts_t *o, const sigset_t *mask, int outfd, int errfd,
-                         pid_t *pid)
+/* posix_spawn of argv with envp in a new process group, stdout/stderr on outfd/errfd, the
+ * cmd_sigs at their defaults and unblocked.  0 and *pid, or the error. */
+static int spawn_command(char *const *argv, char *const *envp, const sigset_t *mask, int outfd,
+                         int errfd, pid_t *pid)
 {
-    char *strs[5];
-    char **envp = command_env(o, strs);
     sigset_t cur, def;
     sigprocmask(SIG_SETMASK, NULL, &cur);
     sigemptyset(&def);
-    int sigs[] = {SIGPIPE, SIGINT, SIGTERM, SIGHUP, SIGCHLD};
-    for (size_t i = 0; i < JM_ARRAY_LEN(sigs); i++) {
-        sigaddset(&def, sigs[i]);
-        if (sigismember(mask, sigs[i]))
-            sigdelset(&cur, sigs[i]);
+    for (size_t i = 0; i < JM_ARRAY_LEN(cmd_sigs); i++) {
+        sigaddset(&def, cmd_sigs[i]);
+        if (sigismember(mask, cmd_sigs[i]))
+            sigdelset(&cur, cmd_sigs[i]);
     }
     posix_spawnattr_t at;
     posix_spawn_file_actions_t fa;
@@ -441,14 +430,35 @@ static int spawn_command(const jm_worker_opts_t *o, const sigset_t *mask, int ou
     posix_spawn_file_actions_init(&fa);
     posix_spawn_file_actions_adddup2(&fa, outfd, 1);
     posix_spawn_file_actions_adddup2(&fa, errfd, 2);
-    char *argv[] = {"sh", "-c", (char *)o->command, NULL};
     int e = posix_spawn(pid, "/bin/sh", &fa, &at, argv, envp);
     posix_spawn_file_actions_destroy(&fa);
     posix_spawnattr_destroy(&at);
+    return e;
+}
+
+/* Start `/bin/sh -c command` with the instance's environment: posix_spawn (vfork-like: no copy
+ * of the worker's page tables and no copy-on-write faults afterwards, on every instance), else
+ * fork (e.g. /bin/sh cannot be executed: the child then exits 127).  The pid, or -1 with errno
+ * (fork failed). */
+static pid_t start_command(const jm_worker_opts_t *o, const sigset_t *mask, int outfd, int errfd)
+{
+    char *strs[5];
+    char **envp = command_env(o, strs);
+    char *argv[] = {"sh", "-c", (char *)o->command, NULL};
+    pid_t pid = -1;
+    if (spawn_command(argv, envp, mask, outfd, errfd, &pid) != 0) {
+        pid = fork();
+        if (pid == 0)
+            child_exec(argv, envp, mask, outfd, errfd);
+        if (pid > 0)
+            setpgid(pid, pid); /* also done by the child: whoever runs first wins, no race */
+    }
+    int e = errno;
     free(envp);
     for (int k = 0; k < 5; k++)
         free(strs[k]);
-    return e;
+    errno = e;
+    return pid;
 }
 
 /* Send the ti.running *ev (kept until acknowledged) if not sent yet. */
@@ -508,16 +518,10 @@ jm_rc_t jm_worker_run(const jm_worker_opts_t *o, jm_report_t *r, jm_worker_resul
 
     long long oom0 = oom_kills();
     int64_t t0 = jm_time_mono_ms();
-    pid_t pid = -1;
-    if (spawn_command(o, &mask, outp[1], errp[1], &pid) != 0) {
-        pid = fork(); /* e.g. /bin/sh cannot be executed: the child then exits 127 */
-        if (pid < 0) {
-            rc = jm_err_set(err, JM_ERR_IO, "fork: %s", strerror(errno));
-            goto out;
-        }
-        if (pid == 0)
-            child_exec(o, &mask, outp[1], errp[1]);
-        setpgid(pid, pid); /* also done by the child: whoever runs first wins, no race */
+    pid_t pid = start_command(o, &mask, outp[1], errp[1]);
+    if (pid < 0) {
+        rc = jm_err_set(err, JM_ERR_IO, "fork: %s", strerror(errno));
+        goto out;
     }
     res->pid = pid;
     close(outp[1]);
