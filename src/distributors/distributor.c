@@ -106,6 +106,7 @@ typedef struct {
     redisContext *sub;
     idset_t announced; /* ti.launched / ti.submit_failed published by this process */
     idset_t killed, triaged;
+    int ordered; /* workers' reports go out through our producer after our own events */
     int ti_next_report_s, run_next_report_s;
     char run_status;
 } dist_t;
@@ -283,8 +284,11 @@ static void submit_queued(dist_t *d, jm_dist_ti_t **todo, size_t k)
         goto out;
     }
     publish_items(d, JM_EV_TI_INSTANTIATED, ids, k, 0, NULL, NULL, NULL);
-    /* the FSM must see Q→I before a fast worker's ti.running */
-    if (jm_report_flush(d->r, 30000, &err) != JM_OK)
+    /* The FSM must see Q→I before a fast worker's ti.running.  Workers that report through our
+     * relay publish with our producer, on the workflow's partition, after this: Kafka keeps
+     * that order, so no wait (and ti.instantiated and ti.launched then tend to share one FSM
+     * transaction).  Workers that publish themselves need the acknowledgement first. */
+    if (!d->ordered && jm_report_flush(d->r, 30000, &err) != JM_OK)
         jm_log(JM_LOG_WARN, "distributor", "ti.instantiated not confirmed: %s", err.msg);
     size_t nb = jm_dist_batches(todo, k, BATCH_MAX, starts);
     for (size_t b = 0; b < nb; b++) {
@@ -593,6 +597,8 @@ static jm_rc_t open_report(dist_t *d, jm_err_t *err)
     if (!d->r)
         return err ? err->rc : JM_ERR_UNAVAILABLE;
     d->env.report = d->r;
+    d->ordered =
+        d->pl->workers == JM_WORKERS_LOCAL && jm_config_bool(d->cfg, "worker.local_report");
     open_report_server(d);
     return JM_OK;
 }
