@@ -275,7 +275,21 @@ static void chan_close(jm_report_t *r, const char *why)
     r->chan = NULL;
 }
 
-int jm_report_chan_answer(jm_report_t *r, const char *buf, size_t len)
+/* Drop the kept events the channel acknowledged. */
+static void drop_acked(jm_report_t *r)
+{
+    size_t k = 0;
+    for (size_t i = 0; i < r->nkept; i++) {
+        if (r->kept[i].state == K_ACKED)
+            free(r->kept[i].line);
+        else
+            r->kept[k++] = r->kept[i];
+    }
+    r->nkept = k;
+}
+
+/* Apply an answer ("A n" / "N n") to the kept events: 'A' or 'N', 0 when it is none. */
+static char apply_answer(jm_report_t *r, const char *buf, size_t len)
 {
     char kind = 0, msg[32];
     unsigned long seq = 0;
@@ -288,7 +302,15 @@ int jm_report_chan_answer(jm_report_t *r, const char *buf, size_t len)
     for (size_t i = 0; i < r->nkept; i++)
         if (r->kept[i].seq == seq)
             r->kept[i].state = kind == 'A' ? K_ACKED : K_REFUSED;
-    return 1;
+    return kind;
+}
+
+int jm_report_chan_answer(jm_report_t *r, const char *buf, size_t len)
+{
+    char kind = apply_answer(r, buf, len);
+    if (kind == 'A')
+        drop_acked(r); /* a deferred instance's event, delivered: nothing left to do for it */
+    return kind != 0;
 }
 
 /* Read the answers waiting on the channel. */
@@ -302,7 +324,7 @@ static void chan_read_acks(jm_report_t *r)
             chan_close(r, errno ? strerror(errno) : "closed by the distributor");
             return;
         }
-        (void)jm_report_chan_answer(r, buf, len);
+        (void)apply_answer(r, buf, len);
         free(buf);
     }
 }
@@ -331,19 +353,6 @@ static void keep(jm_report_t *r, char *line, uint32_t seq)
         r->kept = jm_realloc(r->kept, r->capkept * sizeof(*r->kept));
     }
     r->kept[r->nkept++] = (kept_t){.line = line, .seq = seq, .sent_ms = jm_time_mono_ms()};
-}
-
-/* Drop the kept events the channel acknowledged. */
-static void drop_acked(jm_report_t *r)
-{
-    size_t k = 0;
-    for (size_t i = 0; i < r->nkept; i++) {
-        if (r->kept[i].state == K_ACKED)
-            free(r->kept[i].line);
-        else
-            r->kept[k++] = r->kept[i];
-    }
-    r->nkept = k;
 }
 
 jm_rc_t jm_report_defer(jm_report_t *r, int64_t workflow_id, int64_t ti_id, int retry_timeout_s,

@@ -132,7 +132,8 @@ JM_WUR jm_rc_t jm_report_finish(jm_report_t *r, int retry_timeout_s, const char 
 JM_WUR jm_rc_t jm_report_defer(jm_report_t *r, int64_t workflow_id, int64_t ti_id,
                                int retry_timeout_s, size_t max_kept);
 /* An answer ("A n" / "N n") read from the channel by the caller (a pooled worker waiting for
- * its next instance): applied to the kept events.  1 if it was one, else 0. */
+ * its next instance): applied to the kept events, an acknowledged one is forgotten.  1 if it
+ * was one, else 0. */
 int jm_report_chan_answer(jm_report_t *r, const char *buf, size_t len);
 
 /* Write `n` encoded events atomically to a new spool file; *path_out (may be NULL) receives
