@@ -766,11 +766,14 @@ START_TEST(test_pool_channel_lost_spools)
     jm_localproc_destroy(p.lp); /* closes the channels, SIGTERMs and waits */
     p.lp = jm_localproc_new(&p.env, 1, 1);
     char cmd[128], out[16] = "";
-    snprintf(cmd, sizeof(cmd), "cat %s/spool/7-401-*.jmspool | grep -c '\"type\":\"ti\\.'", p.dir);
+    snprintf(cmd, sizeof(cmd), "cat %s/spool/7-401-*.jmspool | grep -c '\"type\":\"ti\\.error'",
+             p.dir);
     FILE *f = popen(cmd, "r");
     ck_assert_ptr_nonnull(fgets(out, sizeof(out), f));
     pclose(f);
-    ck_assert_str_eq(out, "2\n"); /* ti.running and ti.error */
+    /* the result is spooled; ti.running was acknowledged (published) before the channel ended */
+    ck_assert_str_eq(out, "1\n");
+    ck_assert(pool_running(&p, 401));
     pool_close(&p);
 }
 END_TEST
@@ -951,6 +954,115 @@ static void tp_end(jm_relay_t *rl, jm_report_t *r)
 }
 
 #define TOK(worker, n) ((uint64_t)(worker) << 32 | (n))
+
+/* ---- pooled workers over the test producer: Kafka's delivery reports come when the test
+ * delivers them (pool_deliver) ---- */
+
+/* pool_open, then the test producer instead of the events file (the engine is made again). */
+static void pool_open_tp(pool_t *p, int slots)
+{
+    pool_open(p, slots, NULL);
+    jm_localproc_destroy(p->lp);
+    jm_report_destroy(p->r);
+    p->r = tp_report();
+    p->env.report = p->r;
+    p->lp = jm_localproc_new(&p->env, slots, 1);
+}
+
+/* Deliver (ok) or fail every event published so far and not yet delivered. */
+static void pool_deliver(size_t *done, int ok)
+{
+    for (; *done < g_tp.n; (*done)++)
+        g_tp.cb(g_tp.arg, g_tp.token[*done], ok);
+}
+
+/* Results (ti.reports items with a result) published through the test producer. */
+static int tp_results(void)
+{
+    int k = 0;
+    for (size_t i = 0; i < g_tp.n; i++) {
+        jm_event_t *ev = sent(i);
+        json_t *it;
+        size_t j;
+        json_array_foreach(json_object_get(ev->payload, "items"), j, it) k +=
+            json_is_object(json_object_get(it, "result"));
+        jm_event_destroy(ev);
+    }
+    return k;
+}
+
+/* Spool files in the pool's spool dir whose name has `part` (e.g. "7-901-"). */
+static int spool_files(const pool_t *p, const char *part)
+{
+    char cmd[160], out[16] = "";
+    snprintf(cmd, sizeof(cmd), "ls %s/spool 2>/dev/null | grep -c -- '%s'", p->dir, part);
+    FILE *f = popen(cmd, "r");
+    ck_assert_ptr_nonnull(f);
+    if (!fgets(out, sizeof(out), f))
+        out[0] = '\0';
+    pclose(f);
+    return atoi(out);
+}
+
+static void pool_close_tp(pool_t *p)
+{
+    pool_close(p);
+    jm_report_set_producer_ops(NULL);
+}
+
+/* A pooled worker takes its next instance without waiting for the answers to the reports of
+ * the previous ones: with no delivery report at all, 6 instances run on one slot in at most 2
+ * worker processes; once delivered, the workers end with nothing spooled. */
+START_TEST(test_pool_worker_goes_on_before_answers)
+{
+    pool_t p;
+    size_t done = 0;
+    setenv("JOBMON_POOL_SPARE", "0", 1);
+    pool_open_tp(&p, 1);
+    unsetenv("JOBMON_POOL_SPARE");
+    setenv("JOBMON_WORKER_KAFKA_RETRY_TIMEOUT", "30", 1); /* no fallback while we wait */
+    for (int64_t i = 1; i <= 6; i++)
+        pool_add(&p, 900 + i, "echo $PPID", 0);
+    g_max_procs = 0;
+    ck_assert(pool_until(&p, pool_count_procs, 0)); /* every instance ended (R) */
+    ck_assert_uint_le(g_max_procs, 2);
+    ck_assert_int_eq(tp_results(), 6);
+    pool_deliver(&done, 1);
+    jm_localproc_destroy(p.lp); /* the workers read their answers and end */
+    p.lp = jm_localproc_new(&p.env, 1, 1);
+    ck_assert_int_eq(spool_files(&p, ".jmspool"), 0);
+    pool_close_tp(&p);
+}
+END_TEST
+
+/* Reports refused by the distributor after the worker went on: each instance's events go to
+ * Kafka (unreachable here), then to a spool file of their own instance. */
+START_TEST(test_pool_refused_later_spools_per_instance)
+{
+    pool_t p;
+    size_t done = 0;
+    pool_open_tp(&p, 1);
+    setenv("JOBMON_WORKER_KAFKA_RETRY_TIMEOUT", "30", 1);
+    for (int64_t i = 1; i <= 3; i++)
+        pool_add(&p, 910 + i, "echo $PPID", 0);
+    ck_assert(pool_until(&p, pool_idle, 0));
+    ck_assert_int_eq(tp_results(), 3);
+    setenv("JOBMON_WORKER_KAFKA_RETRY_TIMEOUT", "1", 1);
+    pool_deliver(&done, 0); /* "N" to every datagram */
+    jm_localproc_destroy(p.lp);
+    p.lp = jm_localproc_new(&p.env, 1, 1);
+    ck_assert_int_eq(spool_files(&p, "7-911-"), 1);
+    ck_assert_int_eq(spool_files(&p, "7-912-"), 1);
+    ck_assert_int_eq(spool_files(&p, "7-913-"), 1);
+    char cmd[160], out[16] = "";
+    snprintf(cmd, sizeof(cmd), "cat %s/spool/7-912-*.jmspool | grep -c '\"ti_id\":912'", p.dir);
+    FILE *f = popen(cmd, "r");
+    ck_assert_ptr_nonnull(fgets(out, sizeof(out), f));
+    pclose(f);
+    ck_assert_str_eq(out, "2\n"); /* its ti.running and ti.done, nothing of the others */
+    pool_close_tp(&p);
+}
+END_TEST
 
 /* Reports are held, go out as one ti.reports when a result arrives (an instance's R and D in
  * one item), and each datagram is answered only once that event's delivery is reported. */
@@ -1440,6 +1552,8 @@ Suite *jm_distributor_suite(void)
     tcase_add_test(tc, test_pool_terminate_running);
     tcase_add_test(tc, test_pool_channel_lost_spools);
     tcase_add_test(tc, test_pool_falls_back_to_one_shot);
+    tcase_add_test(tc, test_pool_worker_goes_on_before_answers);
+    tcase_add_test(tc, test_pool_refused_later_spools_per_instance);
     suite_add_tcase(s, tc);
     return s;
 }

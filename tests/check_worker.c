@@ -367,6 +367,72 @@ START_TEST(test_worker_command_env_group_signals)
 }
 END_TEST
 
+/* Run `cmd` as ti 5 with its logs in `logs` (events file sink); jm_worker_run's return code. */
+static jm_rc_t run_logged(const char *cmd, const char *logs)
+{
+    char evpath[] = "/tmp/jm-wev-XXXXXX";
+    int fd = mkstemp(evpath);
+    close(fd);
+    jm_config_t *cfg = jm_config_new();
+    jm_err_t err;
+    jm_worker_result_t res;
+    jm_event_set_producer(JM_PRODUCER_WORKER);
+    jm_report_t *r = jm_report_new(cfg, evpath, 0, &err);
+    ck_assert_ptr_nonnull(r);
+    jm_worker_opts_t o = test_opts(cmd, logs);
+    jm_rc_t rc = jm_worker_run(&o, r, &res, &err);
+    jm_report_destroy(r);
+    jm_config_destroy(cfg);
+    unlink(evpath);
+    return rc;
+}
+
+/* The content of file dir/name ("" when empty), or NULL when it does not exist (caller frees). */
+static char *file_text(const char *dir, const char *name)
+{
+    char path[256], buf[256];
+    snprintf(path, sizeof(path), "%s/%s", dir, name);
+    FILE *f = fopen(path, "r");
+    if (!f)
+        return NULL;
+    size_t n = fread(buf, 1, sizeof(buf) - 1, f);
+    fclose(f);
+    buf[n] = '\0';
+    return jm_strdup(buf);
+}
+
+/* A log file is made at the command's first output on it: a silent command leaves none, a
+ * missing log directory is created, an unusable one fails the instance before its command. */
+START_TEST(test_worker_log_files_on_output)
+{
+    char base[] = "/tmp/jm-wlogs-XXXXXX", logs[128], bad[160];
+    ck_assert_ptr_nonnull(mkdtemp(base));
+    snprintf(logs, sizeof(logs), "%s/a/b", base);
+    ck_assert_int_eq(run_logged("true", logs), JM_OK);
+    ck_assert_int_eq(access(logs, W_OK), 0); /* the directory exists */
+    ck_assert_ptr_null(file_text(logs, "5.stdout"));
+    ck_assert_ptr_null(file_text(logs, "5.stderr"));
+    ck_assert_int_eq(run_logged("echo out; echo err >&2", logs), JM_OK);
+    char *o = file_text(logs, "5.stdout"), *e = file_text(logs, "5.stderr");
+    ck_assert_str_eq(o, "out\n");
+    ck_assert_str_eq(e, "err\n");
+    free(o);
+    free(e);
+    ck_assert_int_eq(run_logged("echo more", logs), JM_OK); /* appended, stderr still none */
+    o = file_text(logs, "5.stdout");
+    ck_assert_str_eq(o, "out\nmore\n");
+    free(o);
+    snprintf(bad, sizeof(bad), "%s/5.stdout/x", logs); /* below a regular file */
+    snprintf(logs, sizeof(logs), "%s/ran", base);
+    char cmd[200];
+    snprintf(cmd, sizeof(cmd), "touch %s", logs);
+    ck_assert_int_ne(run_logged(cmd, bad), JM_OK);
+    ck_assert_int_ne(access(logs, F_OK), 0); /* the command did not run */
+    snprintf(cmd, sizeof(cmd), "rm -rf %s", base);
+    ck_assert_int_eq(system(cmd), 0);
+}
+END_TEST
+
 START_TEST(test_worker_error_and_signal)
 {
     jm_worker_result_t res;
@@ -802,6 +868,7 @@ Suite *jm_worker_suite(void)
     tcase_add_test(tc, test_worker_command_env_group_signals);
     tcase_add_test(tc, test_worker_done_env_and_tails);
     tcase_add_test(tc, test_worker_error_and_signal);
+    tcase_add_test(tc, test_worker_log_files_on_output);
     tcase_add_test(tc, test_worker_memory_kill);
     tcase_add_test(tc, test_spool_write_and_replay_to_file);
     tcase_add_loop_test(tc, test_channel_acknowledged, 0, 2);

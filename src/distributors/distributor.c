@@ -106,6 +106,7 @@ typedef struct {
     redisContext *sub;
     idset_t announced; /* ti.launched / ti.submit_failed published by this process */
     idset_t killed, triaged;
+    int ordered; /* workers' reports go out through our producer after our own events */
     int ti_next_report_s, run_next_report_s;
     char run_status;
 } dist_t;
@@ -263,17 +264,32 @@ static jm_rc_t plugin_submit(dist_t *d, jm_dist_ti_t **b, size_t n, char **dids,
     return rc;
 }
 
-/* Submit `k` queued instances: journal and announce them all (one fsync, one Kafka round trip,
- * ti.instantiated in chunks of BATCH_MAX), submit batch by batch, then journal and announce
- * the launches together.  A run in progress releases a few tasks per FSM transaction, each in
- * its own FSM batch; doing the journal syncs and the Q→I confirmation once per read rather
- * than once per batch is what keeps the distributor off the critical path. */
+/* ti.instantiated for the k instances being submitted, once (*done). */
+static void announce_instantiated(dist_t *d, const int64_t *ids, size_t k, int *done)
+{
+    if (!*done)
+        publish_items(d, JM_EV_TI_INSTANTIATED, ids, k, 0, NULL, NULL, NULL);
+    *done = 1;
+}
+
+/* Submit `k` queued instances: journal them all (one fsync), announce them (ti.instantiated in
+ * chunks of BATCH_MAX), submit batch by batch, then journal and announce the launches
+ * together.  A run in progress releases a few tasks per FSM transaction, each in its own FSM
+ * batch; doing the journal syncs and the Q→I confirmation once per read rather than once per
+ * batch is what keeps the distributor off the critical path.
+ * The FSM must see Q→I before a worker's ti.running.  A local plugin's submission only queues
+ * (its commands start at its next poll), so its ti.instantiated waits until after the
+ * submission and goes out with ti.launched (one FSM transaction for both, usually).  Workers
+ * that report through our relay publish with our producer, on the workflow's partition, after
+ * both: Kafka keeps that order, so there is no wait for the acknowledgement then; workers that
+ * publish themselves (unordered) start only once it came. */
 static void submit_queued(dist_t *d, jm_dist_ti_t **todo, size_t k)
 {
     jm_err_t err;
     int64_t *ids = jm_calloc(k, sizeof(*ids)), *okids = jm_calloc(k, sizeof(*okids));
     char **dids = jm_calloc(k, sizeof(*dids)), **okdids = jm_calloc(k, sizeof(*okdids));
     size_t *starts = jm_calloc(k + 1, sizeof(*starts)), nok = 0, nbad = 0;
+    int deferred = d->pl->workers == JM_WORKERS_LOCAL, announced = 0;
     for (size_t i = 0; i < k; i++) {
         ids[i] = todo[i]->ti_id;
         jm_journal_add(d->jr, JM_JR_INSTANTIATED, ids[i], NULL);
@@ -282,10 +298,11 @@ static void submit_queued(dist_t *d, jm_dist_ti_t **todo, size_t k)
         jm_log(JM_LOG_ERROR, "distributor", "%s: not submitting", err.msg);
         goto out;
     }
-    publish_items(d, JM_EV_TI_INSTANTIATED, ids, k, 0, NULL, NULL, NULL);
-    /* the FSM must see Q→I before a fast worker's ti.running */
-    if (jm_report_flush(d->r, 30000, &err) != JM_OK)
-        jm_log(JM_LOG_WARN, "distributor", "ti.instantiated not confirmed: %s", err.msg);
+    if (!deferred) {
+        announce_instantiated(d, ids, k, &announced);
+        if (!d->ordered && jm_report_flush(d->r, 30000, &err) != JM_OK)
+            jm_log(JM_LOG_WARN, "distributor", "ti.instantiated not confirmed: %s", err.msg);
+    }
     size_t nb = jm_dist_batches(todo, k, BATCH_MAX, starts);
     for (size_t b = 0; b < nb; b++) {
         size_t off = starts[b], n = starts[b + 1] - off, bad = 0;
@@ -301,16 +318,21 @@ static void submit_queued(dist_t *d, jm_dist_ti_t **todo, size_t k)
             }
             idset_add(&d->announced, ids[i]);
         }
-        if (bad)
+        if (bad) {
+            announce_instantiated(d, ids, k, &announced); /* I before W */
             publish_items(d, JM_EV_TI_SUBMIT_FAILED, badids, bad, 0,
                           rc != JM_OK ? err.msg : "submission failed", NULL, NULL);
+        }
         nbad += bad;
         free(badids);
     }
     if (jm_journal_sync(d->jr, &err) != JM_OK)
         jm_log(JM_LOG_ERROR, "distributor", "%s", err.msg);
+    announce_instantiated(d, ids, k, &announced);
     if (nok)
         publish_items(d, JM_EV_TI_LAUNCHED, okids, nok, 1, NULL, add_did, okdids);
+    if (deferred && !d->ordered && jm_report_flush(d->r, 30000, &err) != JM_OK)
+        jm_log(JM_LOG_WARN, "distributor", "ti.instantiated not confirmed: %s", err.msg);
     jm_log(JM_LOG_INFO, "distributor", "run %lld: launched %zu, submit failed %zu (%zu batch(es))",
            (long long)d->o->run_id, nok, nbad, nb);
 out:
@@ -348,6 +370,8 @@ static void handle_recovered(dist_t *d, jm_dist_ti_t **tis, size_t n)
             char *dids[1] = {(char *)did};
             jm_log(JM_LOG_INFO, "distributor", "ti %lld: re-announcing launch as %s",
                    (long long)ti->ti_id, did);
+            if (ti->status == 'Q') /* a local submission: we ended before announcing it */
+                publish_items(d, JM_EV_TI_INSTANTIATED, &ti->ti_id, 1, 0, NULL, NULL, NULL);
             publish_items(d, JM_EV_TI_LAUNCHED, &ti->ti_id, 1, 1, NULL, add_did, dids);
             idset_add(&d->announced, ti->ti_id);
         } else if (ti->status == 'I' || st == JM_JR_INSTANTIATED) {
@@ -593,6 +617,8 @@ static jm_rc_t open_report(dist_t *d, jm_err_t *err)
     if (!d->r)
         return err ? err->rc : JM_ERR_UNAVAILABLE;
     d->env.report = d->r;
+    d->ordered =
+        d->pl->workers == JM_WORKERS_LOCAL && jm_config_bool(d->cfg, "worker.local_report");
     open_report_server(d);
     return JM_OK;
 }

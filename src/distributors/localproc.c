@@ -17,12 +17,13 @@
  * descriptor REPORT_FD: its events go through the relay (relay.h: ti.running and results as
  * ti.reports batches) and are answered once Kafka acknowledged the event that carried them, so
  * a worker never loads librdkafka nor connects to Kafka itself.  Without it there is no pool.
- * A worker whose result arrived (its command is over) no longer holds one of the N slots while
- * it waits for that answer: the next instance goes to another pooled worker, so Kafka's round
- * trip is off the path from one instance to the next.  With a pool, up to N + POOL_SPARE
- * processes (one-shot workers: 2 × N), and the relay holds results up to RELAY_LINGER_MS so that
- * one ti.reports carries several instances; it is flushed at once when a queued instance waits
- * for a worker that only the flush would free, or when no command runs (nothing to wait for).
+ * A worker whose result arrived (its command is over) no longer holds one of the N slots; a
+ * pooled worker says R right after its result (the answers to its reports come while it runs
+ * the next instance), so Kafka's round trip is off the path from one instance to the next.
+ * With a pool, up to max(N + POOL_SPARE, 2 × N) processes (one-shot workers: 2 × N), and the
+ * relay holds results up to RELAY_LINGER_MS so that one ti.reports carries many instances; it
+ * is flushed at once when a queued instance waits for a worker that only the flush would free,
+ * or when no command runs and none is queued (nothing to wait for).
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -38,14 +39,18 @@
 
 #include "distributors/localproc.h"
 #include "distributors/relay.h"
+#include "jobmon/jmtime.h"
 #include "jobmon/log.h"
 
 extern char **environ;
 
-#define EXIT_MEMORY     1000
-#define REPORT_FD       3  /* the worker's end of its report channel */
-#define RELAY_LINGER_MS 10 /* ms a result may wait for others (JOBMON_RELAY_LINGER_MS) */
-#define POOL_SPARE      16 /* pooled workers beyond N, waiting for answers (JOBMON_POOL_SPARE) */
+#define EXIT_MEMORY      1000
+#define REPORT_FD        3     /* the worker's end of its report channel */
+#define RELAY_LINGER_MS  30    /* ms a result may wait for others (JOBMON_RELAY_LINGER_MS) */
+#define FINISH_GRACE_MS  20    /* a pooled worker says R this soon after its result */
+#define DESTROY_FLUSH_MS 10000 /* how long the end waits for the delivery of held reports */
+#define POOL_SPARE                                                                                 \
+    2 /* pooled workers beyond N (JOBMON_POOL_SPARE): workers no longer wait for answers */
 
 typedef struct {
     char *id;
@@ -56,15 +61,16 @@ typedef struct {
 
 typedef struct {
     pid_t pid;
-    jm_chan_t *chan; /* our end of its report channel, NULL = none */
-    uint32_t cid;    /* channel id: the high half of forwarded events' tokens */
-    uint32_t nrecv;  /* event datagrams received on it */
-    int pooled;      /* --serve */
-    int ready;       /* pooled: said R and has no instance */
-    int served;      /* pooled: said R at least once */
-    int retiring;    /* pooled: signalled or let go, gets no more instances */
-    int finishing;   /* sent its instance's result: the command is over, its slot free */
-    char *job;       /* id of the instance it runs (owned), NULL = none */
+    jm_chan_t *chan;     /* our end of its report channel, NULL = none */
+    uint32_t cid;        /* channel id: the high half of forwarded events' tokens */
+    uint32_t nrecv;      /* event datagrams received on it */
+    int pooled;          /* --serve */
+    int ready;           /* pooled: said R and has no instance */
+    int served;          /* pooled: said R at least once */
+    int retiring;        /* pooled: signalled or let go, gets no more instances */
+    int finishing;       /* sent its instance's result: the command is over, its slot free */
+    int64_t finished_ms; /* when (pooled: its R follows within FINISH_GRACE_MS) */
+    char *job;           /* id of the instance it runs (owned), NULL = none */
 } proc_t;
 
 struct jm_localproc_s {
@@ -168,7 +174,16 @@ void jm_localproc_destroy(jm_localproc_t *lp)
 {
     if (!lp)
         return;
-    jm_relay_destroy(lp->relay); /* publishes what it holds */
+    if (lp->relay) {
+        /* publish what is held and serve the delivery reports: the workers get their answers
+         * (they may still wait for those of several instances) instead of falling back to
+         * Kafka when their channel closes */
+        jm_err_t e;
+        jm_relay_flush(lp->relay, 1);
+        if (jm_report_flush(lp->env->report, DESTROY_FLUSH_MS, &e) != JM_OK)
+            jm_log(JM_LOG_WARN, "localproc", "reports not all delivered: %s", e.msg);
+    }
+    jm_relay_destroy(lp->relay);
     /* close the channels first: the interrupted workers then report to Kafka themselves
      * instead of waiting for answers while we wait for them (idle pooled ones just end) */
     for (size_t i = 0; i < lp->nprocs; i++)
@@ -233,8 +248,10 @@ static void serve_chan(jm_localproc_t *lp, proc_t *p)
         int result = 0;
         jm_relay_take_msg(lp->relay, p->chan, p->cid, ++p->nrecv, buf, len, p->job ? p->job : "-",
                           &result);
-        if (result && p->job)
+        if (result && p->job) {
             p->finishing = 1;
+            p->finished_ms = jm_time_mono_ms();
+        }
         free(buf);
     }
 }
@@ -386,12 +403,24 @@ static proc_t *ready_proc(jm_localproc_t *lp)
     return NULL;
 }
 
-/* Pooled workers started but not yet ready (each will take one queued instance). */
+/* A pooled worker that sent its result: it says R right after (it does not wait for the
+ * answers to its reports), so for a short while it counts as about to be ready. */
+static int soon_ready(const proc_t *p, int64_t now)
+{
+    return p->pooled && p->finishing && !p->retiring && p->chan &&
+           now - p->finished_ms < FINISH_GRACE_MS;
+}
+
+/* Pooled workers started but not yet ready, or about to be (each will take one queued
+ * instance). */
 static size_t starting(const jm_localproc_t *lp)
 {
     size_t k = 0;
-    for (size_t i = 0; i < lp->nprocs; i++)
-        k += lp->procs[i].pooled && !lp->procs[i].served && !lp->procs[i].retiring;
+    int64_t now = jm_time_mono_ms();
+    for (size_t i = 0; i < lp->nprocs; i++) {
+        const proc_t *p = &lp->procs[i];
+        k += (p->pooled && !p->served && !p->retiring) || soon_ready(p, now);
+    }
     return k;
 }
 
@@ -472,13 +501,23 @@ static void dispatch(jm_localproc_t *lp)
     }
 }
 
+/* 1 when a queued instance has not been given to a worker yet. */
+static int unstarted(const jm_localproc_t *lp)
+{
+    for (size_t i = 0; i < lp->n; i++)
+        if (!lp->jobs[i].started)
+            return 1;
+    return 0;
+}
+
 /* Fewer than `slots` worker processes could take an instance now (ready or not yet started):
  * the next instances would wait for workers that wait for the answers to held reports. */
 static int workers_short(const jm_localproc_t *lp)
 {
     size_t avail = lp->nprocs < lp->max_procs ? lp->max_procs - lp->nprocs : 0;
+    int64_t now = jm_time_mono_ms();
     for (size_t i = 0; i < lp->nprocs; i++)
-        avail += lp->procs[i].ready;
+        avail += lp->procs[i].ready || soon_ready(&lp->procs[i], now);
     return avail < (size_t)lp->slots;
 }
 
@@ -514,10 +553,12 @@ void jm_localproc_poll(jm_localproc_t *lp)
     if (lp->relay)
         jm_relay_flush(lp->relay, 0);
     dispatch(lp);
-    /* held results free their workers only once published and acknowledged: publish now when
-     * the next instances may need those workers, or when no command runs (no result to wait
-     * for) */
-    if (lp->relay && jm_relay_held(lp->relay) > 0 && (workers_short(lp) || commands(lp) == 0))
+    /* publish the held results now when the next instances may need workers that wait for
+     * their answers (a worker that does not go on before them), or when nothing runs nor waits
+     * to run (no other result is coming: a chain's next task must not wait for the linger);
+     * a worker between two instances of the queue does not count as idle */
+    if (lp->relay && jm_relay_held(lp->relay) > 0 &&
+        (workers_short(lp) || (commands(lp) == 0 && !unstarted(lp))))
         jm_relay_flush(lp->relay, 1);
 }
 

@@ -60,10 +60,11 @@ typedef struct jm_plugin_s jm_plugin_t;
 
 /* How a plugin's workers report: JM_WORKERS_NONE, no workers or no channel (dummy: the plugin
  * publishes itself); JM_WORKERS_LOCAL, workers on this host over a socketpair to the plugin
- * (localproc.c); JM_WORKERS_REMOTE, workers on other hosts over the distributor's TCP report
- * channel (the distributor then opens it before start() and fills env->report_addr and
- * env->report_token for submit).  The workers of the last two wait for the distributor's
- * acknowledgement of their events. */
+ * (localproc.c; its submit only queues: nothing starts before its next poll, which the
+ * distributor relies on to announce the submission afterwards); JM_WORKERS_REMOTE, workers on other
+ * hosts over the distributor's TCP report channel (the distributor then opens it before start() and
+ * fills env->report_addr and env->report_token for submit).  The workers of the last two wait for
+ * the distributor's acknowledgement of their events. */
 typedef enum { JM_WORKERS_NONE = 0, JM_WORKERS_LOCAL, JM_WORKERS_REMOTE } jm_plugin_workers_t;
 struct jm_plugin_s {
     const char *name;

@@ -19,6 +19,7 @@ typedef struct {
     char *raw[2];             /* their bytes, for the one-by-one fallback */
     size_t rawlen[2];
     size_t ntok;
+    int64_t at_ms; /* arrival */
 } item_t;
 
 typedef struct {
@@ -189,9 +190,10 @@ void jm_relay_flush(jm_relay_t *rl, int force)
     if (rl->n == 0)
         return;
     int64_t now = jm_time_mono_ms();
-    int due = force || now - rl->first_ms >= JM_RELAY_RUNNING_HOLD_MS;
-    if (!due && rl->nresults > 0)
-        due = now - rl->first_result_ms >= rl->linger_ms;
+    int due = force || (rl->nresults > 0 && now - rl->first_result_ms >= rl->linger_ms);
+    /* a ti.running still without its result waits JM_RELAY_RUNNING_HOLD_MS at most */
+    for (size_t i = 0; !due && i < rl->n && now - rl->first_ms >= JM_RELAY_RUNNING_HOLD_MS; i++)
+        due = !rl->items[i].result && now - rl->items[i].at_ms >= JM_RELAY_RUNNING_HOLD_MS;
     if (due)
         publish(rl);
 }
@@ -215,10 +217,11 @@ static item_t *item_for(jm_relay_t *rl, int64_t ti_id, int result)
         rl->cap = rl->cap ? 2 * rl->cap : 16;
         rl->items = jm_realloc(rl->items, rl->cap * sizeof(*rl->items));
     }
+    int64_t now = jm_time_mono_ms();
     if (rl->n == 0)
-        rl->first_ms = jm_time_mono_ms();
+        rl->first_ms = now;
     item_t *it = &rl->items[rl->n++];
-    *it = (item_t){.ti_id = ti_id};
+    *it = (item_t){.ti_id = ti_id, .at_ms = now};
     return it;
 }
 

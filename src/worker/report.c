@@ -33,9 +33,11 @@
 enum { K_PENDING = 0, K_ACKED, K_REFUSED };
 
 typedef struct {
-    char *line;   /* encoded event */
-    uint32_t seq; /* its datagram number on the channel; 0 = sent to Kafka */
-    int state;    /* K_*: the channel's answer */
+    char *line;      /* encoded event */
+    uint32_t seq;    /* its datagram number on the channel; 0 = sent to Kafka */
+    int state;       /* K_*: the channel's answer */
+    int64_t wf, ti;  /* its instance once deferred (jm_report_defer); 0 = the current one */
+    int64_t sent_ms; /* when it was kept */
 } kept_t;
 
 struct jm_report_s {
@@ -273,6 +275,44 @@ static void chan_close(jm_report_t *r, const char *why)
     r->chan = NULL;
 }
 
+/* Drop the kept events the channel acknowledged. */
+static void drop_acked(jm_report_t *r)
+{
+    size_t k = 0;
+    for (size_t i = 0; i < r->nkept; i++) {
+        if (r->kept[i].state == K_ACKED)
+            free(r->kept[i].line);
+        else
+            r->kept[k++] = r->kept[i];
+    }
+    r->nkept = k;
+}
+
+/* Apply an answer ("A n" / "N n") to the kept events: 'A' or 'N', 0 when it is none. */
+static char apply_answer(jm_report_t *r, const char *buf, size_t len)
+{
+    char kind = 0, msg[32];
+    unsigned long seq = 0;
+    if (len == 0 || len >= sizeof(msg))
+        return 0;
+    memcpy(msg, buf, len);
+    msg[len] = '\0';
+    if (sscanf(msg, "%c %lu", &kind, &seq) != 2 || (kind != 'A' && kind != 'N'))
+        return 0;
+    for (size_t i = 0; i < r->nkept; i++)
+        if (r->kept[i].seq == seq)
+            r->kept[i].state = kind == 'A' ? K_ACKED : K_REFUSED;
+    return kind;
+}
+
+int jm_report_chan_answer(jm_report_t *r, const char *buf, size_t len)
+{
+    char kind = apply_answer(r, buf, len);
+    if (kind == 'A')
+        drop_acked(r); /* a deferred instance's event, delivered: nothing left to do for it */
+    return kind != 0;
+}
+
 /* Read the answers waiting on the channel. */
 static void chan_read_acks(jm_report_t *r)
 {
@@ -284,13 +324,8 @@ static void chan_read_acks(jm_report_t *r)
             chan_close(r, errno ? strerror(errno) : "closed by the distributor");
             return;
         }
-        char kind = 0;
-        unsigned long seq = 0;
-        int ok = sscanf(buf, "%c %lu", &kind, &seq) == 2 && (kind == 'A' || kind == 'N');
+        (void)apply_answer(r, buf, len);
         free(buf);
-        for (size_t i = 0; ok && i < r->nkept; i++)
-            if (r->kept[i].seq == seq)
-                r->kept[i].state = kind == 'A' ? K_ACKED : K_REFUSED;
     }
 }
 
@@ -317,7 +352,26 @@ static void keep(jm_report_t *r, char *line, uint32_t seq)
         r->capkept = r->capkept ? 2 * r->capkept : 4;
         r->kept = jm_realloc(r->kept, r->capkept * sizeof(*r->kept));
     }
-    r->kept[r->nkept++] = (kept_t){.line = line, .seq = seq};
+    r->kept[r->nkept++] = (kept_t){.line = line, .seq = seq, .sent_ms = jm_time_mono_ms()};
+}
+
+jm_rc_t jm_report_defer(jm_report_t *r, int64_t workflow_id, int64_t ti_id, int retry_timeout_s,
+                        size_t max_kept)
+{
+    if (r->fd >= 0)
+        return JM_OK;
+    for (size_t i = 0; i < r->nkept; i++)
+        if (!r->kept[i].ti) {
+            r->kept[i].wf = workflow_id;
+            r->kept[i].ti = ti_id;
+        }
+    chan_read_acks(r);
+    drop_acked(r);
+    int64_t too_old = jm_time_mono_ms() - (int64_t)retry_timeout_s * 1000;
+    int settle = !r->chan || r->nkept > max_kept;
+    for (size_t i = 0; i < r->nkept && !settle; i++)
+        settle = !r->kept[i].seq || r->kept[i].state == K_REFUSED || r->kept[i].sent_ms < too_old;
+    return settle ? JM_ERR_RETRY : JM_OK;
 }
 
 jm_rc_t jm_report_send(jm_report_t *r, jm_event_t *ev, int keep_it, jm_err_t *err)
@@ -439,6 +493,56 @@ static int chan_used(const jm_report_t *r)
     return 0;
 }
 
+/* Drop the kept events that were written to a spool file (their line is gone). */
+static void drop_spooled(jm_report_t *r)
+{
+    size_t k = 0;
+    for (size_t i = 0; i < r->nkept; i++)
+        if (r->kept[i].line)
+            r->kept[k++] = r->kept[i];
+    r->nkept = k;
+}
+
+/* Write the kept events to spool files, one per instance (the current one is workflow_id /
+ * ti_id).  `rc` is returned when there is nothing to spool. */
+static jm_rc_t spool_kept(jm_report_t *r, const char *spool_dir, int64_t workflow_id, int64_t ti_id,
+                          jm_rc_t rc, jm_err_t *err)
+{
+    if (r->nkept == 0)
+        return rc;
+    if (!spool_dir || !*spool_dir)
+        return jm_err_set(err, JM_ERR_IO, "ti %lld: Kafka unreachable and no worker.spool_dir",
+                          (long long)ti_id);
+    char **lines = jm_calloc(r->nkept, sizeof(*lines));
+    for (size_t i = 0; i < r->nkept; i++) {
+        if (!r->kept[i].line)
+            continue; /* in an earlier file */
+        int64_t ti = r->kept[i].ti ? r->kept[i].ti : ti_id;
+        int64_t wf = r->kept[i].ti ? r->kept[i].wf : workflow_id;
+        size_t n = 0;
+        for (size_t j = i; j < r->nkept; j++)
+            if (r->kept[j].line && (r->kept[j].ti ? r->kept[j].ti : ti_id) == ti)
+                lines[n++] = r->kept[j].line;
+        char *path = NULL;
+        rc = jm_spool_write(spool_dir, wf, ti, lines, n, &path, err);
+        if (rc != JM_OK)
+            break;
+        jm_log(JM_LOG_WARN, "report", "ti %lld: Kafka unreachable, report spooled to %s",
+               (long long)ti, path);
+        jm_err_set(err, JM_ERR_UNAVAILABLE, "spooled to %s", path);
+        free(path);
+        for (size_t j = i; j < r->nkept; j++)
+            if (r->kept[j].line && (r->kept[j].ti ? r->kept[j].ti : ti_id) == ti) {
+                free(r->kept[j].line);
+                r->kept[j].line = NULL;
+            }
+        rc = JM_ERR_UNAVAILABLE;
+    }
+    free(lines);
+    drop_spooled(r);
+    return rc;
+}
+
 jm_rc_t jm_report_finish(jm_report_t *r, int retry_timeout_s, const char *spool_dir,
                          int64_t workflow_id, int64_t ti_id, jm_err_t *err)
 {
@@ -483,24 +587,7 @@ jm_rc_t jm_report_finish(jm_report_t *r, int retry_timeout_s, const char *spool_
             continue;
     }
 spool:
-    if (r->nkept == 0)
-        return rc;
-    if (!spool_dir || !*spool_dir)
-        return jm_err_set(err, JM_ERR_IO, "ti %lld: Kafka unreachable and no worker.spool_dir",
-                          (long long)ti_id);
-    char **lines = jm_calloc(r->nkept, sizeof(*lines));
-    for (size_t i = 0; i < r->nkept; i++)
-        lines[i] = r->kept[i].line;
-    char *path = NULL;
-    rc = jm_spool_write(spool_dir, workflow_id, ti_id, lines, r->nkept, &path, err);
-    free(lines);
-    if (rc != JM_OK)
-        return rc;
-    jm_log(JM_LOG_WARN, "report", "ti %lld: Kafka unreachable, report spooled to %s",
-           (long long)ti_id, path);
-    jm_err_set(err, JM_ERR_UNAVAILABLE, "spooled to %s", path);
-    free(path);
-    return JM_ERR_UNAVAILABLE;
+    return spool_kept(r, spool_dir, workflow_id, ti_id, rc, err);
 }
 
 /* ---- the distributor's end ---- */

@@ -33,7 +33,10 @@
  *
  * Pooled workers (jobmon-worker --serve, the multiprocess plugin): the same channel also carries
  * instances.  The worker sends "R" when it waits for one and "R <exit code>" after each instance
- * whose kept events are all acknowledged (or spooled); the distributor answers "S <json>" (the
+ * once its result is sent: the answers to its events may come later, while it runs the next
+ * instance (jm_report_defer: at most 256 events wait, none longer than the retry
+ * time; a refusal or a broken channel sends them to Kafka, then to the spool, as below, and
+ * the worker ends only when none waits); the distributor answers "S <json>" (the
  * instance: ti_id, workflow_id, run_id, task_id, command, memory_mb, runtime_s, stdout, stderr,
  * distributor_id) only to a worker that said R.  Event datagrams are JSON objects ('{'), so
  * the two never mix up; datagram numbers go on across the instances of one worker.  A signal
@@ -113,11 +116,25 @@ void jm_report_poll(jm_report_t *r, int timeout_ms);
 JM_WUR jm_rc_t jm_report_flush(jm_report_t *r, int timeout_ms, jm_err_t *err);
 
 /* Make sure the kept events are delivered: flush; on failure re-send them with back-off until
- * retry_timeout_s has passed; still failing → write them to a spool file in spool_dir (named
- * after workflow_id and ti_id).  JM_OK: delivered.  JM_ERR_UNAVAILABLE: spooled (err says
+ * retry_timeout_s has passed; still failing → write them to spool files in spool_dir, one per
+ * instance (named after workflow_id and ti_id for the current instance's, the deferred ones'
+ * own otherwise).  JM_OK: delivered.  JM_ERR_UNAVAILABLE: spooled (err says
  * where).  JM_ERR_IO: neither delivered nor spooled (no spool dir, or the write failed). */
 JM_WUR jm_rc_t jm_report_finish(jm_report_t *r, int retry_timeout_s, const char *spool_dir,
                                 int64_t workflow_id, int64_t ti_id, jm_err_t *err);
+
+/* A pooled worker's instance is over and its kept events were sent: let them wait for their
+ * answers while the worker runs the next instance (they stay kept, tagged with this instance's
+ * workflow_id / ti_id for a later spool file).  Reads the answers waiting on the channel and
+ * forgets the acknowledged events.  JM_OK: the worker may go on; JM_ERR_RETRY: call
+ * jm_report_finish now (then jm_report_next) — the channel broke, an event was refused or went
+ * to Kafka directly, the oldest waited retry_timeout_s, or more than max_kept are kept. */
+JM_WUR jm_rc_t jm_report_defer(jm_report_t *r, int64_t workflow_id, int64_t ti_id,
+                               int retry_timeout_s, size_t max_kept);
+/* An answer ("A n" / "N n") read from the channel by the caller (a pooled worker waiting for
+ * its next instance): applied to the kept events, an acknowledged one is forgotten.  1 if it
+ * was one, else 0. */
+int jm_report_chan_answer(jm_report_t *r, const char *buf, size_t len);
 
 /* Write `n` encoded events atomically to a new spool file; *path_out (may be NULL) receives
  * its path (caller frees). */

@@ -101,11 +101,42 @@ static int open_log(const char *path)
     return open(path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
 }
 
+/* 0 when a log file can be made at `path` later: its directory exists (created if missing)
+ * and is writable, or the file itself is writable (e.g. /dev/null); else -1 with errno. */
+static int log_path_usable(const char *path)
+{
+    const char *slash = strrchr(path, '/');
+    char *dir =
+        slash ? jm_strndup(path, slash > path ? (size_t)(slash - path) : 1) : jm_strdup(".");
+    int ok = access(dir, W_OK | X_OK);
+    if (ok != 0 && errno == ENOENT) {
+        mkdirs(dir);
+        ok = access(dir, W_OK | X_OK);
+    }
+    free(dir);
+    return ok == 0 || access(path, W_OK) == 0 ? 0 : -1;
+}
+
 typedef struct {
-    int fd;    /* read end, -1 once closed */
-    int logfd; /* log file */
+    int fd;           /* read end, -1 once closed */
+    int logfd;        /* log file, -1 until the first output (or after a failure) */
+    const char *path; /* of the log file, made at the first output */
+    int log_failed;
     jm_tail_t tail;
 } stream_t;
+
+/* The log file at the stream's first output: a command that writes nothing makes none. */
+static void log_open_late(stream_t *s)
+{
+    if (s->logfd >= 0 || s->log_failed)
+        return;
+    s->logfd = open_log(s->path);
+    if (s->logfd < 0) {
+        s->log_failed = 1;
+        jm_log(JM_LOG_WARN, "worker", "%s: %s (output kept in the tail only)", s->path,
+               strerror(errno));
+    }
+}
 
 /* Read what is available; 1 while open, 0 at EOF. */
 static int stream_read(stream_t *s)
@@ -115,6 +146,7 @@ static int stream_read(stream_t *s)
         ssize_t n = read(s->fd, buf, sizeof(buf));
         if (n > 0) {
             jm_tail_append(&s->tail, buf, (size_t)n);
+            log_open_late(s);
             for (ssize_t off = 0; off < n && s->logfd >= 0;) {
                 ssize_t w = write(s->logfd, buf + off, (size_t)(n - off));
                 if (w < 0 && errno == EINTR)
@@ -123,6 +155,7 @@ static int stream_read(stream_t *s)
                     jm_log(JM_LOG_WARN, "worker", "log write failed: %s", strerror(errno));
                     close(s->logfd);
                     s->logfd = -1;
+                    s->log_failed = 1;
                     break;
                 }
                 off += w;
@@ -495,8 +528,8 @@ jm_rc_t jm_worker_run(const jm_worker_opts_t *o, jm_report_t *r, jm_worker_resul
     for (int i = 0; i < 2; i++) {
         const char *p = i ? errpath : outpath;
         jm_tail_init(&st[i].tail);
-        st[i].logfd = open_log(p);
-        if (st[i].logfd < 0) {
+        st[i].path = p;
+        if (log_path_usable(p) != 0) {
             rc = jm_err_set(err, JM_ERR_IO, "%s: %s", p, strerror(errno));
             goto out;
         }

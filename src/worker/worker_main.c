@@ -173,10 +173,15 @@ static jm_report_t *open_report(const jm_config_t *cfg, int64_t report_fd, const
     return r;
 }
 
+/* kept events of finished instances that may wait for their answers while the next runs */
+#define POOL_MAX_KEPT 256
+
 /* Run one instance and make sure its report is delivered (or spooled).  Returns the exit code
- * for it; *why says whether a signal to the worker ended it. */
+ * for it; *why says whether a signal to the worker ended it.  pooled: its events may wait for
+ * their answers while the next instance runs (jm_report_defer), unless they must be settled
+ * now. */
 static int run_instance(const jm_config_t *cfg, jm_report_t *r, const jm_worker_opts_t *o,
-                        int retry_s, jm_worker_kill_t *why, int *delivered)
+                        int retry_s, int pooled, jm_worker_kill_t *why, int *delivered)
 {
     jm_worker_result_t res;
     jm_err_t err;
@@ -188,9 +193,12 @@ static int run_instance(const jm_config_t *cfg, jm_report_t *r, const jm_worker_
         /* still deliver ti.running if it went out, so the instance does not hang in R */
         if (jm_report_finish(r, retry_s, spool, o->workflow_id, o->ti_id, &err) == JM_ERR_IO)
             jm_log(JM_LOG_ERROR, "worker", "ti %lld: %s", (long long)o->ti_id, err.msg);
+        jm_report_next(r);
         return JM_EXIT_FAILED;
     }
     *why = res.why;
+    if (pooled && jm_report_defer(r, o->workflow_id, o->ti_id, retry_s, POOL_MAX_KEPT) == JM_OK)
+        return res.exit_code;
     int64_t tf = jm_time_mono_ms();
     jm_rc_t rc = jm_report_finish(r, retry_s, spool, o->workflow_id, o->ti_id, &err);
     if (rc == JM_ERR_IO)
@@ -198,6 +206,7 @@ static int run_instance(const jm_config_t *cfg, jm_report_t *r, const jm_worker_
     jm_log(JM_LOG_DEBUG, "worker", "ti %lld: delivery confirmed in %lld ms", (long long)o->ti_id,
            (long long)(jm_time_mono_ms() - tf));
     *delivered = rc == JM_OK;
+    jm_report_next(r);
     return res.exit_code;
 }
 
@@ -238,8 +247,9 @@ static json_t *wait_spec(jm_report_t *r, int sfd, int *sig)
             spec = json_loadb(buf + 2, len - 2, 0, &je);
             if (!json_is_object(spec))
                 jm_log(JM_LOG_ERROR, "worker", "bad instance spec: %s", je.text);
-        }
-        free(buf); /* otherwise a late answer to an event of the previous instance */
+        } else if (got > 0)
+            (void)jm_report_chan_answer(r, buf, len); /* to an earlier instance's event */
+        free(buf);
         if (spec)
             return spec;
     }
@@ -295,6 +305,7 @@ static int serve(const jm_config_t *cfg, jm_report_t *r, const jm_worker_opts_t 
      * next jm_worker_run), it never kills us without a report */
     sigprocmask(SIG_BLOCK, &mask, NULL);
     int sfd = signalfd(-1, &stop, SFD_CLOEXEC | SFD_NONBLOCK), code = -1, sig = 0;
+    jm_worker_opts_t last = *base;
     if (sfd < 0) {
         jm_log(JM_LOG_ERROR, "worker", "signalfd: %s", strerror(errno));
         return JM_EXIT_FAILED;
@@ -310,14 +321,20 @@ static int serve(const jm_config_t *cfg, jm_report_t *r, const jm_worker_opts_t 
             jm_log(JM_LOG_ERROR, "worker", "instance spec without ti_id, ids or command");
             code = JM_EXIT_USAGE;
         } else {
-            code = run_instance(cfg, r, &o, retry_s, &why, &delivered);
+            code = run_instance(cfg, r, &o, retry_s, 1, &why, &delivered);
+            last = o;
         }
         json_decref(spec);
-        jm_report_next(r);
         if (why == JM_WKILL_SIGNAL || stop_pending())
             break; /* terminated: the distributor sends nothing more to this worker */
     }
     close(sfd);
+    /* the events still waiting for their answers (all of them tagged with their instance) */
+    jm_err_t err;
+    if (jm_report_finish(r, retry_s, jm_config_str(cfg, "worker.spool_dir"), last.workflow_id,
+                         last.ti_id, &err) == JM_ERR_IO)
+        jm_log(JM_LOG_ERROR, "worker", "RESULT LOST: %s", err.msg);
+    jm_report_next(r);
     if (sig)
         return 128 + sig;
     return code < 0 ? JM_EXIT_OK : code;
@@ -475,7 +492,7 @@ int main(int argc, char **argv)
     }
     jm_worker_kill_t why;
     int delivered = 0;
-    exit_code = run_instance(cfg, r, &o, retry_s, &why, &delivered);
+    exit_code = run_instance(cfg, r, &o, retry_s, 0, &why, &delivered);
     if (delivered) {
         /* Everything sent is acknowledged: exit without rd_kafka_destroy(), which wakes and
          * joins librdkafka's threads (~1 ms measured, on the critical path of every task).
