@@ -235,7 +235,7 @@ EOF
     seq 0 $((MP_TASKS - 1)) | xargs -P "$(nproc)" -I{} /bin/sh -c 'true {}'
     xw=$((($(date +%s%N) - t0) / 1000000))
     xs=$(awk -v m="$xw" 'BEGIN { printf "%.2f", m / 1000 }')
-    ratio=$(awk -v a="$secs" -v b="$xs" 'BEGIN { printf "%.0f", a / b }')
+    ratio=$(awk -v a="$secs" -v b="$xs" 'BEGIN { printf "%.2f", a / b }')
     echo "multiprocess: $MP_TASKS true in $secs s (run start -> D), jobmon run wall $((wall / 1000)).$((wall % 1000 / 100)) s; xargs -P $(nproc): $xs s; ratio ${ratio}x" >&2
     rows+=("| $when | (b) multiprocess, $MP_TASKS \`true\` | $MP_TASKS | $mp_fsm | $secs s | $(awk -v n="$MP_TASKS" -v s="$secs" 'BEGIN { printf "%.0f", n / s }') tasks/s | xargs -P $(nproc): $xs s → **${ratio}× xargs**; jobmon run wall $((wall / 1000)).$((wall % 1000 / 100)) s; CPU: $cpu |")
 fi
