@@ -49,8 +49,8 @@ extern char **environ;
 #define RELAY_LINGER_MS  30    /* ms a result may wait for others (JOBMON_RELAY_LINGER_MS) */
 #define FINISH_GRACE_MS  20    /* a pooled worker says R this soon after its result */
 #define DESTROY_FLUSH_MS 10000 /* how long the end waits for the delivery of held reports */
-#define POOL_SPARE                                                                                 \
-    2 /* pooled workers beyond N (JOBMON_POOL_SPARE): workers no longer wait for answers */
+/* pooled workers beyond N (JOBMON_POOL_SPARE); few, since workers no longer wait for answers */
+#define POOL_SPARE 2
 
 typedef struct {
     char *id;
