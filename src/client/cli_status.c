@@ -42,7 +42,9 @@ static const read_cmd_t read_cmds[] = {
     {"deps", "jobmon deps TASK [--json]", "upstream and downstream tasks of TASK with statuses", 1,
      1, 0},
     {"logs", "jobmon logs WF [--limit N] [--json]",
-     "stdout/stderr paths of every task instance of WF", 1, 1, 0},
+     "stdout/stderr paths of every task instance of WF (a file exists once its command\n"
+     "  wrote to that stream: a silent command leaves none)",
+     1, 1, 0},
     {"events", "jobmon events WF [--limit N] [--json] | jobmon events --task TASK [--json]",
      "the audit trail: every event applied to WF (or touching TASK) with the transitions it\n"
      "  caused, in apply order",
