@@ -275,17 +275,25 @@ static void chan_close(jm_report_t *r, const char *why)
     r->chan = NULL;
 }
 
+/* Drop the kept events whose line is gone (acknowledged, or written to a spool file). */
+static void drop_gone(jm_report_t *r)
+{
+    size_t k = 0;
+    for (size_t i = 0; i < r->nkept; i++)
+        if (r->kept[i].line)
+            r->kept[k++] = r->kept[i];
+    r->nkept = k;
+}
+
 /* Drop the kept events the channel acknowledged. */
 static void drop_acked(jm_report_t *r)
 {
-    size_t k = 0;
-    for (size_t i = 0; i < r->nkept; i++) {
-        if (r->kept[i].state == K_ACKED)
+    for (size_t i = 0; i < r->nkept; i++)
+        if (r->kept[i].state == K_ACKED) {
             free(r->kept[i].line);
-        else
-            r->kept[k++] = r->kept[i];
-    }
-    r->nkept = k;
+            r->kept[i].line = NULL;
+        }
+    drop_gone(r);
 }
 
 /* Apply an answer ("A n" / "N n") to the kept events: 'A' or 'N', 0 when it is none. */
@@ -493,14 +501,10 @@ static int chan_used(const jm_report_t *r)
     return 0;
 }
 
-/* Drop the kept events that were written to a spool file (their line is gone). */
-static void drop_spooled(jm_report_t *r)
+/* The instance a kept event belongs to: its own once deferred, else the current one. */
+static int64_t kept_ti(const kept_t *k, int64_t current_ti)
 {
-    size_t k = 0;
-    for (size_t i = 0; i < r->nkept; i++)
-        if (r->kept[i].line)
-            r->kept[k++] = r->kept[i];
-    r->nkept = k;
+    return k->ti ? k->ti : current_ti;
 }
 
 /* Write the kept events to spool files, one per instance (the current one is workflow_id /
@@ -517,11 +521,11 @@ static jm_rc_t spool_kept(jm_report_t *r, const char *spool_dir, int64_t workflo
     for (size_t i = 0; i < r->nkept; i++) {
         if (!r->kept[i].line)
             continue; /* in an earlier file */
-        int64_t ti = r->kept[i].ti ? r->kept[i].ti : ti_id;
+        int64_t ti = kept_ti(&r->kept[i], ti_id);
         int64_t wf = r->kept[i].ti ? r->kept[i].wf : workflow_id;
         size_t n = 0;
         for (size_t j = i; j < r->nkept; j++)
-            if (r->kept[j].line && (r->kept[j].ti ? r->kept[j].ti : ti_id) == ti)
+            if (r->kept[j].line && kept_ti(&r->kept[j], ti_id) == ti)
                 lines[n++] = r->kept[j].line;
         char *path = NULL;
         rc = jm_spool_write(spool_dir, wf, ti, lines, n, &path, err);
@@ -532,14 +536,14 @@ static jm_rc_t spool_kept(jm_report_t *r, const char *spool_dir, int64_t workflo
         jm_err_set(err, JM_ERR_UNAVAILABLE, "spooled to %s", path);
         free(path);
         for (size_t j = i; j < r->nkept; j++)
-            if (r->kept[j].line && (r->kept[j].ti ? r->kept[j].ti : ti_id) == ti) {
+            if (r->kept[j].line && kept_ti(&r->kept[j], ti_id) == ti) {
                 free(r->kept[j].line);
                 r->kept[j].line = NULL;
             }
         rc = JM_ERR_UNAVAILABLE;
     }
     free(lines);
-    drop_spooled(r);
+    drop_gone(r);
     return rc;
 }
 
