@@ -58,6 +58,7 @@ typedef struct {
     size_t workflows;    /* K */
     double heartbeats;   /* ti.heartbeat per task, on average */
     size_t run_hb_every; /* a run.heartbeat every this many events of a workflow */
+    size_t reports;      /* > 0: running and done as ti.reports of this many items (relay mix) */
     const char *tag;     /* workflow_args prefix: distinct per run, so ids differ */
     int partitions;      /* > 0: pick workflow args so workflows spread evenly */
     uint64_t seed;
@@ -136,6 +137,7 @@ typedef struct {
     uint64_t count[JM_EV__CNT];
     uint64_t bytes[JM_EV__CNT];
     uint64_t n_events, n_bytes;
+    uint64_t n_reports; /* instance reports carried: a ti.reports event counts its items */
     jm_tool_t *tool;
     jm_template_t *tt;
 } gen_t;
@@ -179,6 +181,8 @@ static void emit(gen_t *g, bwf_t *w, jm_event_t *ev)
     g->bytes[ev->type] += len;
     g->n_events++;
     g->n_bytes += len;
+    g->n_reports +=
+        ev->type == JM_EV_TI_REPORTS ? json_array_size(json_object_get(ev->payload, "items")) : 1;
     free(s);
     jm_event_destroy(ev);
 }
@@ -330,6 +334,28 @@ static void choose_args(gen_t *g, const layout_t *L)
     }
 }
 
+/* --reports: add one instance's `key` report ("running" or "result", stolen) to the open
+ * ti.reports bundle of workflow w (NULL: start one) and emit the bundle once it holds
+ * o->reports items or `last`, as the distributor's relay does with its workers' reports.
+ * Returns the bundle still open (NULL after an emit). */
+static json_t *report_add(gen_t *g, bwf_t *w, json_t *bundle, int64_t ti, const char *key,
+                          json_t *report, int last)
+{
+    if (!bundle)
+        bundle = json_array();
+    int running = strcmp(key, "running") == 0; /* the other report is null */
+    json_array_append_new(bundle, json_pack("{s:I,s:o,s:o}", "ti_id", (json_int_t)ti, "running",
+                                            running ? report : json_null(), "result",
+                                            running ? json_null() : report));
+    if (!last && json_array_size(bundle) < g->o->reports)
+        return bundle;
+    emit(g, w,
+         mk(JM_EV_TI_REPORTS, w->id, JM_PRODUCER_DISTRIBUTOR,
+            json_pack("{s:I,s:o}", "run_id", (json_int_t)w->run_id, "items", bundle)));
+    maybe_run_heartbeat(g, w);
+    return NULL;
+}
+
 /* Events of one level of one workflow. */
 static void gen_level(gen_t *g, bwf_t *w, size_t lo, size_t hi)
 {
@@ -355,16 +381,21 @@ static void gen_level(gen_t *g, bwf_t *w, size_t lo, size_t hi)
                 json_pack("{s:I,s:i,s:o}", "run_id", (json_int_t)w->run_id, "next_report_s",
                           REPORT_S, "items", lau)));
         maybe_run_heartbeat(g, w);
+        json_t *bundle = NULL;
         for (size_t i = 0; i < m; i++) {
             snprintf(did, sizeof(did), "%zu_%zu", batch, i);
             snprintf(path, sizeof(path), "/scratch/bench/%" PRId64 "/%" PRId64 ".out", w->id,
                      ti[i]);
-            emit(
-                g, w,
-                mk(JM_EV_TI_RUNNING, w->id, JM_PRODUCER_WORKER,
-                   json_pack("{s:I,s:s,s:i,s:s,s:i,s:s,s:s}", "ti_id", (json_int_t)ti[i], "host",
-                             "node017", "pid", (int)(1000 + (b + i) % 30000), "distributor_id", did,
-                             "next_report_s", REPORT_S, "stdout_path", path, "stderr_path", path)));
+            json_t *run =
+                json_pack("{s:s,s:i,s:s,s:i,s:s,s:s}", "host", "node017", "pid",
+                          (int)(1000 + (b + i) % 30000), "distributor_id", did, "next_report_s",
+                          REPORT_S, "stdout_path", path, "stderr_path", path);
+            if (g->o->reports) {
+                bundle = report_add(g, w, bundle, ti[i], "running", run, i + 1 == m);
+                continue;
+            }
+            json_object_set_new(run, "ti_id", json_integer((json_int_t)ti[i]));
+            emit(g, w, mk(JM_EV_TI_RUNNING, w->id, JM_PRODUCER_WORKER, run));
             maybe_run_heartbeat(g, w);
         }
         for (size_t i = 0; i < m; i++) {
@@ -380,13 +411,20 @@ static void gen_level(gen_t *g, bwf_t *w, size_t lo, size_t hi)
         }
         for (size_t i = 0; i < m; i++) {
             snprintf(tail, sizeof(tail), "task %zu: processed 1234 rows\ndone\n", b + i);
-            emit(g, w,
-                 mk(JM_EV_TI_DONE, w->id, JM_PRODUCER_WORKER,
-                    json_pack("{s:I,s:s,s:s,s:{s:I,s:I,s:I}}", "ti_id", (json_int_t)ti[i],
-                              "stdout_tail", tail, "stderr_tail", "", "usage", "wall_ms",
-                              (json_int_t)(1000 + rng_next(&g->rng) % 60000), "cpu_ms",
-                              (json_int_t)(900 + rng_next(&g->rng) % 50000), "maxrss_kb",
-                              (json_int_t)(20000 + rng_next(&g->rng) % 500000))));
+            json_t *res =
+                json_pack("{s:s,s:s,s:{s:I,s:I,s:I}}", "stdout_tail", tail, "stderr_tail", "",
+                          "usage", "wall_ms", (json_int_t)(1000 + rng_next(&g->rng) % 60000),
+                          "cpu_ms", (json_int_t)(900 + rng_next(&g->rng) % 50000), "maxrss_kb",
+                          (json_int_t)(20000 + rng_next(&g->rng) % 500000));
+            if (g->o->reports) {
+                json_object_set_new(res, "status", json_string("D"));
+                json_object_set_new(res, "exit_code", json_integer(0));
+                json_object_set_new(res, "message", json_string(""));
+                bundle = report_add(g, w, bundle, ti[i], "result", res, i + 1 == m);
+                continue;
+            }
+            json_object_set_new(res, "ti_id", json_integer((json_int_t)ti[i]));
+            emit(g, w, mk(JM_EV_TI_DONE, w->id, JM_PRODUCER_WORKER, res));
             maybe_run_heartbeat(g, w);
         }
     }
@@ -622,8 +660,10 @@ static void state_write(const char *path, const gen_t *g, double pub_s, int64_t 
     FILE *f = fopen(path, "w");
     if (!f)
         die("cannot write the state file", NULL);
-    fprintf(f, "events %" PRIu64 "\ntasks %zu\npublish_s %.3f\npublish_t0 %" PRId64 "\n",
-            g->n_events, g->o->tasks, pub_s, t0_wall);
+    fprintf(f,
+            "events %" PRIu64 "\nreports %" PRIu64
+            "\ntasks %zu\npublish_s %.3f\npublish_t0 %" PRId64 "\n",
+            g->n_events, g->n_reports, g->o->tasks, pub_s, t0_wall);
     for (size_t k = 0; k < g->o->workflows; k++)
         fprintf(f, "wf %" PRId64 " %" PRId64 " %zu\n", g->wf[k].id, g->wf[k].run_id, g->wf[k].n);
     fclose(f);
@@ -631,6 +671,7 @@ static void state_write(const char *path, const gen_t *g, double pub_s, int64_t 
 
 typedef struct {
     uint64_t events;
+    uint64_t reports; /* instance reports carried by the events (= events without --reports) */
     size_t tasks;
     double publish_s;
     int64_t publish_t0;
@@ -649,6 +690,7 @@ static void state_read(const char *path, target_t *t)
         int64_t a, b;
         size_t c;
         if (sscanf(line, "events %" SCNu64, &t->events) == 1 ||
+            sscanf(line, "reports %" SCNu64, &t->reports) == 1 ||
             sscanf(line, "tasks %zu", &t->tasks) == 1 ||
             sscanf(line, "publish_s %lf", &t->publish_s) == 1 ||
             sscanf(line, "publish_t0 %" SCNd64, &t->publish_t0) == 1)
@@ -659,6 +701,8 @@ static void state_read(const char *path, target_t *t)
         }
     }
     fclose(f);
+    if (!t->reports) /* a state file from before --reports */
+        t->reports = t->events;
 }
 
 /* ---- /proc sampling -------------------------------------------------------------------------- */
@@ -986,6 +1030,8 @@ static int measure(opts_t *o, target_t *t, const char *conninfo, pthread_t *pub,
     /* events applied between the first and last observation, over that time */
     double eps = ok && apply_s > 0 ? (double)((int64_t)t->events - c_first) / apply_s : 0;
     double e2e_s = ok && t->publish_t0 ? (double)(jm_time_wall_ms() - t->publish_t0) / 1000.0 : 0;
+    /* instance reports at the same rate: each event carries reports/events of them on average */
+    double rps = t->events ? eps * (double)t->reports / (double)t->events : 0;
 
     printf("verification:\n");
     int64_t total = 0;
@@ -1063,13 +1109,18 @@ static int measure(opts_t *o, target_t *t, const char *conninfo, pthread_t *pub,
     printf("apply: %" PRIu64 " events in %.2f s (first to last applied): %.0f events/s;"
            " publish start to all applied %.2f s\n",
            t->events, apply_s, eps, e2e_s);
+    if (t->reports != t->events)
+        printf("apply: %" PRIu64 " instance reports (ti.reports items counted one by one): %.0f"
+               " reports/s\n",
+               t->reports, rps);
     printf("check: %s (tasks D %" PRId64 "/%zu, workflows D %" PRId64 "/%zu, rejected+dead %" PRId64
            ", ignored %" PRId64 ")\n",
            correct ? "PASS" : "FAIL", tasks_d, t->tasks, wf_d, t->n_wf, rejected, ignored);
-    printf("RESULT consumers=%d tasks=%zu events=%" PRIu64 " publish_s=%.2f apply_s=%.2f eps=%.0f"
-           " e2e_s=%.2f rss_mb=%.1f fsm_cpu_s=%.1f pg_cpu_s=%.1f own_pg_cpu_s=%.1f ok=%d\n",
-           o->consumers, t->tasks, t->events, t->publish_s, apply_s, eps, e2e_s, hwm_max / 1024.0,
-           cpu[G_FSM], cpu[G_PG], own_pg_s, correct);
+    printf("RESULT consumers=%d tasks=%zu events=%" PRIu64 " reports=%" PRIu64
+           " publish_s=%.2f apply_s=%.2f eps=%.0f rps=%.0f e2e_s=%.2f rss_mb=%.1f fsm_cpu_s=%.1f"
+           " pg_cpu_s=%.1f own_pg_cpu_s=%.1f ok=%d\n",
+           o->consumers, t->tasks, t->events, t->reports, t->publish_s, apply_s, eps, rps, e2e_s,
+           hwm_max / 1024.0, cpu[G_FSM], cpu[G_PG], own_pg_s, correct);
     cpu_free(&c0);
     cpu_free(&c1);
     free(arr);
@@ -1087,6 +1138,9 @@ static void usage(FILE *f)
             "  --workflows K        split into K workflows of N/K tasks (default 1)\n"
             "  --heartbeats H       ti.heartbeat per task on average (default 1.0)\n"
             "  --run-heartbeat M    a run.heartbeat every M events of a workflow (default 1000)\n"
+            "  --reports N          send running and done reports as ti.reports events of up to\n"
+            "                       N instances, as the distributor's relay does (default 0:\n"
+            "                       one ti.running / ti.done event per instance)\n"
             "  --tag STR            workflow_args prefix (default bench-<time>-<pid>)\n"
             "  --partitions P       spread workflows evenly over P partitions (0 = no)\n"
             "  --seed S             PRNG seed (default 1)\n"
@@ -1120,6 +1174,7 @@ int main(int argc, char **argv)
         O_WF,
         O_HB,
         O_RHB,
+        O_REPORTS,
         O_TAG,
         O_PART,
         O_SEED,
@@ -1137,33 +1192,25 @@ int main(int argc, char **argv)
         O_TOPIC,
         O_CREATE
     };
-    static const struct option lo[] = {{"tasks", 1, NULL, O_TASKS},
-                                       {"workflows", 1, NULL, O_WF},
-                                       {"heartbeats", 1, NULL, O_HB},
-                                       {"run-heartbeat", 1, NULL, O_RHB},
-                                       {"tag", 1, NULL, O_TAG},
-                                       {"partitions", 1, NULL, O_PART},
-                                       {"seed", 1, NULL, O_SEED},
-                                       {"dry-run", 0, NULL, O_DRY},
-                                       {"verify", 0, NULL, O_VERIFY},
-                                       {"publish", 0, NULL, O_PUB},
-                                       {"measure", 0, NULL, O_MEAS},
-                                       {"state", 1, NULL, O_STATE},
-                                       {"config", 1, NULL, O_CONF},
-                                       {"timeout", 1, NULL, O_TMO},
-                                       {"stall", 1, NULL, O_STALL},
-                                       {"fsm-pid", 1, NULL, O_PID},
-                                       {"consumers", 1, NULL, O_CONS},
-                                       {"help", 0, NULL, O_HELP},
-                                       {"topic", 1, NULL, O_TOPIC},
-                                       {"create-topic", 1, NULL, O_CREATE},
-                                       {NULL, 0, NULL, 0}};
+    static const struct option lo[] = {
+        {"tasks", 1, NULL, O_TASKS},         {"workflows", 1, NULL, O_WF},
+        {"heartbeats", 1, NULL, O_HB},       {"run-heartbeat", 1, NULL, O_RHB},
+        {"reports", 1, NULL, O_REPORTS},     {"tag", 1, NULL, O_TAG},
+        {"partitions", 1, NULL, O_PART},     {"seed", 1, NULL, O_SEED},
+        {"dry-run", 0, NULL, O_DRY},         {"verify", 0, NULL, O_VERIFY},
+        {"publish", 0, NULL, O_PUB},         {"measure", 0, NULL, O_MEAS},
+        {"state", 1, NULL, O_STATE},         {"config", 1, NULL, O_CONF},
+        {"timeout", 1, NULL, O_TMO},         {"stall", 1, NULL, O_STALL},
+        {"fsm-pid", 1, NULL, O_PID},         {"consumers", 1, NULL, O_CONS},
+        {"help", 0, NULL, O_HELP},           {"topic", 1, NULL, O_TOPIC},
+        {"create-topic", 1, NULL, O_CREATE}, {NULL, 0, NULL, 0}};
     int c;
     while ((c = getopt_long(argc, argv, "", lo, NULL)) != -1) {
         switch (c) {
         case O_TASKS: o.tasks = strtoull(optarg, NULL, 10); break;
         case O_WF: o.workflows = strtoull(optarg, NULL, 10); break;
         case O_HB: o.heartbeats = strtod(optarg, NULL); break;
+        case O_REPORTS: o.reports = strtoul(optarg, NULL, 10); break;
         case O_RHB: o.run_hb_every = strtoull(optarg, NULL, 10); break;
         case O_TAG: o.tag = optarg; break;
         case O_PART: o.partitions = atoi(optarg); break;
@@ -1260,6 +1307,7 @@ int main(int argc, char **argv)
     if (o.measure) {
         if (o.publish) {
             t.events = g.n_events;
+            t.reports = g.n_reports;
             t.tasks = o.tasks;
             t.publish_t0 = job.t0_wall;
             t.n_wf = o.workflows;

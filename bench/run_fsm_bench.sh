@@ -28,7 +28,12 @@
 #   consumer_offset starts every partition at 0, so the topic defaults to a new one per run
 #   (jobmon.bench.<name>.<stamp>) instead of replaying the shared bench topic's history.
 #
-# Settings (env): TASKS=100000 WORKFLOWS=4 CONSUMERS="1 2" HEARTBEATS=1.0 MODE=live PROFILE=
+# REPORTS=N: workers' running and done reports travel as ti.reports events of up to N instances,
+#   as the distributor's relay sends them (local plugins; Slurm workers over the TCP channel),
+#   instead of one ti.running / ti.done event each; the table then also gives instance reports
+#   per second (a ti.reports event counts its items).  Heartbeats stay one event each.
+#
+# Settings (env): TASKS=100000 WORKFLOWS=4 CONSUMERS="1 2" HEARTBEATS=1.0 REPORTS=0 MODE=live PROFILE=
 #   BENCH_TOPIC=jobmon.bench.events BENCH_PARTITIONS=4 BATCH_MAX=(config default) OUT=/tmp/...
 #   BENCH_EXTRA_SQL=file (with BENCH_SCHEMA: SQL run after the migrations, for experiments)
 set -euo pipefail
@@ -45,6 +50,8 @@ PROFILE=${PROFILE:-}
 PARTS=${BENCH_PARTITIONS:-4}
 RUN_DIR=$(mktemp -d /tmp/jobmon-fsm-bench.XXXXXX)
 OUT=${OUT:-$RUN_DIR}
+mkdir -p "$OUT"
+REPORTS=${REPORTS:-0}
 STAMP=$(date -u +%Y%m%dT%H%M%SZ)
 if [[ -n "${BENCH_SCHEMA:-}" ]]; then
     TOPIC=${BENCH_TOPIC:-jobmon.bench.$BENCH_SCHEMA.$STAMP}
@@ -169,7 +176,7 @@ RESULTS=()
 for n in $CONSUMERS; do
     tag="bench-$STAMP-c$n"
     log="$OUT/run-c$n.log"
-    common=(--tasks "$TASKS" --workflows "$WORKFLOWS" --heartbeats "$HEARTBEATS"
+    common=(--tasks "$TASKS" --workflows "$WORKFLOWS" --heartbeats "$HEARTBEATS" --reports "$REPORTS"
         --partitions "$PARTS" --topic "$TOPIC" --tag "$tag" --consumers "$n")
     if [[ "$MODE" == backlog ]]; then
         "$BENCH" "${common[@]}" --publish --state "$RUN_DIR/state-$n" | tee "$log"
@@ -202,15 +209,16 @@ for n in $CONSUMERS; do
 done
 
 get() { sed -n "s/.* $1=\([^ ]*\).*/\1/p" <<<"$2"; }
-printf '\n| consumers | tasks | events | publish s | apply s | events/s | events/s per consumer | peak RSS MB (max over consumers) | check |\n'
-printf '|---:|---:|---:|---:|---:|---:|---:|---:|:--|\n'
+printf '\n| consumers | tasks | events | instance reports | publish s | apply s | events/s | reports/s | events/s per consumer | peak RSS MB (max over consumers) | check |\n'
+printf '|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|:--|\n'
 for r in "${RESULTS[@]}"; do
     c=$(get consumers "$r")
     eps=$(get eps "$r")
     per=$(awk -v e="${eps:-0}" -v c="${c:-1}" 'BEGIN { printf "%.0f", e / c }')
     ok=$(get ok "$r")
-    printf '| %s | %s | %s | %s | %s | %s | %s | %s | %s |\n' "$c" "$(get tasks "$r")" \
-        "$(get events "$r")" "$(get publish_s "$r")" "$(get apply_s "$r")" "$eps" "$per" \
-        "$(get rss_mb "$r")" "$([[ "$ok" == 1 ]] && echo PASS || echo FAIL)"
+    printf '| %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s |\n' "$c" "$(get tasks "$r")" \
+        "$(get events "$r")" "$(get reports "$r")" "$(get publish_s "$r")" "$(get apply_s "$r")" \
+        "$eps" "$(get rps "$r")" "$per" "$(get rss_mb "$r")" \
+        "$([[ "$ok" == 1 ]] && echo PASS || echo FAIL)"
 done
 say "logs in $OUT"

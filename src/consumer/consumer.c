@@ -208,6 +208,7 @@ static void on_log(const rd_kafka_t *rk, int level, const char *fac, const char 
 
 static void item_free(jm_item_t *it)
 {
+    free(it->reason);
     jm_event_destroy(it->ev);
     rd_kafka_message_destroy(it->msg);
     memset(it, 0, sizeof(*it));
@@ -227,11 +228,15 @@ static void batch_clear(batch_t *b)
     }
 }
 
+#define REASON_MAX 512 /* bytes of a dead letter's reason, with its NUL */
+
 /* Printable ASCII only: reasons go to a Kafka header, a log line and a text column. */
 static void set_reason(jm_item_t *it, const char *fmt, const char *a, const char *b)
 {
-    if (snprintf(it->reason, sizeof(it->reason), fmt, a, b) >= (int)sizeof(it->reason))
-        memcpy(it->reason + sizeof(it->reason) - 4, "...", 4); /* truncated */
+    if (!it->reason)
+        it->reason = jm_malloc(REASON_MAX);
+    if (snprintf(it->reason, REASON_MAX, fmt, a, b) >= REASON_MAX)
+        memcpy(it->reason + REASON_MAX - 4, "...", 4); /* truncated */
     for (char *p = it->reason; *p; p++)
         if ((unsigned char)*p < 0x20 || (unsigned char)*p > 0x7e)
             *p = '?';

@@ -116,7 +116,8 @@ typedef struct {
     int64_t workflow_id;          /* 0 = unknown */
     int64_t ts_ms;                /* valid when ev */
     char type[40];                /* "" = unknown */
-    char reason[512];             /* dead-letter or apply-failure reason */
+    char *reason;                 /* dead-letter or apply-failure reason (owned; NULL = none):
+                                   * on the heap, as a batch's items are many and rarely dead */
     int dead;                     /* goes to the DLQ and event_log as dead_letter */
     int is_new;                   /* set by jm_evlog_claim: not seen before */
     jm_apply_result_t res;        /* set by the handler for new valid events */
