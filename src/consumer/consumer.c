@@ -228,14 +228,27 @@ static void batch_clear(batch_t *b)
     }
 }
 
-#define REASON_MAX 512 /* bytes of a dead letter's reason, with its NUL */
+#define REASON_MAX 512 /* bytes of an item's reason, with its NUL */
+
+static char *reason_buf(jm_item_t *it)
+{
+    if (!it->reason)
+        it->reason = jm_malloc(REASON_MAX);
+    return it->reason;
+}
+
+/* The handler's outcome, and its reason (as the handler wrote it) unless applied. */
+static void keep_outcome(jm_item_t *it, const jm_apply_result_t *res)
+{
+    it->outcome = res->outcome;
+    if (res->outcome != JM_OUTCOME_APPLIED)
+        snprintf(reason_buf(it), REASON_MAX, "%s", res->reason);
+}
 
 /* Printable ASCII only: reasons go to a Kafka header, a log line and a text column. */
 static void set_reason(jm_item_t *it, const char *fmt, const char *a, const char *b)
 {
-    if (!it->reason)
-        it->reason = jm_malloc(REASON_MAX);
-    if (snprintf(it->reason, REASON_MAX, fmt, a, b) >= REASON_MAX)
+    if (snprintf(reason_buf(it), REASON_MAX, fmt, a, b) >= REASON_MAX)
         memcpy(it->reason + REASON_MAX - 4, "...", 4); /* truncated */
     for (char *p = it->reason; *p; p++)
         if ((unsigned char)*p < 0x20 || (unsigned char)*p > 0x7e)
@@ -501,12 +514,12 @@ static jm_rc_t txn_dead_letters(jm_fsm_consumer_t *c, size_t *n_dead, jm_err_t *
 
 static void log_outcome(jm_fsm_consumer_t *c, const jm_item_t *it)
 {
-    if (it->res.outcome == JM_OUTCOME_APPLIED)
+    if (it->outcome == JM_OUTCOME_APPLIED)
         return;
-    jm_log(it->res.outcome == JM_OUTCOME_REJECTED ? JM_LOG_WARN : JM_LOG_INFO, SUB,
+    jm_log(it->outcome == JM_OUTCOME_REJECTED ? JM_LOG_WARN : JM_LOG_INFO, SUB,
            "%s: event %s (%s, workflow %lld, %s[%d]@%lld) %s: %s", c->o.name, it->id, it->type,
            (long long)it->workflow_id, c->o.topic, it->partition, (long long)it->offset,
-           jm_outcome_name(it->res.outcome), it->res.reason);
+           jm_outcome_name(it->outcome), it->reason);
 }
 
 static jm_rc_t txn_apply(jm_fsm_consumer_t *c, jm_err_t *err)
@@ -518,7 +531,10 @@ static jm_rc_t txn_apply(jm_fsm_consumer_t *c, jm_err_t *err)
         jm_item_t *it = &c->cur.items[i];
         if (!it->is_new || it->dead)
             continue;
-        jm_rc_t rc = jm_apply_event(c->ap, it->ev, it->offset, &it->res, err);
+        jm_apply_result_t res;
+        jm_rc_t rc = jm_apply_event(c->ap, it->ev, it->offset, &res, err);
+        if (rc == JM_OK)
+            keep_outcome(it, &res);
         if (rc == JM_ERR_INVALID || rc == JM_ERR_CONFLICT) {
             /* the handler's statement failed on this event's data: dead-letter it, redo */
             jm_log(JM_LOG_ERROR, SUB, "%s: event %s (%s) failed to apply (%s): %s", c->o.name,
@@ -602,9 +618,9 @@ static void after_commit(jm_fsm_consumer_t *c, const jm_owned_t *parts, size_t n
             jm_log(JM_LOG_WARN, SUB, "%s: event %s (%s[%d]@%lld) dead-lettered: %s", c->o.name,
                    it->id, c->o.topic, it->partition, (long long)it->offset, it->reason);
         } else {
-            c->st.applied += it->res.outcome == JM_OUTCOME_APPLIED;
-            c->st.ignored += it->res.outcome == JM_OUTCOME_IGNORED;
-            c->st.rejected += it->res.outcome == JM_OUTCOME_REJECTED;
+            c->st.applied += it->outcome == JM_OUTCOME_APPLIED;
+            c->st.ignored += it->outcome == JM_OUTCOME_IGNORED;
+            c->st.rejected += it->outcome == JM_OUTCOME_REJECTED;
             log_outcome(c, it);
         }
     }

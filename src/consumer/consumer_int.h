@@ -116,11 +116,12 @@ typedef struct {
     int64_t workflow_id;          /* 0 = unknown */
     int64_t ts_ms;                /* valid when ev */
     char type[40];                /* "" = unknown */
-    char *reason;                 /* dead-letter or apply-failure reason (owned; NULL = none):
-                                   * on the heap, as a batch's items are many and rarely dead */
+    char *reason;                 /* why not applied (owned; NULL = none): the dead-letter or
+                                   * apply-failure reason, or the handler's ignored/rejected
+                                   * one; on the heap, as items are many and rarely need it */
     int dead;                     /* goes to the DLQ and event_log as dead_letter */
     int is_new;                   /* set by jm_evlog_claim: not seen before */
-    jm_apply_result_t res;        /* set by the handler for new valid events */
+    jm_outcome_t outcome;         /* set by the handler for new valid events */
 } jm_item_t;
 
 /* ---- evlog.c -------------------------------------------------------------------------------- */

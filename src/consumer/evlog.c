@@ -136,11 +136,11 @@ static void copy_item(jm_pgcopy_t *c, const char *topic, const jm_item_t *it)
         jm_pgcopy_bytes(c, it->reason, strlen(it->reason));
         jm_pgcopy_null(c);
     } else {
-        copy_text(c, jm_outcome_name(it->res.outcome));
-        if (it->res.outcome == JM_OUTCOME_APPLIED)
+        copy_text(c, jm_outcome_name(it->outcome));
+        if (it->outcome == JM_OUTCOME_APPLIED)
             jm_pgcopy_null(c);
         else
-            jm_pgcopy_bytes(c, it->res.reason, strlen(it->res.reason));
+            jm_pgcopy_bytes(c, it->reason, strlen(it->reason));
         jm_pgcopy_ts_ms(c, it->ts_ms);
     }
     jm_pgcopy_bytes(c, it->raw, it->raw_len);
