@@ -339,6 +339,8 @@ jm_rc_t jm_pgcopy_send(jm_pgcopy_t *c, PGconn *conn, const char *sql, jm_err_t *
     }
     if (rc == JM_OK && !ok)
         rc = copy_fail(conn, NULL, "send", err);
+    if (c->cap > PGARR_KEEP_MAX) /* now, not at the next reset: the flush's transition_log */
+        jm_pgcopy_free(c);       /* and event_log COPYs are then never in memory together */
     return rc;
 }
 
