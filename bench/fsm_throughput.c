@@ -334,19 +334,18 @@ static void choose_args(gen_t *g, const layout_t *L)
     }
 }
 
-/* --reports: add one instance's `key` report ("running" or "result", stolen) to the open
+/* --reports: add one instance's running or result report (the other NULL; stolen) to the open
  * ti.reports bundle of workflow w (NULL: start one) and emit the bundle once it holds
  * o->reports items or `last`, as the distributor's relay does with its workers' reports.
  * Returns the bundle still open (NULL after an emit). */
-static json_t *report_add(gen_t *g, bwf_t *w, json_t *bundle, int64_t ti, const char *key,
-                          json_t *report, int last)
+static json_t *report_add(gen_t *g, bwf_t *w, json_t *bundle, int64_t ti, json_t *running,
+                          json_t *result, int last)
 {
     if (!bundle)
         bundle = json_array();
-    int running = strcmp(key, "running") == 0; /* the other report is null */
     json_array_append_new(bundle, json_pack("{s:I,s:o,s:o}", "ti_id", (json_int_t)ti, "running",
-                                            running ? report : json_null(), "result",
-                                            running ? json_null() : report));
+                                            running ? running : json_null(), "result",
+                                            result ? result : json_null()));
     if (!last && json_array_size(bundle) < g->o->reports)
         return bundle;
     emit(g, w,
@@ -391,7 +390,7 @@ static void gen_level(gen_t *g, bwf_t *w, size_t lo, size_t hi)
                           (int)(1000 + (b + i) % 30000), "distributor_id", did, "next_report_s",
                           REPORT_S, "stdout_path", path, "stderr_path", path);
             if (g->o->reports) {
-                bundle = report_add(g, w, bundle, ti[i], "running", run, i + 1 == m);
+                bundle = report_add(g, w, bundle, ti[i], run, NULL, i + 1 == m);
                 continue;
             }
             json_object_set_new(run, "ti_id", json_integer((json_int_t)ti[i]));
@@ -420,7 +419,7 @@ static void gen_level(gen_t *g, bwf_t *w, size_t lo, size_t hi)
                 json_object_set_new(res, "status", json_string("D"));
                 json_object_set_new(res, "exit_code", json_integer(0));
                 json_object_set_new(res, "message", json_string(""));
-                bundle = report_add(g, w, bundle, ti[i], "result", res, i + 1 == m);
+                bundle = report_add(g, w, bundle, ti[i], NULL, res, i + 1 == m);
                 continue;
             }
             json_object_set_new(res, "ti_id", json_integer((json_int_t)ti[i]));

@@ -195,10 +195,16 @@ static void copy_be(jm_pgcopy_t *c, uint64_t v, int bytes)
         c->buf[c->len++] = (char)((v >> (8 * i)) & 0xff);
 }
 
+/* As jm_pgarr_reset: a large batch's buffer is not pinned for the life of the process. */
+static void copy_trim(jm_pgcopy_t *c)
+{
+    if (c->cap > PGARR_KEEP_MAX)
+        jm_pgcopy_free(c);
+}
+
 void jm_pgcopy_reset(jm_pgcopy_t *c)
 {
-    if (c->cap > PGARR_KEEP_MAX) /* as jm_pgarr_reset: do not pin a large batch's buffer */
-        jm_pgcopy_free(c);
+    copy_trim(c);
     c->len = 0;
     c->rows = 0;
     copy_reserve(c, sizeof(pgcopy_sig));
@@ -339,8 +345,8 @@ jm_rc_t jm_pgcopy_send(jm_pgcopy_t *c, PGconn *conn, const char *sql, jm_err_t *
     }
     if (rc == JM_OK && !ok)
         rc = copy_fail(conn, NULL, "send", err);
-    if (c->cap > PGARR_KEEP_MAX) /* now, not at the next reset: the flush's transition_log */
-        jm_pgcopy_free(c);       /* and event_log COPYs are then never in memory together */
+    copy_trim(c); /* now, not only at the next reset: the flush's transition_log and
+                   * event_log COPYs are then never in memory together */
     return rc;
 }
 
