@@ -316,6 +316,16 @@ static void *map_get(jm_ap_map_t *m, int64_t id, int create)
     return e;
 }
 
+/* An empty map sized for n rows without growing (m->v must be unallocated). */
+static void map_reserve(jm_ap_map_t *m, size_t n)
+{
+    size_t cap = 256;
+    while (n * 4 > cap * 3)
+        cap *= 2;
+    m->v = jm_calloc(cap, m->elem);
+    m->cap = cap;
+}
+
 static void map_clear(jm_ap_map_t *m)
 {
     if (m->n)
@@ -1006,7 +1016,10 @@ static void keep_rows(jm_apply_t *ap)
         nti += ti_kept(&tv[i]);
     for (size_t i = 0; i < otask.cap; i++)
         ntask += task_kept(&kv[i]);
+    /* Each new map is sized once and each old one freed as soon as it is copied: growing them
+     * while both old maps were held made keep_rows the consumer's peak of memory. */
     if (nti <= AP_KEEP_MAX && ntask <= AP_KEEP_MAX) {
+        map_reserve(&ap->ti, nti);
         for (size_t i = 0; i < oti.cap; i++)
             if (ti_kept(&tv[i]))
                 *jm_ap_ti_state(ap, tv[i].id, 1) = (jm_ap_tistate_t){.id = tv[i].id,
@@ -1016,6 +1029,9 @@ static void keep_rows(jm_apply_t *ap)
                                                                      .run_id = tv[i].run_id,
                                                                      .wf = tv[i].wf,
                                                                      .attempt = tv[i].attempt};
+        free(oti.v);
+        oti.v = NULL;
+        map_reserve(&ap->task, ntask);
         for (size_t i = 0; i < otask.cap; i++) {
             const jm_ap_taskstate_t *o = &kv[i];
             if (!task_kept(o))
