@@ -34,6 +34,7 @@
 #define RETRY_CAP_MS   5000
 #define BATCH_MIN      16
 #define STATS_EVERY_MS 10000
+#define WATERMARK_MS   5000
 
 /* Polled messages: the batch in flight, or the next one while it is decoded ahead. */
 typedef struct {
@@ -138,6 +139,51 @@ static void kafka_assign_owned(jm_fsm_consumer_t *c)
         rd_kafka_topic_partition_list_destroy(l);
 }
 
+/* A partition whose stored next_offset is beyond its log's end: the topic was deleted and
+ * created again, or the log lost its tail (unclean leader election).  Seeking there would make
+ * every new event below that offset look applied already and be skipped, so the partition is
+ * rewound to the start of its log instead (stored, fenced by the epoch like any advance):
+ * events already applied are known by their id in event_log, the others are applied.
+ * Returns what storing the rewind returned: a retriable failure is retried with the claim; a
+ * conflict (a newer owner) is left to the first batch's advance, which then drops the
+ * partition. */
+static jm_rc_t rewind_past_end(jm_fsm_consumer_t *c, jm_owned_t *o, jm_err_t *err)
+{
+    int64_t lo, hi;
+    if (o->next_offset == 0)
+        return JM_OK;
+    rd_kafka_resp_err_t e =
+        rd_kafka_query_watermark_offsets(c->rk, c->o.topic, o->partition, &lo, &hi, WATERMARK_MS);
+    if (e) {
+        jm_log(JM_LOG_WARN, SUB, "%s: %s[%d]: cannot read the log's end offset (%s)", c->o.name,
+               c->o.topic, o->partition, rd_kafka_err2str(e));
+        return JM_OK;
+    }
+    if (hi >= o->next_offset)
+        return JM_OK;
+    jm_log(JM_LOG_ERROR, SUB,
+           "%s: %s[%d]: applied up to offset %lld but the log ends at %lld (topic re-created or "
+           "truncated): rewinding to its start, %lld (events already applied are skipped by id)",
+           c->o.name, c->o.topic, o->partition, (long long)o->next_offset - 1, (long long)hi,
+           (long long)lo);
+    jm_rc_t rc = jm_offsets_advance(c->pg, c->o.topic, o, &lo, 1, err);
+    if (rc == JM_OK)
+        o->next_offset = lo;
+    else if (rc == JM_ERR_CONFLICT)
+        jm_log(JM_LOG_ERROR, SUB, "%s: %s[%d]: rewind not stored: %s", c->o.name, c->o.topic,
+               o->partition, err->msg);
+    return rc == JM_ERR_CONFLICT ? JM_OK : rc;
+}
+
+static jm_rc_t claim_owned(jm_fsm_consumer_t *c, jm_err_t *err)
+{
+    jm_rc_t rc =
+        c->n_owned ? jm_offsets_claim(c->pg, c->o.topic, c->owned, c->n_owned, err) : JM_OK;
+    for (size_t i = 0; i < c->n_owned && rc == JM_OK; i++)
+        rc = rewind_past_end(c, &c->owned[i], err);
+    return rc;
+}
+
 static void on_assign(jm_fsm_consumer_t *c, const rd_kafka_topic_partition_list_t *parts)
 {
     jm_err_t err;
@@ -154,7 +200,7 @@ static void on_assign(jm_fsm_consumer_t *c, const rd_kafka_topic_partition_list_
         c->owned[c->n_owned++] = (jm_owned_t){.partition = parts->elems[i].partition};
     }
     for (unsigned attempt = 0;; attempt++) {
-        rc = c->n_owned ? jm_offsets_claim(c->pg, c->o.topic, c->owned, c->n_owned, &err) : JM_OK;
+        rc = claim_owned(c, &err);
         if (rc == JM_OK || !jm_rc_is_retriable(rc) || *c->stop)
             break;
         jm_log(JM_LOG_WARN, SUB, "%s: claiming partitions failed, retrying: %s", c->o.name,

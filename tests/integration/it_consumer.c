@@ -491,6 +491,29 @@ START_TEST(test_zombie_rolls_back)
 }
 END_TEST
 
+/* The topic was deleted and created again (or lost its tail): consumer_offset still says 1000
+ * per partition, the log has a few events from offset 0.  They are applied, not skipped. */
+START_TEST(test_offset_past_log_end_rewinds)
+{
+    ctx_t c;
+    char sql[512];
+    ctx_open(&c);
+    q_int(&c,
+          "INSERT INTO consumer_offset (topic, partition, next_offset, owner_epoch)"
+          " SELECT '%s', p, 1000, 7 FROM generate_series(0, 3) AS p",
+          c.topic);
+    pid_t pid = fsm_start(&c, 1, NULL);
+    send_workflow(&c, c.wf_base);
+    send_workflow(&c, c.wf_base + 16);
+    flush(&c);
+    ck_assert_int_eq(wait_int(&c, 8, sql_logged(&c, sql, sizeof(sql))), 8);
+    check_applied_once(&c, c.wf_base, 32, 2, 8);
+    ck_assert_int_eq(fsm_stop(&c, pid, SIGTERM), 0);
+    ck_assert(log_has(&c, "topic re-created or truncated"));
+    ctx_close(&c);
+}
+END_TEST
+
 static int it_n(void)
 {
     const char *s = getenv("IT_CONSUMER_EVENTS");
@@ -704,6 +727,7 @@ Suite *it_consumer_suite(void)
     tcase_add_test(tc, test_malformed_to_dlq_and_continue);
     tcase_add_test(tc, test_serialization_failure_retried);
     tcase_add_test(tc, test_zombie_rolls_back);
+    tcase_add_test(tc, test_offset_past_log_end_rewinds);
     tcase_add_test(tc, test_two_consumers_four_partitions);
     tcase_add_test(tc, test_sigkill_mid_batch_loses_nothing);
     tcase_add_test(tc, test_decode_ahead_same_rows);
