@@ -273,6 +273,27 @@ START_TEST(test_new_validate_encode)
 }
 END_TEST
 
+/* New ids are UUID version 7: the event's time in ms, then random bits; ids never decrease. */
+START_TEST(test_new_ids_time_ordered)
+{
+    char prefix[32];
+    jm_event_t *a = jm_event_new(JM_EV_RUN_STOP, 1, NULL),
+               *b = jm_event_new(JM_EV_RUN_STOP, 1, NULL);
+    for (int k = 0; k < 2; k++) {
+        const jm_event_t *ev = k ? b : a;
+        ck_assert_int_eq(ev->id[14], '7');
+        ck_assert_ptr_nonnull(strchr("89ab", ev->id[19]));
+        snprintf(prefix, sizeof(prefix), "%08llx-%04llx", (unsigned long long)ev->ts_ms >> 16,
+                 (unsigned long long)ev->ts_ms & 0xffff);
+        ck_assert_int_eq(strncmp(ev->id, prefix, 13), 0);
+    }
+    ck_assert_str_ne(a->id, b->id);
+    ck_assert_int_le(strncmp(a->id, b->id, 13), 0);
+    jm_event_destroy(a);
+    jm_event_destroy(b);
+}
+END_TEST
+
 START_TEST(test_accessors)
 {
     jm_event_t *ev = decode_file(EVENTS_DIR "/good/workflow.bind_tasks.json");
@@ -359,6 +380,7 @@ Suite *jm_event_suite(void)
     tcase_add_test(tc, test_bad_all_listed);
     tcase_add_test(tc, test_limits_in_code);
     tcase_add_test(tc, test_new_validate_encode);
+    tcase_add_test(tc, test_new_ids_time_ordered);
     tcase_add_test(tc, test_accessors);
     tcase_add_test(tc, test_operator_user);
     tcase_add_loop_test(tc, test_schema_files_match_table, 0, JM_EV__CNT);

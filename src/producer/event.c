@@ -116,20 +116,32 @@ void jm_event_set_producer(jm_producer_kind_t kind)
     identity.set = 1;
 }
 
+/* A random UUID (uuid_generate_random) made version 7 (RFC 9562): its first 48 bits are the
+ * Unix time in ms, so ids increase with time and event_log's primary key grows at its right
+ * edge instead of at random pages (and the dedup probe of a batch reads recent pages only). */
+static void uuid_set_v7(uuid_t u, int64_t ms)
+{
+    for (int i = 0; i < 6; i++)
+        u[i] = (unsigned char)((uint64_t)ms >> (40 - 8 * i));
+    u[6] = (unsigned char)((u[6] & 0x0f) | 0x70); /* version 7 */
+    u[8] = (unsigned char)((u[8] & 0x3f) | 0x80); /* variant 10 */
+}
+
 jm_event_t *jm_event_new(jm_event_type_t type, int64_t workflow_id, json_t *payload)
 {
     jm_event_t *ev = jm_calloc(1, sizeof(*ev));
     uuid_t u;
     if (!identity.set)
         jm_event_set_producer(JM_PRODUCER_CLIENT);
+    ev->ts_ms = jm_time_wall_ms();
     uuid_generate_random(u);
+    uuid_set_v7(u, ev->ts_ms);
     uuid_unparse_lower(u, ev->id);
     ev->version = JM_EVENT_VERSION;
     ev->type = type;
     ev->producer_kind = identity.kind;
     memcpy(ev->producer_host, identity.host, sizeof(ev->producer_host));
     ev->producer_pid = identity.pid;
-    ev->ts_ms = jm_time_wall_ms();
     ev->workflow_id = workflow_id;
     ev->payload = payload ? payload : json_object();
     JM_ASSERT(ev->payload);
