@@ -14,7 +14,8 @@
 # stack's topic and consumers.  Needs `scripts/stack up`.
 # Prints one markdown table row per measurement; APPEND=1 appends them to bench/RESULTS.md.
 #
-#   TASKS=10000 FSMS="1 2" MP_TASKS=1000 bench/e2e_throughput.sh    (KEEP=1 keeps the temp dir: logs)
+#   TASKS=10000 FSMS="1 2" MP_TASKS=1000 bench/e2e_throughput.sh    (KEEP=1 keeps the temp dir: logs,
+#                                                                    and BENCH_SCHEMA's schema)
 #   BENCH_SCHEMA=e2e_x TASKS=100000 FSMS=1 MP_TASKS=0 bench/e2e_throughput.sh   (a fresh schema)
 set -euo pipefail
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
@@ -48,6 +49,10 @@ cleanup()
     local p
     for p in "${FSM_PIDS[@]}"; do kill "$p" 2>/dev/null || true; done
     [[ -n "${KEEP:-}" ]] && echo "e2e: kept $tmp" >&2 || rm -rf "$tmp"
+    if [[ -n "${BENCH_SCHEMA:-}" && -z "${KEEP:-}" ]]; then # ~0.4 GB per 100k-task run
+        psql "$JOBMON_POSTGRES_CONNINFO" -XAtq -c "SET client_min_messages = warning" \
+            -c "DROP SCHEMA IF EXISTS $BENCH_SCHEMA CASCADE" || true
+    fi
 }
 trap cleanup EXIT
 # Private copies of the programs: a rebuild in the tree during a run must not break it (a

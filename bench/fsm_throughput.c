@@ -67,6 +67,7 @@ typedef struct {
     const char *state;  /* state file written by --publish, read by --measure */
     const char *topic;  /* events topic (default: kafka.topic of the config) */
     int create_topic;   /* > 0: create `topic` with this many partitions if missing */
+    int delete_topic;   /* delete `topic` (the end of a bench run: its events are not kept) */
     int timeout_s;      /* --measure deadline */
     int stall_s;        /* --measure: give up when nothing was applied for this long */
     int consumers;      /* for the RESULT line only */
@@ -553,8 +554,9 @@ static int verify_decode(const gen_t *g)
 
 /* ---- topic ------------------------------------------------------------------------------- */
 
-/* Create `topic` with `partitions` partitions unless it exists (librdkafka admin API). */
-static void ensure_topic(const char *brokers, const char *topic, int partitions)
+/* Create `topic` with `partitions` partitions unless it exists, or with partitions == 0 delete
+ * it (librdkafka admin API).  Exits on failure. */
+static void topic_admin(const char *brokers, const char *topic, int partitions)
 {
     char errstr[512];
     rd_kafka_conf_t *conf = rd_kafka_conf_new();
@@ -568,31 +570,50 @@ static void ensure_topic(const char *brokers, const char *topic, int partitions)
         fprintf(stderr, "fsm_throughput: %s\n", errstr);
         exit(JM_EXIT_UNAVAILABLE);
     }
-    rd_kafka_NewTopic_t *nt = rd_kafka_NewTopic_new(topic, partitions, 1, errstr, sizeof(errstr));
     rd_kafka_queue_t *q = rd_kafka_queue_new(rk);
-    rd_kafka_CreateTopics(rk, &nt, 1, NULL, q);
+    rd_kafka_NewTopic_t *nt = NULL;
+    rd_kafka_DeleteTopic_t *dt = NULL;
+    if (partitions > 0) {
+        nt = rd_kafka_NewTopic_new(topic, partitions, 1, errstr, sizeof(errstr));
+        rd_kafka_CreateTopics(rk, &nt, 1, NULL, q);
+    } else {
+        dt = rd_kafka_DeleteTopic_new(topic);
+        rd_kafka_DeleteTopics(rk, &dt, 1, NULL, q);
+    }
     rd_kafka_event_t *ev = rd_kafka_queue_poll(q, 30000);
     int ok = 0;
     if (ev) {
-        const rd_kafka_CreateTopics_result_t *res = rd_kafka_event_CreateTopics_result(ev);
         size_t n = 0;
         const rd_kafka_topic_result_t **tr =
-            res ? rd_kafka_CreateTopics_result_topics(res, &n) : NULL;
+            nt ? (rd_kafka_event_CreateTopics_result(ev)
+                      ? rd_kafka_CreateTopics_result_topics(rd_kafka_event_CreateTopics_result(ev),
+                                                            &n)
+                      : NULL)
+               : (rd_kafka_event_DeleteTopics_result(ev)
+                      ? rd_kafka_DeleteTopics_result_topics(rd_kafka_event_DeleteTopics_result(ev),
+                                                            &n)
+                      : NULL);
         if (rd_kafka_event_error(ev))
-            fprintf(stderr, "fsm_throughput: create topic: %s\n", rd_kafka_event_error_string(ev));
+            fprintf(stderr, "fsm_throughput: topic %s: %s\n", topic,
+                    rd_kafka_event_error_string(ev));
         else if (n == 1) {
             rd_kafka_resp_err_t e = rd_kafka_topic_result_error(tr[0]);
-            ok = e == RD_KAFKA_RESP_ERR_NO_ERROR || e == RD_KAFKA_RESP_ERR_TOPIC_ALREADY_EXISTS;
+            ok = e == RD_KAFKA_RESP_ERR_NO_ERROR ||
+                 (nt && e == RD_KAFKA_RESP_ERR_TOPIC_ALREADY_EXISTS);
             printf("topic %s: %s\n", topic,
-                   e == RD_KAFKA_RESP_ERR_NO_ERROR ? "created" : rd_kafka_err2str(e));
+                   e == RD_KAFKA_RESP_ERR_NO_ERROR ? (nt ? "created" : "deleted")
+                                                   : rd_kafka_err2str(e));
         }
         rd_kafka_event_destroy(ev);
     }
-    rd_kafka_NewTopic_destroy(nt);
+    if (nt)
+        rd_kafka_NewTopic_destroy(nt);
+    if (dt)
+        rd_kafka_DeleteTopic_destroy(dt);
     rd_kafka_queue_destroy(q);
     rd_kafka_destroy(rk);
     if (!ok)
-        die("could not create the topic", NULL);
+        die(nt ? "could not create the topic" : "could not delete the topic", NULL);
 }
 
 /* ---- publish ------------------------------------------------------------------------------ */
@@ -1151,6 +1172,7 @@ static void usage(FILE *f)
             "  --config FILE        jobmon config (default: JOBMON_CONFIG)\n"
             "  --topic T            events topic (default: kafka.topic of the config)\n"
             "  --create-topic P     create the topic with P partitions if missing, then go on\n"
+            "  --delete-topic       delete the topic, then go on\n"
             "  --timeout S          --measure deadline (default 1800)\n"
             "  --stall S            --measure gives up after S s without progress (default 120)\n"
             "  --fsm-pid PID        consumer to sample (repeatable; default: every jobmon-fsm)\n"
@@ -1189,20 +1211,32 @@ int main(int argc, char **argv)
         O_CONS,
         O_HELP,
         O_TOPIC,
-        O_CREATE
+        O_CREATE,
+        O_DELETE
     };
-    static const struct option lo[] = {
-        {"tasks", 1, NULL, O_TASKS},         {"workflows", 1, NULL, O_WF},
-        {"heartbeats", 1, NULL, O_HB},       {"run-heartbeat", 1, NULL, O_RHB},
-        {"reports", 1, NULL, O_REPORTS},     {"tag", 1, NULL, O_TAG},
-        {"partitions", 1, NULL, O_PART},     {"seed", 1, NULL, O_SEED},
-        {"dry-run", 0, NULL, O_DRY},         {"verify", 0, NULL, O_VERIFY},
-        {"publish", 0, NULL, O_PUB},         {"measure", 0, NULL, O_MEAS},
-        {"state", 1, NULL, O_STATE},         {"config", 1, NULL, O_CONF},
-        {"timeout", 1, NULL, O_TMO},         {"stall", 1, NULL, O_STALL},
-        {"fsm-pid", 1, NULL, O_PID},         {"consumers", 1, NULL, O_CONS},
-        {"help", 0, NULL, O_HELP},           {"topic", 1, NULL, O_TOPIC},
-        {"create-topic", 1, NULL, O_CREATE}, {NULL, 0, NULL, 0}};
+    static const struct option lo[] = {{"tasks", 1, NULL, O_TASKS},
+                                       {"workflows", 1, NULL, O_WF},
+                                       {"heartbeats", 1, NULL, O_HB},
+                                       {"run-heartbeat", 1, NULL, O_RHB},
+                                       {"reports", 1, NULL, O_REPORTS},
+                                       {"tag", 1, NULL, O_TAG},
+                                       {"partitions", 1, NULL, O_PART},
+                                       {"seed", 1, NULL, O_SEED},
+                                       {"dry-run", 0, NULL, O_DRY},
+                                       {"verify", 0, NULL, O_VERIFY},
+                                       {"publish", 0, NULL, O_PUB},
+                                       {"measure", 0, NULL, O_MEAS},
+                                       {"state", 1, NULL, O_STATE},
+                                       {"config", 1, NULL, O_CONF},
+                                       {"timeout", 1, NULL, O_TMO},
+                                       {"stall", 1, NULL, O_STALL},
+                                       {"fsm-pid", 1, NULL, O_PID},
+                                       {"consumers", 1, NULL, O_CONS},
+                                       {"help", 0, NULL, O_HELP},
+                                       {"topic", 1, NULL, O_TOPIC},
+                                       {"create-topic", 1, NULL, O_CREATE},
+                                       {"delete-topic", 0, NULL, O_DELETE},
+                                       {NULL, 0, NULL, 0}};
     int c;
     while ((c = getopt_long(argc, argv, "", lo, NULL)) != -1) {
         switch (c) {
@@ -1232,11 +1266,12 @@ int main(int argc, char **argv)
         case O_CONS: o.consumers = atoi(optarg); break;
         case O_TOPIC: o.topic = optarg; break;
         case O_CREATE: o.create_topic = atoi(optarg); break;
+        case O_DELETE: o.delete_topic = 1; break;
         case O_HELP: usage(stdout); return 0;
         default: usage(stderr); return JM_EXIT_USAGE;
         }
     }
-    if (!o.dry_run && !o.publish && !o.measure && !o.create_topic) {
+    if (!o.dry_run && !o.publish && !o.measure && !o.create_topic && !o.delete_topic) {
         usage(stderr);
         return JM_EXIT_USAGE;
     }
@@ -1253,12 +1288,13 @@ int main(int argc, char **argv)
 
     jm_config_t *cfg = jm_config_new();
     jm_err_t err;
-    if ((o.publish || o.measure || o.create_topic) && jm_config_load(cfg, o.config, &err) != JM_OK)
+    int admin = o.create_topic > 0 || o.delete_topic;
+    if ((o.publish || o.measure || admin) && jm_config_load(cfg, o.config, &err) != JM_OK)
         die("config", &err);
-    if (!o.topic && (o.publish || o.create_topic))
+    if (!o.topic && (o.publish || admin))
         o.topic = jm_config_str(cfg, "kafka.topic");
-    if (o.create_topic > 0)
-        ensure_topic(jm_config_str(cfg, "kafka.brokers"), o.topic, o.create_topic);
+    if (admin)
+        topic_admin(jm_config_str(cfg, "kafka.brokers"), o.topic, o.create_topic);
 
     gen_t g = {.o = &o, .rng = o.seed ? o.seed : 88172645463325252ULL};
     target_t t = {0};

@@ -27,6 +27,8 @@
 #   consumers and the checks use the writer role with options=-csearch_path=<name>.  The fresh
 #   consumer_offset starts every partition at 0, so the topic defaults to a new one per run
 #   (jobmon.bench.<name>.<stamp>) instead of replaying the shared bench topic's history.
+#   At exit the schema is dropped and that topic deleted (a 100k-task run leaves ~0.5 GB in
+#   PostgreSQL and up to ~120 MB in Kafka; A/B series filled the disk); KEEP=1 keeps both.
 #
 # REPORTS=N: workers' running and done reports travel as ti.reports events of up to N instances,
 #   as the distributor's relay sends them (local plugins; Slurm workers over the TCP channel),
@@ -142,7 +144,18 @@ stop_consumers()
     done
     PIDS=()
 }
-trap stop_consumers EXIT
+# With BENCH_SCHEMA, the run's schema and generated topic go at exit unless KEEP=1.
+drop_run_data()
+{
+    [[ -n "${BENCH_SCHEMA:-}" && -z "${KEEP:-}" ]] || return 0
+    if [[ -z "${BENCH_TOPIC:-}" ]]; then
+        "$BENCH" --delete-topic --topic "$TOPIC" >/dev/null || say "warning: topic $TOPIC not deleted"
+    fi
+    psql "$JOBMON_POSTGRES_CONNINFO" -XAtq -c "SET client_min_messages = warning" \
+        -c "DROP SCHEMA IF EXISTS $BENCH_SCHEMA CASCADE" || say "warning: schema $BENCH_SCHEMA not dropped"
+    say "dropped schema $BENCH_SCHEMA and topic $TOPIC (KEEP=1 keeps them)"
+}
+trap 'stop_consumers; drop_run_data' EXIT
 
 psql_q() { psql "$JOBMON_POSTGRES_READER_CONNINFO" -XAtqc "$1"; }
 
