@@ -148,12 +148,13 @@ stop_consumers()
 drop_run_data()
 {
     [[ -n "${BENCH_SCHEMA:-}" && -z "${KEEP:-}" ]] || return 0
-    if [[ -z "${BENCH_TOPIC:-}" ]]; then
-        "$BENCH" --delete-topic --topic "$TOPIC" >/dev/null || say "warning: topic $TOPIC not deleted"
-    fi
     psql "$JOBMON_POSTGRES_CONNINFO" -XAtq -c "SET client_min_messages = warning" \
-        -c "DROP SCHEMA IF EXISTS $BENCH_SCHEMA CASCADE" || say "warning: schema $BENCH_SCHEMA not dropped"
-    say "dropped schema $BENCH_SCHEMA and topic $TOPIC (KEEP=1 keeps them)"
+        -c "DROP SCHEMA IF EXISTS $BENCH_SCHEMA CASCADE" && say "dropped schema $BENCH_SCHEMA" ||
+        say "warning: schema $BENCH_SCHEMA not dropped"
+    if [[ -z "${BENCH_TOPIC:-}" ]]; then # generated for this run
+        "$BENCH" --delete-topic --topic "$TOPIC" >/dev/null && say "deleted topic $TOPIC" ||
+            say "warning: topic $TOPIC not deleted"
+    fi
 }
 trap 'stop_consumers; drop_run_data' EXIT
 
