@@ -555,65 +555,18 @@ static int verify_decode(const gen_t *g)
 /* ---- topic ------------------------------------------------------------------------------- */
 
 /* Create `topic` with `partitions` partitions unless it exists, or with partitions == 0 delete
- * it (librdkafka admin API).  Exits on failure. */
+ * it.  Exits on failure. */
 static void topic_admin(const char *brokers, const char *topic, int partitions)
 {
-    char errstr[512];
-    rd_kafka_conf_t *conf = rd_kafka_conf_new();
-    if (rd_kafka_conf_set(conf, "bootstrap.servers", brokers, errstr, sizeof(errstr)) !=
-        RD_KAFKA_CONF_OK) {
-        fprintf(stderr, "fsm_throughput: %s\n", errstr);
-        exit(JM_EXIT_USAGE);
-    }
-    rd_kafka_t *rk = rd_kafka_new(RD_KAFKA_PRODUCER, conf, errstr, sizeof(errstr));
-    if (!rk) {
-        fprintf(stderr, "fsm_throughput: %s\n", errstr);
-        exit(JM_EXIT_UNAVAILABLE);
-    }
-    rd_kafka_queue_t *q = rd_kafka_queue_new(rk);
-    rd_kafka_NewTopic_t *nt = NULL;
-    rd_kafka_DeleteTopic_t *dt = NULL;
-    if (partitions > 0) {
-        nt = rd_kafka_NewTopic_new(topic, partitions, 1, errstr, sizeof(errstr));
-        rd_kafka_CreateTopics(rk, &nt, 1, NULL, q);
-    } else {
-        dt = rd_kafka_DeleteTopic_new(topic);
-        rd_kafka_DeleteTopics(rk, &dt, 1, NULL, q);
-    }
-    rd_kafka_event_t *ev = rd_kafka_queue_poll(q, 30000);
-    int ok = 0;
-    if (ev) {
-        size_t n = 0;
-        const rd_kafka_topic_result_t **tr =
-            nt ? (rd_kafka_event_CreateTopics_result(ev)
-                      ? rd_kafka_CreateTopics_result_topics(rd_kafka_event_CreateTopics_result(ev),
-                                                            &n)
-                      : NULL)
-               : (rd_kafka_event_DeleteTopics_result(ev)
-                      ? rd_kafka_DeleteTopics_result_topics(rd_kafka_event_DeleteTopics_result(ev),
-                                                            &n)
-                      : NULL);
-        if (rd_kafka_event_error(ev))
-            fprintf(stderr, "fsm_throughput: topic %s: %s\n", topic,
-                    rd_kafka_event_error_string(ev));
-        else if (n == 1) {
-            rd_kafka_resp_err_t e = rd_kafka_topic_result_error(tr[0]);
-            ok = e == RD_KAFKA_RESP_ERR_NO_ERROR ||
-                 (nt && e == RD_KAFKA_RESP_ERR_TOPIC_ALREADY_EXISTS);
-            printf("topic %s: %s\n", topic,
-                   e == RD_KAFKA_RESP_ERR_NO_ERROR ? (nt ? "created" : "deleted")
-                                                   : rd_kafka_err2str(e));
-        }
-        rd_kafka_event_destroy(ev);
-    }
-    if (nt)
-        rd_kafka_NewTopic_destroy(nt);
-    if (dt)
-        rd_kafka_DeleteTopic_destroy(dt);
-    rd_kafka_queue_destroy(q);
-    rd_kafka_destroy(rk);
-    if (!ok)
-        die(nt ? "could not create the topic" : "could not delete the topic", NULL);
+    jm_err_t err;
+    jm_rc_t rc = jm_kafka_topic_admin(brokers, topic, partitions, 30000, &err);
+    if (rc == JM_OK || (partitions > 0 && rc == JM_ERR_CONFLICT))
+        printf("topic %s: %s\n", topic,
+               rc == JM_ERR_CONFLICT ? "exists"
+               : partitions > 0      ? "created"
+                                     : "deleted");
+    else
+        die(partitions > 0 ? "could not create the topic" : "could not delete the topic", &err);
 }
 
 /* ---- publish ------------------------------------------------------------------------------ */

@@ -89,6 +89,13 @@ jm_rc_t jm_producer_send_tracked(jm_producer_t *p, int64_t workflow_id, const vo
  * jm_producer_poll (which also drains it), for a poll() loop that sleeps; -1 on failure. */
 int jm_producer_wakeup_fd(jm_producer_t *p);
 
+/* Create `topic` with `partitions` partitions (replication 1), or delete it when partitions is
+ * 0, through the admin API of a client of its own (benchmarks and tests; scripts/stack creates
+ * the service's topics).  JM_ERR_CONFLICT: it exists already; JM_ERR_NOT_FOUND: no such topic to
+ * delete; JM_ERR_UNAVAILABLE: no answer in timeout_ms or a broker error. */
+jm_rc_t jm_kafka_topic_admin(const char *brokers, const char *topic, int partitions, int timeout_ms,
+                             jm_err_t *err) JM_WUR;
+
 /* The functions above as a table: jobmon-worker does not link librdkafka (loading it and its
  * TLS/SASL/compression libraries is most of a short task's overhead) and reaches these through
  * the jobmon-kafka.so module when it has to talk to Kafka itself (worker/report.c).  Every

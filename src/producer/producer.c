@@ -387,6 +387,74 @@ void jm_producer_destroy(jm_producer_t *p)
     free(p);
 }
 
+/* ---- topics (benchmarks and tests; scripts/stack creates the service's own) ---------------- */
+
+static jm_rc_t topic_result(rd_kafka_event_t *ev, int create, const char *topic, jm_err_t *err)
+{
+    size_t n = 0;
+    const rd_kafka_CreateTopics_result_t *cr =
+        create ? rd_kafka_event_CreateTopics_result(ev) : NULL;
+    const rd_kafka_DeleteTopics_result_t *dr =
+        create ? NULL : rd_kafka_event_DeleteTopics_result(ev);
+    const rd_kafka_topic_result_t **tr = cr   ? rd_kafka_CreateTopics_result_topics(cr, &n)
+                                         : dr ? rd_kafka_DeleteTopics_result_topics(dr, &n)
+                                              : NULL;
+    if (n != 1)
+        return jm_err_set(err, JM_ERR_INTERNAL, "topic %s: %s", topic,
+                          rd_kafka_event_error_string(ev) ? rd_kafka_event_error_string(ev)
+                                                          : "no result");
+    rd_kafka_resp_err_t e = rd_kafka_topic_result_error(tr[0]);
+    if (e == RD_KAFKA_RESP_ERR_NO_ERROR)
+        return JM_OK;
+    jm_rc_t rc = e == RD_KAFKA_RESP_ERR_TOPIC_ALREADY_EXISTS    ? JM_ERR_CONFLICT
+                 : e == RD_KAFKA_RESP_ERR_UNKNOWN_TOPIC_OR_PART ? JM_ERR_NOT_FOUND
+                                                                : JM_ERR_UNAVAILABLE;
+    return jm_err_set(err, rc, "%s topic %s: %s", create ? "create" : "delete", topic,
+                      rd_kafka_topic_result_error_string(tr[0]));
+}
+
+jm_rc_t jm_kafka_topic_admin(const char *brokers, const char *topic, int partitions, int timeout_ms,
+                             jm_err_t *err)
+{
+    char errstr[512];
+    rd_kafka_conf_t *conf = rd_kafka_conf_new();
+    if (rd_kafka_conf_set(conf, "bootstrap.servers", brokers, errstr, sizeof(errstr)) !=
+        RD_KAFKA_CONF_OK) {
+        rd_kafka_conf_destroy(conf);
+        return jm_err_set(err, JM_ERR_INVALID, "bootstrap.servers: %s", errstr);
+    }
+    rd_kafka_t *rk = rd_kafka_new(RD_KAFKA_PRODUCER, conf, errstr, sizeof(errstr));
+    if (!rk) {
+        rd_kafka_conf_destroy(conf);
+        return jm_err_set(err, JM_ERR_UNAVAILABLE, "kafka: %s", errstr);
+    }
+    rd_kafka_queue_t *q = rd_kafka_queue_new(rk);
+    rd_kafka_NewTopic_t *nt = NULL;
+    rd_kafka_DeleteTopic_t *dt = NULL;
+    jm_rc_t rc = JM_OK;
+    if (partitions > 0 &&
+        !(nt = rd_kafka_NewTopic_new(topic, partitions, 1, errstr, sizeof(errstr))))
+        rc = jm_err_set(err, JM_ERR_INVALID, "topic %s: %s", topic, errstr);
+    else if (nt)
+        rd_kafka_CreateTopics(rk, &nt, 1, NULL, q);
+    else
+        rd_kafka_DeleteTopics(rk, (dt = rd_kafka_DeleteTopic_new(topic), &dt), 1, NULL, q);
+    rd_kafka_event_t *ev = rc == JM_OK ? rd_kafka_queue_poll(q, timeout_ms) : NULL;
+    if (rc == JM_OK)
+        rc = ev ? topic_result(ev, nt != NULL, topic, err)
+                : jm_err_set(err, JM_ERR_UNAVAILABLE, "topic %s: no answer in %d ms", topic,
+                             timeout_ms);
+    if (ev)
+        rd_kafka_event_destroy(ev);
+    if (nt)
+        rd_kafka_NewTopic_destroy(nt);
+    if (dt)
+        rd_kafka_DeleteTopic_destroy(dt);
+    rd_kafka_queue_destroy(q);
+    rd_kafka_destroy(rk);
+    return rc;
+}
+
 const jm_producer_ops_t jm_producer_ops = {
     .new_profile = jm_producer_new_profile,
     .set_topic = jm_producer_set_topic,

@@ -16,6 +16,9 @@ const char *it_unique(void);
 /* Create Kafka topic `name` with `partitions` partitions (replication 1); fails the test on error.
  */
 void it_create_topic(const char *name, int partitions);
+/* Delete Kafka topic `name` (a test's own, at its end: they piled up by the thousand on a
+ * developer's stack); fails the test on error. */
+void it_delete_topic(const char *name);
 /* The whole file at `path`, NUL-terminated; caller frees.  Fails the test when unreadable. */
 char *it_slurp(const char *path);
 /* Whether a line of the file at `path` contains `needle` (0 when the file cannot be read). */

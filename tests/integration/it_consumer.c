@@ -119,6 +119,8 @@ static void ctx_close(ctx_t *c)
     jm_err_t err;
     ck_assert_msg(jm_producer_flush(c->p, 10000, &err) == JM_OK, "%s", err.msg);
     jm_producer_destroy(c->p);
+    it_delete_topic(c->topic);
+    it_delete_topic(c->dlq);
     char sql[160];
     snprintf(sql, sizeof(sql), "DROP SCHEMA %s CASCADE", c->schema);
     PQclear(PQexec(c->pg, sql));

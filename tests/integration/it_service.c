@@ -142,6 +142,8 @@ static void svc_close(svc_t *c)
     char sql[128];
     ck_assert_msg(jm_producer_flush(c->p, 10000, &err) == JM_OK, "%s", err.msg);
     jm_producer_destroy(c->p);
+    it_delete_topic(c->topic);
+    it_delete_topic(c->dlq);
     snprintf(sql, sizeof(sql), "DROP SCHEMA %s CASCADE", c->schema);
     exec_ok(c->pg, sql);
     PQfinish(c->pg);

@@ -3,35 +3,31 @@
  * the schema's migrations.
  */
 #include <glob.h>
-#include <librdkafka/rdkafka.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "it.h"
+#include "jobmon/producer.h"
+
+/* Create topic `name` with `partitions` partitions, or delete it when partitions is 0. */
+static void topic_admin(const char *name, int partitions)
+{
+    jm_err_t err;
+    ck_assert_msg(jm_kafka_topic_admin(it_env("JOBMON_KAFKA_BROKERS"), name, partitions, 30000,
+                                       &err) == JM_OK,
+                  "%s", err.msg);
+}
 
 void it_create_topic(const char *name, int partitions)
 {
-    char errstr[256];
-    rd_kafka_conf_t *conf = rd_kafka_conf_new();
-    ck_assert(rd_kafka_conf_set(conf, "bootstrap.servers", it_env("JOBMON_KAFKA_BROKERS"), errstr,
-                                sizeof(errstr)) == RD_KAFKA_CONF_OK);
-    rd_kafka_t *rk = rd_kafka_new(RD_KAFKA_PRODUCER, conf, errstr, sizeof(errstr));
-    ck_assert_msg(rk != NULL, "%s", errstr);
-    rd_kafka_NewTopic_t *nt = rd_kafka_NewTopic_new(name, partitions, 1, errstr, sizeof(errstr));
-    rd_kafka_queue_t *q = rd_kafka_queue_new(rk);
-    rd_kafka_CreateTopics(rk, &nt, 1, NULL, q);
-    rd_kafka_event_t *ev = rd_kafka_queue_poll(q, 30000);
-    ck_assert_msg(ev != NULL, "CreateTopics timed out");
-    const rd_kafka_CreateTopics_result_t *res = rd_kafka_event_CreateTopics_result(ev);
-    size_t n;
-    const rd_kafka_topic_result_t **tr = rd_kafka_CreateTopics_result_topics(res, &n);
-    ck_assert_msg(n == 1 && rd_kafka_topic_result_error(tr[0]) == 0, "create %s: %s", name,
-                  n ? rd_kafka_topic_result_error_string(tr[0]) : "no result");
-    rd_kafka_event_destroy(ev);
-    rd_kafka_queue_destroy(q);
-    rd_kafka_NewTopic_destroy(nt);
-    rd_kafka_destroy(rk);
+    ck_assert(partitions > 0);
+    topic_admin(name, partitions);
+}
+
+void it_delete_topic(const char *name)
+{
+    topic_admin(name, 0);
 }
 
 char *it_slurp(const char *path)
