@@ -289,11 +289,17 @@ static size_t map_slot(const jm_ap_map_t *m, int64_t id)
     }
 }
 
+/* Whether a table of cap slots is too small for n rows: load <= 3/4 (memory: 88-byte slots). */
+static int map_over(size_t n, size_t cap)
+{
+    return n * 4 > cap * 3;
+}
+
 static void *map_get(jm_ap_map_t *m, int64_t id, int create)
 {
     if (id == 0 || (!create && m->n == 0))
         return NULL;
-    if (create && (m->n + 1) * 4 > m->cap * 3) { /* load <= 3/4 (memory: 88-byte slots) */
+    if (create && map_over(m->n + 1, m->cap)) {
         jm_ap_map_t old = *m;
         m->cap = old.cap ? old.cap * 2 : 256;
         m->v = jm_calloc(m->cap, m->elem);
@@ -320,7 +326,7 @@ static void *map_get(jm_ap_map_t *m, int64_t id, int create)
 static void map_reserve(jm_ap_map_t *m, size_t n)
 {
     size_t cap = 256;
-    while (n * 4 > cap * 3)
+    while (map_over(n, cap))
         cap *= 2;
     m->v = jm_calloc(cap, m->elem);
     m->cap = cap;

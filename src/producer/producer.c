@@ -431,19 +431,22 @@ jm_rc_t jm_kafka_topic_admin(const char *brokers, const char *topic, int partiti
     rd_kafka_queue_t *q = rd_kafka_queue_new(rk);
     rd_kafka_NewTopic_t *nt = NULL;
     rd_kafka_DeleteTopic_t *dt = NULL;
-    jm_rc_t rc = JM_OK;
-    if (partitions > 0 &&
-        !(nt = rd_kafka_NewTopic_new(topic, partitions, 1, errstr, sizeof(errstr))))
+    rd_kafka_event_t *ev = NULL;
+    jm_rc_t rc;
+    if (partitions > 0) {
+        nt = rd_kafka_NewTopic_new(topic, partitions, 1, errstr, sizeof(errstr));
+        if (nt)
+            rd_kafka_CreateTopics(rk, &nt, 1, NULL, q);
+    } else {
+        dt = rd_kafka_DeleteTopic_new(topic);
+        rd_kafka_DeleteTopics(rk, &dt, 1, NULL, q);
+    }
+    if (!nt && !dt)
         rc = jm_err_set(err, JM_ERR_INVALID, "topic %s: %s", topic, errstr);
-    else if (nt)
-        rd_kafka_CreateTopics(rk, &nt, 1, NULL, q);
+    else if (!(ev = rd_kafka_queue_poll(q, timeout_ms)))
+        rc = jm_err_set(err, JM_ERR_UNAVAILABLE, "topic %s: no answer in %d ms", topic, timeout_ms);
     else
-        rd_kafka_DeleteTopics(rk, (dt = rd_kafka_DeleteTopic_new(topic), &dt), 1, NULL, q);
-    rd_kafka_event_t *ev = rc == JM_OK ? rd_kafka_queue_poll(q, timeout_ms) : NULL;
-    if (rc == JM_OK)
-        rc = ev ? topic_result(ev, nt != NULL, topic, err)
-                : jm_err_set(err, JM_ERR_UNAVAILABLE, "topic %s: no answer in %d ms", topic,
-                             timeout_ms);
+        rc = topic_result(ev, nt != NULL, topic, err);
     if (ev)
         rd_kafka_event_destroy(ev);
     if (nt)

@@ -64,60 +64,6 @@ static rd_kafka_t *client_new(rd_kafka_type_t type, rd_kafka_conf_t *conf)
     return rk;
 }
 
-/* Run one admin request on `rk` and return its result event (caller destroys). */
-static rd_kafka_event_t *admin_wait(rd_kafka_queue_t *q, rd_kafka_event_type_t want)
-{
-    rd_kafka_event_t *ev = rd_kafka_queue_poll(q, IT_TIMEOUT_MS);
-    ck_assert_msg(ev != NULL, "Kafka admin request timed out (broker %s unreachable?)",
-                  getenv("JOBMON_KAFKA_BROKERS"));
-    ck_assert_msg(rd_kafka_event_type(ev) == want, "unexpected admin event %s",
-                  rd_kafka_event_name(ev));
-    ck_assert_msg(!rd_kafka_event_error(ev), "admin request failed: %s",
-                  rd_kafka_event_error_string(ev));
-    return ev;
-}
-
-/* The admin result of one `what` ("create", "delete") of `topic` succeeded. */
-static void assert_topic_result(const rd_kafka_topic_result_t **res, size_t n, const char *what,
-                                const char *topic)
-{
-    ck_assert_uint_eq(n, 1);
-    ck_assert_msg(rd_kafka_topic_result_error(res[0]) == RD_KAFKA_RESP_ERR_NO_ERROR,
-                  "%s topic %s: %s", what, topic, rd_kafka_topic_result_error_string(res[0]));
-}
-
-static void topic_create(rd_kafka_t *rk, const char *topic, int partitions)
-{
-    char errstr[256];
-    rd_kafka_queue_t *q = rd_kafka_queue_new(rk);
-    rd_kafka_NewTopic_t *nt = rd_kafka_NewTopic_new(topic, partitions, 1, errstr, sizeof(errstr));
-    ck_assert_msg(nt != NULL, "NewTopic: %s", errstr);
-    rd_kafka_CreateTopics(rk, &nt, 1, NULL, q);
-    rd_kafka_event_t *ev = admin_wait(q, RD_KAFKA_EVENT_CREATETOPICS_RESULT);
-    size_t n = 0;
-    const rd_kafka_topic_result_t **res =
-        rd_kafka_CreateTopics_result_topics(rd_kafka_event_CreateTopics_result(ev), &n);
-    assert_topic_result(res, n, "create", topic);
-    rd_kafka_event_destroy(ev);
-    rd_kafka_NewTopic_destroy(nt);
-    rd_kafka_queue_destroy(q);
-}
-
-static void topic_delete(rd_kafka_t *rk, const char *topic)
-{
-    rd_kafka_queue_t *q = rd_kafka_queue_new(rk);
-    rd_kafka_DeleteTopic_t *dt = rd_kafka_DeleteTopic_new(topic);
-    rd_kafka_DeleteTopics(rk, &dt, 1, NULL, q);
-    rd_kafka_event_t *ev = admin_wait(q, RD_KAFKA_EVENT_DELETETOPICS_RESULT);
-    size_t n = 0;
-    const rd_kafka_topic_result_t **res =
-        rd_kafka_DeleteTopics_result_topics(rd_kafka_event_DeleteTopics_result(ev), &n);
-    assert_topic_result(res, n, "delete", topic);
-    rd_kafka_event_destroy(ev);
-    rd_kafka_DeleteTopic_destroy(dt);
-    rd_kafka_queue_destroy(q);
-}
-
 /* Produce IT_MSGS events keyed by IT_KEYS workflow ids; every delivery report must be OK. */
 static void produce_all(const char *topic, const char *codec, const char *tag)
 {
@@ -213,12 +159,10 @@ START_TEST(test_produce_consume_round_trip)
     snprintf(tag, sizeof(tag), "%s", it_unique());
     snprintf(topic, sizeof(topic), "jobmon.it.%s.%s", codec, tag);
 
-    rd_kafka_t *admin = client_new(RD_KAFKA_PRODUCER, rd_kafka_conf_new());
-    topic_create(admin, topic, IT_PARTITIONS);
+    it_create_topic(topic, IT_PARTITIONS);
     produce_all(topic, codec, tag);
     consume_all(topic, tag);
-    topic_delete(admin, topic);
-    rd_kafka_destroy(admin);
+    it_delete_topic(topic);
 }
 END_TEST
 
@@ -230,8 +174,7 @@ START_TEST(test_wrapper_round_trip)
     snprintf(tag, sizeof(tag), "%s", it_unique());
     snprintf(topic, sizeof(topic), "jobmon.it.wrapper.%s.%s", codec, tag);
 
-    rd_kafka_t *admin = client_new(RD_KAFKA_PRODUCER, rd_kafka_conf_new());
-    topic_create(admin, topic, IT_PARTITIONS);
+    it_create_topic(topic, IT_PARTITIONS);
 
     jm_err_t err;
     const char *props[] = {"compression.codec", codec, NULL};
@@ -253,8 +196,7 @@ START_TEST(test_wrapper_round_trip)
     jm_producer_destroy(p);
 
     consume_all(topic, tag);
-    topic_delete(admin, topic);
-    rd_kafka_destroy(admin);
+    it_delete_topic(topic);
 }
 END_TEST
 
