@@ -4,10 +4,11 @@
 # install_deps is idempotent: it asks dpkg what is missing and runs `apt-get update` + install
 # only when something is, so it is silent and takes ~0.1 s on a machine that has everything.
 
-# Build + unit tests + sanitizers + formatting.
+# Build + unit tests + sanitizers + formatting (libclang-rt-dev: the ASan/UBSan runtimes, which
+# clang only recommends and --no-install-recommends leaves out).
 JM_DEPS_BUILD=(build-essential autoconf automake libtool pkg-config
     librdkafka-dev libpq-dev libjansson-dev libhiredis-dev libconfuse-dev check
-    libxxhash-dev uuid-dev valgrind clang clang-format)
+    libxxhash-dev uuid-dev valgrind clang libclang-rt-dev clang-format)
 # The local stack (scripts/stack): PostgreSQL 15, Redis 7, Kafka from Maven Central, kcat.
 JM_DEPS_STACK=(postgresql redis-server kcat maven openjdk-17-jre-headless)
 # Only with --slurm (scripts/stack up --slurm: the Slurm plugin's single-node cluster).

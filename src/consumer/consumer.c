@@ -41,6 +41,7 @@ typedef struct {
     jm_item_t *items;
     size_t n, cap;
     size_t bytes; /* payload bytes (bounded by o.batch_max_bytes) */
+    int bare;     /* the valid items' events were freed after the handlers (see ahead_main) */
 } batch_t;
 
 /* A batch transaction outcome the retry loop acts on, besides jm_rc_t values. */
@@ -61,6 +62,7 @@ struct jm_fsm_consumer_s {
     batch_t ahead; /* the next one, polled and decoded (ahead_th) while cur is applied */
     batch_t spent; /* the last one applied, freed by ahead_th (decode ahead) */
     pthread_t ahead_th;
+    int ahead_due;       /* c->ahead was polled; ahead_main has not run for it yet */
     int ahead_running;   /* ahead_th is decoding ahead and must be joined */
     unsigned rebalances; /* rebalance callbacks so far (ownership may have changed) */
     int trim_due;        /* a batch was applied since the heap was last returned to the OS */
@@ -72,7 +74,8 @@ struct jm_fsm_consumer_s {
     jm_err_t fatal_err;
     struct {
         uint64_t applied, ignored, rejected, dup, dead, batches, retries;
-        uint64_t ahead; /* batches decoded ahead (on the second thread) */
+        uint64_t ahead;   /* batches decoded ahead (on the second thread) */
+        int64_t ahead_ms; /* time spent waiting for the second thread to finish */
     } st;
     int64_t stats_at;
 };
@@ -266,6 +269,7 @@ static void batch_clear(batch_t *b)
         item_free(&b->items[i]);
     b->n = 0;
     b->bytes = 0;
+    b->bare = 0;
     /* One large batch must not pin its high-water mark: give a big array back. */
     if (b->cap > 4096) {
         free(b->items);
@@ -422,18 +426,33 @@ static void batch_poll(jm_fsm_consumer_t *c)
 }
 
 /* ---- decode ahead ----------------------------------------------------------------------------
- * While batch N's transaction runs (this thread mostly waits for PostgreSQL), a second thread
+ * While batch N's transaction writes (this thread mostly waits for PostgreSQL), a second thread
  * decodes batch N+1 — the messages already fetched — on the other core: decoding (jansson) is
  * most of the loop's own CPU.  Only decoding moves: polling (and so the rebalance callbacks),
  * filtering by ownership and offset, and applying stay on this thread and in this order, and
- * decoding a message depends on nothing else, so what is applied is what it was without. */
+ * decoding a message depends on nothing else, so what is applied is what it was without.
+ * The thread starts once batch N's handlers are done with its events (ahead_kick): it frees
+ * them first, so one batch of decoded events is in memory at a time, not two (the trees are
+ * ~5x the messages' bytes).  Should batch N's transaction run again, batch_decoded decodes its
+ * events anew from the messages, which are kept until the batch is retired. */
+
+/* Free the events of b's valid items (their messages stay: batch_decoded rebuilds them). */
+static void batch_drop_events(batch_t *b)
+{
+    for (size_t i = 0; i < b->n; i++) {
+        jm_event_destroy(b->items[i].ev);
+        b->items[i].ev = NULL;
+    }
+    b->bare = b->n > 0;
+}
 
 static void *ahead_main(void *arg)
 {
     jm_fsm_consumer_t *c = arg;
     batch_clear(&c->spent); /* the trees were allocated here (this thread's malloc arena) */
+    batch_drop_events(&c->cur);
 #if defined(__GLIBC__)
-    malloc_trim(0); /* two batches of trees in flight: give back what the last one held */
+    malloc_trim(0); /* give back what the last batch's trees held before decoding the next */
 #endif
     for (size_t i = 0; i < c->ahead.n; i++)
         item_decode(c->o.topic, &c->ahead.items[i]);
@@ -442,15 +461,18 @@ static void *ahead_main(void *arg)
 
 static void ahead_join(jm_fsm_consumer_t *c)
 {
-    if (c->ahead_running)
-        JM_ASSERT(pthread_join(c->ahead_th, NULL) == 0);
+    if (!c->ahead_running)
+        return;
+    int64_t t0 = jm_time_mono_ms();
+    JM_ASSERT(pthread_join(c->ahead_th, NULL) == 0);
+    c->st.ahead_ms += jm_time_mono_ms() - t0;
     c->ahead_running = 0;
 }
 
 /* Before applying c->cur: take what is already fetched (no wait, so a trickle gains no latency)
- * into c->ahead and decode it on the other thread.  A rebalance served by this poll may have
- * changed ownership: c->cur is then filtered again (it was filtered under the old one). */
-static void ahead_start(jm_fsm_consumer_t *c)
+ * into c->ahead, to be decoded by ahead_kick.  A rebalance served by this poll may have changed
+ * ownership: c->cur is then filtered again (it was filtered under the old one). */
+static void ahead_poll(jm_fsm_consumer_t *c)
 {
     unsigned gen = c->rebalances;
     rd_kafka_message_t *m;
@@ -463,10 +485,32 @@ static void ahead_start(jm_fsm_consumer_t *c)
         return;
     }
     c->st.ahead++;
+    c->ahead_due = 1;
+}
+
+/* c->cur's handlers are done with its events: free them and decode c->ahead, on the second
+ * thread (here if there is none). */
+static void ahead_kick(jm_fsm_consumer_t *c)
+{
+    if (!c->ahead_due)
+        return;
+    c->ahead_due = 0;
     if (pthread_create(&c->ahead_th, NULL, ahead_main, c) == 0)
         c->ahead_running = 1;
     else
-        ahead_main(c); /* no thread: decode here */
+        ahead_main(c);
+}
+
+/* c->cur's events, decoded again if ahead_main freed them (its transaction runs again). */
+static void batch_decoded(jm_fsm_consumer_t *c)
+{
+    ahead_join(c); /* it may be freeing them */
+    if (!c->cur.bare)
+        return;
+    for (size_t i = 0; i < c->cur.n; i++)
+        if (!c->cur.items[i].dead)
+            item_decode(c->o.topic, &c->cur.items[i]);
+    c->cur.bare = 0;
 }
 
 /* The applied batch: freed now, or with decode ahead handed to the next ahead_main (which is
@@ -492,8 +536,13 @@ static int ahead_adopt(jm_fsm_consumer_t *c)
     if (c->ahead.n == 0)
         return 0;
     if (c->need_rejoin) {
+        c->ahead_due = 0;
         batch_clear(&c->ahead);
         return 0;
+    }
+    if (c->ahead_due) { /* polled, but cur's transaction ended before its handlers were done */
+        c->ahead_due = 0;
+        ahead_main(c);
     }
     batch_t t = c->cur;
     c->cur = c->ahead;
@@ -505,6 +554,7 @@ static int ahead_adopt(jm_fsm_consumer_t *c)
 /* Remove the items of fenced partitions, forget those partitions, and ask to rejoin. */
 static void drop_fenced(jm_fsm_consumer_t *c)
 {
+    ahead_join(c); /* it may be freeing c->cur's events */
     size_t k = 0;
     for (size_t i = 0; i < c->cur.n; i++) {
         const jm_owned_t *o = owned_find(c, c->cur.items[i].partition);
@@ -616,9 +666,8 @@ static jm_rc_t txn_run(jm_fsm_consumer_t *c, jm_owned_t *parts, size_t *n_parts,
 {
     size_t n_dead = 0;
     *n_parts = 0;
+    batch_decoded(c);
     jm_rc_t rc = jm_pg_begin(c->pg, err);
-    if (rc == JM_OK)
-        rc = txn_inject(c, err);
     if (rc == JM_OK)
         rc = jm_evlog_claim(c->el, c->pg, c->o.topic, c->cur.items, c->cur.n, err);
     if (rc == JM_OK)
@@ -626,7 +675,11 @@ static jm_rc_t txn_run(jm_fsm_consumer_t *c, jm_owned_t *parts, size_t *n_parts,
     if (rc == JM_OK)
         rc = txn_apply(c, err);
     if (rc == JM_OK)
+        ahead_kick(c); /* the handlers are done with the events */
+    if (rc == JM_OK)
         rc = jm_apply_flush(c->ap, err); /* the handlers' pending per-transaction writes */
+    if (rc == JM_OK)
+        rc = txn_inject(c, err); /* late, so that the batch's events were freed (decode ahead) */
     if (rc == JM_OK)
         rc = jm_evlog_record(c->el, c->pg, c->o.topic, c->cur.items, c->cur.n, err);
     if (rc == JM_OK) {
@@ -757,12 +810,13 @@ static void stats_log(jm_fsm_consumer_t *c, int now_anyway)
     c->stats_at = now;
     jm_log(JM_LOG_INFO, SUB,
            "%s: %zu partition(s); applied %llu ignored %llu rejected %llu duplicate %llu "
-           "dead %llu; %llu batches (%llu decoded ahead), %llu retries, batch size %zu",
+           "dead %llu; %llu batches (%llu decoded ahead, %lld ms waited for), %llu retries, "
+           "batch size %zu",
            c->o.name, c->n_owned, (unsigned long long)c->st.applied,
            (unsigned long long)c->st.ignored, (unsigned long long)c->st.rejected,
            (unsigned long long)c->st.dup, (unsigned long long)c->st.dead,
            (unsigned long long)c->st.batches, (unsigned long long)c->st.ahead,
-           (unsigned long long)c->st.retries, c->batch_size);
+           (long long)c->st.ahead_ms, (unsigned long long)c->st.retries, c->batch_size);
 }
 
 /* Nothing to apply: let the cache reconnect / rebuild meanwhile, and hand the memory freed by
@@ -808,8 +862,8 @@ jm_rc_t jm_fsm_consumer_run(jm_fsm_consumer_t *c, jm_err_t *err)
         else
             c->trim_due = 1;
         if (c->cur.n > 0 && c->o.decode_ahead)
-            ahead_start(c);
-        if (c->fatal != JM_OK) /* the same, in ahead_start's poll */
+            ahead_poll(c);
+        if (c->fatal != JM_OK) /* the same, in ahead_poll's poll */
             break;
         rc = batch_apply(c, err);
         if (c->need_rejoin)
