@@ -41,6 +41,7 @@ typedef struct {
     jm_item_t *items;
     size_t n, cap;
     size_t bytes; /* payload bytes (bounded by o.batch_max_bytes) */
+    size_t binds; /* bind chunks among the items (see ahead_poll) */
     int bare;     /* the valid items' events were freed after the handlers (see ahead_main) */
 } batch_t;
 
@@ -63,6 +64,7 @@ struct jm_fsm_consumer_s {
     batch_t spent; /* the last one applied, freed by ahead_th (decode ahead) */
     pthread_t ahead_th;
     int ahead_due;       /* c->ahead was polled; ahead_main has not run for it yet */
+    int ahead_drop;      /* ahead_main frees c->cur's events first (its handlers are done) */
     int ahead_running;   /* ahead_th is decoding ahead and must be joined */
     unsigned rebalances; /* rebalance callbacks so far (ownership may have changed) */
     int trim_due;        /* a batch was applied since the heap was last returned to the OS */
@@ -269,6 +271,7 @@ static void batch_clear(batch_t *b)
         item_free(&b->items[i]);
     b->n = 0;
     b->bytes = 0;
+    b->binds = 0;
     b->bare = 0;
     /* One large batch must not pin its high-water mark: give a big array back. */
     if (b->cap > 4096) {
@@ -366,7 +369,9 @@ static void batch_take(jm_fsm_consumer_t *c, batch_t *b, rd_kafka_message_t *m)
     it->key = m->key;
     it->key_len = m->key_len;
     size_t bytes = it->raw_len + it->key_len;
-    b->bytes += is_bind_chunk(it->raw, it->raw_len) ? 2 * bytes : bytes;
+    int bind = is_bind_chunk(it->raw, it->raw_len);
+    b->bytes += bind ? 2 * bytes : bytes;
+    b->binds += (size_t)bind;
 }
 
 /* 1 when batch b may take no more messages: bounded by count and by bytes (a decoded event
@@ -450,7 +455,8 @@ static void *ahead_main(void *arg)
 {
     jm_fsm_consumer_t *c = arg;
     batch_clear(&c->spent); /* the trees were allocated here (this thread's malloc arena) */
-    batch_drop_events(&c->cur);
+    if (c->ahead_drop)
+        batch_drop_events(&c->cur);
 #if defined(__GLIBC__)
     malloc_trim(0); /* give back what the last batch's trees held before decoding the next */
 #endif
@@ -467,6 +473,20 @@ static void ahead_join(jm_fsm_consumer_t *c)
     JM_ASSERT(pthread_join(c->ahead_th, NULL) == 0);
     c->st.ahead_ms += jm_time_mono_ms() - t0;
     c->ahead_running = 0;
+}
+
+/* Decode c->ahead on the second thread (here if there is none); drop_cur: c->cur's handlers
+ * are done with its events, which are freed first. */
+static void ahead_kick(jm_fsm_consumer_t *c, int drop_cur)
+{
+    if (!c->ahead_due)
+        return;
+    c->ahead_due = 0;
+    c->ahead_drop = drop_cur;
+    if (pthread_create(&c->ahead_th, NULL, ahead_main, c) == 0)
+        c->ahead_running = 1;
+    else
+        ahead_main(c);
 }
 
 /* Before applying c->cur: take what is already fetched (no wait, so a trickle gains no latency)
@@ -486,25 +506,18 @@ static void ahead_poll(jm_fsm_consumer_t *c)
     }
     c->st.ahead++;
     c->ahead_due = 1;
-}
-
-/* c->cur's handlers are done with its events: free them and decode c->ahead, on the second
- * thread (here if there is none). */
-static void ahead_kick(jm_fsm_consumer_t *c)
-{
-    if (!c->ahead_due)
-        return;
-    c->ahead_due = 0;
-    if (pthread_create(&c->ahead_th, NULL, ahead_main, c) == 0)
-        c->ahead_running = 1;
-    else
-        ahead_main(c);
+    /* A bind's handlers stream its tasks to PostgreSQL (COPY) and its flush is short, so decoding
+     * the next chunks after them would add their decoding to every transaction: decoded now,
+     * while c->cur's own events are still in use (bind chunks count twice against the bytes). */
+    if (c->cur.binds > 0)
+        ahead_kick(c, 0);
 }
 
 /* c->cur's events, decoded again if ahead_main freed them (its transaction runs again). */
 static void batch_decoded(jm_fsm_consumer_t *c)
 {
-    ahead_join(c); /* it may be freeing them */
+    if (c->ahead_drop)
+        ahead_join(c); /* it may be freeing them (kicked early, it leaves them alone) */
     if (!c->cur.bare)
         return;
     for (size_t i = 0; i < c->cur.n; i++)
@@ -542,6 +555,7 @@ static int ahead_adopt(jm_fsm_consumer_t *c)
     }
     if (c->ahead_due) { /* polled, but cur's transaction ended before its handlers were done */
         c->ahead_due = 0;
+        c->ahead_drop = 0;
         ahead_main(c);
     }
     batch_t t = c->cur;
@@ -675,7 +689,7 @@ static jm_rc_t txn_run(jm_fsm_consumer_t *c, jm_owned_t *parts, size_t *n_parts,
     if (rc == JM_OK)
         rc = txn_apply(c, err);
     if (rc == JM_OK)
-        ahead_kick(c); /* the handlers are done with the events */
+        ahead_kick(c, 1); /* the handlers are done with the events */
     if (rc == JM_OK)
         rc = jm_apply_flush(c->ap, err); /* the handlers' pending per-transaction writes */
     if (rc == JM_OK)
