@@ -524,6 +524,8 @@ static void batch_decoded(jm_fsm_consumer_t *c)
         if (!c->cur.items[i].dead)
             item_decode(c->o.topic, &c->cur.items[i]);
     c->cur.bare = 0;
+    jm_log(JM_LOG_INFO, SUB, "%s: batch of %zu runs again: its events decoded again", c->o.name,
+           c->cur.n);
 }
 
 /* The applied batch: freed now, or with decode ahead handed to the next ahead_main (which is

@@ -659,13 +659,14 @@ static jm_pg_t *schema_fresh(const char *name)
 /* Decode ahead (the next batch decoded on a second thread while one is applied): with small
  * batches of chunked binds, runs and a malformed message, the FSM applies every event once and
  * its rows are those of a replay of the event log, which decodes and applies one event after
- * the other (jobmon audit).  The third transaction fails after its handlers, when its events
- * were freed and the next batch is being decoded: the retry decodes them again. */
+ * the other (jobmon audit).  Each run's first or third transaction fails after its handlers:
+ * with bind chunks the next batch was decoded while they ran; with run heartbeats only, the
+ * batch's events were freed for the next one's decoding, and the retry decodes them again. */
 START_TEST(test_decode_ahead_same_rows)
 {
     ctx_t c;
     char sql[512];
-    enum { N_WF = 12, CHUNKS = 3 };
+    enum { N_WF = 12, CHUNKS = 3, BEATS = 3 };
     ctx_open(&c);
     for (int i = 0; i < N_WF; i++) {
         send_chunked_workflow(&c, c.wf_base + 1000 * i, CHUNKS);
@@ -693,6 +694,28 @@ START_TEST(test_decode_ahead_same_rows)
     ck_assert_msg(!log_has(&c, "(0 decoded ahead,"), "no batch was decoded ahead (see %s)", c.log);
     ck_assert(log_has(&c, "injecting a serialization failure"));
     ck_assert(log_has(&c, "retry 1"));
+    for (int k = 0; k < BEATS; k++)
+        for (int i = 0; i < N_WF; i++) {
+            jm_event_t *ev =
+                ev_new(JM_EV_RUN_HEARTBEAT, c.wf_base + 1000 * i,
+                       json_pack("{s:I,s:i}", "run_id", (json_int_t)(c.wf_base + 1000 * i),
+                                 "next_report_s", 60 + k));
+            send_ev(&c, ev);
+            jm_event_destroy(ev);
+        }
+    flush(&c);
+    produced += N_WF * BEATS;
+    setenv("IT_CONSUMER_BATCH_MAX", "4", 1);
+    setenv("IT_CONSUMER_DECODE_AHEAD", "true", 1);
+    pid = fsm_start(&c, 1, "1");
+    unsetenv("IT_CONSUMER_BATCH_MAX");
+    unsetenv("IT_CONSUMER_DECODE_AHEAD");
+    ck_assert_int_eq(wait_int(&c, produced, sql), produced);
+    ck_assert_int_eq(fsm_stop(&c, pid, SIGTERM), 0);
+    ck_assert_int_eq(n_logged(&c, NULL), produced);
+    ck_assert_int_eq(n_logged(&c, "applied"), produced - 1);
+    ck_assert_msg(log_has(&c, "its events decoded again"), "no rerun decoded again (see %s)",
+                  c.log);
     char schema[64];
     snprintf(schema, sizeof(schema), "it_ahead_%d", (int)getpid());
     jm_pg_t *dst = schema_fresh(schema);
@@ -705,7 +728,7 @@ START_TEST(test_decode_ahead_same_rows)
         int n_diff = -1;
         char diff[256];
         ck_assert_msg(jm_replay_workflow(src, dst, wf, &st, &err) == JM_OK, "%s", err.msg);
-        ck_assert_int_eq(st.events, CHUNKS + 3);
+        ck_assert_int_eq(st.events, CHUNKS + 3 + BEATS);
         ck_assert_msg(st.outcome_mismatch == 0, "%s", st.first_mismatch);
         ck_assert_msg(
             jm_replay_diff(src, c.schema, schema, wf, &n_diff, diff, sizeof(diff), &err) == JM_OK,
