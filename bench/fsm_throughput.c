@@ -784,8 +784,10 @@ static void cpu_snap(cpu_snap_t *s)
     closedir(d);
 }
 
-/* CPU seconds per group between two snapshots. */
-static void cpu_delta(const cpu_snap_t *a, const cpu_snap_t *b, double out[G__CNT])
+/* CPU seconds per group between two snapshots; the processes in fsm[0..n_fsm) count as
+ * jobmon-fsm whatever their name (an A/B names its builds as it likes). */
+static void cpu_delta(const cpu_snap_t *a, const cpu_snap_t *b, const int *fsm, size_t n_fsm,
+                      double out[G__CNT])
 {
     long hz = sysconf(_SC_CLK_TCK);
     for (int i = 0; i < G__CNT; i++)
@@ -801,8 +803,12 @@ static void cpu_delta(const cpu_snap_t *a, const cpu_snap_t *b, double out[G__CN
         uint64_t t;
         if (proc_stat(b->pid[i], comm, &t) != 0)
             continue;
+        int g = group_of(comm);
+        for (size_t k = 0; k < n_fsm; k++)
+            if (fsm[k] == b->pid[i])
+                g = G_FSM;
         if (b->ticks[i] >= before)
-            out[group_of(comm)] += (double)(b->ticks[i] - before) / (double)hz;
+            out[g] += (double)(b->ticks[i] - before) / (double)hz;
     }
 }
 
@@ -994,7 +1000,7 @@ static int measure(opts_t *o, target_t *t, const char *conninfo, pthread_t *pub,
         t->publish_s = job->secs;
     }
     double cpu[G__CNT];
-    cpu_delta(&c0, &c1, cpu);
+    cpu_delta(&c0, &c1, o->fsm_pids, o->n_fsm_pids, cpu);
     double own_pg_s = cpu_of_pids(&c0, &c1, own_pg, n_own_pg);
     double wall = (double)(jm_time_mono_ms() - start) / 1000.0;
 
