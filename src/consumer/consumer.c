@@ -439,7 +439,8 @@ static void batch_poll(jm_fsm_consumer_t *c)
  * The thread starts once batch N's handlers are done with its events (ahead_kick): it frees
  * them first, so one batch of decoded events is in memory at a time, not two (the trees are
  * ~5x the messages' bytes).  Should batch N's transaction run again, batch_decoded decodes its
- * events anew from the messages, which are kept until the batch is retired. */
+ * events anew from the messages, which are kept until the batch is retired.  A batch with bind
+ * chunks is the exception: the thread starts at once and leaves its events alone (ahead_poll). */
 
 /* Free the events of b's valid items (their messages stay: batch_decoded rebuilds them). */
 static void batch_drop_events(batch_t *b)
