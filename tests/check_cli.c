@@ -301,6 +301,88 @@ START_TEST(read_args)
 }
 END_TEST
 
+START_TEST(prune_args)
+{
+    jm_cli_prune_opts_t o;
+    char msg[256];
+    int64_t ms, now = 10LL * 86400000;
+    ck_assert_int_eq(jm_cli_parse_age("90d", &ms), 0);
+    ck_assert_int_eq(ms, 90LL * 86400000);
+    ck_assert_int_eq(jm_cli_parse_age("12h", &ms), 0);
+    ck_assert_int_eq(ms, 12LL * 3600000);
+    ck_assert_int_eq(jm_cli_parse_age("0s", &ms), 0);
+    ck_assert_int_eq(ms, 0);
+    ck_assert_int_eq(jm_cli_parse_age("2w", &ms), 0);
+    ck_assert_int_eq(ms, 14LL * 86400000);
+    ck_assert_int_eq(jm_cli_parse_age("30", &ms), -1);
+    ck_assert_int_eq(jm_cli_parse_age("d", &ms), -1);
+    ck_assert_int_eq(jm_cli_parse_age("5dd", &ms), -1);
+    ck_assert_int_eq(jm_cli_parse_age("-1d", &ms), -1);
+
+    ck_assert_int_eq(
+        jm_cli_prune_parse(
+            ARGC("prune", "--older-than", "2d", "--workflow", "7", "--workflow", "9", "--dry-run"),
+            ARGV("prune", "--older-than", "2d", "--workflow", "7", "--workflow", "9", "--dry-run"),
+            now, &o, msg, sizeof(msg)),
+        0);
+    ck_assert_int_eq(o.cutoff_ms, 8LL * 86400000);
+    ck_assert_uint_eq(o.n_wf, 2);
+    ck_assert_int_eq(o.wf[1], 9);
+    ck_assert_int_eq(o.dry_run, 1);
+    ck_assert_int_eq(o.rows, 50000);
+    jm_cli_prune_opts_free(&o);
+
+    ck_assert_int_eq(jm_cli_prune_parse(ARGC("prune", "--before", "1970-01-03", "--rows", "10"),
+                                        ARGV("prune", "--before", "1970-01-03", "--rows", "10"),
+                                        now, &o, msg, sizeof(msg)),
+                     0);
+    ck_assert_int_eq(o.cutoff_ms, 2LL * 86400000);
+    ck_assert_int_eq(o.rows, 10);
+    jm_cli_prune_opts_free(&o);
+    ck_assert_int_eq(jm_cli_prune_parse(ARGC("prune", "--before", "1970-01-01T00:00:05Z"),
+                                        ARGV("prune", "--before", "1970-01-01T00:00:05Z"), now, &o,
+                                        msg, sizeof(msg)),
+                     0);
+    ck_assert_int_eq(o.cutoff_ms, 5000);
+    jm_cli_prune_opts_free(&o);
+
+    /* exactly one cutoff; bad values name the option */
+    ck_assert_int_eq(jm_cli_prune_parse(ARGC("prune"), ARGV("prune"), now, &o, msg, sizeof(msg)),
+                     -1);
+    ck_assert_ptr_nonnull(strstr(msg, "--older-than"));
+    jm_cli_prune_opts_free(&o);
+    ck_assert_int_eq(
+        jm_cli_prune_parse(ARGC("prune", "--older-than", "1d", "--before", "2026-01-01"),
+                           ARGV("prune", "--older-than", "1d", "--before", "2026-01-01"), now, &o,
+                           msg, sizeof(msg)),
+        -1);
+    jm_cli_prune_opts_free(&o);
+    ck_assert_int_eq(jm_cli_prune_parse(ARGC("prune", "--before", "yesterday"),
+                                        ARGV("prune", "--before", "yesterday"), now, &o, msg,
+                                        sizeof(msg)),
+                     -1);
+    ck_assert_ptr_nonnull(strstr(msg, "--before"));
+    jm_cli_prune_opts_free(&o);
+    ck_assert_int_eq(jm_cli_prune_parse(ARGC("prune", "--older-than", "1d", "--rows", "0"),
+                                        ARGV("prune", "--older-than", "1d", "--rows", "0"), now, &o,
+                                        msg, sizeof(msg)),
+                     -1);
+    ck_assert_ptr_nonnull(strstr(msg, "--rows"));
+    jm_cli_prune_opts_free(&o);
+    ck_assert_int_eq(jm_cli_prune_parse(ARGC("prune", "--older-than", "1d", "--workflow", "x"),
+                                        ARGV("prune", "--older-than", "1d", "--workflow", "x"), now,
+                                        &o, msg, sizeof(msg)),
+                     -1);
+    jm_cli_prune_opts_free(&o);
+    ck_assert_int_eq(jm_cli_prune_parse(ARGC("prune", "--older-than", "1d", "7"),
+                                        ARGV("prune", "--older-than", "1d", "7"), now, &o, msg,
+                                        sizeof(msg)),
+                     -1);
+    ck_assert_ptr_nonnull(strstr(msg, "unexpected"));
+    jm_cli_prune_opts_free(&o);
+}
+END_TEST
+
 START_TEST(ops_args)
 {
     jm_cli_ops_opts_t o;
@@ -374,6 +456,7 @@ Suite *jm_cli_suite(void)
     tcase_add_test(tc, run_args);
     tcase_add_test(tc, read_args);
     tcase_add_test(tc, ops_args);
+    tcase_add_test(tc, prune_args);
     suite_add_tcase(s, tc);
     return s;
 }

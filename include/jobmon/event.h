@@ -33,6 +33,7 @@ typedef enum {
     JM_EV_WORKFLOW_RESET,
     JM_EV_WORKFLOW_CONCURRENCY,
     JM_EV_TASK_SET_STATUS,
+    JM_EV_WORKFLOW_PRUNE,
     /* distributor */
     JM_EV_RUN_STATUS,
     JM_EV_RUN_HEARTBEAT,

@@ -62,12 +62,22 @@ static char *current_schema(jm_pg_t *pg, jm_err_t *err)
     return s;
 }
 
-static int wf_exists(jm_pg_t *pg, int64_t wf, int *exists, jm_err_t *err)
+/* *state: 0 no such workflow (`pruned` then says when it was pruned, or is ""), 1 it exists,
+ * 2 it is being pruned. */
+static int wf_state(jm_pg_t *pg, int64_t wf, int *state, char *pruned, size_t len, jm_err_t *err)
 {
+    static const char sql[] =
+        "SELECT (SELECT CASE WHEN pruning_at IS NULL THEN 1 ELSE 2 END FROM workflow"
+        "         WHERE id = $1::bigint),"
+        " (SELECT 'at ' || ts || ' (event ' || event_id || ')' FROM event_log"
+        "  WHERE workflow_id = $1::bigint AND type = 'workflow.prune' AND outcome = 'applied'"
+        "  ORDER BY applied_seq DESC LIMIT 1)";
     PGresult *r = NULL;
-    jm_rc_t rc = jm_pg_exec_id(pg, "SELECT 1 FROM workflow WHERE id = $1::bigint", wf, &r, err);
-    if (rc == JM_OK)
-        *exists = PQntuples(r) > 0;
+    jm_rc_t rc = jm_pg_exec_id(pg, sql, wf, &r, err);
+    if (rc == JM_OK) {
+        *state = PQgetisnull(r, 0, 0) ? 0 : atoi(PQgetvalue(r, 0, 0));
+        snprintf(pruned, len, "%s", PQgetvalue(r, 0, 1));
+    }
     PQclear(r);
     return rc;
 }
@@ -117,10 +127,10 @@ int jm_cli_cmd_audit(jm_cli_t *cli, int argc, char **argv)
         {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0},
     };
-    int json = cli->json, keep = 0, opt, code = JM_EXIT_OK, created = 0, exists = 0, n_diff = 0;
+    int json = cli->json, keep = 0, opt, code = JM_EXIT_OK, created = 0, state = 0, n_diff = 0;
     const char *dir_opt = NULL;
     char *dir = NULL, *live = NULL, *scratch_q = NULL, schema[96], sql[512], msg[2048],
-         diff[512] = "";
+         diff[512] = "", pruned[128] = "";
     int64_t wf = 0;
     jm_pg_t *src = NULL, *dst = NULL;
     jm_replay_stats_t st;
@@ -156,13 +166,18 @@ int jm_cli_cmd_audit(jm_cli_t *cli, int argc, char **argv)
         code = JM_EXIT_UNAVAILABLE;
         goto out;
     }
-    if (!(live = current_schema(src, &err)) || wf_exists(src, wf, &exists, &err) != JM_OK) {
+    if (!(live = current_schema(src, &err)) ||
+        wf_state(src, wf, &state, pruned, sizeof(pruned), &err) != JM_OK) {
         fprintf(stderr, "jobmon: audit: %s\n", err.msg);
         code = jm_rc_to_exit(err.rc);
         goto out;
     }
-    if (!exists) {
-        fprintf(stderr, "jobmon: workflow %" PRId64 " not found\n", wf);
+    if (state != 1) {
+        fprintf(stderr, "jobmon: workflow %" PRId64 " %s%s\n", wf,
+                state     ? "is being pruned"
+                : *pruned ? "was pruned "
+                          : "not found",
+                state ? "" : pruned);
         code = JM_EXIT_USAGE;
         goto out;
     }

@@ -34,6 +34,7 @@ static const cli_command_t commands[] = {
     {"events", jm_cli_cmd_read, "the audit trail of a workflow or task"},
     {"help", NULL, "list the commands"},
     {"logs", jm_cli_cmd_read, "stdout/stderr paths of a workflow's task instances"},
+    {"prune", jm_cli_cmd_prune, "delete finished workflows older than a cutoff, with their logs"},
     {"reset", jm_cli_cmd_ops, "reset a workflow so the next run re-executes its tasks"},
     {"resume", jm_cli_cmd_resume, "resume a workflow: new run, watched like run"},
     {"run", jm_cli_cmd_run, "bind a workflow file, run it and watch it to the end"},

@@ -43,6 +43,26 @@ char *jm_cli_default_schema_dir(void);
  * ending in a newline. */
 int jm_cli_migrate_fresh(jm_pg_t *pg, const char *dir, char *msg, size_t len);
 
+/* cli_prune.c: `jobmon prune` (retention) */
+typedef struct {
+    int64_t cutoff_ms; /* --older-than / --before, as epoch ms */
+    int64_t *wf;       /* --workflow ids (owned), n_wf of them; none = every workflow */
+    size_t n_wf;
+    int64_t rows;      /* --rows: rows per workflow.prune event (50000) */
+    int64_t timeout_s; /* --timeout per event (60) */
+    int dry_run;       /* --dry-run */
+    int json;          /* --json */
+} jm_cli_prune_opts_t;
+
+/* Parse argv of `prune` (now_ms anchors --older-than).  0 ok, 1 --help, -1 with a message.  Call
+ * jm_cli_prune_opts_free() afterwards in every case. */
+int jm_cli_prune_parse(int argc, char **argv, int64_t now_ms, jm_cli_prune_opts_t *o, char *msg,
+                       size_t msglen);
+void jm_cli_prune_opts_free(jm_cli_prune_opts_t *o);
+/* An age like "90d", "12h", "30m", "45s", "2w" in ms.  0, or -1 when malformed. */
+int jm_cli_parse_age(const char *s, int64_t *ms);
+int jm_cli_cmd_prune(jm_cli_t *cli, int argc, char **argv);
+
 /* cli_audit.c: `jobmon audit WF` */
 int jm_cli_cmd_audit(jm_cli_t *cli, int argc, char **argv);
 

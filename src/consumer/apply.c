@@ -262,6 +262,20 @@ int64_t jm_ap_batches_pending(const jm_apply_t *ap, int64_t wf)
     return 0;
 }
 
+void jm_ap_pending_drop_wf(jm_apply_t *ap, int64_t wf)
+{
+    size_t m = 0;
+    for (size_t i = 0; i < ap->n_cnt; i++)
+        if (ap->cnt[i].wf != wf)
+            ap->cnt[m++] = ap->cnt[i];
+    ap->n_cnt = m;
+    m = 0;
+    for (size_t i = 0; i < ap->n_bat; i++)
+        if (ap->bat[i].wf != wf)
+            ap->bat[m++] = ap->bat[i];
+    ap->n_bat = m;
+}
+
 void jm_ap_batches_note(jm_apply_t *ap, int64_t wf, int64_t batch_num)
 {
     for (size_t i = 0; i < ap->n_bat; i++)
@@ -1479,6 +1493,7 @@ static const handler_fn handlers[JM_EV__CNT] = {
     [JM_EV_WORKFLOW_RESET] = jm_ap_workflow_reset,
     [JM_EV_WORKFLOW_CONCURRENCY] = jm_ap_workflow_concurrency,
     [JM_EV_TASK_SET_STATUS] = jm_ap_task_set_status,
+    [JM_EV_WORKFLOW_PRUNE] = jm_ap_workflow_prune,
     [JM_EV_RUN_STATUS] = jm_ap_run_status,
     [JM_EV_RUN_HEARTBEAT] = jm_ap_run_heartbeat,
     [JM_EV_TI_INSTANTIATED] = jm_ap_ti_event,
@@ -1496,6 +1511,26 @@ static const handler_fn handlers[JM_EV__CNT] = {
     [JM_EV_REAPER_RUN_LOST] = jm_ap_reaper_run_lost,
     [JM_EV_REAPER_RUN_TIMEOUT] = jm_ap_reaper_run_timeout,
 };
+
+/* The client's events (the first section of the catalogue) except workflow.prune itself: what
+ * could revive or change a workflow that is being pruned. */
+static int revives(jm_event_type_t t)
+{
+    _Static_assert(JM_EV_WORKFLOW_PRUNE + 1 == JM_EV_RUN_STATUS, "prune ends the client events");
+    return t < JM_EV_WORKFLOW_PRUNE;
+}
+
+/* A workflow being pruned (011_prune.sql) takes no client event until it is gone. */
+static jm_rc_t refuse_if_pruning(jm_apply_t *ap, int *refused, jm_err_t *err)
+{
+    PGresult *r = NULL;
+    jm_rc_t rc = jm_ap_exec_id(ap, AP_WF_PRUNING, ap->ev->workflow_id, &r, err);
+    *refused = rc == JM_OK && PQntuples(r) > 0;
+    PQclear(r);
+    if (*refused)
+        jm_ap_rejected(ap, "workflow %" PRId64 ": being pruned", ap->ev->workflow_id);
+    return rc;
+}
 
 jm_rc_t jm_apply_event(jm_apply_t *ap, const jm_event_t *ev, int64_t offset, jm_apply_result_t *res,
                        jm_err_t *err)
@@ -1527,7 +1562,10 @@ jm_rc_t jm_apply_event(jm_apply_t *ap, const jm_event_t *ev, int64_t offset, jm_
     if (rc == JM_OK && !fast && (has_pending(ap) || ap->ti.n || ap->task.n))
         if ((rc = jm_ap_write_pending(ap, err)) == JM_OK)
             jm_ap_forget_rows(ap);
-    if (rc == JM_OK)
+    int refused = 0;
+    if (rc == JM_OK && revives(ev->type))
+        rc = refuse_if_pruning(ap, &refused, err);
+    if (rc == JM_OK && !refused)
         rc = handlers[ev->type](ap, err);
     if (rc == JM_OK && !fast && (rc = jm_ap_write_pending(ap, err)) == JM_OK)
         jm_ap_forget_rows(ap);

@@ -88,6 +88,10 @@ typedef enum {
     AP_FLUSH_TI_ROWS,
     AP_BIND_CHUNK_GET,
     AP_BIND_RECHECK,
+    AP_WF_PRUNING,
+    AP_WF_PRUNE_GET,
+    AP_WF_PRUNE_MARK,
+    AP_WF_PRUNE_CHUNK,
     AP_SQL__CNT
 } jm_ap_sql_t;
 
@@ -299,6 +303,8 @@ void jm_ap_tlog_push(jm_apply_t *ap, jm_entity_t entity, int64_t id, int64_t wf,
                      char to);
 /* Write the pending task status changes now (before reading the ready set). */
 jm_rc_t jm_ap_write_task_status(jm_apply_t *ap, jm_err_t *err) JM_WUR;
+/* Drop workflow `wf`'s pending count deltas and batch numbers (it is being deleted). */
+void jm_ap_pending_drop_wf(jm_apply_t *ap, int64_t wf);
 /* Write every pending status change, transition_log row and report_by now. */
 jm_rc_t jm_ap_write_pending(jm_apply_t *ap, jm_err_t *err) JM_WUR;
 /* Forget the known rows (after writing what is pending). */
@@ -363,6 +369,7 @@ jm_rc_t jm_ap_workflow_resume(jm_apply_t *ap, jm_err_t *err) JM_WUR;
 jm_rc_t jm_ap_workflow_reset(jm_apply_t *ap, jm_err_t *err) JM_WUR;
 jm_rc_t jm_ap_workflow_concurrency(jm_apply_t *ap, jm_err_t *err) JM_WUR;
 jm_rc_t jm_ap_task_set_status(jm_apply_t *ap, jm_err_t *err) JM_WUR;
+jm_rc_t jm_ap_workflow_prune(jm_apply_t *ap, jm_err_t *err) JM_WUR;
 
 /* ---- shared run logic (apply_run.c) --------------------------------------------------------- */
 

@@ -1,6 +1,7 @@
 /*
  * apply_operator.c — operator events: workflow.resume (signal the alive run to hand over),
- * workflow.reset, workflow.concurrency (live limits, 0 pauses) and task.set_status (D / G).
+ * workflow.reset, workflow.concurrency (live limits, 0 pauses), task.set_status (D / G) and
+ * workflow.prune (retention: a finished workflow deleted a chunk of rows per event).
  * The bulk changes here are the documented FSM bypasses of reference §2 and §3.11 (still
  * written through jm_ap_transition, so logged and counted).  Reset and task.set_status enforce
  * §3.11's ownership against the event's `user` (resume and concurrency: no auth, no check); a
@@ -278,4 +279,50 @@ out:
     PQclear(r);
     PQclear(r2);
     return rc;
+}
+
+/* workflow.prune: the first event checks that the workflow finished before `finished_before`
+ * with no alive run and marks it pruning_at; each event then deletes at most `rows` of its rows
+ * (jm_prune_chunk), the last one the workflow row itself.  Its count deltas pending in this
+ * transaction are dropped, as the rows they would update are going. */
+jm_rc_t jm_ap_workflow_prune(jm_apply_t *ap, jm_err_t *err)
+{
+    const json_t *p = ap->ev->payload;
+    int64_t wf = ap->ev->workflow_id;
+    const char *q[2] = {ap->wfid, jm_ev_str(p, "finished_before")};
+    PGresult *r = NULL;
+    jm_rc_t rc = jm_ap_exec(ap, AP_WF_PRUNE_GET, 2, q, &r, err);
+    if (rc != JM_OK)
+        return rc;
+    if (PQntuples(r) == 0) {
+        PQclear(r);
+        jm_ap_ignored(ap, "workflow %" PRId64 ": not found (pruned already?)", wf);
+        return JM_OK;
+    }
+    char st = PQgetvalue(r, 0, 0)[0];
+    int pruning = PQgetvalue(r, 0, 1)[0] == 't', before = PQgetvalue(r, 0, 2)[0] == 't',
+        alive = PQgetvalue(r, 0, 3)[0] == 't';
+    PQclear(r);
+    if (!pruning && (!strchr("DFAH", st) || alive || !before)) {
+        if (alive)
+            jm_ap_rejected(ap, "workflow %" PRId64 ": has an alive run", wf);
+        else if (!before)
+            jm_ap_rejected(ap, "workflow %" PRId64 ": changed status (%c) at or after %s", wf, st,
+                           q[1]);
+        else
+            jm_ap_rejected(ap, "workflow %" PRId64 ": is %c, not finished (D F A H)", wf, st);
+        return JM_OK;
+    }
+    const char *m[2] = {ap->wfid, ap->ts};
+    if (!pruning && (rc = jm_ap_exec(ap, AP_WF_PRUNE_MARK, 2, m, NULL, err)) != JM_OK)
+        return rc;
+    jm_ap_pending_drop_wf(ap, wf);
+    char rows[24];
+    jm_ap_i64(rows, sizeof(rows), jm_ev_int(p, "rows"));
+    const char *c[2] = {ap->wfid, rows};
+    if ((rc = jm_ap_exec(ap, AP_WF_PRUNE_CHUNK, 2, c, NULL, err)) != JM_OK)
+        return rc;
+    jm_ap_applied(ap);
+    jm_ap_touch_wf(ap, wf);
+    return JM_OK;
 }

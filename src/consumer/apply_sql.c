@@ -475,4 +475,15 @@ const char *const jm_ap_sql[AP_SQL__CNT] = {
         " WHERE e.id = x.id AND (x.f IS NULL OR e.status = x.f) RETURNING x.f IS NOT NULL",
     [AP_WF_ARGS_TAKEN] = "SELECT id FROM workflow WHERE tool = $1 AND workflow_args_hash = $2"
                          " AND id <> $3::bigint ORDER BY id LIMIT 1",
+    /* workflow.prune (011_prune.sql).  $1 wf: is it being pruned (client events are refused) */
+    [AP_WF_PRUNING] = "SELECT 1 FROM workflow WHERE id = $1::bigint AND pruning_at IS NOT NULL",
+    /* $1 wf, $2 finished_before: status, being pruned, finished before, has an alive run */
+    [AP_WF_PRUNE_GET] = "SELECT w.status, w.pruning_at IS NOT NULL, w.status_at < $2::timestamptz,"
+                        " EXISTS (SELECT 1 FROM workflow_run r WHERE r.workflow_id = w.id"
+                        "  AND r.status IN " ALIVE_RUN ")"
+                        " FROM workflow w WHERE w.id = $1::bigint",
+    /* $1 wf, $2 ts */
+    [AP_WF_PRUNE_MARK] = "UPDATE workflow SET pruning_at = $2::timestamptz WHERE id = $1::bigint",
+    /* $1 wf, $2 rows at most: rows deleted, workflow gone */
+    [AP_WF_PRUNE_CHUNK] = "SELECT deleted, done FROM jm_prune_chunk($1::bigint, $2::int)",
 };

@@ -10,6 +10,7 @@
  * silently) is noticed by its lost script cache (NOSCRIPT after a load) and rebuilt the same way.
  * It reads PostgreSQL (committed state, one query per chunk of workflows) and never writes it.
  */
+#include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -212,6 +213,40 @@ static jm_rc_t write_row(jm_cache_t *c, PGresult *res, int row, jm_err_t *err)
     return rc;
 }
 
+static int cmp_i64(const void *a, const void *b)
+{
+    int64_t x = *(const int64_t *)a, y = *(const int64_t *)b;
+    return (x > y) - (x < y);
+}
+
+/* Workflows of `wf` that read_sql did not find were pruned (011_prune.sql): delete their keys and
+ * tell their watchers.  No version check: nothing newer than the deletion can exist. */
+static void drop_gone(jm_cache_t *c, PGresult *res, const int64_t *wf, size_t n_wf)
+{
+    size_t n = (size_t)PQntuples(res);
+    int64_t *found = jm_malloc((n + 1) * sizeof(*found));
+    for (size_t i = 0; i < n; i++)
+        found[i] = strtoll(PQgetvalue(res, (int)i, 0), NULL, 10);
+    qsort(found, n, sizeof(*found), cmp_i64);
+    for (size_t i = 0; i < n_wf && !c->down; i++) {
+        if (bsearch(&wf[i], found, n, sizeof(*found), cmp_i64))
+            continue;
+        char key[48], chan[64];
+        snprintf(key, sizeof(key), "jm:wf:%" PRId64, wf[i]);
+        snprintf(chan, sizeof(chan), "jm:notify:wf:%" PRId64, wf[i]);
+        const char *del[2] = {"DEL", key}, *pub[3] = {"PUBLISH", chan, "0"};
+        jm_err_t rerr;
+        jm_rc_t r = jm_redis_command_argv(c->r, 2, del, NULL, NULL, &rerr);
+        if (r == JM_OK)
+            r = jm_redis_command_argv(c->r, 3, pub, NULL, NULL, &rerr);
+        if (r == JM_ERR_UNAVAILABLE || r == JM_ERR_RETRY)
+            mark_down(c, rerr.msg);
+        else if (r != JM_OK)
+            jm_log(JM_LOG_ERROR, SUB, "deleting %s: %s", key, rerr.msg);
+    }
+    free(found);
+}
+
 /* Read the workflows (and the workflows of the runs) from PostgreSQL and write them. */
 static jm_rc_t refresh(jm_cache_t *c, jm_pg_t *pg, const int64_t *wf, size_t n_wf,
                        const int64_t *runs, size_t n_runs, jm_err_t *err)
@@ -236,6 +271,7 @@ static jm_rc_t refresh(jm_cache_t *c, jm_pg_t *pg, const int64_t *wf, size_t n_w
             jm_log(JM_LOG_ERROR, SUB, "writing jm:wf:%s: %s", PQgetvalue(res, row, 0), rerr.msg);
         }
     }
+    drop_gone(c, res, wf, n_wf);
     PQclear(res);
     return JM_OK;
 }

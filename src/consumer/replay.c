@@ -3,6 +3,7 @@
  * consume loop uses (apply.h), and compare the two schemas' rows.  This is how determinism is
  * checked (`jobmon audit`, tests): the FSM's state must be a pure function of its log.
  *
+ * A workflow that was pruned and bound again is replayed from its last applied workflow.prune.
  * It does not create or migrate the target schema (the caller does), touch Kafka or Redis, or
  * write event_log in the target: only the model rows are rebuilt.
  */
@@ -95,6 +96,23 @@ static jm_rc_t apply_page_retrying(jm_apply_t *ap, jm_pg_t *dst, PGresult *r, jm
     return rc;
 }
 
+/* The workflow's history starts after its last applied workflow.prune (011_prune.sql): what the
+ * log holds of it before that point was deleted with it.  *after receives that applied_seq, or
+ * "0". */
+static jm_rc_t history_start(jm_pg_t *src, const char *wf, char *after, size_t len, jm_err_t *err)
+{
+    static const char sql[] =
+        "SELECT coalesce(max(applied_seq), 0) FROM event_log WHERE workflow_id = $1::bigint"
+        " AND type = 'workflow.prune' AND outcome = 'applied'";
+    const char *p[1] = {wf};
+    PGresult *r = NULL;
+    jm_rc_t rc = jm_pg_exec(src, sql, 1, p, &r, err);
+    if (rc == JM_OK)
+        snprintf(after, len, "%s", PQgetvalue(r, 0, 0));
+    PQclear(r);
+    return rc;
+}
+
 jm_rc_t jm_replay_workflow(jm_pg_t *src, jm_pg_t *dst, int64_t workflow_id,
                            jm_replay_stats_t *stats, jm_err_t *err)
 {
@@ -106,8 +124,8 @@ jm_rc_t jm_replay_workflow(jm_pg_t *src, jm_pg_t *dst, int64_t workflow_id,
         return err ? err->rc : JM_ERR_INTERNAL;
     char wf[24], after[24] = "0";
     snprintf(wf, sizeof(wf), "%" PRId64, workflow_id);
-    jm_rc_t rc = JM_OK;
-    for (;;) {
+    jm_rc_t rc = history_start(src, wf, after, sizeof(after), err);
+    while (rc == JM_OK) {
         const char *p[2] = {wf, after};
         PGresult *r = NULL;
         if ((rc = jm_pg_exec(src, page_sql, 2, p, &r, err)) != JM_OK)

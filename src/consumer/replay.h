@@ -22,7 +22,8 @@ typedef struct {
 
 /*
  * Read the event_log rows of `workflow_id` from `src` (in its search_path), in apply order
- * (applied_seq; dead letters skipped), decode each raw message and apply it with jm_apply_event
+ * (applied_seq; dead letters skipped; from after its last applied workflow.prune, which deleted
+ * what came before), decode each raw message and apply it with jm_apply_event
  * on `dst`, 1000 events per transaction.  `dst` must be a different connection whose
  * search_path names a migrated schema holding none of this workflow's rows (e.g. a fresh one),
  * and on which no jm_apply_t is prepared (the replay prepares its own and releases it).

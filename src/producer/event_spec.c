@@ -225,6 +225,14 @@ static const jm_field_spec_t p_task_set_status[] = {
     OPERATOR,
     F_END,
 };
+static const jm_field_spec_t p_workflow_prune[] = {
+    {.name = "finished_before",
+     .kind = JM_FK_TS,
+     .doc = "the workflow must have finished (D F A H) before this time"},
+    F_INT("rows", 1, 1000000, "rows this event deletes at most"),
+    NAME("user", "operator's user name (recorded, not checked)"),
+    F_END,
+};
 static const jm_field_spec_t p_run_status[] = {
     RUN_ID,
     F_STATUS("status", "IOR", "run status"),
@@ -283,6 +291,8 @@ const jm_event_spec_t jm_event_specs[JM_EV__CNT] = {
        p_workflow_concurrency, "change a concurrency limit"),
     EV(JM_EV_TASK_SET_STATUS, "task.set_status", JM_PRODUCER_CLIENT, p_task_set_status,
        "operator sets task status"),
+    EV(JM_EV_WORKFLOW_PRUNE, "workflow.prune", JM_PRODUCER_CLIENT, p_workflow_prune,
+       "delete a finished workflow with its logs, a chunk of rows at a time"),
     EV(JM_EV_RUN_STATUS, "run.status", JM_PRODUCER_DISTRIBUTOR, p_run_status, "start-up handshake"),
     EV(JM_EV_RUN_HEARTBEAT, "run.heartbeat", JM_PRODUCER_DISTRIBUTOR, p_run_heartbeat,
        "the run is alive"),

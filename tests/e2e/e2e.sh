@@ -270,6 +270,38 @@ case_diamond()
     expect_done 4 && one_ti_each "$WF" && edges_respected "$WF"
 }
 
+# Retention: the diamond, finished, is listed by a dry run only once older than the cutoff, then
+# pruned a few rows per event: its rows, its cache entry and its logs go (but the last prune's
+# event_log row); audit says when; a second prune finds nothing.
+case_prune()
+{
+    local out rc
+    case_diamond "$1" || return 1
+    LAST=$tmp/$1/prune
+    out=$("$JOBMON" prune --workflow "$WF" --older-than 1h --dry-run 2>"$LAST.err")
+    [[ $out == *"0 workflow(s) would be pruned"* ]] || { fail "dry run, 1h: $out"; return 1; }
+    out=$("$JOBMON" --json prune --workflow "$WF" --older-than 0s --dry-run 2>"$LAST.err")
+    eq "dry run, 0s" "$(jq -r '.[0].result' <<<"$out")" "would prune" || return 1
+    eq "dry run leaves the rows" "$(q "SELECT count(*) FROM task WHERE workflow_id = $WF")" 4 || return 1
+    "$JOBMON" --json prune --workflow "$WF" --older-than 0s --rows 10 >"$LAST.json" 2>>"$LAST.err"
+    rc=$?
+    eq "prune exit code" "$rc" 0 || return 1
+    eq "prune result" "$(jq -r '.[0].result' "$LAST.json")" pruned || return 1
+    (($(jq -r '.[0].events' "$LAST.json") > 3)) || { fail "not chunked: $(cat "$LAST.json")"; return 1; }
+    eq "rows left" "$(q "SELECT (SELECT count(*) FROM workflow WHERE id = $WF)
+        + (SELECT count(*) FROM task WHERE workflow_id = $WF)
+        + (SELECT count(*) FROM task_instance WHERE workflow_id = $WF)
+        + (SELECT count(*) FROM workflow_run WHERE workflow_id = $WF)
+        + (SELECT count(*) FROM transition_log WHERE workflow_id = $WF)")" 0 || return 1
+    eq "event_log left" "$(q "SELECT string_agg(type || ' ' || outcome, ',') FROM event_log
+        WHERE workflow_id = $WF")" "workflow.prune applied" || return 1
+    "$JOBMON" status "$WF" >"$LAST.status" 2>&1 && { fail "status still finds it: $(cat "$LAST.status")"; return 1; }
+    out=$("$JOBMON" audit "$WF" 2>&1)
+    [[ $out == *"was pruned at"* ]] || { fail "audit: $out"; return 1; }
+    out=$("$JOBMON" prune --workflow "$WF" --older-than 0s 2>&1) || { fail "second prune: $out"; return 1; }
+    [[ $out == *"0 workflow(s) pruned"* ]] || fail "second prune: $out"
+}
+
 # A fatal task: descendants never run, siblings finish, run E, exit 1, the task is printed.
 case_fatal()
 {
@@ -504,6 +536,7 @@ for cl in "${clusters[@]}"; do
         t "dummy fork-join 1-3-3-1" case_forkjoin dummy
         t "dummy examples/diamond.json" case_diamond dummy
         t "dummy concurrency limit 2" case_concurrency dummy
+        t "dummy prune: a finished workflow deleted in chunks with its logs and cache" case_prune dummy
         ;;
     sequential | multiprocess)
         t "$cl one task" case_one "$cl"

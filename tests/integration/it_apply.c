@@ -35,10 +35,11 @@ typedef struct {
     jm_event_t *log[4096];
     size_t nlog;
     int keep_log;
-    int array_limit; /* bind(): the template's limit (0 = 10000) */
-    int no_check;    /* skip the invariants after each event */
-    int log_events;  /* also record each event in event_log as the consume loop does */
-    int retries;     /* transactions rolled back on JM_ERR_RETRY and applied again */
+    int array_limit;       /* bind(): the template's limit (0 = 10000) */
+    const char *args_hash; /* bind(): workflow_args_hash (NULL = HEX) */
+    int no_check;          /* skip the invariants after each event */
+    int log_events;        /* also record each event in event_log as the consume loop does */
+    int retries;           /* transactions rolled back on JM_ERR_RETRY and applied again */
     int64_t offset;
     char reason[256]; /* sc_apply: the reason of the last event's outcome */
 } sc_t;
@@ -94,9 +95,9 @@ static void sc_close(sc_t *sc, int drop)
         jm_event_destroy(sc->log[i]);
 }
 
-/* event_log rows as the consume loop writes them (evlog.c): claimed as applied with the raw
- * message before the handler runs, the outcome recorded after. */
-static void evlog_claim(sc_t *sc, const jm_event_t *ev)
+/* The event's event_log row as the consume loop writes it (evlog.c): after the handlers, in the
+ * same transaction, with the outcome and the raw message. */
+static void evlog_write(sc_t *sc, const jm_event_t *ev, const jm_apply_result_t *res)
 {
     size_t len = 0;
     char *raw = jm_event_encode(ev, &len);
@@ -104,27 +105,23 @@ static void evlog_claim(sc_t *sc, const jm_event_t *ev)
     snprintf(wf, sizeof(wf), "%lld", (long long)ev->workflow_id);
     snprintf(off, sizeof(off), "%lld", (long long)++sc->offset);
     jm_time_format_iso(ev->ts_ms, ts, sizeof(ts));
-    const char *p[6] = {ev->id, off, wf, jm_event_type_name(ev->type), ts, raw};
-    PGresult *r = PQexecParams(jm_pg_conn(sc->pg),
-                               "INSERT INTO event_log (event_id, topic, partition, kafka_offset,"
-                               " workflow_id, type, outcome, ts, raw) VALUES ($1, 'jobmon.events',"
-                               " 0, $2, $3, $4, 'applied', $5, convert_to($6, 'UTF8'))",
-                               6, NULL, p, NULL, NULL, 0);
+    const char *p[8] = {ev->id,
+                        off,
+                        wf,
+                        jm_event_type_name(ev->type),
+                        ts,
+                        raw,
+                        jm_outcome_name(res->outcome),
+                        res->outcome == JM_OUTCOME_APPLIED ? NULL : res->reason};
+    PGresult *r =
+        PQexecParams(jm_pg_conn(sc->pg),
+                     "INSERT INTO event_log (event_id, topic, partition, kafka_offset,"
+                     " workflow_id, type, outcome, reason, ts, raw) VALUES ($1,"
+                     " 'jobmon.events', 0, $2, $3, $4, $7, $8, $5, convert_to($6, 'UTF8'))",
+                     8, NULL, p, NULL, NULL, 0);
     ck_assert_msg(PQresultStatus(r) == PGRES_COMMAND_OK, "%s", PQresultErrorMessage(r));
     PQclear(r);
     free(raw);
-}
-
-static void evlog_record(sc_t *sc, const jm_event_t *ev, const jm_apply_result_t *res)
-{
-    if (res->outcome == JM_OUTCOME_APPLIED)
-        return;
-    const char *p[3] = {ev->id, jm_outcome_name(res->outcome), res->reason};
-    PGresult *r = PQexecParams(jm_pg_conn(sc->pg),
-                               "UPDATE event_log SET outcome = $2, reason = $3 WHERE event_id = $1",
-                               3, NULL, p, NULL, NULL, 0);
-    ck_assert_msg(PQresultStatus(r) == PGRES_COMMAND_OK, "%s", PQresultErrorMessage(r));
-    PQclear(r);
 }
 
 /* Apply one event in its own transaction; returns the outcome. */
@@ -137,8 +134,6 @@ static jm_outcome_t sc_apply_ev(sc_t *sc, const jm_event_t *ev, char *reason)
      * of a re-bound chunk fails once: apply_bind.c then probes that workflow's chunks) */
     for (int attempt = 0;; attempt++) {
         exec_ok(sc, "BEGIN");
-        if (sc->log_events)
-            evlog_claim(sc, ev);
         rc = jm_apply_event(sc->ap, ev, sc->offset, &res, &err);
         if (rc != JM_ERR_RETRY || attempt == 2)
             break;
@@ -148,7 +143,7 @@ static jm_outcome_t sc_apply_ev(sc_t *sc, const jm_event_t *ev, char *reason)
     }
     ck_assert_msg(rc == JM_OK, "apply %s: %s", jm_event_type_name(ev->type), err.msg);
     if (sc->log_events)
-        evlog_record(sc, ev, &res);
+        evlog_write(sc, ev, &res);
     rc = jm_apply_flush(sc->ap, &err);
     ck_assert_msg(rc == JM_OK, "flush after %s: %s", jm_event_type_name(ev->type), err.msg);
     exec_ok(sc, "COMMIT");
@@ -218,10 +213,10 @@ static void bind_header(sc_t *sc, int64_t wf, size_t n, int limit)
                              "command_template", "{command}", "node_args", "task_args", "op_args",
                              "array_id", (json_int_t)(wf * 10), "max_concurrently_running",
                              sc->array_limit ? sc->array_limit : 10000);
-    json_t *p =
-        json_pack("{s:s,s:s,s:s,s:s,s:s,s:i,s:i,s:s,s:{},s:o}", "tool", "t", "workflow_args_hash",
-                  HEX, "task_hash", HEX, "dag_hash", HEX, "name", "wf", "max_concurrently_running",
-                  limit, "total_tasks", (int)n, "user", "u", "attributes", "templates", tmpl);
+    json_t *p = json_pack("{s:s,s:s,s:s,s:s,s:s,s:i,s:i,s:s,s:{},s:o}", "tool", "t",
+                          "workflow_args_hash", sc->args_hash ? sc->args_hash : HEX, "task_hash",
+                          HEX, "dag_hash", HEX, "name", "wf", "max_concurrently_running", limit,
+                          "total_tasks", (int)n, "user", "u", "attributes", "templates", tmpl);
     ck_assert_int_eq(sc_apply(sc, JM_EV_WORKFLOW_BIND, wf, p), JM_OUTCOME_APPLIED);
 }
 
@@ -2057,6 +2052,110 @@ START_TEST(test_reports_partial)
 }
 END_TEST
 
+/* ---- retention: workflow.prune ------------------------------------------------------------ */
+
+static jm_outcome_t ev_prune(sc_t *sc, int64_t wf, int64_t before_ms, int rows)
+{
+    char ts[40];
+    jm_time_format_iso(before_ms, ts, sizeof(ts));
+    return sc_apply(sc, JM_EV_WORKFLOW_PRUNE, wf,
+                    json_pack("{s:s,s:i,s:s}", "finished_before", ts, "rows", rows, "user", "ops"));
+}
+
+/* Rows of workflow `wf` in every table a prune empties, event_log aside. */
+static int64_t wf_rows(sc_t *sc, int64_t wf)
+{
+    return q_int(sc,
+                 "SELECT (SELECT count(*) FROM workflow WHERE id = %1$lld)"
+                 " + (SELECT count(*) FROM workflow_run WHERE workflow_id = %1$lld)"
+                 " + (SELECT count(*) FROM task WHERE workflow_id = %1$lld)"
+                 " + (SELECT count(*) FROM task_instance WHERE workflow_id = %1$lld)"
+                 " + (SELECT count(*) FROM task_edge WHERE workflow_id = %1$lld)"
+                 " + (SELECT count(*) FROM task_array WHERE workflow_id = %1$lld)"
+                 " + (SELECT count(*) FROM workflow_task_count WHERE workflow_id = %1$lld)"
+                 " + (SELECT count(*) FROM transition_log WHERE workflow_id = %1$lld)",
+                 (long long)wf);
+}
+
+/* A finished workflow is deleted a few rows per event: refused while it runs, is not finished
+ * or finished after the cutoff; client events are refused while it is being pruned; a bystander
+ * keeps its rows; once gone, the workflow can be bound and run again, and the replay of its log
+ * (from the last applied prune) gives the live rows. */
+START_TEST(test_prune)
+{
+    sc_t sc;
+    sc_open(&sc);
+    sc.log_events = 1;
+    task_def_t t[] = {{.id = 411},
+                      {.id = 412, .up = {411}, .nup = 1},
+                      {.id = 413, .up = {411}, .nup = 1},
+                      {.id = 414, .up = {412, 413}, .nup = 2}};
+    task_def_t other[] = {{.id = 511}, {.id = 512, .up = {511}, .nup = 1}};
+    bind(&sc, 41, t, 4, 100);
+    sc.args_hash = "fedcba9876543210fedcba9876543210";
+    bind(&sc, 51, other, 2, 100);
+    sc.args_hash = NULL;
+    int64_t far = sc.ts + 1000000000;
+    ck_assert_int_eq(ev_prune(&sc, 41, far, 1000), JM_OUTCOME_REJECTED);
+    ck_assert_msg(strstr(sc.reason, "not finished"), "%s", sc.reason);
+    start(&sc, 41);
+    ck_assert_int_eq(ev_prune(&sc, 41, far, 1000), JM_OUTCOME_REJECTED);
+    ck_assert_msg(strstr(sc.reason, "alive run"), "%s", sc.reason);
+    drive(&sc, 41, NULL, 0, 0, 0);
+    ck_assert_int_eq(WF_ST(&sc, 41), 'D');
+    ck_assert_int_eq(ev_prune(&sc, 41, sc.ts - 5000, 1000), JM_OUTCOME_REJECTED);
+    ck_assert_msg(strstr(sc.reason, "at or after"), "%s", sc.reason);
+
+    int64_t rows = wf_rows(&sc, 41), bystander = wf_rows(&sc, 51);
+    ck_assert_int_gt(rows, 30);
+    sc.no_check = 1; /* the counts do not match the tasks half way */
+    int events = 0;
+    while (q_int(&sc, "SELECT count(*) FROM workflow WHERE id = 41") > 0) {
+        ck_assert_int_eq(ev_prune(&sc, 41, far, 7), JM_OUTCOME_APPLIED);
+        ck_assert_int_lt(++events, 1000);
+        if (events == 1) {
+            ck_assert_int_eq(ev_reset(&sc, 41, 0, "u"), JM_OUTCOME_REJECTED);
+            ck_assert_msg(strstr(sc.reason, "being pruned"), "%s", sc.reason);
+        }
+    }
+    sc.no_check = 0;
+    /* every chunk but the last deleted its 7 rows; the event_log rows went too (the events
+     * logged after each chunk's delete: the last prune and nothing else remains) */
+    ck_assert_int_ge(events, (int)((rows + 7) / 7));
+    ck_assert_int_eq(wf_rows(&sc, 41), 0);
+    ck_assert_int_eq(q_int(&sc, "SELECT count(*) FROM event_log WHERE workflow_id = 41"), 1);
+    ck_assert_int_eq(wf_rows(&sc, 51), bystander);
+    ck_assert_int_eq(ev_prune(&sc, 41, far, 7), JM_OUTCOME_IGNORED);
+    ck_assert_msg(strstr(sc.reason, "not found"), "%s", sc.reason);
+
+    /* bound again: a new history, replayed from the last applied prune */
+    size_t history = sc.nlog;
+    bind(&sc, 41, t, 4, 100);
+    start(&sc, 41);
+    drive(&sc, 41, NULL, 0, 0, 0);
+    ck_assert_int_eq(WF_ST(&sc, 41), 'D');
+    sc_t b;
+    sc_open(&b);
+    jm_apply_destroy(b.ap);
+    b.ap = NULL;
+    exec_ok(&b, "DEALLOCATE ALL");
+    jm_err_t err;
+    jm_replay_stats_t st;
+    ck_assert_msg(jm_replay_workflow(sc.pg, b.pg, 41, &st, &err) == JM_OK, "replay: %s", err.msg);
+    ck_assert_int_eq(st.events, sc.nlog - history + 1); /* the ignored prune, then the rest */
+    ck_assert_msg(st.outcome_mismatch == 0, "%s", st.first_mismatch);
+    int n_diff = -1;
+    char diff[256];
+    ck_assert_msg(
+        jm_replay_diff(sc.pg, sc.schema, b.schema, 41, &n_diff, diff, sizeof(diff), &err) == JM_OK,
+        "diff: %s", err.msg);
+    ck_assert_msg(n_diff == 0, "replay differs in %s", diff);
+    b.ap = jm_apply_new(b.pg, &err);
+    sc_close(&b, 1);
+    sc_close(&sc, 1);
+}
+END_TEST
+
 Suite *it_apply_suite(void)
 {
     Suite *s = suite_create("apply");
@@ -2095,6 +2194,7 @@ Suite *it_apply_suite(void)
     tcase_add_test(tc, test_same_args_different_tasks);
     tcase_add_test(tc, test_replay_event_log);
     tcase_add_test(tc, test_replay_batched_retries);
+    tcase_add_test(tc, test_prune);
     tcase_add_test(tc, test_replay_fan_in);
     tcase_add_test(tc, test_edges_prefetch_probes);
     tcase_add_test(tc, test_bind_copy_identical);
