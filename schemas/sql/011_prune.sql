@@ -25,47 +25,31 @@ CREATE OR REPLACE FUNCTION jm_prune_chunk(wf bigint, budget int,
 LANGUAGE plpgsql
 AS $$
 DECLARE
+    t text;
     n bigint;
 BEGIN
     deleted := 0;
     done := false;
-    DELETE FROM transition_log WHERE ctid = ANY (ARRAY(
-        SELECT ctid FROM transition_log WHERE workflow_id = wf LIMIT budget));
-    GET DIAGNOSTICS n = ROW_COUNT;
-    deleted := deleted + n;
-    IF deleted >= budget THEN RETURN; END IF;
-    DELETE FROM event_log WHERE ctid = ANY (ARRAY(
-        SELECT ctid FROM event_log WHERE workflow_id = wf LIMIT budget - deleted));
-    GET DIAGNOSTICS n = ROW_COUNT;
-    deleted := deleted + n;
-    IF deleted >= budget THEN RETURN; END IF;
-    DELETE FROM task_instance WHERE ctid = ANY (ARRAY(
-        SELECT ctid FROM task_instance WHERE workflow_id = wf LIMIT budget - deleted));
-    GET DIAGNOSTICS n = ROW_COUNT;
-    deleted := deleted + n;
-    IF deleted >= budget THEN RETURN; END IF;
-    -- task_edge has no workflow_id index: reach it through the workflow's tasks (its primary
-    -- key leads with downstream_id), before the tasks go.
-    DELETE FROM task_edge WHERE ctid = ANY (ARRAY(
-        SELECT e.ctid FROM task t JOIN task_edge e ON e.downstream_id = t.id
-        WHERE t.workflow_id = wf LIMIT budget - deleted));
-    GET DIAGNOSTICS n = ROW_COUNT;
-    deleted := deleted + n;
-    IF deleted >= budget THEN RETURN; END IF;
-    DELETE FROM task WHERE ctid = ANY (ARRAY(
-        SELECT ctid FROM task WHERE workflow_id = wf LIMIT budget - deleted));
-    GET DIAGNOSTICS n = ROW_COUNT;
-    deleted := deleted + n;
-    IF deleted >= budget THEN RETURN; END IF;
-    DELETE FROM workflow_task_count WHERE workflow_id = wf;
-    GET DIAGNOSTICS n = ROW_COUNT;
-    deleted := deleted + n;
-    DELETE FROM workflow_run WHERE workflow_id = wf;
-    GET DIAGNOSTICS n = ROW_COUNT;
-    deleted := deleted + n;
-    DELETE FROM task_array WHERE workflow_id = wf;
-    GET DIAGNOSTICS n = ROW_COUNT;
-    deleted := deleted + n;
+    -- the large tables, a bounded number of rows each (task_edge has no workflow_id index: it
+    -- is reached through the workflow's tasks, its primary key leading with downstream_id)
+    FOREACH t IN ARRAY ARRAY['transition_log', 'event_log', 'task_instance', 'task_edge', 'task']
+    LOOP
+        EXECUTE format('DELETE FROM %1$I WHERE ctid = ANY (ARRAY(SELECT x.ctid FROM %1$I x %2$s'
+                       ' LIMIT $2))', t,
+                       CASE t WHEN 'task_edge'
+                           THEN 'JOIN task k ON k.id = x.downstream_id WHERE k.workflow_id = $1'
+                           ELSE 'WHERE x.workflow_id = $1' END)
+            USING wf, budget - deleted;
+        GET DIAGNOSTICS n = ROW_COUNT;
+        deleted := deleted + n;
+        IF deleted >= budget THEN RETURN; END IF;
+    END LOOP;
+    -- the few rows left, then the workflow itself
+    FOREACH t IN ARRAY ARRAY['workflow_task_count', 'workflow_run', 'task_array'] LOOP
+        EXECUTE format('DELETE FROM %I WHERE workflow_id = $1', t) USING wf;
+        GET DIAGNOSTICS n = ROW_COUNT;
+        deleted := deleted + n;
+    END LOOP;
     DELETE FROM workflow WHERE id = wf;
     GET DIAGNOSTICS n = ROW_COUNT;
     deleted := deleted + n;

@@ -22,6 +22,7 @@
 #define PRUNE_ROWS_DEFAULT 50000
 #define PRUNE_ROWS_MAX     1000000 /* the event's limit (event_spec.c) */
 #define PRUNE_WF_MAX       10000   /* --workflow given at most this often */
+#define PRUNE_WINDOW       4       /* events in flight per workflow */
 
 static void prune_usage(FILE *out)
 {
@@ -191,30 +192,52 @@ static int wf_present(prune_t *pr, const char *wf, jm_err_t *err)
     return n > 0;
 }
 
-/* Publish workflow.prune events for one workflow until it is gone.  JM_OK with *events the
- * events applied, and *gone 1 (pruned, or found gone) or 0 with the FSM's reason for refusing;
- * an error when Kafka or PostgreSQL failed or an event was not applied in time. */
+/* Publish `n` workflow.prune events for workflow `id` and wait for each in turn (one partition:
+ * the FSM applies them in order).  *applied counts those applied; stops at the first that is not,
+ * with its outcome in `outcome`. */
+static jm_rc_t prune_some(prune_t *pr, int64_t id, int n, int *applied, char *outcome,
+                          size_t outcome_len, char *reason, size_t reason_len, jm_err_t *err)
+{
+    char ids[PRUNE_WINDOW][37];
+    jm_rc_t rc = JM_OK;
+    for (int k = 0; k < n && rc == JM_OK; k++) {
+        json_t *pl = json_pack("{ss sI ss}", "finished_before", pr->cutoff, "rows",
+                               (json_int_t)pr->o->rows, "user", jm_cli_user());
+        rc = jm_cli_publish(pr->p, JM_EV_WORKFLOW_PRUNE, id, pl, ids[k], err);
+    }
+    for (int k = 0; k < n && rc == JM_OK; k++) {
+        rc = jm_cli_wait_event(pr->ctx, ids[k], pr->o->timeout_s * 1000, outcome, outcome_len,
+                               reason, reason_len, err);
+        if (rc != JM_OK || strcmp(outcome, "applied") != 0)
+            break;
+        (*applied)++;
+    }
+    return rc;
+}
+
+/* Have workflow `id` pruned: one event first (it is the one the FSM may refuse), then windows of
+ * PRUNE_WINDOW events in flight, so that the FSM is not idle while this process polls, until
+ * the workflow row is gone (events beyond the last chunk are recorded as ignored).  JM_OK with
+ * *events the events applied, and *gone 1 (pruned, or found gone) or 0 with the FSM's reason for
+ * refusing; an error when Kafka or PostgreSQL failed or an event was not applied in time. */
 static jm_rc_t prune_one(prune_t *pr, int64_t id, const char *wf, int *events, int *gone,
                          char *reason, size_t reason_len, jm_err_t *err)
 {
-    char event_id[37], outcome[32];
+    char outcome[32];
     *events = 0;
     *gone = 0;
     reason[0] = '\0';
-    for (;;) {
-        json_t *pl = json_pack("{ss sI ss}", "finished_before", pr->cutoff, "rows",
-                               (json_int_t)pr->o->rows, "user", jm_cli_user());
-        jm_rc_t rc = jm_cli_publish(pr->p, JM_EV_WORKFLOW_PRUNE, id, pl, event_id, err);
-        if (rc == JM_OK)
-            rc = jm_cli_wait_event(pr->ctx, event_id, pr->o->timeout_s * 1000, outcome,
-                                   sizeof(outcome), reason, reason_len, err);
+    for (int n = 1;; n = PRUNE_WINDOW) {
+        jm_rc_t rc =
+            prune_some(pr, id, n, events, outcome, sizeof(outcome), reason, reason_len, err);
         if (rc != JM_OK)
             return rc;
-        if (strcmp(outcome, "applied") != 0) { /* refused, or (ignored) gone meanwhile */
+        if (strcmp(outcome, "applied") != 0) { /* refused, or (ignored) gone already */
             *gone = strcmp(outcome, "ignored") == 0;
+            if (*gone)
+                reason[0] = '\0';
             return JM_OK;
         }
-        (*events)++;
         int present = wf_present(pr, wf, err);
         *gone = present == 0;
         if (present <= 0)

@@ -271,8 +271,8 @@ case_diamond()
 }
 
 # Retention: the diamond, finished, is listed by a dry run only once older than the cutoff, then
-# pruned a few rows per event: its rows, its cache entry and its logs go (but the last prune's
-# event_log row); audit says when; a second prune finds nothing.
+# pruned a few rows per event: its rows, its cache entry and its logs go (but the event_log rows
+# of the last prune events); audit says when; a second prune finds nothing.
 case_prune()
 {
     local out rc
@@ -293,8 +293,10 @@ case_prune()
         + (SELECT count(*) FROM task_instance WHERE workflow_id = $WF)
         + (SELECT count(*) FROM workflow_run WHERE workflow_id = $WF)
         + (SELECT count(*) FROM transition_log WHERE workflow_id = $WF)")" 0 || return 1
-    eq "event_log left" "$(q "SELECT string_agg(type || ' ' || outcome, ',') FROM event_log
-        WHERE workflow_id = $WF")" "workflow.prune applied" || return 1
+    # what remains of its log: the prune events that shared the last transaction (the CLI keeps
+    # up to 4 in flight), the rest were deleted
+    eq "event_log left" "$(q "SELECT count(*) BETWEEN 1 AND 4 AND bool_and(type = 'workflow.prune')
+        FROM event_log WHERE workflow_id = $WF")" t || return 1
     "$JOBMON" status "$WF" >"$LAST.status" 2>&1 && { fail "status still finds it: $(cat "$LAST.status")"; return 1; }
     out=$("$JOBMON" audit "$WF" 2>&1)
     [[ $out == *"was pruned at"* ]] || { fail "audit: $out"; return 1; }
