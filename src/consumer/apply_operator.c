@@ -306,11 +306,10 @@ jm_rc_t jm_ap_workflow_prune(jm_apply_t *ap, jm_err_t *err)
     if (!pruning && (!strchr("DFAH", st) || alive || !before)) {
         if (alive)
             jm_ap_rejected(ap, "workflow %" PRId64 ": has an alive run", wf);
-        else if (!before)
-            jm_ap_rejected(ap, "workflow %" PRId64 ": changed status (%c) at or after %s", wf, st,
-                           q[1]);
-        else
+        else if (!strchr("DFAH", st))
             jm_ap_rejected(ap, "workflow %" PRId64 ": is %c, not finished (D F A H)", wf, st);
+        else
+            jm_ap_rejected(ap, "workflow %" PRId64 ": finished (%c) at or after %s", wf, st, q[1]);
         return JM_OK;
     }
     const char *m[2] = {ap->wfid, ap->ts};
