@@ -254,15 +254,16 @@ case_forkjoin()
     over_channel "$1" 8
 }
 
-# examples/diamond.json as shipped (a fresh workflow_args so reruns do not collide).
+# examples/diamond.json as shipped (a fresh workflow_args so reruns do not collide; $2 names a
+# second one of the same cluster).
 case_diamond()
 {
-    local d=$tmp/$1
+    local d=$tmp/$1 w=${2:-diamond}
     mkdir -p "$d"
-    jq --arg a "diamond-$TAG-$1" '. + {workflow_args: $a}' "$ROOT/examples/diamond.json" \
-        >"$d/diamond.wf.json"
-    LAST=$d/diamond
-    timeout -k 5 "$RUN_TIMEOUT" "$JOBMON" run --json --cluster "$1" "$d/diamond.wf.json" \
+    jq --arg a "$w-$TAG-$1" '. + {workflow_args: $a}' "$ROOT/examples/diamond.json" \
+        >"$d/$w.wf.json"
+    LAST=$d/$w
+    timeout -k 5 "$RUN_TIMEOUT" "$JOBMON" run --json --cluster "$1" "$d/$w.wf.json" \
         >"$LAST.json" 2>"$LAST.err"
     RC=$?
     WF=$(id workflow_id "$LAST.json")
@@ -276,7 +277,7 @@ case_diamond()
 case_prune()
 {
     local out rc
-    case_diamond "$1" || return 1
+    case_diamond "$1" prune-diamond || return 1
     LAST=$tmp/$1/prune
     out=$("$JOBMON" prune --workflow "$WF" --older-than 1h --dry-run 2>"$LAST.err")
     [[ $out == *"0 workflow(s) would be pruned"* ]] || { fail "dry run, 1h: $out"; return 1; }
