@@ -5,6 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "common/status_sql.h"
 #include "jobmon/fsm.h"
 
 /* ---- names and letters ------------------------------------------------------------------- */
@@ -260,6 +261,22 @@ static int p_run_terminal(int s)
 {
     return jm_run_is_terminal((jm_run_status_t)s);
 }
+static int p_wf_finished(int s)
+{
+    return jm_wf_is_finished((jm_wf_status_t)s);
+}
+
+/* The letters of an SQL set such as "('D','F')", in the order of `letters`. */
+static void sql_members(const char *sql, char *out, const char *letters)
+{
+    int k = 0;
+    for (const char *l = letters; *l; l++) {
+        char quoted[4] = {'\'', *l, '\'', '\0'};
+        if (strstr(sql, quoted))
+            out[k++] = *l;
+    }
+    out[k] = '\0';
+}
 
 START_TEST(test_status_classes)
 {
@@ -276,6 +293,24 @@ START_TEST(test_status_classes)
     ck_assert_str_eq(buf, "BIOR");
     members(p_run_terminal, JM_RUN__CNT, buf, "GLBIORDESACHT");
     ck_assert_str_eq(buf, "DESAT");
+    members(p_wf_finished, JM_WF__CNT, buf, "GQIORDFAH");
+    ck_assert_str_eq(buf, "DFAH");
+}
+END_TEST
+
+/* common/status_sql.h spells the same sets for SQL. */
+START_TEST(test_status_sql_sets)
+{
+    char c[16], sql[16];
+    members(p_run_alive, JM_RUN__CNT, c, "GLBIORDESACHT");
+    sql_members(JM_SQL_RUN_ALIVE, sql, "GLBIORDESACHT");
+    ck_assert_str_eq(sql, c);
+    members(p_run_active, JM_RUN__CNT, c, "GLBIORDESACHT");
+    sql_members(JM_SQL_RUN_ACTIVE, sql, "GLBIORDESACHT");
+    ck_assert_str_eq(sql, c);
+    members(p_wf_finished, JM_WF__CNT, c, "GQIORDFAH");
+    sql_members(JM_SQL_WF_FINISHED, sql, "GQIORDFAH");
+    ck_assert_str_eq(sql, c);
 }
 END_TEST
 
@@ -360,6 +395,7 @@ Suite *jm_fsm_suite(void)
     tcase_add_test(tc, test_effect_orphan_rule);
     tcase_add_test(tc, test_effect_matrix_invariants);
     tcase_add_test(tc, test_status_classes);
+    tcase_add_test(tc, test_status_sql_sets);
     tcase_add_test(tc, test_wf_for_run);
     tcase_add_test(tc, test_run_drives_legal_workflow_moves);
     tcase_add_test(tc, test_resumable_and_user_status);

@@ -164,5 +164,7 @@ int jm_wf_is_resumable(int binding_complete, int any_alive_run);
 /* Ready to link a new run: resumable and status not Q, R or D (reference §2.3); we also refuse
  * I and O, which like Q mean a run is starting (unreachable when that run counts as alive). */
 int jm_wf_is_ready_to_link(int resumable, jm_wf_status_t s);
+/* A workflow whose last run ended: D F A H (retention may prune it once no run is alive). */
+int jm_wf_is_finished(jm_wf_status_t s);
 
 #endif

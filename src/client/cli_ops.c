@@ -19,6 +19,7 @@
 #include "client/cli_ops.h"
 #include "client/cli_util.h"
 #include "common/ownership_sql.h"
+#include "common/status_sql.h"
 
 #define TASK_UPDATE_MAX 10000
 
@@ -343,7 +344,7 @@ int jm_cli_cmd_ops(jm_cli_t *cli, int argc, char **argv)
             int64_t run = 0;
             if (lookup_wf(ctx,
                           "SELECT id FROM workflow_run WHERE workflow_id = $1"
-                          " AND status IN ('L','B','I','O','R','C','H') LIMIT 1",
+                          " AND status IN " JM_SQL_RUN_ALIVE " LIMIT 1",
                           wf_text, &run, "has no alive run", JM_EXIT_FAILED, &code) <= 0)
                 goto out;
             pl = json_pack("{sI}", "run_id", (json_int_t)run);

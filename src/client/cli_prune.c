@@ -17,6 +17,7 @@
 
 #include "client/cli_ops.h"
 #include "client/cli_util.h"
+#include "common/status_sql.h"
 #include "jobmon/jmtime.h"
 
 #define PRUNE_ROWS_DEFAULT 50000
@@ -164,9 +165,9 @@ static const char candidates_sql[] =
     " w.total_tasks, w.name, w.pruning_at IS NOT NULL"
     " FROM workflow w"
     " WHERE ($2::bigint[] IS NULL OR w.id = ANY ($2::bigint[]))"
-    " AND (w.pruning_at IS NOT NULL OR (w.status IN ('D','F','A','H')"
+    " AND (w.pruning_at IS NOT NULL OR (w.status IN " JM_SQL_WF_FINISHED
     "  AND w.status_at < $1::timestamptz AND NOT EXISTS (SELECT 1 FROM workflow_run r"
-    "   WHERE r.workflow_id = w.id AND r.status IN ('L','B','I','O','R','C','H'))))"
+    "   WHERE r.workflow_id = w.id AND r.status IN " JM_SQL_RUN_ALIVE ")))"
     " ORDER BY w.pruning_at IS NULL, w.status_at, w.id";
 
 typedef struct {

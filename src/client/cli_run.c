@@ -23,6 +23,7 @@
 
 #include "client/cli_run.h"
 #include "client/cli_util.h"
+#include "common/status_sql.h"
 #include "jobmon/jmtime.h"
 #include "jobmon/jobmon.h"
 #include "jobmon/log.h"
@@ -708,7 +709,7 @@ static jm_rc_t find_existing(jm_status_ctx_t *ctx, jm_workflow_t *wf, existing_t
 {
     static const char sql[] =
         "SELECT w.id, w.status, coalesce((SELECT r.id FROM workflow_run r WHERE r.workflow_id ="
-        " w.id AND r.status IN ('L','B','I','O','R','C','H') LIMIT 1), 0)"
+        " w.id AND r.status IN " JM_SQL_RUN_ALIVE " LIMIT 1), 0)"
         " FROM workflow w WHERE w.tool = $1 AND w.workflow_args_hash = $2";
     char args[JM_HASH_HEX_LEN + 1];
     const char *params[2] = {jm_tool_name(jm_workflow_tool(wf)), args};
@@ -825,7 +826,7 @@ static int cmd_resume_wf(jm_cli_t *cli, jm_cli_run_opts_t *o)
     static const char sql[] =
         "SELECT w.status, w.bound_at IS NOT NULL,"
         " coalesce((SELECT r.id FROM workflow_run r WHERE r.workflow_id = w.id"
-        "   AND r.status IN ('L','B','I','O','R','C','H') LIMIT 1), 0),"
+        "   AND r.status IN " JM_SQL_RUN_ALIVE " LIMIT 1), 0),"
         " coalesce((SELECT r.cluster FROM workflow_run r WHERE r.workflow_id = w.id"
         "   ORDER BY r.created_at DESC LIMIT 1),"
         "  (SELECT t.cluster FROM task t WHERE t.workflow_id = w.id LIMIT 1), 'dummy')"

@@ -17,6 +17,7 @@
 #include <string.h>
 #include <strings.h>
 
+#include "common/status_sql.h"
 #include "common/wfcache.h"
 #include "jobmon/jmtime.h"
 #include "jobmon/log.h"
@@ -52,7 +53,7 @@ static const char pg_sql[] =
     "            ORDER BY e.applied_seq DESC LIMIT 1), 0)"
     " FROM workflow w"
     " LEFT JOIN LATERAL (SELECT wr.id, wr.status FROM workflow_run wr WHERE wr.workflow_id = w.id"
-    "   ORDER BY wr.status IN ('L','B','I','O','R','C','H') DESC, wr.created_at DESC, wr.id DESC"
+    "   ORDER BY wr.status IN " JM_SQL_RUN_ALIVE " DESC, wr.created_at DESC, wr.id DESC"
     "   LIMIT 1) r ON true"
     " LEFT JOIN LATERAL (SELECT sum(n) FILTER (WHERE status = 'G') AS g,"
     "   sum(n) FILTER (WHERE status = 'Q') AS q, sum(n) FILTER (WHERE status = 'I') AS i,"

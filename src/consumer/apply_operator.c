@@ -303,10 +303,11 @@ jm_rc_t jm_ap_workflow_prune(jm_apply_t *ap, jm_err_t *err)
     int pruning = PQgetvalue(r, 0, 1)[0] == 't', before = PQgetvalue(r, 0, 2)[0] == 't',
         alive = PQgetvalue(r, 0, 3)[0] == 't';
     PQclear(r);
-    if (!pruning && (!strchr("DFAH", st) || alive || !before)) {
+    int finished = jm_wf_is_finished(jm_status_from_letter(JM_ENTITY_WORKFLOW, st));
+    if (!pruning && (!finished || alive || !before)) {
         if (alive)
             jm_ap_rejected(ap, "workflow %" PRId64 ": has an alive run", wf);
-        else if (!strchr("DFAH", st))
+        else if (!finished)
             jm_ap_rejected(ap, "workflow %" PRId64 ": is %c, not finished (D F A H)", wf, st);
         else
             jm_ap_rejected(ap, "workflow %" PRId64 ": finished (%c) at or after %s", wf, st, q[1]);

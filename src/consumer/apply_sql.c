@@ -10,9 +10,8 @@
  * reference of AP_FLUSH_TI_ROWS (not executed either).
  */
 #include "common/ownership_sql.h"
+#include "common/status_sql.h"
 #include "consumer/apply_int.h"
-
-#define ALIVE_RUN "('L','B','I','O','R','C','H')"
 
 /* Generic conditional transition: $1 ids, $2 from letters, $3 to letters, $4 ts, $5 event id. */
 #define TR_SQL(table, entity, wfcol)                                                               \
@@ -59,7 +58,7 @@ const char *const jm_ap_sql[AP_SQL__CNT] = {
                    " FROM workflow_run WHERE id = $1::bigint",
     /* $1 wf */
     [AP_RUN_ALIVE] = "SELECT id, status, fail_fast FROM workflow_run"
-                     " WHERE workflow_id = $1::bigint AND status IN " ALIVE_RUN,
+                     " WHERE workflow_id = $1::bigint AND status IN " JM_SQL_RUN_ALIVE,
     /* $1 ti ids, $2 wf, $3 ts */
     [AP_TI_LOAD] = "SELECT ti.id, ti.status, ti.task_id, ti.run_id, ti.attempt,"
                    " COALESCE(ti.report_by < $3::timestamptz, false),"
@@ -308,7 +307,7 @@ const char *const jm_ap_sql[AP_SQL__CNT] = {
         "  WHERE a.workflow_id = w.id AND a.max_concurrently_running < w.max_concurrently_running),"
         " r.id, r.status, r.fail_fast, w.batches"
         " FROM workflow w LEFT JOIN LATERAL (SELECT id, status, fail_fast FROM workflow_run"
-        "  WHERE workflow_id = w.id AND status IN " ALIVE_RUN " LIMIT 1) r ON true"
+        "  WHERE workflow_id = w.id AND status IN " JM_SQL_RUN_ALIVE " LIMIT 1) r ON true"
         " LEFT JOIN workflow_task_count c ON c.workflow_id = w.id"
         " WHERE w.id = $1::bigint",
     /* $1 wf: any ready task (capacity aside) */
@@ -480,7 +479,7 @@ const char *const jm_ap_sql[AP_SQL__CNT] = {
     /* $1 wf, $2 finished_before: status, being pruned, finished before, has an alive run */
     [AP_WF_PRUNE_GET] = "SELECT w.status, w.pruning_at IS NOT NULL, w.status_at < $2::timestamptz,"
                         " EXISTS (SELECT 1 FROM workflow_run r WHERE r.workflow_id = w.id"
-                        "  AND r.status IN " ALIVE_RUN ")"
+                        "  AND r.status IN " JM_SQL_RUN_ALIVE ")"
                         " FROM workflow w WHERE w.id = $1::bigint",
     /* $1 wf, $2 ts */
     [AP_WF_PRUNE_MARK] = "UPDATE workflow SET pruning_at = $2::timestamptz WHERE id = $1::bigint",

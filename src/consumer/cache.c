@@ -15,6 +15,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "common/status_sql.h"
 #include "common/wfcache.h"
 #include "consumer/consumer_int.h"
 #include "jobmon/jmtime.h"
@@ -32,7 +33,7 @@ static const char read_sql[] =
     "  UNION SELECT workflow_id FROM workflow_run WHERE id = ANY($2::bigint[])),"
     " runs AS (SELECT DISTINCT ON (wr.workflow_id) wr.workflow_id, wr.id, wr.status"
     "  FROM workflow_run wr JOIN ids ON wr.workflow_id = ids.id"
-    "  ORDER BY wr.workflow_id, wr.status IN ('L','B','I','O','R','C','H') DESC,"
+    "  ORDER BY wr.workflow_id, wr.status IN " JM_SQL_RUN_ALIVE " DESC,"
     "   wr.created_at DESC, wr.id DESC),"
     " notify AS (SELECT workflow_id, string_agg(id::text, ',') AS ids FROM workflow_run"
     "  WHERE id = ANY($2::bigint[]) GROUP BY workflow_id)"

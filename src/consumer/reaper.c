@@ -18,6 +18,7 @@
 
 #include <jansson.h>
 
+#include "common/status_sql.h"
 #include "consumer/consumer_int.h"
 #include "jobmon/jmtime.h"
 #include "jobmon/log.h"
@@ -33,12 +34,12 @@
 static const char ti_sql[] = "SELECT workflow_id, id, status FROM task_instance"
                              " WHERE status IN ('R', 'O') AND report_by < $1::timestamptz"
                              " ORDER BY workflow_id, id LIMIT " SCAN_LIMIT;
-static const char lost_sql[] = "SELECT workflow_id, id FROM workflow_run"
-                               " WHERE status IN ('L','B','I','O','R','C','H')"
-                               " AND heartbeat_by < $1::timestamptz LIMIT " SCAN_LIMIT;
-static const char timeout_sql[] = "SELECT workflow_id, id FROM workflow_run"
-                                  " WHERE status IN ('B','I','O','R')"
-                                  " AND timeout_at < $1::timestamptz LIMIT " SCAN_LIMIT;
+static const char lost_sql[] =
+    "SELECT workflow_id, id FROM workflow_run"
+    " WHERE status IN " JM_SQL_RUN_ALIVE " AND heartbeat_by < $1::timestamptz LIMIT " SCAN_LIMIT;
+static const char timeout_sql[] =
+    "SELECT workflow_id, id FROM workflow_run"
+    " WHERE status IN " JM_SQL_RUN_ACTIVE " AND timeout_at < $1::timestamptz LIMIT " SCAN_LIMIT;
 
 struct jm_reaper_s {
     char *conninfo;

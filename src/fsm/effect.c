@@ -103,6 +103,11 @@ int jm_wf_is_ready_to_link(int resumable, jm_wf_status_t s)
     return s != JM_WF_Q && s != JM_WF_I && s != JM_WF_O && s != JM_WF_R && s != JM_WF_D;
 }
 
+int jm_wf_is_finished(jm_wf_status_t s)
+{
+    return s == JM_WF_D || s == JM_WF_F || s == JM_WF_A || s == JM_WF_H;
+}
+
 /* ---- task instance → task ---------------------------------------------------------------- */
 
 static jm_transition_t worst(jm_transition_t a, jm_transition_t b)
