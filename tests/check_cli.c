@@ -301,6 +301,44 @@ START_TEST(read_args)
 }
 END_TEST
 
+#define READ(...) jm_cli_read_parse(ARGC(__VA_ARGS__), ARGV(__VA_ARGS__), &o, msg, sizeof(msg))
+START_TEST(usage_args)
+{
+    jm_cli_read_opts_t o;
+    char msg[256];
+    ck_assert_int_eq(READ("usage"), -1);
+    ck_assert_str_eq(msg, "missing argument");
+    ck_assert_int_eq(READ("usage", "7", "8"), 0);
+    ck_assert_int_eq(o.nargs, 2);
+    ck_assert_int_eq(o.headroom, 20);
+    ck_assert_ptr_null(o.tmpl);
+    ck_assert_int_eq(READ("usage", "7", "--template", "step", "--headroom", "0", "--json"), 0);
+    ck_assert_str_eq(o.tmpl, "step");
+    ck_assert_int_eq(o.headroom, 0);
+    ck_assert_int_eq(o.json, 1);
+    ck_assert_int_eq(READ("usage", "7", "--headroom", "-5"), -1);
+    ck_assert_str_eq(msg, "--headroom: a percentage 0 to 1000, not '-5'");
+    ck_assert_int_eq(READ("usage", "7", "--headroom", "1001"), -1);
+    ck_assert_int_eq(READ("tasks", "7", "--template", "step"), -1); /* usage's own options */
+    ck_assert_int_eq(READ("logs", "7", "--headroom", "5"), -1);
+
+    int64_t mib, sec;
+    jm_cli_usage_suggest(117632, 718, 20, &mib, &sec); /* 114.9M, 0.7 s measured */
+    ck_assert_int_eq(mib, 138);                        /* 137.85 rounded up */
+    ck_assert_int_eq(sec, 1);
+    jm_cli_usage_suggest(1024 * 1024, 60000, 0, &mib, &sec);
+    ck_assert_int_eq(mib, 1024);
+    ck_assert_int_eq(sec, 60);
+    jm_cli_usage_suggest(1024 * 1024, 3600000, 50, &mib, &sec);
+    ck_assert_int_eq(mib, 1536);
+    ck_assert_int_eq(sec, 5400);
+    jm_cli_usage_suggest(0, -1, 20, &mib, &sec); /* nothing measured: no suggestion */
+    ck_assert_int_eq(mib, 0);
+    ck_assert_int_eq(sec, 0);
+}
+END_TEST
+#undef READ
+
 START_TEST(prune_args)
 {
     jm_cli_prune_opts_t o;
@@ -456,6 +494,7 @@ Suite *jm_cli_suite(void)
     tcase_add_test(tc, run_args);
     tcase_add_test(tc, read_args);
     tcase_add_test(tc, ops_args);
+    tcase_add_test(tc, usage_args);
     tcase_add_test(tc, prune_args);
     suite_add_tcase(s, tc);
     return s;

@@ -44,6 +44,7 @@ static const cli_command_t commands[] = {
     {"task", jm_cli_cmd_read, "one task and its instances"},
     {"task-update", jm_cli_cmd_ops, "set tasks to D or G"},
     {"tasks", jm_cli_cmd_read, "tasks of a workflow"},
+    {"usage", jm_cli_cmd_read, "memory and runtime used per task template, and what to request"},
 };
 
 static void usage(FILE *out)

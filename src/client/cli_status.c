@@ -1,13 +1,15 @@
 /*
  * cli_status.c — the read commands: `jobmon status [WF...]`, `tasks WF`, `task TASK`,
- * `deps TASK`, `logs WF`, `events WF|--task T`.  Status comes from Redis with PostgreSQL (the
- * reader role) as the fallback (jm_status_get); everything else is read from PostgreSQL.  Every
- * command has `--json` (shapes in the contract of issue 5 / README "Using the CLI").
+ * `deps TASK`, `logs WF`, `events WF|--task T`, `usage WF...`.  Status comes from Redis with
+ * PostgreSQL (the reader role) as the fallback (jm_status_get); everything else is read from
+ * PostgreSQL.  Every command has `--json` (shapes in the contract of issue 5 / README "Using the
+ * CLI").
  *
  * Deliberately read-only: nothing here publishes or writes.
  */
 #include <getopt.h>
 #include <inttypes.h>
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -15,6 +17,7 @@
 #include "client/cli_status.h"
 #include "client/cli_util.h"
 #include "jobmon/jmtime.h"
+#include "jobmon/resources.h"
 
 typedef jm_cli_read_opts_t read_opts_t;
 
@@ -49,6 +52,11 @@ static const read_cmd_t read_cmds[] = {
      "the audit trail: every event applied to WF (or touching TASK) with the transitions it\n"
      "  caused, in apply order",
      0, 1, 0},
+    {"usage", "jobmon usage WF... [--template NAME] [--headroom PCT] [--json]",
+     "memory and runtime used by the done instances of WF, per task template (min, median,\n"
+     "  mean, p95, max; what was requested; instances killed for resources), and the\n"
+     "  compute_resources to request: the largest use plus PCT % (default 20)",
+     1, -1, 0},
 };
 
 static const read_cmd_t *find_read_cmd(const char *name)
@@ -66,7 +74,16 @@ static void read_usage(FILE *out, const read_cmd_t *c)
 
 int jm_cli_read_parse(int argc, char **argv, jm_cli_read_opts_t *o, char *msg, size_t msglen)
 {
-    enum { OPT_JSON = 256, OPT_LIMIT, OPT_STATUS, OPT_TASK, OPT_SOURCE, OPT_USER };
+    enum {
+        OPT_JSON = 256,
+        OPT_LIMIT,
+        OPT_STATUS,
+        OPT_TASK,
+        OPT_SOURCE,
+        OPT_USER,
+        OPT_TEMPLATE,
+        OPT_HEADROOM
+    };
     static const struct option longopts[] = {
         {"json", no_argument, NULL, OPT_JSON},
         {"limit", required_argument, NULL, OPT_LIMIT},
@@ -74,6 +91,8 @@ int jm_cli_read_parse(int argc, char **argv, jm_cli_read_opts_t *o, char *msg, s
         {"task", required_argument, NULL, OPT_TASK},
         {"source", required_argument, NULL, OPT_SOURCE},
         {"user", required_argument, NULL, OPT_USER},
+        {"template", required_argument, NULL, OPT_TEMPLATE},
+        {"headroom", required_argument, NULL, OPT_HEADROOM},
         {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0},
     };
@@ -82,6 +101,7 @@ int jm_cli_read_parse(int argc, char **argv, jm_cli_read_opts_t *o, char *msg, s
     JM_ASSERT(c != NULL);
     memset(o, 0, sizeof(*o));
     o->limit = c->default_limit;
+    o->headroom = 20;
     msg[0] = '\0';
     optind = 0;
     opterr = 0;
@@ -123,6 +143,19 @@ int jm_cli_read_parse(int argc, char **argv, jm_cli_read_opts_t *o, char *msg, s
             if (strcmp(c->name, "status") != 0)
                 goto bad;
             o->user = optarg;
+            break;
+        case OPT_TEMPLATE:
+            if (strcmp(c->name, "usage") != 0)
+                goto bad;
+            o->tmpl = optarg;
+            break;
+        case OPT_HEADROOM:
+            if (strcmp(c->name, "usage") != 0)
+                goto bad;
+            if (jm_cli_parse_int(optarg, 1000, &o->headroom) != 0) {
+                snprintf(msg, msglen, "--headroom: a percentage 0 to 1000, not '%s'", optarg);
+                return -1;
+            }
             break;
         case 'h': return 1;
         default:
@@ -642,6 +675,168 @@ out:
     return code;
 }
 
+/* ---- usage ----------------------------------------------------------------------------------- */
+
+void jm_cli_usage_suggest(int64_t max_kb, int64_t max_ms, int64_t headroom_pct, int64_t *mib,
+                          int64_t *seconds)
+{
+    double f = 1.0 + (double)headroom_pct / 100.0;
+    *mib = max_kb > 0 ? (int64_t)ceil((double)max_kb * f / 1024.0) : 0;
+    *seconds = max_ms > 0 ? (int64_t)ceil((double)max_ms * f / 1000.0) : 0;
+}
+
+/* Per template (NULL for plain commands): done, resource-killed (Z), then over the done
+ * instances min/median/mean/p95/max of maxrss_kb (cols 3-7) and of wall_ms (8-12), CPU time in
+ * percent of wall time (13: 200 = two cores busy), and the largest request of any instance: memory
+ * MiB, runtime s, cores (14-16). */
+#define USAGE_STATS(col)                                                                           \
+    "min(" col ") FILTER (WHERE d), percentile_disc(0.5) WITHIN GROUP (ORDER BY " col ")"          \
+    " FILTER (WHERE d), round(avg(" col ") FILTER (WHERE d))::bigint, percentile_disc(0.95)"       \
+    " WITHIN GROUP (ORDER BY " col ") FILTER (WHERE d), max(" col ") FILTER (WHERE d),"
+/* clang-format off */
+static const char usage_sql[] =
+    "WITH i AS (SELECT t.template, ti.status = 'D' AS d, ti.status, ti.maxrss_kb, ti.wall_ms,"
+    "  ti.cpu_ms, ti.resources FROM task_instance ti JOIN task t ON t.id = ti.task_id"
+    "  WHERE ti.workflow_id = ANY ($1::bigint[]) AND ($2::text IS NULL OR t.template = $2))"
+    " SELECT template, count(*) FILTER (WHERE d), count(*) FILTER (WHERE status = 'Z'),"
+    USAGE_STATS("maxrss_kb")
+    USAGE_STATS("wall_ms")
+    " round(100 * sum(cpu_ms) FILTER (WHERE d)"
+    "  / nullif(sum(wall_ms) FILTER (WHERE d), 0))::bigint,"
+    " max((resources->>'memory')::bigint), max((resources->>'runtime')::bigint),"
+    " max((resources->>'cores')::bigint)"
+    " FROM i GROUP BY template ORDER BY template NULLS LAST";
+/* clang-format on */
+
+#define USAGE_ROW_FMT "%-24s %6s %6s  %-7s %-7s %-7s %-7s  %-9s %-9s %-9s %-9s %5s  %s\n"
+
+/* "512M", "1.5G" (from KiB) */
+static char *fmt_kb(PGresult *r, int row, int col, char *buf, size_t len)
+{
+    if (PQgetisnull(r, row, col))
+        return strcpy(buf, "-");
+    double kb = strtod(PQgetvalue(r, row, col), NULL);
+    if (kb >= 1024.0 * 1024.0)
+        snprintf(buf, len, "%.1fG", kb / (1024.0 * 1024.0));
+    else
+        snprintf(buf, len, "%.0fM", ceil(kb / 1024.0));
+    return buf;
+}
+
+/* "2.5s" under a minute, else HH:MM:SS (from ms) */
+static char *fmt_ms(PGresult *r, int row, int col, int64_t scale, char *buf, size_t len)
+{
+    if (PQgetisnull(r, row, col))
+        return strcpy(buf, "-");
+    int64_t ms = strtoll(PQgetvalue(r, row, col), NULL, 10) * scale;
+    if (ms < 60000)
+        snprintf(buf, len, "%.1fs", (double)ms / 1000.0);
+    else
+        jm_res_format_runtime((ms + 999) / 1000, buf, len);
+    return buf;
+}
+
+static int64_t col_i64(PGresult *r, int row, int col)
+{
+    return PQgetisnull(r, row, col) ? 0 : strtoll(PQgetvalue(r, row, col), NULL, 10);
+}
+
+static json_t *usage_stats_json(PGresult *r, int row, int first)
+{
+    return json_pack("{so so so so so}", "min", jint_or_null(r, row, first), "median",
+                     jint_or_null(r, row, first + 1), "mean", jint_or_null(r, row, first + 2),
+                     "p95", jint_or_null(r, row, first + 3), "max",
+                     jint_or_null(r, row, first + 4));
+}
+
+static json_t *usage_row_json(PGresult *r, int i, int64_t mib, int64_t sec)
+{
+    char mem[32], rt[32];
+    json_t *sugg = json_object();
+    if (mib > 0)
+        json_object_set_new(sugg, "memory",
+                            json_string(jm_res_format_memory(mib, mem, sizeof(mem))));
+    if (sec > 0)
+        json_object_set_new(sugg, "runtime",
+                            json_string(jm_res_format_runtime(sec, rt, sizeof(rt))));
+    return json_pack("{so so so so so so s{so so so} so}", "template", jstr_or_null(r, i, 0),
+                     "done", jint_or_null(r, i, 1), "resource_killed", jint_or_null(r, i, 2),
+                     "memory_kb", usage_stats_json(r, i, 3), "runtime_ms",
+                     usage_stats_json(r, i, 8), "cpu_percent", jint_or_null(r, i, 13), "requested",
+                     "memory", jint_or_null(r, i, 14), "runtime", jint_or_null(r, i, 15), "cores",
+                     jint_or_null(r, i, 16), "suggested", sugg);
+}
+
+static void usage_row_text(PGresult *r, int i, int64_t mib, int64_t sec)
+{
+    char b[10][32], sugg[64] = "-";
+    if (mib > 0 || sec > 0)
+        snprintf(sugg, sizeof(sugg), "memory %s runtime %s",
+                 mib > 0 ? jm_res_format_memory(mib, b[8], sizeof(b[8])) : "-",
+                 sec > 0 ? jm_res_format_runtime(sec, b[9], sizeof(b[9])) : "-");
+    char req[32] = "-";
+    if (!PQgetisnull(r, i, 14))
+        jm_res_format_memory(col_i64(r, i, 14), req, sizeof(req));
+    printf(USAGE_ROW_FMT, PQgetisnull(r, i, 0) ? "(command)" : PQgetvalue(r, i, 0),
+           PQgetvalue(r, i, 1), PQgetvalue(r, i, 2), fmt_kb(r, i, 4, b[0], 32),
+           fmt_kb(r, i, 6, b[1], 32), fmt_kb(r, i, 7, b[2], 32), req, fmt_ms(r, i, 9, 1, b[3], 32),
+           fmt_ms(r, i, 11, 1, b[4], 32), fmt_ms(r, i, 12, 1, b[5], 32),
+           fmt_ms(r, i, 15, 1000, b[6], 32), val(r, i, 13), sugg);
+}
+
+/* The positional ids (checked by the parser) as a PostgreSQL array literal; caller frees. */
+static char *ids_array(const read_opts_t *o)
+{
+    size_t len = 3;
+    for (int i = 0; i < o->nargs; i++)
+        len += strlen(o->args[i]) + 1;
+    char *ids = malloc(len);
+    JM_ASSERT(ids != NULL);
+    strcpy(ids, "{");
+    for (int i = 0; i < o->nargs; i++)
+        strcat(strcat(ids, i ? "," : ""), o->args[i]);
+    return strcat(ids, "}");
+}
+
+static int cmd_usage(jm_status_ctx_t *ctx, read_opts_t *o)
+{
+    char *ids = ids_array(o);
+    const char *params[2] = {ids, o->tmpl};
+    PGresult *res = NULL;
+    int code = query(ctx,
+                     "SELECT x FROM unnest($1::bigint[]) x WHERE NOT EXISTS"
+                     " (SELECT 1 FROM workflow w WHERE w.id = x) LIMIT 1",
+                     1, params, &res);
+    if (code == JM_EXIT_OK && PQntuples(res) > 0) {
+        fprintf(stderr, "jobmon: workflow %s not found\n", PQgetvalue(res, 0, 0));
+        code = JM_EXIT_USAGE;
+    }
+    PQclear(res);
+    res = NULL;
+    if (code != JM_EXIT_OK || (code = query(ctx, usage_sql, 2, params, &res)) != JM_EXIT_OK)
+        goto out;
+    int n = PQntuples(res);
+    json_t *list = o->json ? json_array() : NULL;
+    if (!o->json)
+        printf(USAGE_ROW_FMT, "TEMPLATE", "DONE", "KILLED", "MEM_MED", "MEM_P95", "MEM_MAX",
+               "MEM_REQ", "RUN_MED", "RUN_P95", "RUN_MAX", "RUN_REQ", "CPU%",
+               "SUGGESTED (max + headroom)");
+    for (int i = 0; i < n; i++) {
+        int64_t mib, sec;
+        jm_cli_usage_suggest(col_i64(res, i, 7), col_i64(res, i, 12), o->headroom, &mib, &sec);
+        if (list)
+            json_array_append_new(list, usage_row_json(res, i, mib, sec));
+        else
+            usage_row_text(res, i, mib, sec);
+    }
+    if (list)
+        jm_cli_print_json(list);
+out:
+    PQclear(res);
+    free(ids);
+    return code;
+}
+
 /* ---- dispatch -------------------------------------------------------------------------------- */
 
 int jm_cli_cmd_read(jm_cli_t *cli, int argc, char **argv)
@@ -672,6 +867,8 @@ int jm_cli_cmd_read(jm_cli_t *cli, int argc, char **argv)
         code = cmd_deps(ctx, &o);
     else if (strcmp(c->name, "logs") == 0)
         code = cmd_logs(ctx, &o);
+    else if (strcmp(c->name, "usage") == 0)
+        code = cmd_usage(ctx, &o);
     else
         code = cmd_events(ctx, &o);
     jm_status_ctx_destroy(ctx);

@@ -1,5 +1,6 @@
 /*
- * cli_status.h — private to the CLI: the read commands (status, tasks, task, deps, logs, events)
+ * cli_status.h — private to the CLI: the read commands (status, tasks, task, deps, logs, events,
+ * usage)
  * and their option parser (pure, unit-tested in tests/check_cli.c).
  */
 #ifndef JOBMON_CLI_STATUS_H
@@ -18,6 +19,8 @@ typedef struct {
     int64_t task;       /* events --task */
     const char *source; /* status --source auto|redis|pg */
     const char *user;   /* status --user */
+    const char *tmpl;   /* usage --template */
+    int64_t headroom;   /* usage --headroom, percent (default 20) */
     int nargs;          /* positional ids */
     char **args;
 } jm_cli_read_opts_t;
@@ -27,6 +30,12 @@ int jm_cli_read_parse(int argc, char **argv, jm_cli_read_opts_t *o, char *msg, s
 /* Task letters for a --status value: comma-separated user statuses (PENDING → GQIAE, ...) or
  * task letters.  0 ok (letters NUL-terminated, no duplicates), -1 when unknown. */
 int jm_cli_task_status_filter(const char *spec, char *letters, size_t len);
+
+/* The compute_resources `jobmon usage` suggests from the largest use seen: max_kb of memory
+ * and max_ms of wall time plus headroom_pct percent, rounded up to whole MiB and seconds.  0 for
+ * a value with nothing measured (max 0 or less: a plugin that reports no usage). */
+void jm_cli_usage_suggest(int64_t max_kb, int64_t max_ms, int64_t headroom_pct, int64_t *mib,
+                          int64_t *seconds);
 
 /* Handler of every read command (dispatches on argv[0]). */
 int jm_cli_cmd_read(jm_cli_t *cli, int argc, char **argv);

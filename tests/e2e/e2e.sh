@@ -268,7 +268,12 @@ case_diamond()
     RC=$?
     WF=$(id workflow_id "$LAST.json")
     RUN=$(id workflow_run_id "$LAST.json")
-    expect_done 4 && one_ti_each "$WF" && edges_respected "$WF"
+    expect_done 4 && one_ti_each "$WF" && edges_respected "$WF" || return 1
+    # usage per template: the four tasks are of template "step"; another name finds none
+    eq "usage --template step: done" \
+        "$("$JOBMON" usage "$WF" --template step --json | jq -r '.[] | "\(.template) \(.done)"')" \
+        "step 4" || return 1
+    eq "usage --template other" "$("$JOBMON" usage "$WF" --template other --json)" "[]"
 }
 
 # Retention: the diamond, finished, is listed by a dry run only once older than the cutoff, then
@@ -354,6 +359,26 @@ case_memory()
             fail "first instance's message does not name the memory limit:" \
                 "$(ti_of "$WF" hungry message | sed -n 1p)" || return 1
     fi
+    usage_of_hungry "$m2"
+}
+
+# usage_of_hungry REQUESTED_MIB — `jobmon usage` of the memory case: one done instance that used
+# its 100 MiB, one killed for resources, the larger request, a suggestion above the use.
+usage_of_hungry()
+{
+    local u
+    u=$("$JOBMON" usage "$WF" --json) || fail "jobmon usage $WF failed" || return 1
+    say "usage: $u"
+    eq "usage: templates" "$(jq length <<<"$u")" 1 || return 1
+    eq "usage: done, killed, requested" \
+        "$(jq -r '.[0] | "\(.done) \(.resource_killed) \(.requested.memory)"' <<<"$u")" \
+        "1 1 ${1%.*}" || return 1
+    jq -e '.[0].memory_kb.max >= 100 * 1024 and .[0].runtime_ms.max > 0' <<<"$u" >/dev/null ||
+        fail "usage: the done instance's memory (>= 100 MiB) or runtime was not recorded" ||
+        return 1
+    local want
+    want=$(jq -r '.[0].memory_kb.max * 1.2 / 1024 | ceil | "\(.)M"' <<<"$u")
+    eq "usage: suggested memory (max + 20 %)" "$(jq -r '.[0].suggested.memory' <<<"$u")" "$want"
 }
 
 # Z for runtime (2 s, sleep 3), runtime scaled (→ 4 s), D on the next attempt.

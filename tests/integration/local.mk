@@ -20,8 +20,10 @@ check-integration: tests/integration/check_integration$(EXEEXT)
 .PHONY: check-integration
 
 # The jobmon CLI end to end (run/submit/resume, read and operator commands) against the stack
-# with jobmon-fsm and jobmon-distributor: `make check-integration-cli` (TAP).
+# with jobmon-fsm and jobmon-distributor, and configuration precedence through the binary:
+# `make check-integration-cli` (TAP; scripts/test-all's integration stage runs it).
 EXTRA_DIST += tests/integration/cli.sh tests/integration/tap.sh tests/integration/config_precedence.sh
 check-integration-cli: jobmon$(EXEEXT) jobmon-distributor$(EXEEXT)
 	JOBMON=$(abs_top_builddir)/jobmon$(EXEEXT) $(top_srcdir)/tests/integration/cli.sh
+	JOBMON=$(abs_top_builddir)/jobmon$(EXEEXT) $(top_srcdir)/tests/integration/config_precedence.sh
 .PHONY: check-integration-cli
