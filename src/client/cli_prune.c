@@ -17,7 +17,7 @@
 
 #include "client/cli_ops.h"
 #include "client/cli_util.h"
-#include "common/status_sql.h"
+#include "common/prune_sql.h"
 #include "jobmon/jmtime.h"
 
 #define PRUNE_ROWS_DEFAULT 50000
@@ -159,16 +159,7 @@ void jm_cli_prune_opts_free(jm_cli_prune_opts_t *o)
 }
 
 /* The workflows to prune, unfinished prunes first, then oldest first. */
-static const char candidates_sql[] =
-    "SELECT w.id, w.status, to_char(w.status_at AT TIME ZONE 'UTC', "
-    "'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"'),"
-    " w.total_tasks, w.name, w.pruning_at IS NOT NULL"
-    " FROM workflow w"
-    " WHERE ($2::bigint[] IS NULL OR w.id = ANY ($2::bigint[]))"
-    " AND (w.pruning_at IS NOT NULL OR (w.status IN " JM_SQL_WF_FINISHED
-    "  AND w.status_at < $1::timestamptz AND NOT EXISTS (SELECT 1 FROM workflow_run r"
-    "   WHERE r.workflow_id = w.id AND r.status IN " JM_SQL_RUN_ALIVE ")))"
-    " ORDER BY w.pruning_at IS NULL, w.status_at, w.id";
+static const char candidates_sql[] = JM_SQL_PRUNE_CANDIDATES;
 
 typedef struct {
     jm_status_ctx_t *ctx;

@@ -97,6 +97,11 @@ static const opt_t opts[] = {
      "Kafka consumer group of jobmon-fsm"},
     {"reaper.poll_interval", JM_CONFIG_INT, "10", 1, 86400, NULL, 0,
      "reaper deadline scan, seconds"},
+    {"reaper.retention_days", JM_CONFIG_INT, "0", 0, 36500, NULL, 0,
+     "automatic retention: the reaper prunes finished workflows this many days after their last"
+     " status change, with their logs (as jobmon prune); 0 = keep everything"},
+    {"reaper.retention_rows", JM_CONFIG_INT, "50000", 1, 1000000, NULL, 0,
+     "automatic retention: rows deleted per workflow.prune event"},
     {"client.max_concurrently_running", JM_CONFIG_INT, "10000", 0, 100000000, NULL, 0,
      "default workflow concurrency limit (0 pauses)"},
     {"client.max_attempts", JM_CONFIG_INT, "3", 1, 1000, NULL, 0,

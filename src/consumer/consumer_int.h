@@ -192,6 +192,9 @@ typedef struct jm_reaper_s jm_reaper_t;
  * Returns a new reaper, caller destroys. */
 jm_reaper_t *jm_reaper_new(const char *conninfo, jm_producer_t *producer, int poll_interval_s);
 void jm_reaper_destroy(jm_reaper_t *r); /* accepts NULL */
+/* Automatic retention (reaper.retention_days, .retention_rows): each scan also publishes
+ * workflow.prune events for the workflows finished more than `days` ago.  0 days = off. */
+void jm_reaper_set_retention(jm_reaper_t *r, int days, int rows);
 /* Run one scan if its interval has passed and this process holds (or gets) the leader lock.
  * Returns the number of claims published (>= 0), or a negative jm_rc_t. */
 int jm_reaper_tick(jm_reaper_t *r, int64_t now_mono_ms, int64_t now_wall_ms, jm_err_t *err);

@@ -186,6 +186,8 @@ static int run(const jm_config_t *cfg, int wait_s)
     }
     jm_producer_set_topic(reaper_p, o.topic);
     reaper = jm_reaper_new(o.conninfo, reaper_p, (int)jm_config_int(cfg, "reaper.poll_interval"));
+    jm_reaper_set_retention(reaper, (int)jm_config_int(cfg, "reaper.retention_days"),
+                            (int)jm_config_int(cfg, "reaper.retention_rows"));
     for (int i = 0; i < n && !stop_flag; i++) {
         JM_ASSERT(pthread_create(&w[i].th, NULL, worker_main, &w[i]) == 0);
         w[i].started = 1;

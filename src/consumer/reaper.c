@@ -11,6 +11,11 @@
  * the wall clock (claims are stamped with it).  A claim still in flight is not re-published:
  * claims are remembered for max(3 intervals, 30 s); a failed publish forgets them all (a
  * duplicate claim is harmless, a lost one is not).
+ *
+ * Automatic retention (reaper.retention_days > 0): each scan also takes up to RETENTION_WF of the
+ * workflows `jobmon prune --older-than DAYS` would take (common/prune_sql.h) and publishes
+ * RETENTION_EVENTS workflow.prune events for each, so a large workflow goes over a few scans;
+ * events beyond its last chunk are recorded as ignored.  docs/reaper.md has the details.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -18,6 +23,7 @@
 
 #include <jansson.h>
 
+#include "common/prune_sql.h"
 #include "common/status_sql.h"
 #include "consumer/consumer_int.h"
 #include "jobmon/jmtime.h"
@@ -27,9 +33,12 @@
 /* One leader per schema: two deployments (or a test) sharing a database do not block each other */
 #define LOCK_SQL                                                                                   \
     "SELECT pg_try_advisory_lock(hashtextextended('jobmon.reaper.' || current_schema(), 0))"
-#define ITEMS_MAX  500
-#define SCAN_LIMIT "20000"
-#define CONNECT_MS 2000
+#define ITEMS_MAX        500
+#define SCAN_LIMIT       "20000"
+#define CONNECT_MS       2000
+#define RETENTION_WF     "4"
+#define RETENTION_EVENTS 4
+#define RETENTION_USER   "jobmon-reaper"
 
 static const char ti_sql[] = "SELECT workflow_id, id, status FROM task_instance"
                              " WHERE status IN ('R', 'O') AND report_by < $1::timestamptz"
@@ -40,6 +49,7 @@ static const char lost_sql[] =
 static const char timeout_sql[] =
     "SELECT workflow_id, id FROM workflow_run"
     " WHERE status IN " JM_SQL_RUN_ACTIVE " AND timeout_at < $1::timestamptz LIMIT " SCAN_LIMIT;
+static const char retention_sql[] = JM_SQL_PRUNE_CANDIDATES " LIMIT " RETENTION_WF;
 
 struct jm_reaper_s {
     char *conninfo;
@@ -47,6 +57,7 @@ struct jm_reaper_s {
     jm_producer_t *p; /* borrowed */
     int64_t interval_ms, next_at;
     int leader;
+    int retention_days, retention_rows;
     jm_recent_t *seen_ti, *seen_lost, *seen_timeout;
 };
 
@@ -72,6 +83,12 @@ void jm_reaper_destroy(jm_reaper_t *r)
     jm_recent_destroy(r->seen_timeout);
     free(r->conninfo);
     free(r);
+}
+
+void jm_reaper_set_retention(jm_reaper_t *r, int days, int rows)
+{
+    r->retention_days = days;
+    r->retention_rows = rows;
 }
 
 static int64_t ttl_ms(const jm_reaper_t *r)
@@ -168,6 +185,29 @@ static jm_rc_t scan_runs(jm_reaper_t *r, const char *sql, jm_event_type_t type, 
     return rc;
 }
 
+/* Automatic retention: RETENTION_EVENTS workflow.prune events for each of the first RETENTION_WF
+ * workflows finished before now - retention_days (prunes left unfinished first). */
+static jm_rc_t scan_retention(jm_reaper_t *r, int64_t now_ms, int *n, jm_err_t *err)
+{
+    char cutoff[32];
+    PGresult *res = NULL;
+    if (r->retention_days <= 0)
+        return JM_OK;
+    jm_time_format_iso(now_ms - (int64_t)r->retention_days * 86400000, cutoff, sizeof(cutoff));
+    const char *params[2] = {cutoff, NULL};
+    jm_rc_t rc = jm_pg_exec(r->pg, retention_sql, 2, params, &res, err);
+    for (int row = 0; rc == JM_OK && row < PQntuples(res); row++) {
+        int64_t wf = strtoll(PQgetvalue(res, row, 0), NULL, 10);
+        for (int k = 0; k < RETENTION_EVENTS && rc == JM_OK; k++, (*n)++)
+            rc = publish(r, JM_EV_WORKFLOW_PRUNE, wf,
+                         json_pack("{ss sI ss}", "finished_before", cutoff, "rows",
+                                   (json_int_t)r->retention_rows, "user", RETENTION_USER),
+                         err);
+    }
+    PQclear(res);
+    return rc;
+}
+
 /* A scan or publish failed: forget the claims in flight so none waits a TTL to be retried (a
  * claim remembered but never delivered would leave its instance or run unreaped that long). */
 static void forget_claims(jm_reaper_t *r)
@@ -199,6 +239,8 @@ int jm_reaper_tick(jm_reaper_t *r, int64_t now_mono_ms, int64_t now_wall_ms, jm_
     if (rc == JM_OK)
         rc = scan_runs(r, timeout_sql, JM_EV_REAPER_RUN_TIMEOUT, r->seen_timeout, now, now_wall_ms,
                        &n, err);
+    if (rc == JM_OK)
+        rc = scan_retention(r, now_wall_ms, &n, err);
     if (rc == JM_OK && n > 0)
         rc = jm_producer_flush(r->p, 10000, err);
     if (rc != JM_OK)

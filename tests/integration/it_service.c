@@ -281,6 +281,12 @@ static void send_start(svc_t *c, int64_t wf, int timeout_s, int up, int64_t ts)
                 json_pack("{s:I,s:s}", "run_id", (json_int_t)wf, "status", st[i]), ts);
 }
 
+/* The user stops run `wf`: the run goes S, the workflow F. */
+static void send_stop(svc_t *c, int64_t wf, int64_t ts)
+{
+    send_at(c, JM_EV_RUN_STOP, wf, json_pack("{s:I}", "run_id", (json_int_t)wf), ts);
+}
+
 /* The instance of attempt 1: instantiated, launched (report by launch_s), and when run_s > 0
  * running (report by run_s). */
 static void send_ti(svc_t *c, int64_t wf, int launch_s, int run_s)
@@ -441,6 +447,53 @@ START_TEST(test_reaper_end_to_end)
     ck_assert(it_file_has(c.log[1 - leader], "this process is the reaper leader"));
     ck_assert_int_eq(fsm_stop(fsm[1 - leader], SIGTERM), 0);
     ck_assert_int_eq(n_reaper(&c, "reaper.overdue", a, 0), 1); /* still once */
+    svc_close(&c);
+}
+END_TEST
+
+/* Automatic retention: with reaper.retention_days 2 the reaper prunes the workflow that finished
+ * three days ago (5 rows per event, so over several events and scans) and not the one that
+ * finished a day ago. */
+START_TEST(test_reaper_retention)
+{
+    svc_t c;
+    svc_open(&c, 1);
+    int64_t old = c.wf_base, young = old + 16, day = 86400000, now = jm_time_wall_ms();
+    send_bind(&c, old, now - 3 * day);
+    send_start(&c, old, 0, 1, now - 3 * day);
+    send_stop(&c, old, now - 3 * day);
+    send_bind(&c, young, now - day);
+    send_start(&c, young, 0, 1, now - day);
+    send_stop(&c, young, now - day);
+    flush(&c);
+    setenv("JOBMON_REAPER_RETENTION_DAYS", "2", 1);
+    setenv("JOBMON_REAPER_RETENTION_ROWS", "5", 1);
+    pid_t fsm = fsm_start(&c, 0, 1);
+    unsetenv("JOBMON_REAPER_RETENTION_DAYS");
+    unsetenv("JOBMON_REAPER_RETENTION_ROWS");
+
+    ck_assert_int_eq(wait_st(&c, "workflow", young, 'F'), 'F');
+    ck_assert_int_eq(
+        wait_int(&c, 0, "SELECT count(*) FROM workflow WHERE id = %lld", (long long)old), 0);
+    const char *tables[] = {"workflow_run", "task", "task_instance", "transition_log"};
+    for (size_t i = 0; i < JM_ARRAY_LEN(tables); i++)
+        ck_assert_msg(q_int(&c, "SELECT count(*) FROM %s WHERE workflow_id = %lld", tables[i],
+                            (long long)old) == 0,
+                      "%s rows of the pruned workflow are left", tables[i]);
+    /* what is left of its event log: the reaper's prune events of the last transaction */
+    ck_assert_int_eq(q_int(&c,
+                           "SELECT count(*) FROM event_log WHERE topic = '%s' AND workflow_id ="
+                           " %lld AND type <> 'workflow.prune'",
+                           c.topic, (long long)old),
+                     0);
+    ck_assert_int_ge(n_reaper(&c, "workflow.prune", old, 1), 1);
+    /* the young one is whole and was never a candidate; the reaper kept leading */
+    ck_assert_int_eq(n_reaper(&c, "workflow.prune", young, 0), 0);
+    ck_assert_int_eq(st(&c, "workflow_run", young), 'S');
+    ck_assert_int_eq(
+        q_int(&c, "SELECT count(*) FROM task WHERE workflow_id = %lld", (long long)young), 1);
+    ck_assert(it_file_has(c.log[0], "published workflow.prune"));
+    ck_assert_int_eq(fsm_stop(fsm, SIGTERM), 0);
     svc_close(&c);
 }
 END_TEST
@@ -873,6 +926,7 @@ Suite *it_reaper_suite(void)
     TCase *tc = tcase_create("service");
     tcase_set_timeout(tc, 600);
     tcase_add_test(tc, test_reaper_end_to_end);
+    tcase_add_test(tc, test_reaper_retention);
     suite_add_tcase(s, tc);
     return s;
 }
