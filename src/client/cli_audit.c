@@ -18,6 +18,7 @@
 
 #include "client/cli_ops.h"
 #include "client/cli_util.h"
+#include "common/prune_sql.h"
 #include "consumer/replay.h"
 #include "jobmon/jmtime.h"
 #include "jobmon/pg.h"
@@ -69,9 +70,7 @@ static int wf_state(jm_pg_t *pg, int64_t wf, int *state, char *pruned, size_t le
     static const char sql[] =
         "SELECT (SELECT CASE WHEN pruning_at IS NULL THEN 1 ELSE 2 END FROM workflow"
         "         WHERE id = $1::bigint),"
-        " (SELECT 'at ' || ts || ' (event ' || event_id || ')' FROM event_log"
-        "  WHERE workflow_id = $1::bigint AND type = 'workflow.prune' AND outcome = 'applied'"
-        "  ORDER BY applied_seq DESC LIMIT 1)";
+        " (" JM_SQL_WF_PRUNED_AT ")";
     PGresult *r = NULL;
     jm_rc_t rc = jm_pg_exec_id(pg, sql, wf, &r, err);
     if (rc == JM_OK) {

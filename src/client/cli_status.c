@@ -16,6 +16,7 @@
 
 #include "client/cli_status.h"
 #include "client/cli_util.h"
+#include "common/prune_sql.h"
 #include "jobmon/jmtime.h"
 #include "jobmon/resources.h"
 
@@ -299,6 +300,17 @@ static const char *user_of(const char *letter)
 
 /* ---- status -------------------------------------------------------------------------------- */
 
+/* When workflow `wf`, not found, was pruned ("at <ts> (event <id>)"), or "" (never pruned, or
+ * PostgreSQL unreachable: the caller reports its own error). */
+static void pruned_at(jm_status_ctx_t *ctx, int64_t wf, char *out, size_t len)
+{
+    PGresult *r = NULL;
+    jm_pg_t *pg = jm_status_ctx_pg(ctx, NULL);
+    if (pg && jm_pg_exec_id(pg, JM_SQL_WF_PRUNED_AT, wf, &r, NULL) == JM_OK && PQntuples(r) > 0)
+        snprintf(out, len, "%s", PQgetvalue(r, 0, 0));
+    PQclear(r);
+}
+
 static int cmd_status(jm_status_ctx_t *ctx, read_opts_t *o)
 {
     int code = JM_EXIT_OK, n = o->nargs;
@@ -353,7 +365,13 @@ static int cmd_status(jm_status_ctx_t *ctx, read_opts_t *o)
         jm_status_t st;
         jm_rc_t rc = jm_status_get(ctx, ids[i], &st, &err);
         if (rc != JM_OK) {
-            fprintf(stderr, "jobmon: workflow %" PRId64 ": %s\n", ids[i], err.msg);
+            char pruned[128] = "";
+            if (rc == JM_ERR_NOT_FOUND)
+                pruned_at(ctx, ids[i], pruned, sizeof(pruned));
+            if (*pruned)
+                fprintf(stderr, "jobmon: workflow %" PRId64 " was pruned %s\n", ids[i], pruned);
+            else
+                fprintf(stderr, "jobmon: workflow %" PRId64 ": %s\n", ids[i], err.msg);
             int c = jm_rc_to_exit(rc);
             if (c > code || code == JM_EXIT_OK)
                 code = c;

@@ -304,6 +304,8 @@ case_prune()
     eq "event_log left" "$(q "SELECT count(*) BETWEEN 1 AND 4 AND bool_and(type = 'workflow.prune')
         FROM event_log WHERE workflow_id = $WF")" t || return 1
     "$JOBMON" status "$WF" >"$LAST.status" 2>&1 && { fail "status still finds it: $(cat "$LAST.status")"; return 1; }
+    grep -q "workflow $WF was pruned at" "$LAST.status" ||
+        { fail "status does not say it was pruned: $(cat "$LAST.status")"; return 1; }
     out=$("$JOBMON" audit "$WF" 2>&1)
     [[ $out == *"was pruned at"* ]] || { fail "audit: $out"; return 1; }
     out=$("$JOBMON" prune --workflow "$WF" --older-than 0s 2>&1) || { fail "second prune: $out"; return 1; }
