@@ -92,6 +92,7 @@ typedef enum {
     AP_WF_PRUNE_GET,
     AP_WF_PRUNE_MARK,
     AP_WF_PRUNE_CHUNK,
+    AP_WF_RESOURCE_KILLED,
     AP_SQL__CNT
 } jm_ap_sql_t;
 
@@ -370,6 +371,10 @@ jm_rc_t jm_ap_workflow_reset(jm_apply_t *ap, jm_err_t *err) JM_WUR;
 jm_rc_t jm_ap_workflow_concurrency(jm_apply_t *ap, jm_err_t *err) JM_WUR;
 jm_rc_t jm_ap_task_set_status(jm_apply_t *ap, jm_err_t *err) JM_WUR;
 jm_rc_t jm_ap_workflow_prune(jm_apply_t *ap, jm_err_t *err) JM_WUR;
+
+/* Scale the resources of tasks `tids` for their next attempt (jm_res_scale with their
+ * resource_scales, fallback queues and num_attempts), as a task entering A (apply_ti.c). */
+jm_rc_t jm_ap_scale_tasks(jm_apply_t *ap, const int64_t *tids, size_t n, jm_err_t *err) JM_WUR;
 
 /* ---- shared run logic (apply_run.c) --------------------------------------------------------- */
 

@@ -100,6 +100,28 @@ jm_rc_t jm_ap_run_move(jm_apply_t *ap, int64_t wf, int64_t run_id, char from, ch
     return rc;
 }
 
+/* Resume (Jobmon's increase_resources): a task that failed because its last instance was killed
+ * for resources (Z with no attempt left) would be killed again with the same request, so it is
+ * scaled once more from that instance's memory and runtime, as if it had entered A.  Also when a
+ * re-bind (`jobmon run --resume`) reset it to G and wrote the file's request back — unless that
+ * request is larger: the user's raise stands, unscaled.  A task already scaled (A, or a resume
+ * that never queued it) asks for more than its killed instance and is left alone.  Before the
+ * reset zeroes num_attempts, which picks the step of a list of scales. */
+static jm_rc_t scale_resource_killed(jm_apply_t *ap, int64_t wf, jm_err_t *err)
+{
+    PGresult *r = NULL;
+    jm_rc_t rc = jm_ap_exec_id(ap, AP_WF_RESOURCE_KILLED, wf, &r, err);
+    size_t n = rc == JM_OK ? (size_t)PQntuples(r) : 0;
+    int64_t *ids = jm_malloc((n ? n : 1) * sizeof(*ids));
+    for (size_t i = 0; i < n; i++)
+        ids[i] = get_i64(r, (int)i, 0);
+    PQclear(r);
+    if (n)
+        rc = jm_ap_scale_tasks(ap, ids, n, err);
+    free(ids);
+    return rc;
+}
+
 /* Reset tasks in `statuses` of the workflow to G (attempts 0 when `reset_attempts`). */
 static jm_rc_t reset_tasks(jm_apply_t *ap, int64_t wf, const char *statuses, int reset_attempts,
                            jm_err_t *err)
@@ -430,7 +452,8 @@ jm_rc_t jm_ap_run_start(jm_apply_t *ap, jm_err_t *err)
     if (alive && (rc = jm_ap_run_handover(ap, wf, alive, ast, cold, 1, err)) != JM_OK)
         return rc;
     if (resume) /* §3.10: every task not D (and not R on hot) → G with attempts 0 */
-        if ((rc = reset_tasks(ap, wf, cold ? "GQIORAEF" : "GQIOAEF", 1, err)) != JM_OK)
+        if ((rc = scale_resource_killed(ap, wf, err)) != JM_OK ||
+            (rc = reset_tasks(ap, wf, cold ? "GQIORAEF" : "GQIOAEF", 1, err)) != JM_OK)
             return rc;
     if ((rc = wf_get(ap, wf, &wst, NULL, err)) != JM_OK)
         return rc;

@@ -485,4 +485,15 @@ const char *const jm_ap_sql[AP_SQL__CNT] = {
     [AP_WF_PRUNE_MARK] = "UPDATE workflow SET pruning_at = $2::timestamptz WHERE id = $1::bigint",
     /* $1 wf, $2 rows at most: rows deleted, workflow gone */
     [AP_WF_PRUNE_CHUNK] = "SELECT deleted, done FROM jm_prune_chunk($1::bigint, $2::int)",
+    /* $1 wf: tasks not D nor active whose latest instance was killed for resources (Z) and whose
+     * memory and runtime do not exceed that instance's: they get its memory and runtime back (a
+     * re-bind wrote the file's) and are returned, to be scaled */
+    [AP_WF_RESOURCE_KILLED] =
+        "UPDATE task t SET resources = t.resources || jsonb_strip_nulls(jsonb_build_object("
+        "  'memory', ti.resources->'memory', 'runtime', ti.resources->'runtime'))"
+        " FROM task_instance ti WHERE ti.task_id = t.id AND ti.attempt = t.ti_seq"
+        " AND t.workflow_id = $1::bigint AND t.status IN ('G','A','E','F') AND ti.status = 'Z'"
+        " AND coalesce((t.resources->>'memory')::bigint <= (ti.resources->>'memory')::bigint, true)"
+        " AND coalesce((t.resources->>'runtime')::bigint <= (ti.resources->>'runtime')::bigint,"
+        "  true) RETURNING t.id",
 };

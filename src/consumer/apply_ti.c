@@ -160,7 +160,7 @@ static void queue_from_json(const char *name, const json_t *limits, qbuf_t *qb, 
     q->n = qb->n;
 }
 
-static jm_rc_t scale_tasks(jm_apply_t *ap, const int64_t *tids, size_t n, jm_err_t *err)
+jm_rc_t jm_ap_scale_tasks(jm_apply_t *ap, const int64_t *tids, size_t n, jm_err_t *err)
 {
     jm_pgarr_t *a = &ap->arr[0];
     jm_pgarr_reset(a);
@@ -351,7 +351,7 @@ static jm_rc_t move(jm_apply_t *ap, ti_row_t *rows, size_t n, int killed, int *p
     if (nt2 && (rc = jm_ap_transition(ap, JM_ENTITY_TASK, nt2, t2ids, t2from, t2to, 0, AP_ATT_KEEP,
                                       NULL, NULL, err)) != JM_OK)
         goto out;
-    if (na && (rc = scale_tasks(ap, adj, na, err)) != JM_OK)
+    if (na && (rc = jm_ap_scale_tasks(ap, adj, na, err)) != JM_OK)
         goto out;
     /* jm_ap_downstream_done_known decrements when it returns 1: call it again only after a
      * fetch, never after a success (that counted every done task's downstreams twice). */

@@ -383,6 +383,22 @@ usage_of_hungry()
     eq "usage: suggested memory (max + 20 %)" "$(jq -r '.[0].suggested.memory' <<<"$u")" "$want"
 }
 
+# Z for memory with no attempt left: F, run exit 1; `jobmon resume` asks for more (64M → 128M,
+# scale 1.0) and the task is D.
+case_memory_resume()
+{
+    jrun memory_once "$1"
+    eq "jobmon run exit code" "$RC" 1 || return 1
+    eq "hungry: status" "$(task_col "$WF" hungry status)" F || return 1
+    LAST=$tmp/$1/memory_once-resume
+    timeout -k 5 "$RUN_TIMEOUT" "$JOBMON" resume --json "$WF" >"$LAST.json" 2>"$LAST.err"
+    RC=$?
+    RUN=$(id workflow_run_id "$LAST.json")
+    expect_done 1 || return 1
+    eq "hungry: instances" "$(ti_of "$WF" hungry "status || ':' || (resources->>'memory')" |
+        tr '\n' ' ')" "Z:64 D:128 " || return 1
+}
+
 # Z for runtime (2 s, sleep 3), runtime scaled (→ 4 s), D on the next attempt.
 case_runtime()
 {
@@ -577,6 +593,8 @@ for cl in "${clusters[@]}"; do
         t "$cl fails once then succeeds" case_retry "$cl"
         t "$cl memory kill: Z, memory scaled, D" case_memory "$cl"
         t "$cl runtime kill: Z, runtime scaled, D" case_runtime "$cl"
+        [[ $cl == sequential ]] &&
+            t "$cl memory kill with no attempt left: F; resume scales it, D" case_memory_resume "$cl"
         t "$cl concurrency limit 2 never exceeded" case_concurrency "$cl"
         if [[ $cl == sequential ]]; then
             t "$cl Ctrl-C stop, then resume reruns only unfinished tasks" case_stop "$cl" sigint

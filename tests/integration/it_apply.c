@@ -723,6 +723,49 @@ START_TEST(test_resource_error_scaled)
 }
 END_TEST
 
+/* A resume scales once more the resources of a task that failed because its last instance was
+ * killed for resources (Jobmon's increase_resources): with the same request it would be killed
+ * again.  The base is the killed instance's request even after a re-bind wrote the file's smaller
+ * one back.  A task that failed otherwise keeps its request.  The replay gives the same rows. */
+START_TEST(test_resume_scales_resource_killed)
+{
+    sc_t sc;
+    sc_open(&sc);
+    sc.log_events = 1;
+    task_def_t t[] = {{.id = 421, .memory = 1024, .max_attempts = 2},
+                      {.id = 422, .memory = 1024, .max_attempts = 1},
+                      {.id = 423}};
+    bind(&sc, 42, t, 3, 100);
+    start(&sc, 42);
+    run_ti(&sc, 42, jm_hash_ti_id(421, 1), 'Z'); /* 1024 killed → 1536, retried */
+    run_ti(&sc, 42, jm_hash_ti_id(421, 2), 'Z'); /* 1536 killed, no attempt left */
+    run_ti(&sc, 42, jm_hash_ti_id(422, 1), 'E');
+    run_ti(&sc, 42, jm_hash_ti_id(423, 1), 0);
+    ck_assert_int_eq(wf_status(&sc, 42), 'F');
+    ck_assert_int_eq(q_char(&sc, "SELECT status FROM task WHERE id = 421"), 'F');
+    ck_assert_int_eq(q_int(&sc, "SELECT (resources->>'memory')::int FROM task WHERE id = 421"),
+                     1536);   /* not scaled when it failed */
+    bind(&sc, 42, t, 3, 100); /* the re-bind of `jobmon run --resume`: the file's 1024 again */
+    ck_assert_int_eq(q_int(&sc, "SELECT (resources->>'memory')::int FROM task WHERE id = 421"),
+                     1024);
+    ck_assert_int_eq(sc_apply(&sc, JM_EV_RUN_START, 42,
+                              json_pack("{s:I,s:s,s:s,s:s,s:b,s:i,s:s}", "run_id", (json_int_t)779,
+                                        "cluster", "dummy", "user", "u", "host", "h", "fail_fast",
+                                        0, "timeout_s", 0, "resume", "cold")),
+                     JM_OUTCOME_APPLIED);
+    ck_assert_int_eq(q_int(&sc, "SELECT (resources->>'memory')::int FROM task WHERE id = 421"),
+                     2304); /* 1536 × 1.5 */
+    ck_assert_int_eq(q_int(&sc, "SELECT (resources->>'memory')::int FROM task WHERE id = 422"),
+                     1024);
+    ck_assert_int_eq(q_int(&sc, "SELECT (resources->>'memory')::int FROM task_instance"
+                                " WHERE task_id = 421 AND run_id = 779"),
+                     2304);
+    ck_assert_int_eq(q_char(&sc, "SELECT status FROM task WHERE id = 423"), 'D');
+    replay_same(&sc, 42);
+    sc_close(&sc, 1);
+}
+END_TEST
+
 START_TEST(test_concurrency_limit)
 {
     sc_t sc;
@@ -2156,6 +2199,7 @@ Suite *it_apply_suite(void)
     tcase_add_test(tc, test_retry_then_done);
     tcase_add_test(tc, test_attempts_exhausted);
     tcase_add_test(tc, test_resource_error_scaled);
+    tcase_add_test(tc, test_resume_scales_resource_killed);
     tcase_add_test(tc, test_concurrency_limit);
     tcase_add_test(tc, test_replay_identical);
     tcase_add_test(tc, test_cold_resume);
