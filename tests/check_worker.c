@@ -747,6 +747,76 @@ START_TEST(test_channel_failure_falls_back)
 }
 END_TEST
 
+/* ---- a producer that records the types it was given, in order ---- */
+static struct {
+    jm_event_type_t type[8];
+    size_t n;
+} g_rec;
+static int g_rec_producer;
+static jm_producer_t *rec_new(const char *brokers, jm_producer_profile_t profile,
+                              const char *const *props, jm_err_t *err)
+{
+    (void)brokers, (void)profile, (void)props, (void)err;
+    return (jm_producer_t *)&g_rec_producer;
+}
+static void rec_set_topic(jm_producer_t *p, const char *topic)
+{
+    (void)p, (void)topic;
+}
+static jm_rc_t rec_send(jm_producer_t *p, const jm_event_t *ev, jm_err_t *err)
+{
+    (void)p, (void)err;
+    ck_assert_uint_lt(g_rec.n, JM_ARRAY_LEN(g_rec.type));
+    g_rec.type[g_rec.n++] = ev->type;
+    return JM_OK;
+}
+static jm_rc_t rec_flush(jm_producer_t *p, int timeout_ms, jm_err_t *err)
+{
+    (void)p, (void)timeout_ms, (void)err;
+    return JM_OK;
+}
+static void rec_poll(jm_producer_t *p, int timeout_ms)
+{
+    (void)p, (void)timeout_ms;
+}
+static void rec_destroy(jm_producer_t *p)
+{
+    (void)p;
+}
+static const jm_producer_ops_t rec_ops = {.new_profile = rec_new,
+                                          .set_topic = rec_set_topic,
+                                          .send = rec_send,
+                                          .poll = rec_poll,
+                                          .flush = rec_flush,
+                                          .destroy = rec_destroy};
+
+/* The distributor dies with ti.running taken but not acknowledged: ti.done, which can no longer
+ * go over the channel, goes to Kafka after ti.running, not before (the FSM refuses a done for an
+ * instance it still sees launched: the instance stayed R after a resume), and each once.
+ * _i: 0 = socketpair, 1 = TCP. */
+START_TEST(test_channel_lost_keeps_report_order)
+{
+    jm_err_t err;
+    jm_chan_t *d = NULL;
+    jm_config_t *cfg = jm_config_new();
+    memset(&g_rec, 0, sizeof(g_rec));
+    jm_report_set_producer_ops(&rec_ops);
+    jm_event_set_producer(JM_PRODUCER_WORKER);
+    jm_report_t *r = channel_pair(cfg, _i, 1, &d);
+    ck_assert_int_eq(jm_report_send(r, ev_running(), 1, &err), JM_OK);
+    expect_datagram(d, JM_EV_TI_RUNNING);
+    jm_chan_free(d); /* SIGKILLed before its answer */
+    ck_assert_int_eq(jm_report_send(r, ev_done(), 1, &err), JM_OK);
+    ck_assert_int_eq(jm_report_finish(r, 1, NULL, 7, 5, &err), JM_OK);
+    jm_report_destroy(r);
+    jm_report_set_producer_ops(NULL);
+    jm_config_destroy(cfg);
+    ck_assert_uint_eq(g_rec.n, 2);
+    ck_assert_int_eq(g_rec.type[0], JM_EV_TI_RUNNING);
+    ck_assert_int_eq(g_rec.type[1], JM_EV_TI_DONE);
+}
+END_TEST
+
 /* Nothing listens at the report address (or the token is refused: the connection closed at
  * once): the worker publishes to Kafka (here unreachable), then spools.  _i: 0 = connection
  * refused, 1 = accepted then closed (a wrong token). */
@@ -874,6 +944,7 @@ Suite *jm_worker_suite(void)
     tcase_add_loop_test(tc, test_channel_acknowledged, 0, 2);
     tcase_add_test(tc, test_channel_running_deferred);
     tcase_add_loop_test(tc, test_channel_failure_falls_back, 0, 8);
+    tcase_add_loop_test(tc, test_channel_lost_keeps_report_order, 0, 2);
     tcase_add_loop_test(tc, test_remote_channel_unreachable_falls_back, 0, 2);
     tcase_add_test(tc, test_worker_hides_report_token);
     suite_add_tcase(s, tc);

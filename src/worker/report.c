@@ -382,6 +382,27 @@ jm_rc_t jm_report_defer(jm_report_t *r, int64_t workflow_id, int64_t ti_id, int 
     return settle ? JM_ERR_RETRY : JM_OK;
 }
 
+/* Send the kept events to Kafka again, but those the distributor already acknowledged; with
+ * `channel_only`, only those sent over the channel, which are then counted as sent to Kafka. */
+static jm_rc_t resend_kept(jm_report_t *r, int channel_only, jm_err_t *err)
+{
+    for (size_t i = 0; i < r->nkept; i++) {
+        kept_t *k = &r->kept[i];
+        if (k->state == K_ACKED || (channel_only && !k->seq))
+            continue;
+        jm_event_t *ev = NULL;
+        jm_rc_t rc = jm_event_decode(k->line, strlen(k->line), &ev, err);
+        if (rc == JM_OK)
+            rc = r->ops->send(r->p, ev, err);
+        jm_event_destroy(ev);
+        if (rc != JM_OK)
+            return rc;
+        if (channel_only)
+            *k = (kept_t){.line = k->line, .wf = k->wf, .ti = k->ti, .sent_ms = k->sent_ms};
+    }
+    return JM_OK;
+}
+
 jm_rc_t jm_report_send(jm_report_t *r, jm_event_t *ev, int keep_it, jm_err_t *err)
 {
     jm_rc_t rc;
@@ -405,7 +426,12 @@ jm_rc_t jm_report_send(jm_report_t *r, jm_event_t *ev, int keep_it, jm_err_t *er
     }
     seq = chan_send(r, line, len);
     if (seq == 0) {
+        /* what the channel took but did not confirm goes to Kafka before this event (a copy
+         * the distributor relays later is a duplicate): the FSM refuses a ti.done for an
+         * instance it has not seen running */
         rc = ensure_producer(r, err);
+        if (rc == JM_OK && r->chan_sent)
+            rc = resend_kept(r, 1, err);
         if (rc == JM_OK) {
             rc = r->ops->send(r->p, ev, err);
         } else if (keep_it) {
@@ -439,23 +465,6 @@ jm_rc_t jm_report_flush(jm_report_t *r, int timeout_ms, jm_err_t *err)
     if (!r->p)
         return JM_OK;
     return r->ops->flush(r->p, timeout_ms, err);
-}
-
-/* Send the kept events to Kafka again, but those the distributor already acknowledged. */
-static jm_rc_t resend_kept(jm_report_t *r, jm_err_t *err)
-{
-    for (size_t i = 0; i < r->nkept; i++) {
-        if (r->kept[i].state == K_ACKED)
-            continue;
-        jm_event_t *ev = NULL;
-        jm_rc_t rc = jm_event_decode(r->kept[i].line, strlen(r->kept[i].line), &ev, err);
-        if (rc == JM_OK)
-            rc = r->ops->send(r->p, ev, err);
-        jm_event_destroy(ev);
-        if (rc != JM_OK)
-            return rc;
-    }
-    return JM_OK;
 }
 
 /* Wait until the distributor has acknowledged every kept event sent over the channel.
@@ -568,7 +577,7 @@ jm_rc_t jm_report_finish(jm_report_t *r, int retry_timeout_s, const char *spool_
     if (need_kafka) {
         rc = ensure_producer(r, err);
         if (rc == JM_OK)
-            rc = resend_kept(r, err);
+            rc = resend_kept(r, 0, err);
         if (rc != JM_OK)
             goto spool; /* no Kafka here at all: keep the result on disk */
     }
@@ -587,7 +596,7 @@ jm_rc_t jm_report_finish(jm_report_t *r, int retry_timeout_s, const char *spool_
                (long long)ti_id, err ? err->msg : "");
         int64_t pause = jm_backoff_ms(attempt, 200, 5000);
         jm_time_sleep_ms(pause < left ? pause : left, NULL);
-        if (resend_kept(r, err) != JM_OK)
+        if (resend_kept(r, 0, err) != JM_OK)
             continue;
     }
 spool:
