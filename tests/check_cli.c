@@ -339,6 +339,31 @@ START_TEST(usage_args)
 END_TEST
 #undef READ
 
+START_TEST(lag_args)
+{
+    jm_cli_lag_opts_t o;
+    char msg[256];
+    ck_assert_int_eq(jm_cli_lag_parse(ARGC("lag"), ARGV("lag"), &o, msg, sizeof(msg)), 0);
+    ck_assert_int_eq(o.max_lag, -1);
+    ck_assert_int_eq(o.json, 0);
+    ck_assert_int_eq(jm_cli_lag_parse(ARGC("lag", "--max-lag", "0", "--json"),
+                                      ARGV("lag", "--max-lag", "0", "--json"), &o, msg,
+                                      sizeof(msg)),
+                     0);
+    ck_assert_int_eq(o.max_lag, 0);
+    ck_assert_int_eq(o.json, 1);
+    ck_assert_int_eq(jm_cli_lag_parse(ARGC("lag", "--max-lag", "x"), ARGV("lag", "--max-lag", "x"),
+                                      &o, msg, sizeof(msg)),
+                     -1);
+    ck_assert_str_eq(msg, "--max-lag: not a count: 'x'");
+    ck_assert_int_eq(jm_cli_lag_parse(ARGC("lag", "7"), ARGV("lag", "7"), &o, msg, sizeof(msg)),
+                     -1);
+    ck_assert_str_eq(msg, "unexpected argument '7'");
+    ck_assert_int_eq(
+        jm_cli_lag_parse(ARGC("lag", "--help"), ARGV("lag", "--help"), &o, msg, sizeof(msg)), 1);
+}
+END_TEST
+
 START_TEST(prune_args)
 {
     jm_cli_prune_opts_t o;
@@ -495,6 +520,7 @@ Suite *jm_cli_suite(void)
     tcase_add_test(tc, read_args);
     tcase_add_test(tc, ops_args);
     tcase_add_test(tc, usage_args);
+    tcase_add_test(tc, lag_args);
     tcase_add_test(tc, prune_args);
     suite_add_tcase(s, tc);
     return s;

@@ -12,7 +12,7 @@ tests_check_jobmon_SOURCES += tests/check_client.c
 # the CLI's pure parts (option parsers) live in the jobmon program's files: compile them in
 tests_check_jobmon_SOURCES += tests/check_cli.c src/client/cli_util.c src/client/cli_run.c \
 	src/client/cli_status.c src/client/cli_ops.c src/client/cli_db.c \
-	src/client/cli_prune.c
+	src/client/cli_prune.c src/client/cli_lag.c
 tests_check_jobmon_CFLAGS = $(AM_CFLAGS) $(CHECK_CFLAGS) -DJM_TEST_DATADIR='"$(abs_top_srcdir)/tests/data"' \
 	-DJM_TEST_BUILDDIR='"$(abs_top_builddir)"'
 tests_check_jobmon_LDADD = libjobmon.la $(CHECK_LIBS) $(JM_DEP_LIBS)

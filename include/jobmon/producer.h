@@ -74,6 +74,15 @@ jm_rc_t jm_producer_flush(jm_producer_t *p, int timeout_ms, jm_err_t *err) JM_WU
 /* Copy the counters into *out. */
 void jm_producer_stats(const jm_producer_t *p, jm_producer_stats_t *out);
 
+/* How many partitions `topic` has (from the brokers' metadata, within timeout_ms).
+ * JM_ERR_NOT_FOUND when the topic does not exist, JM_ERR_UNAVAILABLE when Kafka does not answer. */
+jm_rc_t jm_producer_partitions(jm_producer_t *p, const char *topic, int timeout_ms, int *n,
+                               jm_err_t *err) JM_WUR;
+/* The oldest offset still stored (*low) and the next offset to be written (*high) of one
+ * partition, from its leader.  JM_ERR_UNAVAILABLE when Kafka does not answer in timeout_ms. */
+jm_rc_t jm_producer_watermarks(jm_producer_t *p, const char *topic, int partition, int timeout_ms,
+                               int64_t *low, int64_t *high, jm_err_t *err) JM_WUR;
+
 /* Destroy without flushing (call jm_producer_flush first to keep messages).  Accepts NULL. */
 void jm_producer_destroy(jm_producer_t *p);
 

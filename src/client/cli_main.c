@@ -33,6 +33,7 @@ static const cli_command_t commands[] = {
     {"deps", jm_cli_cmd_read, "upstream and downstream tasks of a task"},
     {"events", jm_cli_cmd_read, "the audit trail of a workflow or task"},
     {"help", NULL, "list the commands"},
+    {"lag", jm_cli_cmd_lag, "how far jobmon-fsm is behind Kafka, and the dead letters"},
     {"logs", jm_cli_cmd_read, "stdout/stderr paths of a workflow's task instances"},
     {"prune", jm_cli_cmd_prune, "delete finished workflows older than a cutoff, with their logs"},
     {"reset", jm_cli_cmd_ops, "reset a workflow so the next run re-executes its tasks"},

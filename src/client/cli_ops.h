@@ -43,6 +43,16 @@ char *jm_cli_default_schema_dir(void);
  * ending in a newline. */
 int jm_cli_migrate_fresh(jm_pg_t *pg, const char *dir, char *msg, size_t len);
 
+/* cli_lag.c: `jobmon lag` (how far jobmon-fsm is behind Kafka) */
+typedef struct {
+    int json;        /* --json */
+    int64_t max_lag; /* --max-lag: exit 1 above it; -1 = no check */
+} jm_cli_lag_opts_t;
+
+/* Parse argv of `lag`.  0 ok, 1 --help, -1 with a message. */
+int jm_cli_lag_parse(int argc, char **argv, jm_cli_lag_opts_t *o, char *msg, size_t msglen);
+int jm_cli_cmd_lag(jm_cli_t *cli, int argc, char **argv);
+
 /* cli_prune.c: `jobmon prune` (retention) */
 typedef struct {
     int64_t cutoff_ms; /* --older-than / --before, as epoch ms */

@@ -9,7 +9,7 @@ jobmon_SOURCES = \
 	src/client/cli_run.h src/client/cli_run.c \
 	src/client/cli_status.h src/client/cli_status.c \
 	src/client/cli_ops.h src/client/cli_ops.c \
-	src/client/cli_prune.c \
+	src/client/cli_prune.c src/client/cli_lag.c \
 	src/client/cli_db.c \
 	src/client/cli_audit.c
 jobmon_LDADD = libjobmon.la $(JM_DEP_LIBS)

@@ -354,6 +354,40 @@ jm_rc_t jm_producer_flush(jm_producer_t *p, int timeout_ms, jm_err_t *err)
     return JM_OK;
 }
 
+jm_rc_t jm_producer_partitions(jm_producer_t *p, const char *topic, int timeout_ms, int *n,
+                               jm_err_t *err)
+{
+    const struct rd_kafka_metadata *md = NULL;
+    rd_kafka_topic_t *rkt = rd_kafka_topic_new(p->rk, topic, NULL);
+    if (!rkt)
+        return jm_err_set(err, JM_ERR_INVALID, "kafka: topic %s: %s", topic,
+                          rd_kafka_err2str(rd_kafka_last_error()));
+    rd_kafka_resp_err_t e = rd_kafka_metadata(p->rk, 0, rkt, &md, timeout_ms);
+    rd_kafka_topic_destroy(rkt);
+    if (e != RD_KAFKA_RESP_ERR_NO_ERROR)
+        return jm_err_set(err, JM_ERR_UNAVAILABLE, "kafka: metadata of %s: %s", topic,
+                          rd_kafka_err2str(e));
+    jm_rc_t rc = JM_OK;
+    if (md->topic_cnt != 1 || md->topics[0].err != RD_KAFKA_RESP_ERR_NO_ERROR)
+        rc = jm_err_set(err, JM_ERR_NOT_FOUND, "kafka: topic %s: %s", topic,
+                        md->topic_cnt ? rd_kafka_err2str(md->topics[0].err) : "no metadata");
+    else
+        *n = md->topics[0].partition_cnt;
+    rd_kafka_metadata_destroy(md);
+    return rc;
+}
+
+jm_rc_t jm_producer_watermarks(jm_producer_t *p, const char *topic, int partition, int timeout_ms,
+                               int64_t *low, int64_t *high, jm_err_t *err)
+{
+    rd_kafka_resp_err_t e =
+        rd_kafka_query_watermark_offsets(p->rk, topic, partition, low, high, timeout_ms);
+    if (e != RD_KAFKA_RESP_ERR_NO_ERROR)
+        return jm_err_set(err, JM_ERR_UNAVAILABLE, "kafka: offsets of %s[%d]: %s", topic, partition,
+                          rd_kafka_err2str(e));
+    return JM_OK;
+}
+
 void jm_producer_stats(const jm_producer_t *p, jm_producer_stats_t *out)
 {
     *out = p->stats;

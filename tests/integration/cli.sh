@@ -6,7 +6,8 @@
 # (exit 2); `status --json` via Redis equals via PostgreSQL; Redis FLUSHALL mid-run leaves the
 # status correct; every --json output parses (jq -e); exit codes 0/1/2/3; reset and task-update by
 # a user who does not own the workflow's runs are refused (exit 2), by the owner applied.
-# Needs jq and redis-cli.  Polls with deadlines, never sleeps a fixed time to wait for state.
+# `lag` is applied to the end, and behind on a topic nobody consumes (--max-lag exit 1).
+# Needs jq, kcat and redis-cli.  Polls with deadlines, never sleeps a fixed time to wait for state.
 set -u
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
 JOBMON=${JOBMON:-$ROOT/jobmon}
@@ -205,5 +206,27 @@ ok "reset --partial --wait --json by the owner: applied" rc_is 0 jm reset --part
 ok "... outcome applied" jqq '.outcome == "applied" and .type == "workflow.reset"' "$tmp/rc.out"
 ok "... the workflow is G" sh -c "'$JOBMON' status --json --source pg $WF | jq -e '.status == \"G\"' >/dev/null"
 ok "audit after task-update and reset: identical" rc_is 0 jm audit "$WF"
+
+# --- lag: what jobmon-fsm applied against what Kafka holds --------------------------------------
+# lag_zero — poll `lag --json` until every partition is applied (the events above are).
+lag_zero() {
+    local deadline=$((SECONDS + 60))
+    while [ $SECONDS -lt $deadline ]; do
+        "$JOBMON" lag --json >"$tmp/lag.json" 2>"$tmp/lag.err" &&
+            jq -e '.lag == 0 and ([.partitions[] | select(.applied != .end)] | length) == 0' \
+                "$tmp/lag.json" >/dev/null && return 0
+        sleep 0.2 # poll interval (the deadline bounds the wait)
+    done
+    echo "# last lag: $(cat "$tmp/lag.json" "$tmp/lag.err")" >&2
+    return 1
+}
+ok "lag --json: every partition applied to its end" lag_zero
+ok "... one row per partition of the topic, each owned" jqq '(.partitions | length) > 0 and all(.partitions[]; .owner_epoch > 0 and .end > 0)' "$tmp/lag.json"
+ok "lag --max-lag 0 while caught up: exit 0" rc_is 0 jm lag --max-lag 0
+# a topic no jobmon-fsm consumes: everything in it is behind
+printf 'ping\n' | kcat -P -b "$JOBMON_KAFKA_BROKERS" -t jobmon.healthcheck 2>/dev/null
+ok "lag of a topic nobody applies, --max-lag 0: exit 1" rc_is 1 jm --set kafka.topic=jobmon.healthcheck lag --max-lag 0 --json
+ok "... its lag is its messages, nothing applied" jqq '.lag >= 1 and .partitions[0].applied == 0 and .partitions[0].owner_epoch == null' "$tmp/rc.out"
+ok "lag of a topic that does not exist: exit 2" rc_is 2 jm --set kafka.topic=no.such.topic.$tag lag
 
 tap_end
