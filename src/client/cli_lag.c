@@ -57,11 +57,7 @@ int jm_cli_lag_parse(int argc, char **argv, jm_cli_lag_opts_t *o, char *msg, siz
         default: snprintf(msg, msglen, "unknown option '%s'", argv[optind - 1]); return -1;
         }
     }
-    if (optind < argc) {
-        snprintf(msg, msglen, "unexpected argument '%s'", argv[optind]);
-        return -1;
-    }
-    return 0;
+    return jm_cli_no_operands(argc, argv, msg, msglen);
 }
 
 /* next_offset and owner_epoch of `topic`'s partitions, indexed by partition (-1: no row). */

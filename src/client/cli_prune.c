@@ -141,10 +141,8 @@ int jm_cli_prune_parse(int argc, char **argv, int64_t now_ms, jm_cli_prune_opts_
         default: snprintf(msg, msglen, "unknown option '%s'", argv[optind - 1]); return -1;
         }
     }
-    if (optind < argc) {
-        snprintf(msg, msglen, "unexpected argument '%s'", argv[optind]);
+    if (jm_cli_no_operands(argc, argv, msg, msglen) != 0)
         return -1;
-    }
     if (have_cutoff != 1) {
         snprintf(msg, msglen, "give one of --older-than AGE or --before TIME");
         return -1;

@@ -6,6 +6,7 @@
  */
 #include <errno.h>
 #include <fcntl.h>
+#include <getopt.h>
 #include <inttypes.h>
 #include <limits.h>
 #include <poll.h>
@@ -47,6 +48,14 @@ int jm_cli_parse_int(const char *s, int64_t max, int64_t *out)
         return -1;
     *out = v;
     return 0;
+}
+
+int jm_cli_no_operands(int argc, char **argv, char *msg, size_t msglen)
+{
+    if (optind >= argc)
+        return 0;
+    snprintf(msg, msglen, "unexpected argument '%s'", argv[optind]);
+    return -1;
 }
 
 const char *jm_cli_user(void)

@@ -20,6 +20,9 @@
 int jm_cli_parse_id(const char *s, int64_t *out);
 /* Parse a non-negative int (0 … max).  0 on success, -1 otherwise. */
 int jm_cli_parse_int(const char *s, int64_t max, int64_t *out);
+/* After getopt_long: -1 with "unexpected argument 'X'" in msg when an operand is left (optind <
+ * argc), else 0. */
+int jm_cli_no_operands(int argc, char **argv, char *msg, size_t msglen);
 /* $USER, else the passwd name, else "unknown".  Static or environment storage. */
 const char *jm_cli_user(void);
 /* Print `j` (stolen) compactly on stdout followed by a newline. */
