@@ -337,6 +337,35 @@ START_TEST(usage_args)
     ck_assert_int_eq(sec, 0);
 }
 END_TEST
+
+START_TEST(errors_args)
+{
+    jm_cli_read_opts_t o;
+    char msg[256];
+    ck_assert_int_eq(READ("errors"), -1);
+    ck_assert_int_eq(READ("errors", "5"), 0);
+    ck_assert_int_eq(o.all, 0);
+    ck_assert_int_eq(o.lines, 5);
+    ck_assert_int_eq(o.limit, 1000);
+    ck_assert_int_eq(READ("errors", "5", "--all", "--lines", "0", "--json"), 0);
+    ck_assert_int_eq(o.all, 1);
+    ck_assert_int_eq(o.lines, 0);
+    ck_assert_int_eq(READ("errors", "5", "--lines", "-1"), -1);
+    ck_assert_str_eq(msg, "--lines: not a count: '-1'");
+    ck_assert_int_eq(READ("tasks", "5", "--all"), -1); /* errors' own options */
+    ck_assert_int_eq(READ("usage", "5", "--lines", "2"), -1);
+
+    const char *t = "one\ntwo\nthree\n";
+    ck_assert_str_eq(jm_cli_tail_lines(t, 2), "two\nthree\n");
+    ck_assert_str_eq(jm_cli_tail_lines(t, 1), "three\n");
+    ck_assert_str_eq(jm_cli_tail_lines(t, 3), t);
+    ck_assert_str_eq(jm_cli_tail_lines(t, 9), t);
+    ck_assert_str_eq(jm_cli_tail_lines(t, 0), t);
+    ck_assert_str_eq(jm_cli_tail_lines("a\nb", 1), "b"); /* no final newline */
+    ck_assert_str_eq(jm_cli_tail_lines("", 3), "");
+    ck_assert_str_eq(jm_cli_tail_lines("\n\nx\n", 2), "\nx\n"); /* an empty line counts */
+}
+END_TEST
 #undef READ
 
 START_TEST(lag_args)
@@ -520,6 +549,7 @@ Suite *jm_cli_suite(void)
     tcase_add_test(tc, read_args);
     tcase_add_test(tc, ops_args);
     tcase_add_test(tc, usage_args);
+    tcase_add_test(tc, errors_args);
     tcase_add_test(tc, lag_args);
     tcase_add_test(tc, prune_args);
     suite_add_tcase(s, tc);

@@ -31,6 +31,7 @@ static const cli_command_t commands[] = {
      "show the effective configuration and where each value comes from"},
     {"db", jm_cli_cmd_db, "db migrate: apply pending schema migrations"},
     {"deps", jm_cli_cmd_read, "upstream and downstream tasks of a task"},
+    {"errors", jm_cli_cmd_read, "why tasks failed: exit code, message, stderr tail"},
     {"events", jm_cli_cmd_read, "the audit trail of a workflow or task"},
     {"help", NULL, "list the commands"},
     {"lag", jm_cli_cmd_lag, "how far jobmon-fsm is behind Kafka, and the dead letters"},

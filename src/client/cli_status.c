@@ -1,9 +1,9 @@
 /*
  * cli_status.c — the read commands: `jobmon status [WF...]`, `tasks WF`, `task TASK`,
- * `deps TASK`, `logs WF`, `events WF|--task T`, `usage WF...`.  Status comes from Redis with
- * PostgreSQL (the reader role) as the fallback (jm_status_get); everything else is read from
- * PostgreSQL.  Every command has `--json` (shapes in the contract of issue 5 / README "Using the
- * CLI").
+ * `deps TASK`, `logs WF`, `events WF|--task T`, `usage WF...`, `errors WF`.  Status comes from
+ * Redis with PostgreSQL (the reader role) as the fallback (jm_status_get); everything else is read
+ * from PostgreSQL.  Every command has `--json` (shapes in the contract of issue 5 / README "Using
+ * the CLI").
  *
  * Deliberately read-only: nothing here publishes or writes.
  */
@@ -53,6 +53,12 @@ static const read_cmd_t read_cmds[] = {
      "the audit trail: every event applied to WF (or touching TASK) with the transitions it\n"
      "  caused, in apply order",
      0, 1, 0},
+    {"errors", "jobmon errors WF [--all] [--lines N] [--limit N] [--json]",
+     "why tasks of WF failed: for each task whose latest instance ended in error (E, Z, U, W,\n"
+     "  F), that instance's exit code, message and the last N lines of its stderr (default\n"
+     "  5, 0 = the whole stored tail; --json has it whole); --all: every errored instance,\n"
+     "  retried ones too",
+     1, 1, 1000},
     {"usage", "jobmon usage WF... [--template NAME] [--headroom PCT] [--json]",
      "memory and runtime used by the done instances of WF, per task template (min, median,\n"
      "  mean, p95, max; what was requested; instances killed for resources), and the\n"
@@ -83,7 +89,9 @@ int jm_cli_read_parse(int argc, char **argv, jm_cli_read_opts_t *o, char *msg, s
         OPT_SOURCE,
         OPT_USER,
         OPT_TEMPLATE,
-        OPT_HEADROOM
+        OPT_HEADROOM,
+        OPT_ALL,
+        OPT_LINES
     };
     static const struct option longopts[] = {
         {"json", no_argument, NULL, OPT_JSON},
@@ -94,6 +102,8 @@ int jm_cli_read_parse(int argc, char **argv, jm_cli_read_opts_t *o, char *msg, s
         {"user", required_argument, NULL, OPT_USER},
         {"template", required_argument, NULL, OPT_TEMPLATE},
         {"headroom", required_argument, NULL, OPT_HEADROOM},
+        {"all", no_argument, NULL, OPT_ALL},
+        {"lines", required_argument, NULL, OPT_LINES},
         {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0},
     };
@@ -103,6 +113,7 @@ int jm_cli_read_parse(int argc, char **argv, jm_cli_read_opts_t *o, char *msg, s
     memset(o, 0, sizeof(*o));
     o->limit = c->default_limit;
     o->headroom = 20;
+    o->lines = 5;
     msg[0] = '\0';
     optind = 0;
     opterr = 0;
@@ -155,6 +166,19 @@ int jm_cli_read_parse(int argc, char **argv, jm_cli_read_opts_t *o, char *msg, s
                 goto bad;
             if (jm_cli_parse_int(optarg, 1000, &o->headroom) != 0) {
                 snprintf(msg, msglen, "--headroom: a percentage 0 to 1000, not '%s'", optarg);
+                return -1;
+            }
+            break;
+        case OPT_ALL:
+            if (strcmp(c->name, "errors") != 0)
+                goto bad;
+            o->all = 1;
+            break;
+        case OPT_LINES:
+            if (strcmp(c->name, "errors") != 0)
+                goto bad;
+            if (jm_cli_parse_int(optarg, INT32_MAX, &o->lines) != 0) {
+                snprintf(msg, msglen, "--lines: not a count: '%s'", optarg);
                 return -1;
             }
             break;
@@ -855,6 +879,88 @@ out:
     return code;
 }
 
+/* ---- errors ---------------------------------------------------------------------------------- */
+
+const char *jm_cli_tail_lines(const char *text, int64_t lines)
+{
+    if (lines <= 0)
+        return text;
+    size_t len = strlen(text);
+    if (len && text[len - 1] == '\n')
+        len--; /* the final newline ends the last line */
+    for (size_t i = len; i > 0; i--)
+        if (text[i - 1] == '\n' && --lines == 0)
+            return text + i;
+    return text;
+}
+
+/* Errored instances of workflow $1 ($2 rows at most): the latest instance of each task when it
+ * ended in error, or (--all) every errored instance; in task and attempt order. */
+#define ERRORS_SQL(which)                                                                          \
+    "SELECT t.id, t.name, t.status, ti.id, ti.attempt, ti.status, ti.exit_code, ti.message,"       \
+    " ti.stderr_tail, to_char(ti.status_at AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"')"  \
+    " FROM task_instance ti JOIN task t ON t.id = ti.task_id WHERE ti.workflow_id = $1"            \
+    " AND ti.status IN ('E','Z','U','W','F')" which " ORDER BY t.id, ti.attempt LIMIT $2::int"
+static const char errors_latest_sql[] = ERRORS_SQL(" AND ti.attempt = t.ti_seq");
+static const char errors_all_sql[] = ERRORS_SQL("");
+
+static void error_text(PGresult *r, int i, int64_t lines)
+{
+    printf("task %s %s (%s): instance %s, attempt %s: %s", PQgetvalue(r, i, 0), PQgetvalue(r, i, 1),
+           user_of(PQgetvalue(r, i, 2)), PQgetvalue(r, i, 3), PQgetvalue(r, i, 4),
+           PQgetvalue(r, i, 5));
+    if (!PQgetisnull(r, i, 6))
+        printf(", exit code %s", PQgetvalue(r, i, 6));
+    printf(", at %s\n", PQgetvalue(r, i, 9));
+    if (!PQgetisnull(r, i, 7) && *PQgetvalue(r, i, 7))
+        printf("  message: %s\n", PQgetvalue(r, i, 7));
+    const char *tail = PQgetisnull(r, i, 8) ? "" : jm_cli_tail_lines(PQgetvalue(r, i, 8), lines);
+    for (const char *l = tail; *l;) {
+        size_t n = strcspn(l, "\n");
+        printf("  | %.*s\n", (int)n, l);
+        l += n + (l[n] == '\n');
+    }
+}
+
+static int cmd_errors(jm_status_ctx_t *ctx, read_opts_t *o)
+{
+    char lim[24];
+    const char *params[2] = {o->args[0], lim};
+    PGresult *res = NULL;
+    int code;
+    snprintf(lim, sizeof(lim), "%" PRId64, o->limit ? o->limit : INT32_MAX);
+    if ((code = query_one(ctx, "workflow", "SELECT 1 FROM workflow WHERE id = $1", o->args[0],
+                          &res)) != JM_EXIT_OK)
+        goto out;
+    PQclear(res);
+    if ((code = query(ctx, o->all ? errors_all_sql : errors_latest_sql, 2, params, &res)) !=
+        JM_EXIT_OK)
+        goto out;
+    int n = PQntuples(res);
+    if (o->json) {
+        json_t *list = json_array();
+        for (int i = 0; i < n; i++)
+            json_array_append_new(
+                list,
+                json_pack("{so ss ss so so ss so so so ss}", "task_id", jint_or_null(res, i, 0),
+                          "name", PQgetvalue(res, i, 1), "task_status", PQgetvalue(res, i, 2),
+                          "task_instance_id", jint_or_null(res, i, 3), "attempt",
+                          jint_or_null(res, i, 4), "status", PQgetvalue(res, i, 5), "exit_code",
+                          jint_or_null(res, i, 6), "message", jstr_or_null(res, i, 7),
+                          "stderr_tail", jstr_or_null(res, i, 8), "at", PQgetvalue(res, i, 9)));
+        jm_cli_print_json(list);
+        goto out;
+    }
+    for (int i = 0; i < n; i++)
+        error_text(res, i, o->lines);
+    if (n == 0)
+        printf("no task of workflow %s has %s\n", o->args[0],
+               o->all ? "an errored instance" : "failed in its latest instance");
+out:
+    PQclear(res);
+    return code;
+}
+
 /* ---- dispatch -------------------------------------------------------------------------------- */
 
 int jm_cli_cmd_read(jm_cli_t *cli, int argc, char **argv)
@@ -887,6 +993,8 @@ int jm_cli_cmd_read(jm_cli_t *cli, int argc, char **argv)
         code = cmd_logs(ctx, &o);
     else if (strcmp(c->name, "usage") == 0)
         code = cmd_usage(ctx, &o);
+    else if (strcmp(c->name, "errors") == 0)
+        code = cmd_errors(ctx, &o);
     else
         code = cmd_events(ctx, &o);
     jm_status_ctx_destroy(ctx);

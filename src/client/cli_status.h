@@ -1,6 +1,6 @@
 /*
  * cli_status.h — private to the CLI: the read commands (status, tasks, task, deps, logs, events,
- * usage)
+ * usage, errors)
  * and their option parser (pure, unit-tested in tests/check_cli.c).
  */
 #ifndef JOBMON_CLI_STATUS_H
@@ -21,6 +21,8 @@ typedef struct {
     const char *user;   /* status --user */
     const char *tmpl;   /* usage --template */
     int64_t headroom;   /* usage --headroom, percent (default 20) */
+    int all;            /* errors --all */
+    int64_t lines;      /* errors --lines (default 5, 0 = all) */
     int nargs;          /* positional ids */
     char **args;
 } jm_cli_read_opts_t;
@@ -36,6 +38,10 @@ int jm_cli_task_status_filter(const char *spec, char *letters, size_t len);
  * a value with nothing measured (max 0 or less: a plugin that reports no usage). */
 void jm_cli_usage_suggest(int64_t max_kb, int64_t max_ms, int64_t headroom_pct, int64_t *mib,
                           int64_t *seconds);
+
+/* The last `lines` lines of `text` (all of it when lines <= 0 or it has fewer): a pointer into
+ * text.  A final newline does not count as a line of its own. */
+const char *jm_cli_tail_lines(const char *text, int64_t lines);
 
 /* Handler of every read command (dispatches on argv[0]). */
 int jm_cli_cmd_read(jm_cli_t *cli, int argc, char **argv);

@@ -334,6 +334,12 @@ case_fatal()
     grep -q "bad: exit code 3" "$LAST.err" || fail "jobmon run did not print the failed task" || return 1
     grep -q "e2e-fatal-marker-$TAG-$1" "$LAST.err" ||
         fail "jobmon run did not print the failed task's stderr" || return 1
+    # jobmon errors: the one failed task, its exit code and stderr
+    eq "errors --json" "$("$JOBMON" errors "$WF" --json |
+        jq -r '.[] | "\(.name) \(.status) \(.exit_code) \(.task_status)"')" "bad E 3 F" || return 1
+    "$JOBMON" errors "$WF" >"$LAST.errors" 2>&1 || fail "jobmon errors failed" || return 1
+    grep -q "exit code 3" "$LAST.errors" && grep -q "| e2e-fatal-marker-$TAG-$1" "$LAST.errors" ||
+        fail "jobmon errors text: $(cat "$LAST.errors")"
 }
 
 case_retry()
@@ -341,7 +347,11 @@ case_retry()
     jrun retry "$1"
     expect_done 1 || return 1
     eq "flaky: instances" "$(ti_of "$WF" flaky "status" | tr -d '\n')" ED || return 1
-    eq "flaky: attempts" "$(task_col "$WF" flaky num_attempts)" 2
+    eq "flaky: attempts" "$(task_col "$WF" flaky num_attempts)" 2 || return 1
+    # jobmon errors: nothing failing now; --all shows the retried first attempt
+    eq "errors (latest instances)" "$("$JOBMON" errors "$WF" --json)" "[]" || return 1
+    eq "errors --all" "$("$JOBMON" errors "$WF" --all --json |
+        jq -r '.[] | "\(.name) \(.attempt) \(.status) \(.stderr_tail)"')" "flaky 1 E first attempt fails"
 }
 
 # Z for memory, resources scaled (64M, scale 1.0 → 128M), D on the next attempt.
