@@ -354,6 +354,14 @@ START_TEST(errors_args)
     ck_assert_str_eq(msg, "--lines: not a count: '-1'");
     ck_assert_int_eq(READ("tasks", "5", "--all"), -1); /* errors' own options */
     ck_assert_int_eq(READ("usage", "5", "--lines", "2"), -1);
+    /* status: whose workflows */
+    ck_assert_int_eq(READ("status", "--all-users", "--active"), 0);
+    ck_assert_int_eq(o.all_users, 1);
+    ck_assert_int_eq(o.active, 1);
+    ck_assert_int_eq(READ("status", "--all-users", "--user", "u"), -1);
+    ck_assert_str_eq(msg, "give --user U or --all-users, not both");
+    ck_assert_int_eq(READ("status", "7", "--active"), -1);
+    ck_assert_int_eq(READ("tasks", "7", "--active"), -1);
 
     const char *t = "one\ntwo\nthree\n";
     ck_assert_str_eq(jm_cli_tail_lines(t, 2), "two\nthree\n");

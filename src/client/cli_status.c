@@ -31,9 +31,12 @@ typedef struct {
 } read_cmd_t;
 
 static const read_cmd_t read_cmds[] = {
-    {"status", "jobmon status [WF...] [--json] [--limit N] [--user U] [--source auto|redis|pg]",
-     "status of workflows (default: your recent ones): task counts per PENDING, SCHEDULED,\n"
-     "  RUNNING, DONE, FATAL.  From Redis, falling back to PostgreSQL.",
+    {"status",
+     "jobmon status [WF...] [--json] [--limit N] [--user U | --all-users] [--active]\n"
+     "       [--source auto|redis|pg]",
+     "status of workflows (default: your recent ones; --all-users: everybody's; --active: only\n"
+     "  those with an alive run): task counts per PENDING, SCHEDULED, RUNNING, DONE, FATAL.\n"
+     "  From Redis, falling back to PostgreSQL.",
      0, -1, 5},
     {"tasks", "jobmon tasks WF [--status S[,S...]] [--limit N] [--json]",
      "tasks of workflow WF with status letter, user status and attempts; S is a user status\n"
@@ -91,7 +94,9 @@ int jm_cli_read_parse(int argc, char **argv, jm_cli_read_opts_t *o, char *msg, s
         OPT_TEMPLATE,
         OPT_HEADROOM,
         OPT_ALL,
-        OPT_LINES
+        OPT_LINES,
+        OPT_ALL_USERS,
+        OPT_ACTIVE
     };
     static const struct option longopts[] = {
         {"json", no_argument, NULL, OPT_JSON},
@@ -104,6 +109,8 @@ int jm_cli_read_parse(int argc, char **argv, jm_cli_read_opts_t *o, char *msg, s
         {"headroom", required_argument, NULL, OPT_HEADROOM},
         {"all", no_argument, NULL, OPT_ALL},
         {"lines", required_argument, NULL, OPT_LINES},
+        {"all-users", no_argument, NULL, OPT_ALL_USERS},
+        {"active", no_argument, NULL, OPT_ACTIVE},
         {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0},
     };
@@ -169,6 +176,12 @@ int jm_cli_read_parse(int argc, char **argv, jm_cli_read_opts_t *o, char *msg, s
                 return -1;
             }
             break;
+        case OPT_ALL_USERS:
+        case OPT_ACTIVE:
+            if (strcmp(c->name, "status") != 0)
+                goto bad;
+            *(opt == OPT_ACTIVE ? &o->active : &o->all_users) = 1;
+            break;
         case OPT_ALL:
             if (strcmp(c->name, "errors") != 0)
                 goto bad;
@@ -205,6 +218,14 @@ int jm_cli_read_parse(int argc, char **argv, jm_cli_read_opts_t *o, char *msg, s
             snprintf(msg, msglen, "not an id: '%s'", o->args[i]);
             return -1;
         }
+    }
+    if (o->user && o->all_users) {
+        snprintf(msg, msglen, "give --user U or --all-users, not both");
+        return -1;
+    }
+    if (o->nargs && (o->user || o->all_users || o->active)) {
+        snprintf(msg, msglen, "--user, --all-users and --active choose workflows: not with ids");
+        return -1;
     }
     if (o->status) {
         char letters[16];
@@ -354,11 +375,16 @@ static int cmd_status(jm_status_ctx_t *ctx, read_opts_t *o)
     } else {
         char lim[24];
         snprintf(lim, sizeof(lim), "%" PRId64, o->limit ? o->limit : INT32_MAX);
-        const char *params[2] = {o->user ? o->user : jm_cli_user(), lim};
+        const char *params[3] = {o->all_users ? NULL
+                                 : o->user    ? o->user
+                                              : jm_cli_user(),
+                                 lim, o->active ? "true" : "false"};
         if ((code = query(ctx,
-                          "SELECT id FROM workflow WHERE user_name = $1"
-                          " ORDER BY created_at DESC, id DESC LIMIT $2::int",
-                          2, params, &res)) != JM_EXIT_OK)
+                          "SELECT w.id FROM workflow w WHERE ($1::text IS NULL OR w.user_name = $1)"
+                          " AND (NOT $3::bool OR EXISTS (SELECT 1 FROM workflow_run r"
+                          "  WHERE r.workflow_id = w.id AND r.status IN " JM_SQL_RUN_ALIVE "))"
+                          " ORDER BY w.created_at DESC, w.id DESC LIMIT $2::int",
+                          3, params, &res)) != JM_EXIT_OK)
             goto out;
         n = PQntuples(res);
         ids = jm_calloc((size_t)n + 1, sizeof(*ids));
@@ -375,15 +401,16 @@ static int cmd_status(jm_status_ctx_t *ctx, read_opts_t *o)
         const char *params[1] = {a};
         jm_pg_t *pg = jm_status_ctx_pg(ctx, NULL);
         if (pg && jm_pg_exec(pg,
-                             "SELECT id, name, to_char(created_at, 'YYYY-MM-DD HH24:MI:SS')"
+                             "SELECT id, name, to_char(created_at, 'YYYY-MM-DD HH24:MI:SS'),"
+                             " user_name"
                              " FROM workflow WHERE id IN (SELECT "
                              "(jsonb_array_elements_text($1::jsonb))::bigint)",
                              1, params, &names, NULL) != JM_OK)
             names = NULL;
         free(a);
-        printf("%-20s %-24s %-9s %-19s %7s  %-15s %-15s %-15s %-15s %-15s\n", "WF_ID", "WF_NAME",
+        printf("%-20s %-24s %-9s %-19s %7s  %-15s %-15s %-15s %-15s %-15s %s\n", "WF_ID", "WF_NAME",
                "WF_STATUS", "CREATED_DATE", "TASKS", "PENDING", "SCHEDULED", "RUNNING", "DONE",
-               "FATAL");
+               "FATAL", "USER");
     }
     for (int i = 0; i < n; i++) {
         jm_status_t st;
@@ -405,22 +432,24 @@ static int cmd_status(jm_status_ctx_t *ctx, read_opts_t *o)
             json_array_append_new(list, jm_status_json(&st));
             continue;
         }
-        const char *name = "", *created = "";
+        const char *name = "", *created = "", *user = "";
         for (int r = 0; names && r < PQntuples(names); r++)
             if (strtoll(PQgetvalue(names, r, 0), NULL, 10) == ids[i]) {
                 name = PQgetvalue(names, r, 1);
                 created = PQgetvalue(names, r, 2);
+                user = PQgetvalue(names, r, 3);
             }
         int64_t u[JM_USER__CNT];
         char cells[JM_USER__CNT][40];
         jm_status_user_counts(&st, u);
         for (int b = 0; b < JM_USER__CNT; b++)
             jm_status_format_count(cells[b], sizeof(cells[b]), u[b], st.total);
-        printf("%-20" PRId64 " %-24.24s %-9s %-19s %7" PRId64 "  %-15s %-15s %-15s %-15s %-15s\n",
+        printf("%-20" PRId64 " %-24.24s %-9s %-19s %7" PRId64
+               "  %-15s %-15s %-15s %-15s %-15s %s\n",
                ids[i], name,
                jm_status_name(JM_ENTITY_WORKFLOW,
                               jm_status_from_letter(JM_ENTITY_WORKFLOW, st.workflow_status)),
-               created, st.total, cells[0], cells[1], cells[2], cells[3], cells[4]);
+               created, st.total, cells[0], cells[1], cells[2], cells[3], cells[4], user);
     }
     if (o->json) {
         if (o->nargs == 1)

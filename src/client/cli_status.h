@@ -19,6 +19,8 @@ typedef struct {
     int64_t task;       /* events --task */
     const char *source; /* status --source auto|redis|pg */
     const char *user;   /* status --user */
+    int all_users;      /* status --all-users */
+    int active;         /* status --active: only workflows with an alive run */
     const char *tmpl;   /* usage --template */
     int64_t headroom;   /* usage --headroom, percent (default 20) */
     int all;            /* errors --all */

@@ -485,6 +485,9 @@ case_stop()
     pid=$!
     wait_until 60 gate_running "$LAST.err" || { fail "gate never ran"; kill "$pid"; return 1; }
     WF=$(sed -n 's/.*workflow \([0-9]*\) bound.*/\1/p' "$LAST.err" | head -1)
+    # an operator's view: the running workflow is among everybody's active ones
+    "$JOBMON" status --active --all-users --limit 1000 --json | grep -q "\"workflow_id\":$WF," ||
+        { fail "status --active --all-users does not list running workflow $WF"; kill "$pid"; return 1; }
     if [[ $mode == sigint ]]; then
         kill -INT "$pid"
     else
@@ -497,6 +500,8 @@ case_stop()
     local run1
     run1=$(q "SELECT id FROM workflow_run WHERE workflow_id = $WF ORDER BY created_at DESC LIMIT 1")
     eq "stopped run status" "$(q "SELECT status FROM workflow_run WHERE id = $run1")" S || return 1
+    "$JOBMON" status --active --all-users --limit 1000 --json | grep -q "\"workflow_id\":$WF," &&
+        { fail "status --active still lists stopped workflow $WF"; return 1; }
     eq "last: task_instance rows before resume" "$(n_ti "$WF" last)" 0 || return 1
     touch "$tmp/$cl/stop-release"
     resume_done "$tmp/$cl/stop-resume" 3 || return 1
