@@ -9,6 +9,7 @@
 #include <string.h>
 
 #include "common/progmain.h"
+#include "config.h" /* autoconf: PACKAGE_VERSION */
 #include "distributors/distributor.h"
 #include "jobmon/config.h"
 
@@ -83,6 +84,9 @@ int main(int argc, char **argv)
         fprintf(stderr, "jobmon-distributor: config: %s\n", err.msg);
         goto out;
     }
+    /* version pinning: every worker started from here (local children, Slurm jobs through
+     * sbatch's --export=ALL) checks it runs this version; an operator's value is kept */
+    setenv("JOBMON_EXPECT_VERSION", PACKAGE_VERSION, 0);
     jm_rc_t rc = jm_dist_run(&o, cfg, &err);
     if (rc != JM_OK)
         fprintf(stderr, "jobmon-distributor: %s\n", err.msg);

@@ -28,6 +28,7 @@
 #include <unistd.h>
 
 #include "common/progmain.h"
+#include "config.h" /* autoconf: PACKAGE_VERSION */
 #include "jobmon/config.h"
 #include "jobmon/event.h"
 #include "jobmon/jmtime.h"
@@ -35,6 +36,9 @@
 #include "worker/batchfile.h"
 #include "worker/report.h"
 #include "worker/worker.h"
+
+/* exit code of a worker whose version is not the distributor's (Jobmon's) */
+#define EXIT_VERSION_MISMATCH 198
 
 static void usage(FILE *f)
 {
@@ -208,6 +212,40 @@ static int run_instance(const jm_config_t *cfg, jm_report_t *r, const jm_worker_
     *delivered = rc == JM_OK;
     jm_report_next(r);
     return res.exit_code;
+}
+
+/* ---- version pinning (reference §3.5) ---- */
+
+/* The distributor exports JOBMON_EXPECT_VERSION (its own version); a worker of another version
+ * (a node with another jobmon installed) must not run the command under a reporter the FSM may
+ * not understand.  1 with the message when the versions differ. */
+static int version_mismatch(char *msg, size_t len)
+{
+    const char *want = getenv("JOBMON_EXPECT_VERSION");
+    if (!want || !*want || strcmp(want, PACKAGE_VERSION) == 0)
+        return 0;
+    snprintf(msg, len, "environment mismatch: jobmon-worker %s, the distributor expects %s",
+             PACKAGE_VERSION, want);
+    return 1;
+}
+
+/* The instance fails as F (no retry: the next attempt would land on the same install) with
+ * EXIT_VERSION_MISMATCH, without running its command. */
+static int fail_mismatch(const jm_config_t *cfg, jm_report_t *r, const jm_worker_opts_t *o,
+                         const char *msg, int retry_s)
+{
+    jm_err_t err;
+    json_t *pl =
+        json_pack("{sI ss si ss ss ss s{si si si}}", "ti_id", (json_int_t)o->ti_id, "status", "F",
+                  "exit_code", EXIT_VERSION_MISMATCH, "message", msg, "stdout_tail", "",
+                  "stderr_tail", "", "usage", "wall_ms", 0, "cpu_ms", 0, "maxrss_kb", 0);
+    jm_rc_t rc = jm_report_send(r, jm_event_new(JM_EV_TI_ERROR, o->workflow_id, pl), 1, &err);
+    if (rc == JM_OK)
+        rc = jm_report_finish(r, retry_s, jm_config_str(cfg, "worker.spool_dir"), o->workflow_id,
+                              o->ti_id, &err);
+    if (rc != JM_OK)
+        jm_log(JM_LOG_ERROR, "worker", "ti %lld: %s", (long long)o->ti_id, err.msg);
+    return EXIT_VERSION_MISMATCH;
 }
 
 /* ---- --serve: the pooled worker (protocol in worker/report.h) ---- */
@@ -478,6 +516,14 @@ int main(int argc, char **argv)
     if (!r) {
         fprintf(stderr, "jobmon-worker: %s\n", err.msg);
         exit_code = JM_EXIT_UNAVAILABLE;
+        goto out;
+    }
+    char vmsg[160];
+    if (version_mismatch(vmsg, sizeof(vmsg))) {
+        jm_log(JM_LOG_ERROR, "worker", "%s", vmsg);
+        /* a pooled worker ends before asking for an instance: its distributor then starts
+         * one-shot workers, which report each instance so */
+        exit_code = serving ? EXIT_VERSION_MISMATCH : fail_mismatch(cfg, r, &o, vmsg, retry_s);
         goto out;
     }
     if (serving) {

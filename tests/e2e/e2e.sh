@@ -409,6 +409,20 @@ case_memory_resume()
         tr '\n' ' ')" "Z:64 D:128 " || return 1
 }
 
+# Version pinning: the distributor expects another jobmon version (JOBMON_EXPECT_VERSION set
+# before it starts) than its workers are: each worker fails its instance as F with exit 198,
+# without running the command and without retries; the run fails.
+case_version()
+{
+    JOBMON_EXPECT_VERSION=0.0-e2e-other jrun version "$1"
+    eq "jobmon run exit code" "$RC" 1 || return 1
+    eq "only: instances" "$(ti_of "$WF" only "status || ':' || exit_code")" "F:198" || return 1
+    eq "only: status" "$(task_col "$WF" only status)" F || return 1
+    ti_of "$WF" only message | grep -q "environment mismatch: jobmon-worker .*, the distributor expects 0.0-e2e-other" ||
+        fail "message: $(ti_of "$WF" only message)" || return 1
+    eq "only: stdout (the command never ran)" "$(ti_of "$WF" only "coalesce(stdout_tail, '')")" ""
+}
+
 # Z for runtime (2 s, sleep 3), runtime scaled (→ 4 s), D on the next attempt.
 case_runtime()
 {
@@ -610,6 +624,7 @@ for cl in "${clusters[@]}"; do
         t "$cl runtime kill: Z, runtime scaled, D" case_runtime "$cl"
         [[ $cl == sequential ]] &&
             t "$cl memory kill with no attempt left: F; resume scales it, D" case_memory_resume "$cl"
+        t "$cl worker of another jobmon version: F, exit 198, command not run" case_version "$cl"
         t "$cl concurrency limit 2 never exceeded" case_concurrency "$cl"
         if [[ $cl == sequential ]]; then
             t "$cl Ctrl-C stop, then resume reruns only unfinished tasks" case_stop "$cl" sigint
@@ -626,6 +641,7 @@ for cl in "${clusters[@]}"; do
         t "slurm fork-join 1-3-3-1" case_forkjoin slurm
         t "slurm examples/diamond.json" case_diamond slurm
         t "slurm memory kill: Z, memory scaled, D" case_memory slurm
+        t "slurm worker of another jobmon version: F, exit 198, command not run" case_version slurm
         t "slurm JOBMON_* environment visible to the command" case_env slurm
         t "slurm worker cut off from Kafka and its distributor 20 s: spooled, re-published, recorded" \
             case_spool slurm
