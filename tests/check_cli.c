@@ -8,6 +8,7 @@
 #include "client/cli_ops.h"
 #include "client/cli_run.h"
 #include "client/cli_status.h"
+#include "client/cli_util.h"
 #include "jobmon/status.h"
 
 #define ARGV(...) ((char *[]){__VA_ARGS__, NULL})

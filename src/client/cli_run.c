@@ -307,28 +307,9 @@ static void print_failed(jm_status_ctx_t *ctx, int64_t wf_id)
         fprintf(stderr, "  task %s %s: exit code %s%s%s\n", PQgetvalue(res, i, 0),
                 PQgetvalue(res, i, 1), PQgetisnull(res, i, 2) ? "-" : PQgetvalue(res, i, 2),
                 *PQgetvalue(res, i, 3) ? ", " : "", PQgetvalue(res, i, 3));
-        /* the last 10 lines of its stderr */
-        const char *tail = PQgetvalue(res, i, 4), *p = tail + strlen(tail);
-        int lines = 0;
-        while (p > tail && p[-1] == '\n')
-            p--;
-        const char *end = p;
-        while (p > tail && lines < 10) {
-            p--;
-            if (*p == '\n')
-                lines++;
-        }
-        if (*p == '\n')
-            p++;
-        if (end > p) {
-            for (const char *l = p; l < end;) {
-                const char *nl = memchr(l, '\n', (size_t)(end - l));
-                int len = (int)((nl ? nl : end) - l);
-                fprintf(stderr, "    | %.*s\n", len, l);
-                l = nl ? nl + 1 : end;
-            }
-        }
+        jm_cli_print_lines(stderr, "    | ", jm_cli_tail_lines(PQgetvalue(res, i, 4), 10));
     }
+    fprintf(stderr, "(jobmon errors %" PRId64 ": every failed task with its stderr)\n", wf_id);
 out:
     PQclear(res);
 }

@@ -82,22 +82,42 @@ static void read_usage(FILE *out, const read_cmd_t *c)
     fprintf(out, "usage: %s\n  %s\n", c->usage, c->help);
 }
 
+enum {
+    OPT_JSON = 256,
+    OPT_LIMIT,
+    OPT_STATUS,
+    OPT_TASK,
+    OPT_SOURCE,
+    OPT_USER,
+    OPT_TEMPLATE,
+    OPT_HEADROOM,
+    OPT_ALL,
+    OPT_LINES,
+    OPT_ALL_USERS,
+    OPT_ACTIVE
+};
+
+/* The one read command an option belongs to; NULL when every read command takes it. */
+static const char *option_owner(int opt)
+{
+    switch (opt) {
+    case 's':
+    case OPT_STATUS: return "tasks";
+    case OPT_TASK: return "events";
+    case OPT_SOURCE:
+    case OPT_USER:
+    case OPT_ALL_USERS:
+    case OPT_ACTIVE: return "status";
+    case OPT_TEMPLATE:
+    case OPT_HEADROOM: return "usage";
+    case OPT_ALL:
+    case OPT_LINES: return "errors";
+    default: return NULL;
+    }
+}
+
 int jm_cli_read_parse(int argc, char **argv, jm_cli_read_opts_t *o, char *msg, size_t msglen)
 {
-    enum {
-        OPT_JSON = 256,
-        OPT_LIMIT,
-        OPT_STATUS,
-        OPT_TASK,
-        OPT_SOURCE,
-        OPT_USER,
-        OPT_TEMPLATE,
-        OPT_HEADROOM,
-        OPT_ALL,
-        OPT_LINES,
-        OPT_ALL_USERS,
-        OPT_ACTIVE
-    };
     static const struct option longopts[] = {
         {"json", no_argument, NULL, OPT_JSON},
         {"limit", required_argument, NULL, OPT_LIMIT},
@@ -125,6 +145,9 @@ int jm_cli_read_parse(int argc, char **argv, jm_cli_read_opts_t *o, char *msg, s
     optind = 0;
     opterr = 0;
     while ((opt = getopt_long(argc, argv, "hjl:s:", longopts, NULL)) != -1) {
+        const char *owner = option_owner(opt);
+        if (owner && strcmp(owner, c->name) != 0)
+            opt = '?'; /* another command's option */
         switch (opt) {
         case 'j':
         case OPT_JSON: o->json = 1; break;
@@ -136,70 +159,39 @@ int jm_cli_read_parse(int argc, char **argv, jm_cli_read_opts_t *o, char *msg, s
             }
             break;
         case 's':
-        case OPT_STATUS:
-            if (strcmp(c->name, "tasks") != 0)
-                goto bad;
-            o->status = optarg;
-            break;
+        case OPT_STATUS: o->status = optarg; break;
         case OPT_TASK:
-            if (strcmp(c->name, "events") != 0)
-                goto bad;
             if (jm_cli_parse_id(optarg, &o->task) != 0) {
                 snprintf(msg, msglen, "--task: not a task id: '%s'", optarg);
                 return -1;
             }
             break;
         case OPT_SOURCE:
-            if (strcmp(c->name, "status") != 0)
-                goto bad;
             if (strcmp(optarg, "auto") && strcmp(optarg, "redis") && strcmp(optarg, "pg")) {
                 snprintf(msg, msglen, "--source: auto, redis or pg, not '%s'", optarg);
                 return -1;
             }
             o->source = optarg;
             break;
-        case OPT_USER:
-            if (strcmp(c->name, "status") != 0)
-                goto bad;
-            o->user = optarg;
-            break;
-        case OPT_TEMPLATE:
-            if (strcmp(c->name, "usage") != 0)
-                goto bad;
-            o->tmpl = optarg;
-            break;
+        case OPT_USER: o->user = optarg; break;
+        case OPT_TEMPLATE: o->tmpl = optarg; break;
         case OPT_HEADROOM:
-            if (strcmp(c->name, "usage") != 0)
-                goto bad;
             if (jm_cli_parse_int(optarg, 1000, &o->headroom) != 0) {
                 snprintf(msg, msglen, "--headroom: a percentage 0 to 1000, not '%s'", optarg);
                 return -1;
             }
             break;
         case OPT_ALL_USERS:
-        case OPT_ACTIVE:
-            if (strcmp(c->name, "status") != 0)
-                goto bad;
-            *(opt == OPT_ACTIVE ? &o->active : &o->all_users) = 1;
-            break;
-        case OPT_ALL:
-            if (strcmp(c->name, "errors") != 0)
-                goto bad;
-            o->all = 1;
-            break;
+        case OPT_ACTIVE: *(opt == OPT_ACTIVE ? &o->active : &o->all_users) = 1; break;
+        case OPT_ALL: o->all = 1; break;
         case OPT_LINES:
-            if (strcmp(c->name, "errors") != 0)
-                goto bad;
             if (jm_cli_parse_int(optarg, INT32_MAX, &o->lines) != 0) {
                 snprintf(msg, msglen, "--lines: not a count: '%s'", optarg);
                 return -1;
             }
             break;
         case 'h': return 1;
-        default:
-        bad:
-            snprintf(msg, msglen, "unknown option '%s'", argv[optind - 1]);
-            return -1;
+        default: snprintf(msg, msglen, "unknown option '%s'", argv[optind - 1]); return -1;
         }
     }
     o->nargs = argc - optind;
@@ -910,19 +902,6 @@ out:
 
 /* ---- errors ---------------------------------------------------------------------------------- */
 
-const char *jm_cli_tail_lines(const char *text, int64_t lines)
-{
-    if (lines <= 0)
-        return text;
-    size_t len = strlen(text);
-    if (len && text[len - 1] == '\n')
-        len--; /* the final newline ends the last line */
-    for (size_t i = len; i > 0; i--)
-        if (text[i - 1] == '\n' && --lines == 0)
-            return text + i;
-    return text;
-}
-
 /* Errored instances of workflow $1 ($2 rows at most): the latest instance of each task when it
  * ended in error, or (--all) every errored instance; in task and attempt order. */
 #define ERRORS_SQL(which)                                                                          \
@@ -943,12 +922,8 @@ static void error_text(PGresult *r, int i, int64_t lines)
     printf(", at %s\n", PQgetvalue(r, i, 9));
     if (!PQgetisnull(r, i, 7) && *PQgetvalue(r, i, 7))
         printf("  message: %s\n", PQgetvalue(r, i, 7));
-    const char *tail = PQgetisnull(r, i, 8) ? "" : jm_cli_tail_lines(PQgetvalue(r, i, 8), lines);
-    for (const char *l = tail; *l;) {
-        size_t n = strcspn(l, "\n");
-        printf("  | %.*s\n", (int)n, l);
-        l += n + (l[n] == '\n');
-    }
+    if (!PQgetisnull(r, i, 8))
+        jm_cli_print_lines(stdout, "  | ", jm_cli_tail_lines(PQgetvalue(r, i, 8), lines));
 }
 
 static int cmd_errors(jm_status_ctx_t *ctx, read_opts_t *o)

@@ -41,10 +41,6 @@ int jm_cli_task_status_filter(const char *spec, char *letters, size_t len);
 void jm_cli_usage_suggest(int64_t max_kb, int64_t max_ms, int64_t headroom_pct, int64_t *mib,
                           int64_t *seconds);
 
-/* The last `lines` lines of `text` (all of it when lines <= 0 or it has fewer): a pointer into
- * text.  A final newline does not count as a line of its own. */
-const char *jm_cli_tail_lines(const char *text, int64_t lines);
-
 /* Handler of every read command (dispatches on argv[0]). */
 int jm_cli_cmd_read(jm_cli_t *cli, int argc, char **argv);
 

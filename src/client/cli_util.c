@@ -58,6 +58,28 @@ int jm_cli_no_operands(int argc, char **argv, char *msg, size_t msglen)
     return -1;
 }
 
+const char *jm_cli_tail_lines(const char *text, int64_t lines)
+{
+    if (lines <= 0)
+        return text;
+    size_t len = strlen(text);
+    if (len && text[len - 1] == '\n')
+        len--; /* the final newline ends the last line */
+    for (size_t i = len; i > 0; i--)
+        if (text[i - 1] == '\n' && --lines == 0)
+            return text + i;
+    return text;
+}
+
+void jm_cli_print_lines(FILE *out, const char *prefix, const char *text)
+{
+    for (const char *l = text; *l;) {
+        size_t n = strcspn(l, "\n");
+        fprintf(out, "%s%.*s\n", prefix, (int)n, l);
+        l += n + (l[n] == '\n');
+    }
+}
+
 const char *jm_cli_user(void)
 {
     const char *u = getenv("USER");

@@ -23,6 +23,12 @@ int jm_cli_parse_int(const char *s, int64_t max, int64_t *out);
 /* After getopt_long: -1 with "unexpected argument 'X'" in msg when an operand is left (optind <
  * argc), else 0. */
 int jm_cli_no_operands(int argc, char **argv, char *msg, size_t msglen);
+/* The last `lines` lines of `text` (all of it when lines <= 0 or it has fewer): a pointer into
+ * text.  A final newline does not count as a line of its own. */
+const char *jm_cli_tail_lines(const char *text, int64_t lines);
+/* Print `text` to `out` line by line, each after `prefix` (a final newline ends the last line,
+ * it does not start an empty one). */
+void jm_cli_print_lines(FILE *out, const char *prefix, const char *text);
 /* $USER, else the passwd name, else "unknown".  Static or environment storage. */
 const char *jm_cli_user(void);
 /* Print `j` (stolen) compactly on stdout followed by a newline. */
