@@ -354,6 +354,7 @@ START_TEST(errors_args)
     ck_assert_int_eq(READ("errors", "5", "--lines", "-1"), -1);
     ck_assert_str_eq(msg, "--lines: not a count: '-1'");
     ck_assert_int_eq(READ("tasks", "5", "--all"), -1); /* errors' own options */
+    ck_assert_str_eq(msg, "--all is an option of jobmon errors");
     ck_assert_int_eq(READ("usage", "5", "--lines", "2"), -1);
     /* status: whose workflows */
     ck_assert_int_eq(READ("status", "--all-users", "--active"), 0);

@@ -144,10 +144,17 @@ int jm_cli_read_parse(int argc, char **argv, jm_cli_read_opts_t *o, char *msg, s
     msg[0] = '\0';
     optind = 0;
     opterr = 0;
-    while ((opt = getopt_long(argc, argv, "hjl:s:", longopts, NULL)) != -1) {
+    int li = -1;
+    while ((opt = getopt_long(argc, argv, "hjl:s:", longopts, &li)) != -1) {
         const char *owner = option_owner(opt);
-        if (owner && strcmp(owner, c->name) != 0)
-            opt = '?'; /* another command's option */
+        if (owner && strcmp(owner, c->name) != 0) {
+            if (li >= 0)
+                snprintf(msg, msglen, "--%s is an option of jobmon %s", longopts[li].name, owner);
+            else
+                snprintf(msg, msglen, "-%c is an option of jobmon %s", opt, owner);
+            return -1;
+        }
+        li = -1;
         switch (opt) {
         case 'j':
         case OPT_JSON: o->json = 1; break;
@@ -305,6 +312,22 @@ static int query_task(jm_status_ctx_t *ctx, const char *task_sql, const char *de
     return code == JM_EXIT_OK ? query(ctx, detail_sql, 1, params, detail) : code;
 }
 
+/* --limit as a query parameter: the value, or INT32_MAX for 0 (no limit). */
+static const char *limit_param(const read_opts_t *o, char *lim, size_t len)
+{
+    snprintf(lim, len, "%" PRId64, o->limit ? o->limit : INT32_MAX);
+    return lim;
+}
+
+/* JM_EXIT_OK when workflow `id` exists; else the error printed and its exit code. */
+static int workflow_exists(jm_status_ctx_t *ctx, const char *id)
+{
+    PGresult *res = NULL;
+    int code = query_one(ctx, "workflow", "SELECT 1 FROM workflow WHERE id = $1", id, &res);
+    PQclear(res);
+    return code;
+}
+
 static json_t *jint_or_null(PGresult *r, int row, int col)
 {
     return PQgetisnull(r, row, col) ? json_null()
@@ -366,7 +389,7 @@ static int cmd_status(jm_status_ctx_t *ctx, read_opts_t *o)
             jm_cli_parse_id(o->args[i], &ids[i]);
     } else {
         char lim[24];
-        snprintf(lim, sizeof(lim), "%" PRId64, o->limit ? o->limit : INT32_MAX);
+        limit_param(o, lim, sizeof(lim));
         const char *params[3] = {o->all_users ? NULL
                                  : o->user    ? o->user
                                               : jm_cli_user(),
@@ -468,11 +491,9 @@ static int cmd_tasks(jm_status_ctx_t *ctx, read_opts_t *o)
     int code;
     if (o->status)
         jm_cli_task_status_filter(o->status, letters, sizeof(letters));
-    snprintf(lim, sizeof(lim), "%" PRId64, o->limit ? o->limit : INT32_MAX);
-    if ((code = query_one(ctx, "workflow", "SELECT 1 FROM workflow WHERE id = $1", o->args[0],
-                          &res)) != JM_EXIT_OK)
+    limit_param(o, lim, sizeof(lim));
+    if ((code = workflow_exists(ctx, o->args[0])) != JM_EXIT_OK)
         goto out;
-    PQclear(res);
     if ((code = query(ctx,
                       "SELECT id, name, status, num_attempts FROM task WHERE workflow_id = $1"
                       " AND strpos($2, status) > 0 ORDER BY id LIMIT $3::int",
@@ -623,7 +644,7 @@ static int cmd_logs(jm_status_ctx_t *ctx, read_opts_t *o)
     const char *params[2] = {o->args[0], lim};
     PGresult *res = NULL;
     int code;
-    snprintf(lim, sizeof(lim), "%" PRId64, o->limit ? o->limit : INT32_MAX);
+    limit_param(o, lim, sizeof(lim));
     if ((code = query(ctx,
                       "SELECT t.id, t.name, ti.id, ti.attempt, ti.status, ti.distributor_id,"
                       " ti.stdout_path, ti.stderr_path FROM task_instance ti"
@@ -702,7 +723,7 @@ static int cmd_events(jm_status_ctx_t *ctx, read_opts_t *o)
     snprintf(id, sizeof(id), "%s", o->task ? "" : o->args[0]);
     if (o->task)
         snprintf(id, sizeof(id), "%" PRId64, o->task);
-    snprintf(lim, sizeof(lim), "%" PRId64, o->limit ? o->limit : INT32_MAX);
+    limit_param(o, lim, sizeof(lim));
     if ((code = query(ctx, o->task ? by_task : by_wf, 2, params, &res)) != JM_EXIT_OK)
         goto out;
     int n = PQntuples(res);
@@ -932,11 +953,9 @@ static int cmd_errors(jm_status_ctx_t *ctx, read_opts_t *o)
     const char *params[2] = {o->args[0], lim};
     PGresult *res = NULL;
     int code;
-    snprintf(lim, sizeof(lim), "%" PRId64, o->limit ? o->limit : INT32_MAX);
-    if ((code = query_one(ctx, "workflow", "SELECT 1 FROM workflow WHERE id = $1", o->args[0],
-                          &res)) != JM_EXIT_OK)
+    limit_param(o, lim, sizeof(lim));
+    if ((code = workflow_exists(ctx, o->args[0])) != JM_EXIT_OK)
         goto out;
-    PQclear(res);
     if ((code = query(ctx, o->all ? errors_all_sql : errors_latest_sql, 2, params, &res)) !=
         JM_EXIT_OK)
         goto out;
