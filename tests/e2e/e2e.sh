@@ -38,6 +38,15 @@ cleanup()
 {
     local p
     for p in $(jobs -p); do kill "$p" 2>/dev/null; done
+    # a distributor of a case that timed out runs on in its own process group (its `jobmon run`
+    # was killed): left alone it would heartbeat into a later stack on the same ports, with a
+    # producer id the new broker hands out again
+    for p in $(cat "$tmp/dist.pids" 2>/dev/null); do
+        if grep -q jobmon-distributor "/proc/$p/cmdline" 2>/dev/null; then
+            say "killing leftover distributor $p"
+            kill -KILL "$p" 2>/dev/null
+        fi
+    done
     [[ -n "${E2E_KEEP:-}" ]] || rm -rf "$tmp"
 }
 trap cleanup EXIT
@@ -62,7 +71,7 @@ if [[ " ${clusters[*]} " == *" slurm "* ]]; then
 fi
 # The distributor goes through a wrapper so a test can add options (--parallelism) and slip a
 # worker wrapper in (the spool case); without E2E_* variables both are transparent.
-export E2E_REAL_DISTRIBUTOR=$REAL_DIST E2E_REAL_WORKER=$REAL_WORKER
+export E2E_REAL_DISTRIBUTOR=$REAL_DIST E2E_REAL_WORKER=$REAL_WORKER E2E_DIST_PIDS=$tmp/dist.pids
 export JOBMON_DISTRIBUTOR=$HERE/dist-wrap.sh
 
 q() { psql "$JOBMON_POSTGRES_READER_CONNINFO" -X -qAt -v ON_ERROR_STOP=1 -c "$1"; }
