@@ -109,6 +109,7 @@ typedef struct {
     int ordered; /* workers' reports go out through our producer after our own events */
     int ti_next_report_s, run_next_report_s;
     char run_status;
+    int run_seen; /* its row was read once: missing afterwards means deleted */
 } dist_t;
 
 static jm_rc_t publish(dist_t *d, jm_event_type_t type, json_t *payload)
@@ -238,6 +239,7 @@ static jm_rc_t read_run_status(dist_t *d, jm_err_t *err)
     if (rc != JM_OK)
         return rc;
     d->run_status = PQntuples(res) == 1 ? PQgetvalue(res, 0, 0)[0] : 0;
+    d->run_seen |= d->run_status != 0;
     PQclear(res);
     return JM_OK;
 }
@@ -711,6 +713,12 @@ jm_rc_t jm_dist_run(const jm_dist_opts_t *o, jm_config_t *cfg, jm_err_t *err)
             } else if (run_terminal(d->run_status)) {
                 jm_log(JM_LOG_INFO, "distributor", "run %lld is %c: done", (long long)o->run_id,
                        d->run_status);
+                break;
+            } else if (!d->run_status && d->run_seen) {
+                /* not yet applied is normal at start-up; gone after that is not */
+                jm_log(JM_LOG_WARN, "distributor",
+                       "run %lld is gone from PostgreSQL (pruned, or another database): stopping",
+                       (long long)o->run_id);
                 break;
             } else if (read_tis(d, hb || first ? "{Q,I,O,K,T}" : "{Q,I,K,T}", &tis, &n, &e2) !=
                        JM_OK) {

@@ -533,6 +533,29 @@ case_stop()
         "first gate gate last " || return 1
 }
 
+# The run's row disappears under its running distributor (a database restored or wiped, a
+# prune elsewhere): the distributor stops instead of heartbeating into the void for ever.
+case_gone()
+{
+    local cl=$1 f pid dpid run
+    f=$(render gone "$cl")
+    LAST=$tmp/$cl/gone
+    "$JOBMON" run --json --cluster "$cl" "$f" >"$LAST.json" 2>"$LAST.err" &
+    pid=$!
+    wait_until 60 test -e "$tmp/$cl/gone-runs" || { fail "gate never ran"; kill "$pid"; return 1; }
+    WF=$(sed -n 's/.*workflow \([0-9]*\) bound.*/\1/p' "$LAST.err" | head -1)
+    run=$(q "SELECT id FROM workflow_run WHERE workflow_id = $WF")
+    dpid=$(pgrep -P "$pid" | head -1)
+    [[ -n "$dpid" && -n "$run" ]] || { fail "no distributor child or run"; kill "$pid"; return 1; }
+    psql "$JOBMON_POSTGRES_CONNINFO" -X -qAt -v ON_ERROR_STOP=1 \
+        -c "DELETE FROM workflow_run WHERE id = $run" >/dev/null ||
+        { fail "cannot delete run $run"; kill "$pid"; return 1; }
+    wait_until 60 proc_gone "$dpid" || { fail "distributor $dpid still runs"; kill "$pid"; return 1; }
+    touch "$tmp/$cl/gone-release"
+    wait_until 60 proc_gone "$pid" || { fail "jobmon run did not end"; kill "$pid"; return 1; }
+    grep -q "is gone from PostgreSQL" "$LAST.err" || fail "the distributor did not say why it stopped"
+}
+
 # SIGKILL the distributor mid-run; `jobmon run` notices; `jobmon resume` completes the workflow.
 case_sigkill()
 {
@@ -641,6 +664,7 @@ for cl in "${clusters[@]}"; do
             t "$cl jobmon stop, then resume reruns only unfinished tasks" case_stop "$cl" cli
         fi
         t "$cl distributor SIGKILL, then resume completes" case_sigkill "$cl"
+        t "$cl run deleted under its distributor: the distributor stops" case_gone "$cl"
         t "$cl worker cut off from Kafka 20 s: spooled, re-published, recorded" case_spool "$cl"
         t "$cl JOBMON_* environment visible to the command" case_env "$cl"
         t "$cl stderr tail limited to 10,000 bytes" case_stderr "$cl"
