@@ -60,8 +60,24 @@ int jm_cli_lag_parse(int argc, char **argv, jm_cli_lag_opts_t *o, char *msg, siz
     return jm_cli_no_operands(argc, argv, msg, msglen);
 }
 
-/* next_offset and owner_epoch of `topic`'s partitions, indexed by partition (-1: no row). */
-static int applied_offsets(jm_cli_t *cli, const char *topic, int n, int64_t *next, int64_t *epoch)
+/* One partition: Kafka's watermarks and what the FSM applied (-1: no consumer_offset row). */
+typedef struct {
+    int64_t low, high, next, epoch;
+} part_t;
+
+static int64_t applied(const part_t *p)
+{
+    return p->next < 0 ? 0 : p->next;
+}
+
+/* Events stored in Kafka and not applied yet. */
+static int64_t lag(const part_t *p)
+{
+    return p->high - (p->next > p->low ? p->next : p->low);
+}
+
+/* next_offset and owner_epoch of `topic`'s n partitions (-1 where there is no row). */
+static int applied_offsets(jm_cli_t *cli, const char *topic, int n, part_t *part)
 {
     jm_err_t err;
     PGresult *r = NULL;
@@ -70,7 +86,7 @@ static int applied_offsets(jm_cli_t *cli, const char *topic, int n, int64_t *nex
     const char *params[1] = {topic};
     int code = JM_EXIT_OK;
     for (int i = 0; i < n; i++)
-        next[i] = epoch[i] = -1;
+        part[i].next = part[i].epoch = -1;
     if (!pg || jm_pg_exec(pg,
                           "SELECT partition, next_offset, owner_epoch FROM consumer_offset"
                           " WHERE topic = $1",
@@ -79,10 +95,10 @@ static int applied_offsets(jm_cli_t *cli, const char *topic, int n, int64_t *nex
         code = jm_rc_to_exit(err.rc);
     }
     for (int i = 0; code == JM_EXIT_OK && i < PQntuples(r); i++) {
-        int part = atoi(PQgetvalue(r, i, 0));
-        if (part >= 0 && part < n) {
-            next[part] = strtoll(PQgetvalue(r, i, 1), NULL, 10);
-            epoch[part] = strtoll(PQgetvalue(r, i, 2), NULL, 10);
+        int k = atoi(PQgetvalue(r, i, 0));
+        if (k >= 0 && k < n) {
+            part[k].next = strtoll(PQgetvalue(r, i, 1), NULL, 10);
+            part[k].epoch = strtoll(PQgetvalue(r, i, 2), NULL, 10);
         }
     }
     PQclear(r);
@@ -90,47 +106,45 @@ static int applied_offsets(jm_cli_t *cli, const char *topic, int n, int64_t *nex
     return code;
 }
 
-/* Messages stored in every partition of `topic` (high - low watermark, summed). */
-static jm_rc_t stored(jm_producer_t *p, const char *topic, int64_t *total, jm_err_t *err)
+/* The watermarks of `topic`'s partitions: a new array of *n (caller frees), or NULL with err. */
+static part_t *watermarks(jm_producer_t *p, const char *topic, int *n, jm_err_t *err)
 {
-    int n = 0;
-    jm_rc_t rc = jm_producer_partitions(p, topic, KAFKA_TIMEOUT_MS, &n, err);
-    *total = 0;
-    for (int i = 0; rc == JM_OK && i < n; i++) {
-        int64_t lo, hi;
-        rc = jm_producer_watermarks(p, topic, i, KAFKA_TIMEOUT_MS, &lo, &hi, err);
-        *total += hi - lo;
-    }
-    return rc;
+    *n = 0;
+    if (jm_producer_partitions(p, topic, KAFKA_TIMEOUT_MS, n, err) != JM_OK)
+        return NULL;
+    part_t *part = jm_calloc((size_t)*n + 1, sizeof(*part));
+    for (int i = 0; i < *n; i++)
+        if (jm_producer_watermarks(p, topic, i, KAFKA_TIMEOUT_MS, &part[i].low, &part[i].high,
+                                   err) != JM_OK) {
+            free(part);
+            return NULL;
+        }
+    return part;
 }
 
-static void print_lag(const jm_cli_lag_opts_t *o, const char *topic, int n, const int64_t *low,
-                      const int64_t *high, const int64_t *next, const int64_t *epoch, int64_t total,
-                      const char *dlq, int64_t dead)
+static void print_lag(const jm_cli_lag_opts_t *o, const char *topic, int n, const part_t *part,
+                      int64_t total, const char *dlq, int64_t dead)
 {
     if (!o->json) {
         printf("%-24s %9s %12s %12s %12s %11s\n", "TOPIC", "PARTITION", "APPLIED", "END", "LAG",
                "OWNER_EPOCH");
         for (int i = 0; i < n; i++) {
-            int64_t from = next[i] > low[i] ? next[i] : low[i];
             char ep[24] = "-";
-            if (epoch[i] >= 0)
-                snprintf(ep, sizeof(ep), "%" PRId64, epoch[i]);
+            if (part[i].epoch >= 0)
+                snprintf(ep, sizeof(ep), "%" PRId64, part[i].epoch);
             printf("%-24s %9d %12" PRId64 " %12" PRId64 " %12" PRId64 " %11s\n", topic, i,
-                   next[i] < 0 ? 0 : next[i], high[i], high[i] - from, ep);
+                   applied(&part[i]), part[i].high, lag(&part[i]), ep);
         }
         printf("lag %" PRId64 " event(s); dead letters in %s: %" PRId64 "\n", total, dlq, dead);
         return;
     }
     json_t *parts = json_array();
-    for (int i = 0; i < n; i++) {
-        int64_t from = next[i] > low[i] ? next[i] : low[i];
+    for (int i = 0; i < n; i++)
         json_array_append_new(
             parts, json_pack("{si sI sI sI so}", "partition", i, "applied",
-                             (json_int_t)(next[i] < 0 ? 0 : next[i]), "end", (json_int_t)high[i],
-                             "lag", (json_int_t)(high[i] - from), "owner_epoch",
-                             epoch[i] < 0 ? json_null() : json_integer(epoch[i])));
-    }
+                             (json_int_t)applied(&part[i]), "end", (json_int_t)part[i].high, "lag",
+                             (json_int_t)lag(&part[i]), "owner_epoch",
+                             part[i].epoch < 0 ? json_null() : json_integer(part[i].epoch)));
     jm_cli_print_json(json_pack("{ss so sI ss sI}", "topic", topic, "partitions", parts, "lag",
                                 (json_int_t)total, "dlq_topic", dlq, "dead_letters",
                                 (json_int_t)dead));
@@ -151,39 +165,30 @@ int jm_cli_cmd_lag(jm_cli_t *cli, int argc, char **argv)
     o.json |= cli->json;
     const char *topic = jm_config_str(cli->cfg, "kafka.topic"),
                *dlq = jm_config_str(cli->cfg, "kafka.dlq_topic");
-    int n = 0, code = JM_EXIT_OK;
-    int64_t *low = NULL, *high = NULL, *next = NULL, *epoch = NULL, total = 0, dead = 0;
+    int n = 0, n_dlq = 0, code = JM_EXIT_OK;
+    int64_t total = 0, dead = 0;
+    part_t *part = NULL, *dparts = NULL;
     jm_producer_t *p = jm_cli_producer(cli->cfg, &err);
-    jm_rc_t rc = p ? jm_producer_partitions(p, topic, KAFKA_TIMEOUT_MS, &n, &err) : err.rc;
-    if (rc == JM_OK) {
-        low = jm_calloc((size_t)n + 1, sizeof(*low));
-        high = jm_calloc((size_t)n + 1, sizeof(*high));
-        next = jm_calloc((size_t)n + 1, sizeof(*next));
-        epoch = jm_calloc((size_t)n + 1, sizeof(*epoch));
-    }
-    for (int i = 0; rc == JM_OK && i < n; i++)
-        rc = jm_producer_watermarks(p, topic, i, KAFKA_TIMEOUT_MS, &low[i], &high[i], &err);
-    if (rc == JM_OK)
-        rc = stored(p, dlq, &dead, &err);
-    if (rc != JM_OK) {
+    if (!p || !(part = watermarks(p, topic, &n, &err)) ||
+        !(dparts = watermarks(p, dlq, &n_dlq, &err))) {
         fprintf(stderr, "jobmon: %s\n", err.msg);
-        code = rc == JM_ERR_NOT_FOUND ? JM_EXIT_USAGE : jm_rc_to_exit(rc);
+        code = err.rc == JM_ERR_NOT_FOUND ? JM_EXIT_USAGE : jm_rc_to_exit(err.rc);
         goto out;
     }
-    if ((code = applied_offsets(cli, topic, n, next, epoch)) != JM_EXIT_OK)
+    for (int i = 0; i < n_dlq; i++)
+        dead += dparts[i].high - dparts[i].low;
+    if ((code = applied_offsets(cli, topic, n, part)) != JM_EXIT_OK)
         goto out;
     for (int i = 0; i < n; i++)
-        total += high[i] - (next[i] > low[i] ? next[i] : low[i]);
-    print_lag(&o, topic, n, low, high, next, epoch, total, dlq, dead);
+        total += lag(&part[i]);
+    print_lag(&o, topic, n, part, total, dlq, dead);
     if (o.max_lag >= 0 && total > o.max_lag) {
         fprintf(stderr, "jobmon: lag %" PRId64 " > --max-lag %" PRId64 "\n", total, o.max_lag);
         code = JM_EXIT_FAILED;
     }
 out:
     jm_producer_destroy(p);
-    free(low);
-    free(high);
-    free(next);
-    free(epoch);
+    free(part);
+    free(dparts);
     return code;
 }
