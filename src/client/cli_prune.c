@@ -280,17 +280,7 @@ int jm_cli_cmd_prune(jm_cli_t *cli, int argc, char **argv)
     jm_time_format_iso(o.cutoff_ms, pr.cutoff, sizeof(pr.cutoff));
 
     jm_pg_t *pg = jm_status_ctx_pg(pr.ctx, &err);
-    char *ids = NULL;
-    if (o.n_wf) {
-        json_t *a = json_array();
-        for (size_t i = 0; i < o.n_wf; i++)
-            json_array_append_new(a, json_integer(o.wf[i]));
-        char *j = json_dumps(a, JSON_COMPACT);
-        json_decref(a);
-        j[0] = '{'; /* a JSON list of ids is a PostgreSQL array literal once bracketed so */
-        j[strlen(j) - 1] = '}';
-        ids = j;
-    }
+    char *ids = o.n_wf ? jm_cli_id_array(o.wf, o.n_wf) : NULL;
     const char *params[2] = {pr.cutoff, ids};
     if (!pg || jm_pg_exec(pg, candidates_sql, 2, params, &r, &err) != JM_OK) {
         fprintf(stderr, "jobmon: PostgreSQL: %s\n", err.msg);

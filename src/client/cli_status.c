@@ -871,15 +871,12 @@ static void usage_row_text(PGresult *r, int i, int64_t mib, int64_t sec)
 /* The positional ids (checked by the parser) as a PostgreSQL array literal; caller frees. */
 static char *ids_array(const read_opts_t *o)
 {
-    size_t len = 3;
+    int64_t *v = jm_calloc((size_t)o->nargs + 1, sizeof(*v));
     for (int i = 0; i < o->nargs; i++)
-        len += strlen(o->args[i]) + 1;
-    char *ids = malloc(len);
-    JM_ASSERT(ids != NULL);
-    strcpy(ids, "{");
-    for (int i = 0; i < o->nargs; i++)
-        strcat(strcat(ids, i ? "," : ""), o->args[i]);
-    return strcat(ids, "}");
+        jm_cli_parse_id(o->args[i], &v[i]);
+    char *ids = jm_cli_id_array(v, (size_t)o->nargs);
+    free(v);
+    return ids;
 }
 
 static int cmd_usage(jm_status_ctx_t *ctx, read_opts_t *o)

@@ -58,6 +58,16 @@ int jm_cli_no_operands(int argc, char **argv, char *msg, size_t msglen)
     return -1;
 }
 
+char *jm_cli_id_array(const int64_t *ids, size_t n)
+{
+    char *out = jm_malloc(n * 21 + 3), *w = out;
+    *w++ = '{';
+    for (size_t i = 0; i < n; i++)
+        w += sprintf(w, "%s%" PRId64, i ? "," : "", ids[i]);
+    strcpy(w, "}");
+    return out;
+}
+
 const char *jm_cli_tail_lines(const char *text, int64_t lines)
 {
     if (lines <= 0)

@@ -23,6 +23,8 @@ int jm_cli_parse_int(const char *s, int64_t max, int64_t *out);
 /* After getopt_long: -1 with "unexpected argument 'X'" in msg when an operand is left (optind <
  * argc), else 0. */
 int jm_cli_no_operands(int argc, char **argv, char *msg, size_t msglen);
+/* `ids` as a PostgreSQL array literal "{1,2}" (new string, caller frees). */
+char *jm_cli_id_array(const int64_t *ids, size_t n);
 /* The last `lines` lines of `text` (all of it when lines <= 0 or it has fewer): a pointer into
  * text.  A final newline does not count as a line of its own. */
 const char *jm_cli_tail_lines(const char *text, int64_t lines);
