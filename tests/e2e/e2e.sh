@@ -533,42 +533,43 @@ case_stop()
         "first gate gate last " || return 1
 }
 
+# start_gated CASE CLUSTER MARKER — `jobmon run` CASE in the background until its gate task has
+# created $tmp/CLUSTER/MARKER; sets LAST, RUN_PID (jobmon run), DIST_PID (its distributor), WF.
+start_gated()
+{
+    LAST=$tmp/$2/$1
+    "$JOBMON" run --json --cluster "$2" "$(render "$1" "$2")" >"$LAST.json" 2>"$LAST.err" &
+    RUN_PID=$!
+    wait_until 60 test -e "$tmp/$2/$3" || { fail "gate never started"; kill "$RUN_PID"; return 1; }
+    WF=$(sed -n 's/.*workflow \([0-9]*\) bound.*/\1/p' "$LAST.err" | head -1)
+    DIST_PID=$(pgrep -P "$RUN_PID" | head -1)
+    [[ -n "$DIST_PID" ]] && grep -q jobmon-distributor "/proc/$DIST_PID/cmdline" ||
+        { fail "no distributor child of jobmon run ($RUN_PID)"; kill "$RUN_PID"; return 1; }
+}
+
 # The run's row disappears under its running distributor (a database restored or wiped, a
 # prune elsewhere): the distributor stops instead of heartbeating into the void for ever.
 case_gone()
 {
-    local cl=$1 f pid dpid run
-    f=$(render gone "$cl")
-    LAST=$tmp/$cl/gone
-    "$JOBMON" run --json --cluster "$cl" "$f" >"$LAST.json" 2>"$LAST.err" &
-    pid=$!
-    wait_until 60 test -e "$tmp/$cl/gone-runs" || { fail "gate never ran"; kill "$pid"; return 1; }
-    WF=$(sed -n 's/.*workflow \([0-9]*\) bound.*/\1/p' "$LAST.err" | head -1)
+    local cl=$1 run
+    start_gated gone "$cl" gone-runs || return 1
     run=$(q "SELECT id FROM workflow_run WHERE workflow_id = $WF")
-    dpid=$(pgrep -P "$pid" | head -1)
-    [[ -n "$dpid" && -n "$run" ]] || { fail "no distributor child or run"; kill "$pid"; return 1; }
+    [[ -n "$run" ]] || { fail "no run"; kill "$RUN_PID"; return 1; }
     psql "$JOBMON_POSTGRES_CONNINFO" -X -qAt -v ON_ERROR_STOP=1 \
         -c "DELETE FROM workflow_run WHERE id = $run" >/dev/null ||
-        { fail "cannot delete run $run"; kill "$pid"; return 1; }
-    wait_until 60 proc_gone "$dpid" || { fail "distributor $dpid still runs"; kill "$pid"; return 1; }
+        { fail "cannot delete run $run"; kill "$RUN_PID"; return 1; }
+    wait_until 60 proc_gone "$DIST_PID" || { fail "distributor $DIST_PID still runs"; kill "$RUN_PID"; return 1; }
     touch "$tmp/$cl/gone-release"
-    wait_until 60 proc_gone "$pid" || { fail "jobmon run did not end"; kill "$pid"; return 1; }
+    wait_until 60 proc_gone "$RUN_PID" || { fail "jobmon run did not end"; kill "$RUN_PID"; return 1; }
     grep -q "is gone from PostgreSQL" "$LAST.err" || fail "the distributor did not say why it stopped"
 }
 
 # SIGKILL the distributor mid-run; `jobmon run` notices; `jobmon resume` completes the workflow.
 case_sigkill()
 {
-    local cl=$1 f pid dpid
-    f=$(render sigkill "$cl")
-    LAST=$tmp/$cl/sigkill
-    "$JOBMON" run --json --cluster "$cl" "$f" >"$LAST.json" 2>"$LAST.err" &
-    pid=$!
-    wait_until 60 test -e "$tmp/$cl/sigkill-started" || { fail "gate never started"; kill "$pid"; return 1; }
-    WF=$(sed -n 's/.*workflow \([0-9]*\) bound.*/\1/p' "$LAST.err" | head -1)
-    dpid=$(pgrep -P "$pid" | head -1)
-    [[ -n "$dpid" ]] && grep -q jobmon-distributor "/proc/$dpid/cmdline" ||
-        { fail "no distributor child of jobmon run ($pid)"; kill "$pid"; return 1; }
+    local cl=$1 pid dpid
+    start_gated sigkill "$cl" sigkill-started || return 1
+    pid=$RUN_PID dpid=$DIST_PID
     kill -KILL "$dpid"
     say "killed distributor $dpid"
     wait_until 60 proc_gone "$pid" || { fail "jobmon run did not notice its distributor died"; kill "$pid"; return 1; }
